@@ -1,0 +1,116 @@
+/* The in-memory model every importer produces and every kernel scores.
+ *
+ * It knows nothing of file formats: XGBoost JSON, LightGBM text and the
+ * network formats are all imported into these structures, so a kernel is
+ * written once per model family, not once per format. It also owns the
+ * status codes shared by importers, kernels and the driver, because all of
+ * them report failures the same way: a returned code plus one line of text. */
+#ifndef BS_MODEL_H
+#define BS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum bs_status {
+  BS_OK = 0,
+  BS_E_USAGE,     /* bad command line */
+  BS_E_IO,        /* a file could not be opened, read or written */
+  BS_E_FORMAT,    /* a file is not what it should be */
+  BS_E_UNSUPPORTED, /* valid input we deliberately do not handle */
+  BS_E_MISMATCH,  /* model and input do not fit together */
+  BS_E_EXISTS,    /* output exists and --force was not given */
+  BS_E_NOMEM,
+  BS_E_MPI,
+  BS_E_KERNEL,    /* a kernel failed or is not available */
+  BS_E_INTERNAL,
+  BS_STATUS_COUNT
+} bs_status;
+
+const char *bs_status_str(bs_status s);
+
+/* A failure: the code and a one-line, user-facing message. Functions take a
+ * `bs_error *` and return its code, so the first failure's text survives. */
+typedef struct bs_error {
+  bs_status code;
+  char msg[512];
+} bs_error;
+
+/* Records a failure in `err` (may be NULL) and returns `code`. */
+bs_status bs_fail(bs_error *err, bs_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- tree ensembles ---------------------------------------------------- */
+
+enum {
+  BS_NODE_LEAF = 1u << 0,
+  BS_NODE_DEFAULT_LEFT = 1u << 1, /* NaN goes left */
+  BS_NODE_CATEGORICAL = 1u << 2,  /* split on a category set */
+  BS_NODE_CAT_IN_SET_LEFT = 1u << 3 /* members of the set go left (LightGBM);
+                                       otherwise they go right (XGBoost) */
+};
+
+/* One node. Numerical split: go left iff x < threshold (float32 compare, as
+ * XGBoost does; other formats convert their thresholds so that this rule
+ * takes the same branch). Leaves keep their value in `value`. Categorical
+ * splits index a bitset in the forest's `cat_bits` pool. */
+typedef struct bs_node {
+  float value;      /* threshold, or leaf value */
+  int32_t feature;  /* split feature; unused for leaves */
+  int32_t left;     /* child indices within the tree; -1 for leaves */
+  int32_t right;
+  uint32_t flags;   /* BS_NODE_* */
+  uint32_t cat_off; /* categorical: first word in cat_bits */
+  uint32_t cat_words; /* categorical: bitset length in 32-bit words */
+} bs_node;
+
+typedef struct bs_tree {
+  bs_node *nodes; /* root is nodes[0] */
+  int32_t n_nodes;
+  int32_t group;  /* output column this tree adds to */
+  float weight;   /* leaf multiplier: 1, or the DART drop weight */
+} bs_tree;
+
+typedef struct bs_forest {
+  bs_tree *trees;
+  int32_t n_trees;
+  uint32_t *cat_bits; /* pooled categorical bitsets */
+  size_t n_cat_words;
+  int has_weights;    /* some tree weight != 1 */
+  int has_categorical;
+} bs_forest;
+
+/* ---- the model ----------------------------------------------------------- */
+
+typedef enum bs_model_kind { BS_MODEL_FOREST = 1 } bs_model_kind;
+
+/* How margins become predictions. */
+typedef enum bs_transform {
+  BS_TRANSFORM_IDENTITY = 0,
+  BS_TRANSFORM_SIGMOID,  /* XGBoost's float sigmoid */
+  BS_TRANSFORM_EXP,
+  BS_TRANSFORM_SOFTMAX,  /* over the groups of a row */
+  BS_TRANSFORM_ARGMAX,   /* class index, one output column */
+  BS_TRANSFORM_HINGE     /* 1 if the margin is positive, else 0 */
+} bs_transform;
+
+typedef struct bs_model {
+  bs_model_kind kind;
+  char format[32];     /* "xgboost", ... for messages and provenance */
+  char objective[64];  /* as named by the training library */
+  int32_t n_features;  /* columns the model reads */
+  int32_t n_groups;    /* margin columns */
+  float *base_margin;  /* n_groups starting values of the margins */
+  bs_transform transform;
+  bs_forest forest;
+} bs_model;
+
+void bs_model_free(bs_model *m);
+
+/* Output columns for a run: margins, or the transformed predictions. */
+int32_t bs_model_out_cols(const bs_model *m, int output_margin);
+
+/* Turns n rows of margins (n x n_groups) into predictions (n x out_cols)
+ * in place; out_cols <= n_groups so the rows pack towards the front. */
+void bs_model_transform(const bs_model *m, float *margins, size_t n);
+
+#endif

@@ -1,0 +1,93 @@
+/* The scalar reference tree kernel: the oracle every optimized kernel is
+ * tested against. It walks each tree from the root exactly as the model
+ * says, one row at a time, and adds leaves in tree order in float32 on top
+ * of the base margin, the order XGBoost uses. Clarity over speed; rows are
+ * independent, so OpenMP over rows keeps the bits the same. */
+#include "../kernel.h"
+
+#include <math.h>
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct ref_state {
+  const bs_model *m;
+  int threads;
+} ref_state;
+
+static int cat_member(const bs_forest *f, const bs_node *nd, float x) {
+  /* Negative, fractional-beyond-range and huge values are in no set. */
+  if (!(x >= 0.0f) || x >= (float)nd->cat_words * 32.0f) return 0;
+  uint32_t c = (uint32_t)x;
+  return (f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u;
+}
+
+static float tree_leaf(const bs_forest *f, const bs_tree *t, const float *x) {
+  const bs_node *nd = &t->nodes[0];
+  while (!(nd->flags & BS_NODE_LEAF)) {
+    float v = x[nd->feature];
+    int left;
+    if (isnan(v))
+      left = (nd->flags & BS_NODE_DEFAULT_LEFT) != 0;
+    else if (nd->flags & BS_NODE_CATEGORICAL)
+      left = cat_member(f, nd, v) == ((nd->flags & BS_NODE_CAT_IN_SET_LEFT) != 0);
+    else
+      left = v < nd->value;
+    nd = &t->nodes[left ? nd->left : nd->right];
+  }
+  return nd->value;
+}
+
+static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg,
+                             void **state, bs_error *err) {
+  if (m->kind != BS_MODEL_FOREST)
+    return bs_fail(err, BS_E_UNSUPPORTED, "kernel 'ref' scores tree models only");
+  ref_state *s = malloc(sizeof *s);
+  if (!s) return bs_fail(err, BS_E_NOMEM, "out of memory preparing kernel 'ref'");
+  s->m = m;
+  s->threads = cfg && cfg->threads > 0 ? cfg->threads : 0;
+  *state = s;
+  return BS_OK;
+}
+
+static bs_status ref_score(void *state, const float *rows, size_t n,
+                           size_t stride, float *margins, bs_error *err) {
+  (void)err;
+  const ref_state *s = state;
+  const bs_model *m = s->m;
+  const bs_forest *f = &m->forest;
+  const size_t k = (size_t)m->n_groups;
+  const long long nn = (long long)n;
+  int threads = s->threads;
+#ifdef _OPENMP
+  if (threads <= 0) threads = 0;
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : omp_get_max_threads()) if (nn > 256)
+#endif
+  for (long long r = 0; r < nn; r++) {
+    const float *x = rows + (size_t)r * stride;
+    float *out = margins + (size_t)r * k;
+    for (size_t g = 0; g < k; g++) out[g] = m->base_margin[g];
+    for (int32_t t = 0; t < f->n_trees; t++) {
+      const bs_tree *tr = &f->trees[t];
+      float leaf = tree_leaf(f, tr, x);
+      out[tr->group] += f->has_weights ? tr->weight * leaf : leaf;
+    }
+  }
+  (void)threads;
+  return BS_OK;
+}
+
+static int ref_supports(const bs_model *m) { return m->kind == BS_MODEL_FOREST; }
+
+static void ref_release(void *state) { free(state); }
+
+const bs_kernel bs_kernel_ref = {
+    .name = "ref",
+    .description = "scalar reference tree walk",
+    .probe = NULL,
+    .supports = ref_supports,
+    .prepare = ref_prepare,
+    .score = ref_score,
+    .release = ref_release,
+};

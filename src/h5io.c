@@ -1,0 +1,288 @@
+/* HDF5 input and output; see h5io.h. */
+#include "h5io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void bs_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static void close_id(hid_t *id, herr_t (*fn)(hid_t)) {
+  if (*id >= 0) fn(*id);
+  *id = H5I_INVALID_HID;
+}
+
+static void describe_type(hid_t type, char *buf, size_t len) {
+  H5T_class_t cls = H5Tget_class(type);
+  size_t bits = H5Tget_size(type) * 8;
+  if (cls == H5T_INTEGER)
+    snprintf(buf, len, "%sint%zu", H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", bits);
+  else if (cls == H5T_FLOAT)
+    snprintf(buf, len, "float%zu", bits);
+  else if (cls == H5T_STRING)
+    snprintf(buf, len, "string");
+  else if (cls == H5T_COMPOUND)
+    snprintf(buf, len, "compound");
+  else
+    snprintf(buf, len, "non-numeric (class %d)", (int)cls);
+}
+
+/* Whether every link along an absolute path exists, so that opening it
+ * fails only for reasons worth reporting. */
+static int path_exists(hid_t file, const char *path) {
+  char buf[1024];
+  if (strlen(path) >= sizeof buf) return 0;
+  strcpy(buf, path);
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (H5Lexists(file, buf, H5P_DEFAULT) <= 0) return 0;
+      if (!c) return 1;
+      *p = c;
+    }
+  }
+}
+
+bs_status bs_input_open(const char *path, const char *dataset, bs_input *in,
+                        bs_error *err) {
+  hid_t space = H5I_INVALID_HID, type = H5I_INVALID_HID, dapl = H5I_INVALID_HID;
+  bs_status st = BS_OK;
+  memset(in, 0, sizeof *in);
+  in->file = in->dset = H5I_INVALID_HID;
+  in->path = path;
+  in->dataset = dataset;
+
+  struct stat sb;
+  if (stat(path, &sb) != 0)
+    return bs_fail(err, BS_E_IO, "input %s: cannot open: %s", path, strerror(errno));
+  if (!S_ISREG(sb.st_mode)) return bs_fail(err, BS_E_IO, "input %s: not a file", path);
+  if (access(path, R_OK) != 0)
+    return bs_fail(err, BS_E_IO, "input %s: cannot read: %s", path, strerror(errno));
+  in->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (in->file < 0) {
+    st = bs_fail(err, BS_E_FORMAT, "input %s: not an HDF5 file (or damaged)", path);
+    goto fail;
+  }
+  /* A chunk cache large enough that a slice read decompresses each HDF5
+   * chunk once, even when slices cut through chunks. */
+  dapl = H5Pcreate(H5P_DATASET_ACCESS);
+  H5Pset_chunk_cache(dapl, 12421, 64u << 20, 1.0);
+  if (!path_exists(in->file, dataset) || (in->dset = H5Dopen2(in->file, dataset, dapl)) < 0) {
+    st = bs_fail(err, BS_E_FORMAT, "input %s: no dataset '%s'", path, dataset);
+    goto fail;
+  }
+  space = H5Dget_space(in->dset);
+  int nd = H5Sget_simple_extent_ndims(space);
+  if (nd != 2) {
+    st = bs_fail(err, BS_E_FORMAT,
+                 "input %s: dataset '%s' is %d-D; expected 2-D (rows x features)", path,
+                 dataset, nd);
+    goto fail;
+  }
+  hsize_t dims[2];
+  H5Sget_simple_extent_dims(space, dims, NULL);
+  in->rows = (int64_t)dims[0];
+  in->cols = (int64_t)dims[1];
+  type = H5Dget_type(in->dset);
+  describe_type(type, in->type_desc, sizeof in->type_desc);
+  H5T_class_t cls = H5Tget_class(type);
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
+    st = bs_fail(err, BS_E_FORMAT,
+                 "input %s: dataset '%s' has type %s; expected integers or floats", path,
+                 dataset, in->type_desc);
+    goto fail;
+  }
+  if (in->cols < 1 && in->rows > 0) {
+    st = bs_fail(err, BS_E_FORMAT, "input %s: dataset '%s' has no columns", path, dataset);
+    goto fail;
+  }
+  close_id(&space, H5Sclose);
+  close_id(&type, H5Tclose);
+  close_id(&dapl, H5Pclose);
+  return BS_OK;
+fail:
+  close_id(&space, H5Sclose);
+  close_id(&type, H5Tclose);
+  close_id(&dapl, H5Pclose);
+  bs_input_close(in);
+  return st;
+}
+
+bs_status bs_input_read(bs_input *in, int64_t row0, int64_t n, float *buf,
+                        bs_error *err) {
+  if (n <= 0) return BS_OK;
+  hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)n, (hsize_t)in->cols};
+  hid_t fspace = H5Dget_space(in->dset);
+  hid_t mspace = H5Screate_simple(2, count, NULL);
+  herr_t rc = -1;
+  if (fspace >= 0 && mspace >= 0 &&
+      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+    rc = H5Dread(in->dset, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, buf);
+  if (mspace >= 0) H5Sclose(mspace);
+  if (fspace >= 0) H5Sclose(fspace);
+  if (rc < 0)
+    return bs_fail(err, BS_E_IO, "input %s: cannot read rows %lld..%lld of '%s'",
+                   in->path, (long long)row0, (long long)(row0 + n - 1), in->dataset);
+  return BS_OK;
+}
+
+void bs_input_close(bs_input *in) {
+  close_id(&in->dset, H5Dclose);
+  close_id(&in->file, H5Fclose);
+}
+
+char *bs_output_tmp_path(const char *path) {
+  size_t n = strlen(path) + sizeof ".partial";
+  char *t = malloc(n);
+  if (t) snprintf(t, n, "%s.partial", path);
+  return t;
+}
+
+bs_status bs_output_check(const char *path, int force, bs_error *err) {
+  struct stat sb;
+  if (stat(path, &sb) == 0) {
+    if (S_ISDIR(sb.st_mode))
+      return bs_fail(err, BS_E_IO, "output %s: is a directory", path);
+    if (!force)
+      return bs_fail(err, BS_E_EXISTS,
+                     "output %s: exists (use --force to replace it)", path);
+  }
+  /* The directory must take new files: the temporary, then the rename. */
+  char *dir = malloc(strlen(path) + 2);
+  if (!dir) return bs_fail(err, BS_E_NOMEM, "out of memory");
+  strcpy(dir, path);
+  char *slash = strrchr(dir, '/');
+  if (!slash)
+    strcpy(dir, ".");
+  else if (slash == dir)
+    dir[1] = '\0';
+  else
+    *slash = '\0';
+  bs_status st = BS_OK;
+  if (stat(dir, &sb) != 0)
+    st = bs_fail(err, BS_E_IO, "output %s: directory %s: %s", path, dir, strerror(errno));
+  else if (!S_ISDIR(sb.st_mode))
+    st = bs_fail(err, BS_E_IO, "output %s: %s is not a directory", path, dir);
+  else if (access(dir, W_OK | X_OK) != 0)
+    st = bs_fail(err, BS_E_IO, "output %s: directory %s is not writable: %s", path, dir,
+                 strerror(errno));
+  free(dir);
+  return st;
+}
+
+bs_status bs_output_create(const char *path, const char *dataset, int64_t rows,
+                           int32_t cols, MPI_Comm comm, bs_output *out, bs_error *err) {
+  hid_t fapl = H5I_INVALID_HID, lcpl = H5I_INVALID_HID, space = H5I_INVALID_HID;
+  bs_status st = BS_OK;
+  memset(out, 0, sizeof *out);
+  out->file = out->dset = H5I_INVALID_HID;
+  out->rows = rows;
+  out->cols = cols;
+  out->path = path;
+  out->dataset = dataset;
+  out->tmp_path = bs_output_tmp_path(path);
+  if (!out->tmp_path) return bs_fail(err, BS_E_NOMEM, "out of memory");
+
+  fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (comm != MPI_COMM_NULL) H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+  out->file = H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (out->file < 0) {
+    st = bs_fail(err, BS_E_IO, "output %s: cannot create %s", path, out->tmp_path);
+    goto done;
+  }
+  hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+  space = H5Screate_simple(2, dims, NULL);
+  lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  out->dset = H5Dcreate2(out->file, dataset, H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT,
+                         H5P_DEFAULT);
+  if (out->dset < 0)
+    st = bs_fail(err, BS_E_IO, "output %s: cannot create dataset '%s'", path, dataset);
+done:
+  close_id(&space, H5Sclose);
+  close_id(&lcpl, H5Pclose);
+  close_id(&fapl, H5Pclose);
+  return st;
+}
+
+bs_status bs_output_write(bs_output *out, int64_t row0, int64_t n, const float *buf,
+                          bs_error *err) {
+  if (n <= 0) return BS_OK;
+  hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)n, (hsize_t)out->cols};
+  hid_t fspace = H5Dget_space(out->dset);
+  hid_t mspace = H5Screate_simple(2, count, NULL);
+  herr_t rc = -1;
+  if (fspace >= 0 && mspace >= 0 &&
+      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+    rc = H5Dwrite(out->dset, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, buf);
+  if (mspace >= 0) H5Sclose(mspace);
+  if (fspace >= 0) H5Sclose(fspace);
+  if (rc < 0)
+    return bs_fail(err, BS_E_IO, "output %s: cannot write rows %lld..%lld", out->path,
+                   (long long)row0, (long long)(row0 + n - 1));
+  return BS_OK;
+}
+
+bs_status bs_output_close(bs_output *out, bs_error *err) {
+  herr_t rc = 0;
+  if (out->dset >= 0 && H5Dclose(out->dset) < 0) rc = -1;
+  if (out->file >= 0 && H5Fclose(out->file) < 0) rc = -1;
+  out->dset = out->file = H5I_INVALID_HID;
+  return rc < 0 ? bs_fail(err, BS_E_IO, "output %s: cannot close %s", out->path,
+                          out->tmp_path)
+                : BS_OK;
+}
+
+static herr_t put_attr(hid_t obj, const bs_attr *a) {
+  hid_t type = H5I_INVALID_HID, space = H5Screate(H5S_SCALAR), attr;
+  herr_t rc = -1;
+  if (a->str) {
+    type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    attr = H5Acreate2(obj, a->name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (attr >= 0) {
+      rc = H5Awrite(attr, type, &a->str);
+      H5Aclose(attr);
+    }
+    H5Tclose(type);
+  } else {
+    attr = H5Acreate2(obj, a->name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (attr >= 0) {
+      rc = H5Awrite(attr, H5T_NATIVE_LLONG, &a->num);
+      H5Aclose(attr);
+    }
+  }
+  H5Sclose(space);
+  return rc;
+}
+
+bs_status bs_output_finish(bs_output *out, const bs_attr *attrs, int n_attrs,
+                           bs_error *err) {
+  hid_t f = H5Fopen(out->tmp_path, H5F_ACC_RDWR, H5P_DEFAULT);
+  if (f < 0) return bs_fail(err, BS_E_IO, "output %s: cannot reopen %s", out->path,
+                            out->tmp_path);
+  herr_t rc = 0;
+  for (int i = 0; i < n_attrs && rc >= 0; i++) rc = put_attr(f, &attrs[i]);
+  if (H5Fclose(f) < 0) rc = -1;
+  if (rc < 0)
+    return bs_fail(err, BS_E_IO, "output %s: cannot record provenance attributes",
+                   out->path);
+  if (rename(out->tmp_path, out->path) != 0)
+    return bs_fail(err, BS_E_IO, "output %s: cannot rename %s into place: %s", out->path,
+                   out->tmp_path, strerror(errno));
+  return BS_OK;
+}
+
+void bs_output_discard(bs_output *out) {
+  if (out->tmp_path) unlink(out->tmp_path);
+}
+
+void bs_output_free(bs_output *out) {
+  free(out->tmp_path);
+  out->tmp_path = NULL;
+}

@@ -1,0 +1,55 @@
+/* Reading model files and telling their format apart by content. */
+#include "model-load.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err) {
+  struct stat sb;
+  *data = NULL;
+  *len = 0;
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return bs_fail(err, BS_E_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    fclose(fp);
+    return bs_fail(err, BS_E_IO, "%s: not a regular file", path);
+  }
+  size_t n = (size_t)sb.st_size;
+  char *buf = malloc(n + 1);
+  if (!buf) {
+    fclose(fp);
+    return bs_fail(err, BS_E_NOMEM, "%s: out of memory reading %zu bytes", path, n);
+  }
+  size_t got = fread(buf, 1, n, fp);
+  int bad = ferror(fp);
+  fclose(fp);
+  if (bad || got != n) {
+    free(buf);
+    return bs_fail(err, BS_E_IO, "%s: read error", path);
+  }
+  buf[n] = '\0';
+  *data = buf;
+  *len = n;
+  return BS_OK;
+}
+
+bs_status bs_model_load(const char *data, size_t len, const char *path,
+                        bs_model *m, bs_error *err) {
+  size_t i = 0;
+  while (i < len && strchr(" \t\r\n", data[i])) i++;
+  if (i == len) return bs_fail(err, BS_E_FORMAT, "%s: the model file is empty", path);
+  if (data[i] == '{') {
+    /* UBJSON also opens with '{', then a typed key length. */
+    if (i + 1 < len && strchr("UiIlL$#", data[i + 1]))
+      return bs_fail(err, BS_E_UNSUPPORTED,
+                     "%s: looks like an XGBoost UBJSON model; save it as JSON "
+                     "(booster.save_model(\"model.json\"))", path);
+    return bs_model_load_xgboost(data, len, path, m, err);
+  }
+  return bs_fail(err, BS_E_FORMAT,
+                 "%s: not a model batchscore knows (expected an XGBoost JSON model)",
+                 path);
+}

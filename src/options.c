@@ -1,0 +1,211 @@
+/* Command-line parsing. Accepts "--name value" and "--name=value"; every
+ * failure names the option and what it expected. */
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "Usage: mpirun -np N batchscore --model PATH --input FILE[:DATASET]\n"
+    "                                --output FILE[:DATASET] [options]\n"
+    "\n"
+    "Scores every row of an HDF5 feature matrix with a trained model and writes\n"
+    "one HDF5 output whose row i holds the scores of input row i.\n"
+    "\n"
+    "  --model PATH            model file: XGBoost JSON (booster.save_model(\"m.json\"))\n"
+    "  --input FILE[:DATASET]  2-D rows x features dataset (default dataset /features);\n"
+    "                          any integer or float type, read as float32\n"
+    "  --output FILE[:DATASET] output file (default dataset /scores), float32 rows x K\n"
+    "  --output-margin         write raw margins instead of transformed predictions\n"
+    "  --force                 replace an existing output file\n"
+    "  --allow-extra-columns   ignore input columns beyond those the model reads\n"
+    "  --write-mode MODE       root (default): rank 0 writes everything;\n"
+    "                          parallel: every rank writes its rows via MPI-IO\n"
+    "  --chunk-rows N          rows per unit of work (default 65536)\n"
+    "  --threads N             OpenMP threads per rank (default: OpenMP's choice)\n"
+    "  --kernel NAME           scoring kernel (default: best available; 'ref' always\n"
+    "                          exists; also $BATCHSCORE_KERNEL)\n"
+    "  --quiet                 no summary\n"
+    "  --help, --version\n"
+    "\n"
+    "The last colon in FILE[:DATASET] separates the dataset.\n"
+    "Exit status: 0 success, 1 the run failed, 2 bad command line.\n";
+
+const char *bs_usage(void) { return usage_text; }
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+bs_status bs_split_path(const char *arg, const char *dflt, char **file,
+                        char **dataset, bs_error *err) {
+  const char *colon = strrchr(arg, ':');
+  size_t flen = colon ? (size_t)(colon - arg) : strlen(arg);
+  const char *ds = colon ? colon + 1 : dflt;
+  *file = *dataset = NULL;
+  if (flen == 0) return bs_fail(err, BS_E_USAGE, "'%s': no file name", arg);
+  if (!*ds) return bs_fail(err, BS_E_USAGE, "'%s': empty dataset name after ':'", arg);
+  *file = malloc(flen + 1);
+  /* HDF5 paths are absolute from the root group. */
+  *dataset = malloc(strlen(ds) + 2);
+  if (!*file || !*dataset) {
+    free(*file);
+    free(*dataset);
+    *file = *dataset = NULL;
+    return bs_fail(err, BS_E_NOMEM, "out of memory");
+  }
+  memcpy(*file, arg, flen);
+  (*file)[flen] = '\0';
+  snprintf(*dataset, strlen(ds) + 2, "%s%s", ds[0] == '/' ? "" : "/", ds);
+  return BS_OK;
+}
+
+static bs_status parse_int(const char *opt, const char *v, long long lo, long long hi,
+                           long long *out, bs_error *err) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (errno || end == v || *end || x < lo || x > hi)
+    return bs_fail(err, BS_E_USAGE, "%s: '%s' is not an integer in [%lld, %lld]", opt,
+                   v, lo, hi);
+  *out = x;
+  return BS_OK;
+}
+
+enum opt_id {
+  OPT_MODEL, OPT_INPUT, OPT_OUTPUT, OPT_MARGIN, OPT_FORCE, OPT_EXTRA, OPT_WRITE,
+  OPT_CHUNK, OPT_THREADS, OPT_KERNEL, OPT_QUIET, OPT_HELP, OPT_VERSION
+};
+
+static const struct {
+  const char *name;
+  enum opt_id id;
+  int takes_value;
+} table[] = {
+    {"--model", OPT_MODEL, 1},        {"--input", OPT_INPUT, 1},
+    {"--output", OPT_OUTPUT, 1},      {"--output-margin", OPT_MARGIN, 0},
+    {"--force", OPT_FORCE, 0},        {"--allow-extra-columns", OPT_EXTRA, 0},
+    {"--write-mode", OPT_WRITE, 1},   {"--chunk-rows", OPT_CHUNK, 1},
+    {"--threads", OPT_THREADS, 1},    {"--kernel", OPT_KERNEL, 1},
+    {"--quiet", OPT_QUIET, 0},        {"--help", OPT_HELP, 0},
+    {"-h", OPT_HELP, 0},              {"--version", OPT_VERSION, 0},
+};
+
+static bs_status set_string(char **dst, const char *opt, const char *v, bs_error *err) {
+  if (!*v) return bs_fail(err, BS_E_USAGE, "%s: empty value", opt);
+  free(*dst);
+  *dst = dup_str(v);
+  return *dst ? BS_OK : bs_fail(err, BS_E_NOMEM, "out of memory");
+}
+
+static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const char *v,
+                       bs_error *err) {
+  long long x;
+  bs_status st;
+  bs_error local = {0};
+  switch (id) {
+  case OPT_MODEL:
+    return set_string(&o->model, opt, v, err);
+  case OPT_INPUT:
+    free(o->input_file);
+    free(o->input_dataset);
+    st = bs_split_path(v, BS_DEFAULT_INPUT_DATASET, &o->input_file, &o->input_dataset,
+                       &local);
+    return st ? bs_fail(err, st, "--input %s", local.msg) : BS_OK;
+  case OPT_OUTPUT:
+    free(o->output_file);
+    free(o->output_dataset);
+    st = bs_split_path(v, BS_DEFAULT_OUTPUT_DATASET, &o->output_file,
+                       &o->output_dataset, &local);
+    return st ? bs_fail(err, st, "--output %s", local.msg) : BS_OK;
+  case OPT_MARGIN:
+    o->output_margin = 1;
+    return BS_OK;
+  case OPT_FORCE:
+    o->force = 1;
+    return BS_OK;
+  case OPT_EXTRA:
+    o->allow_extra_columns = 1;
+    return BS_OK;
+  case OPT_WRITE:
+    if (strcmp(v, "root") == 0)
+      o->write_mode = BS_WRITE_ROOT;
+    else if (strcmp(v, "parallel") == 0)
+      o->write_mode = BS_WRITE_PARALLEL;
+    else
+      return bs_fail(err, BS_E_USAGE,
+                     "--write-mode: '%s' is not a write mode (root or parallel)", v);
+    return BS_OK;
+  case OPT_CHUNK:
+    if ((st = parse_int(opt, v, 1, 1LL << 31, &x, err))) return st;
+    o->chunk_rows = x;
+    return BS_OK;
+  case OPT_THREADS:
+    if ((st = parse_int(opt, v, 1, 4096, &x, err))) return st;
+    o->threads = (int)x;
+    return BS_OK;
+  case OPT_KERNEL:
+    return set_string(&o->kernel, opt, v, err);
+  case OPT_QUIET:
+    o->quiet = 1;
+    return BS_OK;
+  case OPT_HELP:
+    o->help = 1;
+    return BS_OK;
+  case OPT_VERSION:
+    o->version = 1;
+    return BS_OK;
+  }
+  return BS_OK;
+}
+
+bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) {
+  memset(o, 0, sizeof *o);
+  o->chunk_rows = BS_DEFAULT_CHUNK_ROWS;
+  o->write_mode = BS_WRITE_ROOT;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    const char *eq = strchr(arg, '=');
+    size_t nlen = eq && strncmp(arg, "--", 2) == 0 ? (size_t)(eq - arg) : strlen(arg);
+    size_t k, n = sizeof table / sizeof table[0];
+    for (k = 0; k < n; k++)
+      if (strlen(table[k].name) == nlen && strncmp(table[k].name, arg, nlen) == 0) break;
+    if (k == n)
+      return bs_fail(err, BS_E_USAGE, "unknown %s '%s' (see --help)",
+                     arg[0] == '-' ? "option" : "argument", arg);
+    const char *value = NULL;
+    if (table[k].takes_value) {
+      if (eq && nlen < strlen(arg))
+        value = eq + 1;
+      else if (i + 1 < argc)
+        value = argv[++i];
+      else
+        return bs_fail(err, BS_E_USAGE, "%s needs a value", table[k].name);
+    } else if (nlen < strlen(arg)) {
+      return bs_fail(err, BS_E_USAGE, "%s takes no value", table[k].name);
+    }
+    bs_status st = apply(o, table[k].id, table[k].name, value, err);
+    if (st) return st;
+  }
+  if (o->help || o->version) return BS_OK;
+  if (!o->model) return bs_fail(err, BS_E_USAGE, "--model is required (see --help)");
+  if (!o->input_file) return bs_fail(err, BS_E_USAGE, "--input is required (see --help)");
+  if (!o->output_file)
+    return bs_fail(err, BS_E_USAGE, "--output is required (see --help)");
+  return BS_OK;
+}
+
+void bs_options_free(bs_options *o) {
+  free(o->model);
+  free(o->input_file);
+  free(o->input_dataset);
+  free(o->output_file);
+  free(o->output_dataset);
+  free(o->kernel);
+  memset(o, 0, sizeof *o);
+}

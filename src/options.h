@@ -1,0 +1,43 @@
+/* The command line: parsed into bs_options by a pure function, so tests can
+ * check every option and message without MPI. */
+#ifndef BS_OPTIONS_H
+#define BS_OPTIONS_H
+
+#include "../kernels/model.h"
+
+#include <stdint.h>
+
+typedef enum bs_write_mode { BS_WRITE_ROOT = 0, BS_WRITE_PARALLEL } bs_write_mode;
+
+#define BS_DEFAULT_INPUT_DATASET "/features"
+#define BS_DEFAULT_OUTPUT_DATASET "/scores"
+#define BS_DEFAULT_CHUNK_ROWS 65536
+
+typedef struct bs_options {
+  char *model;
+  char *input_file, *input_dataset;
+  char *output_file, *output_dataset;
+  int output_margin;
+  int force;
+  int quiet;
+  int allow_extra_columns;
+  bs_write_mode write_mode;
+  int64_t chunk_rows;
+  int threads; /* 0: OpenMP's default */
+  char *kernel; /* NULL: best available */
+  int help;
+  int version;
+} bs_options;
+
+/* Fills `o` from argv. On failure `err` names the option. --help and
+ * --version succeed without the required options. */
+bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err);
+void bs_options_free(bs_options *o);
+
+/* Splits "FILE[:DATASET]" at its last colon; the dataset defaults to dflt. */
+bs_status bs_split_path(const char *arg, const char *dflt, char **file,
+                        char **dataset, bs_error *err);
+
+const char *bs_usage(void);
+
+#endif
