@@ -11,7 +11,7 @@
 #include "model.h"
 
 typedef struct bs_kernel_config {
-  int threads;       /* OpenMP threads for this rank; <= 0: the runtime's default */
+  int threads; /* OpenMP threads for this rank; <= 0: the runtime's default */
 } bs_kernel_config;
 
 typedef struct bs_kernel {
@@ -21,8 +21,8 @@ typedef struct bs_kernel {
   int (*probe)(void);
   /* (optional) non-zero when the kernel can score this model */
   int (*supports)(const bs_model *m);
-  bs_status (*prepare)(const bs_model *m, const bs_kernel_config *cfg,
-                       void **state, bs_error *err);
+  bs_status (*prepare)(const bs_model *m, const bs_kernel_config *cfg, void **state,
+                       bs_error *err);
   /* Scores n rows of `stride` floats each (the model reads the first
    * m->n_features of them) into n x n_groups margins. Must give the same
    * bits whatever n, the thread count or where the block starts. */
@@ -46,15 +46,14 @@ int bs_kernel_usable(const bs_kernel *k, const bs_model *m);
 
 /* Chooses the kernel: `name` if given, else $BATCHSCORE_KERNEL if set, else
  * the best usable one for the model. */
-bs_status bs_kernel_select(const char *name, const bs_model *m,
-                           const bs_kernel **out, bs_error *err);
+bs_status bs_kernel_select(const char *name, const bs_model *m, const bs_kernel **out,
+                           bs_error *err);
 
 bs_status bs_kernel_prepare(const bs_kernel *k, const bs_model *m,
                             const bs_kernel_config *cfg, bs_kernel_inst *inst,
                             bs_error *err);
-bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows,
-                          size_t n, size_t stride, float *margins,
-                          bs_error *err);
+bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows, size_t n,
+                          size_t stride, float *margins, bs_error *err);
 void bs_kernel_release(bs_kernel_inst *inst);
 
 #endif

@@ -88,23 +88,23 @@ void bs_model_transform(const bs_model *m, float *out, size_t n) {
   const int32_t k = m->n_groups;
   const size_t total = n * (size_t)k;
   switch (m->transform) {
-  case BS_TRANSFORM_IDENTITY:
-    break;
-  case BS_TRANSFORM_SIGMOID:
-    for (size_t i = 0; i < total; i++) out[i] = sigmoid(out[i]);
-    break;
-  case BS_TRANSFORM_EXP:
-    for (size_t i = 0; i < total; i++) out[i] = expf(out[i]);
-    break;
-  case BS_TRANSFORM_SOFTMAX:
-    for (size_t r = 0; r < n; r++) softmax(out + r * (size_t)k, k);
-    break;
-  case BS_TRANSFORM_HINGE:
-    for (size_t i = 0; i < total; i++) out[i] = out[i] > 0.0f ? 1.0f : 0.0f;
-    break;
-  case BS_TRANSFORM_ARGMAX:
-    /* Row r's result lands at r <= r*k, after its margins were read. */
-    for (size_t r = 0; r < n; r++) out[r] = argmax(out + r * (size_t)k, k);
-    break;
+    case BS_TRANSFORM_IDENTITY:
+      break;
+    case BS_TRANSFORM_SIGMOID:
+      for (size_t i = 0; i < total; i++) out[i] = sigmoid(out[i]);
+      break;
+    case BS_TRANSFORM_EXP:
+      for (size_t i = 0; i < total; i++) out[i] = expf(out[i]);
+      break;
+    case BS_TRANSFORM_SOFTMAX:
+      for (size_t r = 0; r < n; r++) softmax(out + r * (size_t)k, k);
+      break;
+    case BS_TRANSFORM_HINGE:
+      for (size_t i = 0; i < total; i++) out[i] = out[i] > 0.0f ? 1.0f : 0.0f;
+      break;
+    case BS_TRANSFORM_ARGMAX:
+      /* Row r's result lands at r <= r*k, after its margins were read. */
+      for (size_t r = 0; r < n; r++) out[r] = argmax(out + r * (size_t)k, k);
+      break;
   }
 }

@@ -13,15 +13,15 @@
 
 typedef enum bs_status {
   BS_OK = 0,
-  BS_E_USAGE,     /* bad command line */
-  BS_E_IO,        /* a file could not be opened, read or written */
-  BS_E_FORMAT,    /* a file is not what it should be */
+  BS_E_USAGE,       /* bad command line */
+  BS_E_IO,          /* a file could not be opened, read or written */
+  BS_E_FORMAT,      /* a file is not what it should be */
   BS_E_UNSUPPORTED, /* valid input we deliberately do not handle */
-  BS_E_MISMATCH,  /* model and input do not fit together */
-  BS_E_EXISTS,    /* output exists and --force was not given */
+  BS_E_MISMATCH,    /* model and input do not fit together */
+  BS_E_EXISTS,      /* output exists and --force was not given */
   BS_E_NOMEM,
   BS_E_MPI,
-  BS_E_KERNEL,    /* a kernel failed or is not available */
+  BS_E_KERNEL, /* a kernel failed or is not available */
   BS_E_INTERNAL,
   BS_STATUS_COUNT
 } bs_status;
@@ -43,8 +43,8 @@ bs_status bs_fail(bs_error *err, bs_status code, const char *fmt, ...)
 
 enum {
   BS_NODE_LEAF = 1u << 0,
-  BS_NODE_DEFAULT_LEFT = 1u << 1, /* NaN goes left */
-  BS_NODE_CATEGORICAL = 1u << 2,  /* split on a category set */
+  BS_NODE_DEFAULT_LEFT = 1u << 1,   /* NaN goes left */
+  BS_NODE_CATEGORICAL = 1u << 2,    /* split on a category set */
   BS_NODE_CAT_IN_SET_LEFT = 1u << 3 /* members of the set go left (LightGBM);
                                        otherwise they go right (XGBoost) */
 };
@@ -54,20 +54,20 @@ enum {
  * takes the same branch). Leaves keep their value in `value`. Categorical
  * splits index a bitset in the forest's `cat_bits` pool. */
 typedef struct bs_node {
-  float value;      /* threshold, or leaf value */
-  int32_t feature;  /* split feature; unused for leaves */
-  int32_t left;     /* child indices within the tree; -1 for leaves */
+  float value;     /* threshold, or leaf value */
+  int32_t feature; /* split feature; unused for leaves */
+  int32_t left;    /* child indices within the tree; -1 for leaves */
   int32_t right;
-  uint32_t flags;   /* BS_NODE_* */
-  uint32_t cat_off; /* categorical: first word in cat_bits */
+  uint32_t flags;     /* BS_NODE_* */
+  uint32_t cat_off;   /* categorical: first word in cat_bits */
   uint32_t cat_words; /* categorical: bitset length in 32-bit words */
 } bs_node;
 
 typedef struct bs_tree {
   bs_node *nodes; /* root is nodes[0] */
   int32_t n_nodes;
-  int32_t group;  /* output column this tree adds to */
-  float weight;   /* leaf multiplier: 1, or the DART drop weight */
+  int32_t group; /* output column this tree adds to */
+  float weight;  /* leaf multiplier: 1, or the DART drop weight */
 } bs_tree;
 
 typedef struct bs_forest {
@@ -75,7 +75,7 @@ typedef struct bs_forest {
   int32_t n_trees;
   uint32_t *cat_bits; /* pooled categorical bitsets */
   size_t n_cat_words;
-  int has_weights;    /* some tree weight != 1 */
+  int has_weights; /* some tree weight != 1 */
   int has_categorical;
 } bs_forest;
 
@@ -86,20 +86,20 @@ typedef enum bs_model_kind { BS_MODEL_FOREST = 1 } bs_model_kind;
 /* How margins become predictions. */
 typedef enum bs_transform {
   BS_TRANSFORM_IDENTITY = 0,
-  BS_TRANSFORM_SIGMOID,  /* XGBoost's float sigmoid */
+  BS_TRANSFORM_SIGMOID, /* XGBoost's float sigmoid */
   BS_TRANSFORM_EXP,
-  BS_TRANSFORM_SOFTMAX,  /* over the groups of a row */
-  BS_TRANSFORM_ARGMAX,   /* class index, one output column */
-  BS_TRANSFORM_HINGE     /* 1 if the margin is positive, else 0 */
+  BS_TRANSFORM_SOFTMAX, /* over the groups of a row */
+  BS_TRANSFORM_ARGMAX,  /* class index, one output column */
+  BS_TRANSFORM_HINGE    /* 1 if the margin is positive, else 0 */
 } bs_transform;
 
 typedef struct bs_model {
   bs_model_kind kind;
-  char format[32];     /* "xgboost", ... for messages and provenance */
-  char objective[64];  /* as named by the training library */
-  int32_t n_features;  /* columns the model reads */
-  int32_t n_groups;    /* margin columns */
-  float *base_margin;  /* n_groups starting values of the margins */
+  char format[32];    /* "xgboost", ... for messages and provenance */
+  char objective[64]; /* as named by the training library */
+  int32_t n_features; /* columns the model reads */
+  int32_t n_groups;   /* margin columns */
+  float *base_margin; /* n_groups starting values of the margins */
   bs_transform transform;
   bs_forest forest;
 } bs_model;

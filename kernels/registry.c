@@ -1,11 +1,11 @@
 /* The table of compiled-in kernels, lookup by name, and the choice of the
  * best one. Order matters: the table runs from most to least preferred, and
  * the scalar reference kernel closes it because it can always run. */
-#include "kernel.h"
-
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "kernel.h"
 
 extern const bs_kernel bs_kernel_ref;
 
@@ -35,13 +35,13 @@ static bs_status list_names(char *buf, size_t len) {
   size_t used = 0;
   buf[0] = '\0';
   for (size_t i = 0; i < bs_kernel_count() && used < len; i++)
-    used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-                             kernels[i]->name);
+    used +=
+        (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", kernels[i]->name);
   return BS_OK;
 }
 
-bs_status bs_kernel_select(const char *name, const bs_model *m,
-                           const bs_kernel **out, bs_error *err) {
+bs_status bs_kernel_select(const char *name, const bs_model *m, const bs_kernel **out,
+                           bs_error *err) {
   const char *origin = "--kernel";
   if (!name || !*name) {
     name = getenv("BATCHSCORE_KERNEL");
@@ -52,13 +52,13 @@ bs_status bs_kernel_select(const char *name, const bs_model *m,
     char names[256];
     if (!k) {
       list_names(names, sizeof names);
-      return bs_fail(err, BS_E_USAGE, "%s: unknown kernel '%s' (known: %s)",
-                     origin, name, names);
+      return bs_fail(err, BS_E_USAGE, "%s: unknown kernel '%s' (known: %s)", origin, name,
+                     names);
     }
     if (!bs_kernel_usable(k, m))
       return bs_fail(err, BS_E_KERNEL,
-                     "%s: kernel '%s' cannot run this model on this machine",
-                     origin, name);
+                     "%s: kernel '%s' cannot run this model on this machine", origin,
+                     name);
     *out = k;
     return BS_OK;
   }
@@ -79,13 +79,12 @@ bs_status bs_kernel_prepare(const bs_kernel *k, const bs_model *m,
   return k->prepare(m, cfg, &inst->state, err);
 }
 
-bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows,
-                          size_t n, size_t stride, float *margins,
-                          bs_error *err) {
+bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows, size_t n,
+                          size_t stride, float *margins, bs_error *err) {
   if (n == 0) return BS_OK;
   if (stride < (size_t)inst->model->n_features)
-    return bs_fail(err, BS_E_INTERNAL, "row stride %zu below model width %d",
-                   stride, (int)inst->model->n_features);
+    return bs_fail(err, BS_E_INTERNAL, "row stride %zu below model width %d", stride,
+                   (int)inst->model->n_features);
   return inst->kernel->score(inst->state, rows, n, stride, margins, err);
 }
 

@@ -71,7 +71,8 @@ bs_status bs_input_open(const char *path, const char *dataset, bs_input *in,
    * chunk once, even when slices cut through chunks. */
   dapl = H5Pcreate(H5P_DATASET_ACCESS);
   H5Pset_chunk_cache(dapl, 12421, 64u << 20, 1.0);
-  if (!path_exists(in->file, dataset) || (in->dset = H5Dopen2(in->file, dataset, dapl)) < 0) {
+  if (!path_exists(in->file, dataset) ||
+      (in->dset = H5Dopen2(in->file, dataset, dapl)) < 0) {
     st = bs_fail(err, BS_E_FORMAT, "input %s: no dataset '%s'", path, dataset);
     goto fail;
   }
@@ -97,7 +98,8 @@ bs_status bs_input_open(const char *path, const char *dataset, bs_input *in,
     goto fail;
   }
   if (in->cols < 1 && in->rows > 0) {
-    st = bs_fail(err, BS_E_FORMAT, "input %s: dataset '%s' has no columns", path, dataset);
+    st =
+        bs_fail(err, BS_E_FORMAT, "input %s: dataset '%s' has no columns", path, dataset);
     goto fail;
   }
   close_id(&space, H5Sclose);
@@ -148,8 +150,8 @@ bs_status bs_output_check(const char *path, int force, bs_error *err) {
     if (S_ISDIR(sb.st_mode))
       return bs_fail(err, BS_E_IO, "output %s: is a directory", path);
     if (!force)
-      return bs_fail(err, BS_E_EXISTS,
-                     "output %s: exists (use --force to replace it)", path);
+      return bs_fail(err, BS_E_EXISTS, "output %s: exists (use --force to replace it)",
+                     path);
   }
   /* The directory must take new files: the temporary, then the rename. */
   char *dir = malloc(strlen(path) + 2);
@@ -264,8 +266,8 @@ static herr_t put_attr(hid_t obj, const bs_attr *a) {
 bs_status bs_output_finish(bs_output *out, const bs_attr *attrs, int n_attrs,
                            bs_error *err) {
   hid_t f = H5Fopen(out->tmp_path, H5F_ACC_RDWR, H5P_DEFAULT);
-  if (f < 0) return bs_fail(err, BS_E_IO, "output %s: cannot reopen %s", out->path,
-                            out->tmp_path);
+  if (f < 0)
+    return bs_fail(err, BS_E_IO, "output %s: cannot reopen %s", out->path, out->tmp_path);
   herr_t rc = 0;
   for (int i = 0; i < n_attrs && rc >= 0; i++) rc = put_attr(f, &attrs[i]);
   if (H5Fclose(f) < 0) rc = -1;

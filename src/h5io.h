@@ -4,11 +4,11 @@
 #ifndef BS_H5IO_H
 #define BS_H5IO_H
 
-#include "../kernels/model.h"
-
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdint.h>
+
+#include "../kernels/model.h"
 
 /* Silences HDF5's own error stack printing: we report errors ourselves. */
 void bs_h5_quiet(void);
@@ -24,8 +24,7 @@ typedef struct bs_input {
 bs_status bs_input_open(const char *path, const char *dataset, bs_input *in,
                         bs_error *err);
 /* Reads rows [row0, row0 + n) as float32 into buf (n x cols). */
-bs_status bs_input_read(bs_input *in, int64_t row0, int64_t n, float *buf,
-                        bs_error *err);
+bs_status bs_input_read(bs_input *in, int64_t row0, int64_t n, float *buf, bs_error *err);
 void bs_input_close(bs_input *in);
 
 typedef struct bs_output {

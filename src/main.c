@@ -1,12 +1,12 @@
 /* batchscore: the only place that starts and stops MPI, prints the result
  * of a run and turns it into an exit status. */
+#include <mpi.h>
+#include <stdio.h>
+
 #include "config.h"
 #include "h5io.h"
 #include "options.h"
 #include "runner.h"
-
-#include <mpi.h>
-#include <stdio.h>
 
 enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -35,10 +35,11 @@ int main(int argc, char **argv) {
     code = err.code == BS_E_USAGE ? EXIT_USAGE : EXIT_RUN_FAILED;
   } else if (rank == 0 && !o.quiet) {
     double rate = sum.seconds > 0 ? (double)sum.rows / sum.seconds : 0.0;
-    printf("batchscore: %lld rows x %d columns (%s) in %.3f s = %.0f rows/s, "
-           "%d ranks, kernel %s\n",
-           (long long)sum.rows, (int)sum.cols, sum.objective, sum.seconds, rate,
-           sum.ranks, sum.kernel);
+    printf(
+        "batchscore: %lld rows x %d columns (%s) in %.3f s = %.0f rows/s, "
+        "%d ranks, kernel %s\n",
+        (long long)sum.rows, (int)sum.cols, sum.objective, sum.seconds, rate, sum.ranks,
+        sum.kernel);
     printf("batchscore: wrote %s:%s\n", o.output_file, o.output_dataset);
   }
   bs_options_free(&o);

@@ -36,8 +36,8 @@ bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err
   return BS_OK;
 }
 
-bs_status bs_model_load(const char *data, size_t len, const char *path,
-                        bs_model *m, bs_error *err) {
+bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model *m,
+                        bs_error *err) {
   size_t i = 0;
   while (i < len && strchr(" \t\r\n", data[i])) i++;
   if (i == len) return bs_fail(err, BS_E_FORMAT, "%s: the model file is empty", path);
@@ -46,7 +46,8 @@ bs_status bs_model_load(const char *data, size_t len, const char *path,
     if (i + 1 < len && strchr("UiIlL$#", data[i + 1]))
       return bs_fail(err, BS_E_UNSUPPORTED,
                      "%s: looks like an XGBoost UBJSON model; save it as JSON "
-                     "(booster.save_model(\"model.json\"))", path);
+                     "(booster.save_model(\"model.json\"))",
+                     path);
     return bs_model_load_xgboost(data, len, path, m, err);
   }
   return bs_fail(err, BS_E_FORMAT,

@@ -3,16 +3,16 @@
 #ifndef BS_MODEL_LOAD_H
 #define BS_MODEL_LOAD_H
 
-#include "../kernels/kernel.h"
-
 #include <stddef.h>
+
+#include "../kernels/kernel.h"
 
 /* Reads a whole file into a NUL-terminated buffer (freed by the caller). */
 bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err);
 
 /* Detects the format of `data` and imports it; `path` is for messages. */
-bs_status bs_model_load(const char *data, size_t len, const char *path,
-                        bs_model *m, bs_error *err);
+bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model *m,
+                        bs_error *err);
 
 bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
                                 bs_model *m, bs_error *err);

@@ -4,12 +4,12 @@
  * Trees are re-laid depth-first from the root while they are read, which
  * drops deleted nodes and proves the structure is a tree (no cycles, no
  * shared children, indices in range) before any kernel walks it. */
-#include "model-load.h"
-
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "model-load.h"
 
 /* Objectives we score: how the intercept becomes a margin, and the output
  * transform; the intercept rule is XGBoost's ProbToMargin (binary:logitraw
@@ -144,28 +144,28 @@ static bs_status parse_base_score(ctx *c, json_t *v, float *vals, int32_t n) {
   if (got == 1)
     for (int32_t i = 1; i < n; i++) vals[i] = vals[0];
   else if (got != n)
-    return FAIL(c, "%s: base_score has %d values, the model has %d outputs",
-                c->path, (int)got, (int)n);
+    return FAIL(c, "%s: base_score has %d values, the model has %d outputs", c->path,
+                (int)got, (int)n);
   return BS_OK;
 }
 
 static bs_status intercept_to_margin(ctx *c, intercept_kind k, float p, float *out) {
   switch (k) {
-  case INTERCEPT_IDENTITY:
-    *out = p;
-    return BS_OK;
-  case INTERCEPT_LOGIT:
-    if (!(p > 0.0f && p < 1.0f))
-      return FAIL(c, "%s: base_score %g must be in (0, 1) for a logistic objective",
-                  c->path, (double)p);
-    *out = -logf(1.0f / p - 1.0f);
-    return BS_OK;
-  case INTERCEPT_LOG:
-    if (!(p > 0.0f))
-      return FAIL(c, "%s: base_score %g must be positive for a log-link objective",
-                  c->path, (double)p);
-    *out = logf(p);
-    return BS_OK;
+    case INTERCEPT_IDENTITY:
+      *out = p;
+      return BS_OK;
+    case INTERCEPT_LOGIT:
+      if (!(p > 0.0f && p < 1.0f))
+        return FAIL(c, "%s: base_score %g must be in (0, 1) for a logistic objective",
+                    c->path, (double)p);
+      *out = -logf(1.0f / p - 1.0f);
+      return BS_OK;
+    case INTERCEPT_LOG:
+      if (!(p > 0.0f))
+        return FAIL(c, "%s: base_score %g must be positive for a log-link objective",
+                    c->path, (double)p);
+      *out = logf(p);
+      return BS_OK;
   }
   return BS_OK;
 }
@@ -179,8 +179,7 @@ static json_t *tree_array(ctx *c, json_t *tree, int t, const char *key, size_t n
     return NULL;
   }
   if (!json_is_array(a) || json_array_size(a) != n) {
-    *st = FAIL(c, "%s: tree %d: '%s' is not an array of %zu entries", c->path, t,
-               key, n);
+    *st = FAIL(c, "%s: tree %d: '%s' is not an array of %zu entries", c->path, t, key, n);
     return NULL;
   }
   return a;
@@ -203,8 +202,8 @@ static bs_status pool_grow(ctx *c, cat_pool *p, size_t words) {
 }
 
 /* The category set of node `nid`, from the CSR-like categories arrays. */
-static bs_status read_categories(ctx *c, json_t *tree, int t, int32_t nid,
-                                 bs_node *out, cat_pool *pool) {
+static bs_status read_categories(ctx *c, json_t *tree, int t, int32_t nid, bs_node *out,
+                                 cat_pool *pool) {
   json_t *nodes = json_object_get(tree, "categories_nodes");
   json_t *segs = json_object_get(tree, "categories_segments");
   json_t *sizes = json_object_get(tree, "categories_sizes");
@@ -246,12 +245,12 @@ static bs_status read_categories(ctx *c, json_t *tree, int t, int32_t nid,
     pool->n += words;
     return BS_OK;
   }
-  return FAIL(c, "%s: tree %d: categorical node %d has no category set", c->path,
-              t, (int)nid);
+  return FAIL(c, "%s: tree %d: categorical node %d has no category set", c->path, t,
+              (int)nid);
 }
 
-static bs_status read_tree(ctx *c, json_t *tree, int t, int32_t n_features,
-                           bs_tree *out, cat_pool *pool, int *has_cat) {
+static bs_status read_tree(ctx *c, json_t *tree, int t, int32_t n_features, bs_tree *out,
+                           cat_pool *pool, int *has_cat) {
   bs_status st = BS_OK;
   long long n = 0;
   json_t *param = json_object_get(tree, "tree_param");
@@ -263,7 +262,8 @@ static bs_status read_tree(ctx *c, json_t *tree, int t, int32_t n_features,
       get_long(json_object_get(param, "size_leaf_vector"), &leaf_vec) && leaf_vec > 1)
     return bs_fail(c->err, BS_E_UNSUPPORTED,
                    "%s: vector-leaf (multi_strategy=multi_output_tree) trees are "
-                   "not supported", c->path);
+                   "not supported",
+                   c->path);
   json_t *lc = tree_array(c, tree, t, "left_children", (size_t)n, 1, &st);
   json_t *rc = tree_array(c, tree, t, "right_children", (size_t)n, 1, &st);
   json_t *si = tree_array(c, tree, t, "split_indices", (size_t)n, 1, &st);
@@ -292,8 +292,8 @@ static bs_status read_tree(ctx *c, json_t *tree, int t, int32_t n_features,
     if (!get_long(json_array_get(lc, (size_t)src), &l) ||
         !get_long(json_array_get(rc, (size_t)src), &r) ||
         !get_float(json_array_get(sc, (size_t)src), &nd->value)) {
-      st = FAIL(c, "%s: tree %d: node %d has a non-numeric child or value", c->path,
-                t, (int)src);
+      st = FAIL(c, "%s: tree %d: node %d has a non-numeric child or value", c->path, t,
+                (int)src);
       goto done;
     }
     if (l == -1) {
@@ -308,8 +308,8 @@ static bs_status read_tree(ctx *c, json_t *tree, int t, int32_t n_features,
       goto done;
     }
     if (l < 0 || l >= n || r < 0 || r >= n || seen[l] || seen[r] || l == r) {
-      st = FAIL(c, "%s: tree %d: node %d has invalid children (%lld, %lld)", c->path,
-                t, (int)src, l, r);
+      st = FAIL(c, "%s: tree %d: node %d has invalid children (%lld, %lld)", c->path, t,
+                (int)src, l, r);
       goto done;
     }
     if (f < 0 || f >= n_features) {
@@ -421,8 +421,10 @@ static char *quote_nonfinite(const char *text, size_t len, size_t *out_len) {
     char ch = text[i];
     if (in_str) {
       *o++ = ch;
-      if (ch == '\\' && i + 1 < len) *o++ = text[++i];
-      else if (ch == '"') in_str = 0;
+      if (ch == '\\' && i + 1 < len)
+        *o++ = text[++i];
+      else if (ch == '"')
+        in_str = 0;
       i++;
       continue;
     }
@@ -458,8 +460,8 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
   json_t *root = json_loadb(quoted, qlen, 0, &jerr);
   free(quoted);
   if (!root)
-    return bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (line %d: %s)", path,
-                   jerr.line, jerr.text);
+    return bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (line %d: %s)", path, jerr.line,
+                   jerr.text);
   bs_status st = BS_OK;
   memset(m, 0, sizeof *m);
   m->kind = BS_MODEL_FOREST;
@@ -470,8 +472,10 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
   json_t *mp = json_object_get(learner, "learner_model_param");
   json_t *gbm = json_object_get(learner, "gradient_booster");
   if (!json_is_object(learner) || !json_is_object(mp) || !json_is_object(gbm)) {
-    st = FAIL(&c, "%s: JSON but not an XGBoost model (no learner / "
-                  "learner_model_param / gradient_booster)", path);
+    st = FAIL(&c,
+              "%s: JSON but not an XGBoost model (no learner / "
+              "learner_model_param / gradient_booster)",
+              path);
     goto out;
   }
   for (size_t i = 0; i < 3 && json_is_array(ver); i++) {
@@ -504,8 +508,8 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
     goto out;
   }
   m->n_features = (int32_t)nfeat;
-  int multiclass = oi->transform == BS_TRANSFORM_SOFTMAX ||
-                   oi->transform == BS_TRANSFORM_ARGMAX;
+  int multiclass =
+      oi->transform == BS_TRANSFORM_SOFTMAX || oi->transform == BS_TRANSFORM_ARGMAX;
   if (multiclass && nclass < 2) {
     st = FAIL(&c, "%s: objective %s needs num_class >= 2", path, obj);
     goto out;

@@ -14,7 +14,8 @@ static const char usage_text[] =
     "Scores every row of an HDF5 feature matrix with a trained model and writes\n"
     "one HDF5 output whose row i holds the scores of input row i.\n"
     "\n"
-    "  --model PATH            model file: XGBoost JSON (booster.save_model(\"m.json\"))\n"
+    "  --model PATH            model file: XGBoost JSON "
+    "(booster.save_model(\"m.json\"))\n"
     "  --input FILE[:DATASET]  2-D rows x features dataset (default dataset /features);\n"
     "                          any integer or float type, read as float32\n"
     "  --output FILE[:DATASET] output file (default dataset /scores), float32 rows x K\n"
@@ -42,8 +43,8 @@ static char *dup_str(const char *s) {
   return d;
 }
 
-bs_status bs_split_path(const char *arg, const char *dflt, char **file,
-                        char **dataset, bs_error *err) {
+bs_status bs_split_path(const char *arg, const char *dflt, char **file, char **dataset,
+                        bs_error *err) {
   const char *colon = strrchr(arg, ':');
   size_t flen = colon ? (size_t)(colon - arg) : strlen(arg);
   const char *ds = colon ? colon + 1 : dflt;
@@ -71,15 +72,26 @@ static bs_status parse_int(const char *opt, const char *v, long long lo, long lo
   errno = 0;
   long long x = strtoll(v, &end, 10);
   if (errno || end == v || *end || x < lo || x > hi)
-    return bs_fail(err, BS_E_USAGE, "%s: '%s' is not an integer in [%lld, %lld]", opt,
-                   v, lo, hi);
+    return bs_fail(err, BS_E_USAGE, "%s: '%s' is not an integer in [%lld, %lld]", opt, v,
+                   lo, hi);
   *out = x;
   return BS_OK;
 }
 
 enum opt_id {
-  OPT_MODEL, OPT_INPUT, OPT_OUTPUT, OPT_MARGIN, OPT_FORCE, OPT_EXTRA, OPT_WRITE,
-  OPT_CHUNK, OPT_THREADS, OPT_KERNEL, OPT_QUIET, OPT_HELP, OPT_VERSION
+  OPT_MODEL,
+  OPT_INPUT,
+  OPT_OUTPUT,
+  OPT_MARGIN,
+  OPT_FORCE,
+  OPT_EXTRA,
+  OPT_WRITE,
+  OPT_CHUNK,
+  OPT_THREADS,
+  OPT_KERNEL,
+  OPT_QUIET,
+  OPT_HELP,
+  OPT_VERSION
 };
 
 static const struct {
@@ -87,13 +99,20 @@ static const struct {
   enum opt_id id;
   int takes_value;
 } table[] = {
-    {"--model", OPT_MODEL, 1},        {"--input", OPT_INPUT, 1},
-    {"--output", OPT_OUTPUT, 1},      {"--output-margin", OPT_MARGIN, 0},
-    {"--force", OPT_FORCE, 0},        {"--allow-extra-columns", OPT_EXTRA, 0},
-    {"--write-mode", OPT_WRITE, 1},   {"--chunk-rows", OPT_CHUNK, 1},
-    {"--threads", OPT_THREADS, 1},    {"--kernel", OPT_KERNEL, 1},
-    {"--quiet", OPT_QUIET, 0},        {"--help", OPT_HELP, 0},
-    {"-h", OPT_HELP, 0},              {"--version", OPT_VERSION, 0},
+    {"--model", OPT_MODEL, 1},
+    {"--input", OPT_INPUT, 1},
+    {"--output", OPT_OUTPUT, 1},
+    {"--output-margin", OPT_MARGIN, 0},
+    {"--force", OPT_FORCE, 0},
+    {"--allow-extra-columns", OPT_EXTRA, 0},
+    {"--write-mode", OPT_WRITE, 1},
+    {"--chunk-rows", OPT_CHUNK, 1},
+    {"--threads", OPT_THREADS, 1},
+    {"--kernel", OPT_KERNEL, 1},
+    {"--quiet", OPT_QUIET, 0},
+    {"--help", OPT_HELP, 0},
+    {"-h", OPT_HELP, 0},
+    {"--version", OPT_VERSION, 0},
 };
 
 static bs_status set_string(char **dst, const char *opt, const char *v, bs_error *err) {
@@ -109,57 +128,57 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
   bs_status st;
   bs_error local = {0};
   switch (id) {
-  case OPT_MODEL:
-    return set_string(&o->model, opt, v, err);
-  case OPT_INPUT:
-    free(o->input_file);
-    free(o->input_dataset);
-    st = bs_split_path(v, BS_DEFAULT_INPUT_DATASET, &o->input_file, &o->input_dataset,
-                       &local);
-    return st ? bs_fail(err, st, "--input %s", local.msg) : BS_OK;
-  case OPT_OUTPUT:
-    free(o->output_file);
-    free(o->output_dataset);
-    st = bs_split_path(v, BS_DEFAULT_OUTPUT_DATASET, &o->output_file,
-                       &o->output_dataset, &local);
-    return st ? bs_fail(err, st, "--output %s", local.msg) : BS_OK;
-  case OPT_MARGIN:
-    o->output_margin = 1;
-    return BS_OK;
-  case OPT_FORCE:
-    o->force = 1;
-    return BS_OK;
-  case OPT_EXTRA:
-    o->allow_extra_columns = 1;
-    return BS_OK;
-  case OPT_WRITE:
-    if (strcmp(v, "root") == 0)
-      o->write_mode = BS_WRITE_ROOT;
-    else if (strcmp(v, "parallel") == 0)
-      o->write_mode = BS_WRITE_PARALLEL;
-    else
-      return bs_fail(err, BS_E_USAGE,
-                     "--write-mode: '%s' is not a write mode (root or parallel)", v);
-    return BS_OK;
-  case OPT_CHUNK:
-    if ((st = parse_int(opt, v, 1, 1LL << 31, &x, err))) return st;
-    o->chunk_rows = x;
-    return BS_OK;
-  case OPT_THREADS:
-    if ((st = parse_int(opt, v, 1, 4096, &x, err))) return st;
-    o->threads = (int)x;
-    return BS_OK;
-  case OPT_KERNEL:
-    return set_string(&o->kernel, opt, v, err);
-  case OPT_QUIET:
-    o->quiet = 1;
-    return BS_OK;
-  case OPT_HELP:
-    o->help = 1;
-    return BS_OK;
-  case OPT_VERSION:
-    o->version = 1;
-    return BS_OK;
+    case OPT_MODEL:
+      return set_string(&o->model, opt, v, err);
+    case OPT_INPUT:
+      free(o->input_file);
+      free(o->input_dataset);
+      st = bs_split_path(v, BS_DEFAULT_INPUT_DATASET, &o->input_file, &o->input_dataset,
+                         &local);
+      return st ? bs_fail(err, st, "--input %s", local.msg) : BS_OK;
+    case OPT_OUTPUT:
+      free(o->output_file);
+      free(o->output_dataset);
+      st = bs_split_path(v, BS_DEFAULT_OUTPUT_DATASET, &o->output_file,
+                         &o->output_dataset, &local);
+      return st ? bs_fail(err, st, "--output %s", local.msg) : BS_OK;
+    case OPT_MARGIN:
+      o->output_margin = 1;
+      return BS_OK;
+    case OPT_FORCE:
+      o->force = 1;
+      return BS_OK;
+    case OPT_EXTRA:
+      o->allow_extra_columns = 1;
+      return BS_OK;
+    case OPT_WRITE:
+      if (strcmp(v, "root") == 0)
+        o->write_mode = BS_WRITE_ROOT;
+      else if (strcmp(v, "parallel") == 0)
+        o->write_mode = BS_WRITE_PARALLEL;
+      else
+        return bs_fail(err, BS_E_USAGE,
+                       "--write-mode: '%s' is not a write mode (root or parallel)", v);
+      return BS_OK;
+    case OPT_CHUNK:
+      if ((st = parse_int(opt, v, 1, 1LL << 31, &x, err))) return st;
+      o->chunk_rows = x;
+      return BS_OK;
+    case OPT_THREADS:
+      if ((st = parse_int(opt, v, 1, 4096, &x, err))) return st;
+      o->threads = (int)x;
+      return BS_OK;
+    case OPT_KERNEL:
+      return set_string(&o->kernel, opt, v, err);
+    case OPT_QUIET:
+      o->quiet = 1;
+      return BS_OK;
+    case OPT_HELP:
+      o->help = 1;
+      return BS_OK;
+    case OPT_VERSION:
+      o->version = 1;
+      return BS_OK;
   }
   return BS_OK;
 }

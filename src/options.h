@@ -3,9 +3,9 @@
 #ifndef BS_OPTIONS_H
 #define BS_OPTIONS_H
 
-#include "../kernels/model.h"
-
 #include <stdint.h>
+
+#include "../kernels/model.h"
 
 typedef enum bs_write_mode { BS_WRITE_ROOT = 0, BS_WRITE_PARALLEL } bs_write_mode;
 
@@ -23,7 +23,7 @@ typedef struct bs_options {
   int allow_extra_columns;
   bs_write_mode write_mode;
   int64_t chunk_rows;
-  int threads; /* 0: OpenMP's default */
+  int threads;  /* 0: OpenMP's default */
   char *kernel; /* NULL: best available */
   int help;
   int version;
@@ -35,8 +35,8 @@ bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err);
 void bs_options_free(bs_options *o);
 
 /* Splits "FILE[:DATASET]" at its last colon; the dataset defaults to dflt. */
-bs_status bs_split_path(const char *arg, const char *dflt, char **file,
-                        char **dataset, bs_error *err);
+bs_status bs_split_path(const char *arg, const char *dflt, char **file, char **dataset,
+                        bs_error *err);
 
 const char *bs_usage(void);
 

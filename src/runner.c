@@ -8,17 +8,17 @@
  * temporary name and renamed only when every rank has succeeded. */
 #include "runner.h"
 
-#include "../kernels/kernel.h"
-#include "h5io.h"
-#include "model-load.h"
-#include "partition.h"
-#include "sha256.h"
-
-#include "config.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "../kernels/kernel.h"
+#include "config.h"
+#include "h5io.h"
+#include "model-load.h"
+#include "partition.h"
+#include "sha256.h"
 
 enum { TAG_HDR = 1, TAG_DATA = 2 };
 enum { MSG_RESULT = 1, MSG_DONE = 2 };
@@ -42,9 +42,9 @@ typedef struct job {
   bs_kernel_inst kinst;
   int have_kinst;
   int64_t chunk_rows;
-  int32_t cols;  /* output columns */
-  float *x;      /* one chunk of input rows */
-  float *slot[2];/* scored chunks: margins, then packed predictions */
+  int32_t cols;   /* output columns */
+  float *x;       /* one chunk of input rows */
+  float *slot[2]; /* scored chunks: margins, then packed predictions */
   double t_read, t_score, t_write, t_wait;
 } job;
 

@@ -1,0 +1,148 @@
+#!/bin/sh
+# Bad input: every case gets one clear "batchscore: ..." line on rank 0, the
+# documented exit status (1 run failed, 2 bad command line), no hang on any
+# rank count, and nothing left at the output path (not even a temporary).
+# Then the valid edge cases: zero rows, fewer rows than ranks, extra columns
+# when allowed, --force.
+. "$(dirname "$0")/lib.sh"
+
+M=$DATA/xgb/bc_logistic.json
+IN=$DATA/xgb/bc_logistic.h5
+T=$DATA/tests
+OUT=$WORK/out.h5
+
+# expect_fail NAME STATUS TEXT ARGS...: on 1 and 3 ranks.
+expect_fail() {
+  what=$1 want_rc=$2 text=$3
+  shift 3
+  for np in 1 3; do
+    rm -f "$OUT" "$OUT.partial"
+    run_bs "$np" "$@"
+    rc=$?
+    lines=$(grep -c '^batchscore:' "$WORK/err")
+    if [ "$rc" = 124 ]; then
+      fail "$what (np=$np): hung"
+    elif [ "$rc" != "$want_rc" ]; then
+      fail "$what (np=$np): exit $rc, expected $want_rc: $(cat "$WORK/err")"
+    elif [ "$lines" != 1 ]; then
+      fail "$what (np=$np): $lines error lines, expected 1: $(cat "$WORK/err")"
+    elif ! grep '^batchscore:' "$WORK/err" | grep -qF -- "$text"; then
+      fail "$what (np=$np): message lacks '$text': $(grep '^batchscore:' "$WORK/err")"
+    elif [ -e "$OUT" ] || [ -e "$OUT.partial" ]; then
+      fail "$what (np=$np): left an output file behind"
+    else
+      ok "$what (np=$np): $(grep '^batchscore:' "$WORK/err")"
+    fi
+  done
+}
+
+printf 'hello, not json\n' >"$WORK/text.json"
+printf '{"a": 1}\n' >"$WORK/other.json"
+printf '{"learner": {"learner_model_param": {"num_feature": "30"},' >"$WORK/trunc.json"
+sed 's/"binary:logistic"/"survival:cox"/' "$M" >"$WORK/cox.json"
+sed 's/"name":"gbtree"/"name":"gblinear"/' "$M" >"$WORK/linear.json"
+printf '{U\x07learner' >"$WORK/model.ubj"
+mkdir -p "$WORK/adir"
+
+# Command line (status 2).
+expect_fail "unknown option" 2 "unknown option '--frobnicate'" --frobnicate
+expect_fail "missing --model" 2 "--model is required" --input "$IN" --output "$OUT"
+expect_fail "bad write mode" 2 "--write-mode: 'fast'" --model "$M" --input "$IN" \
+  --output "$OUT" --write-mode fast
+expect_fail "bad chunk rows" 2 "--chunk-rows: '0'" --model "$M" --input "$IN" \
+  --output "$OUT" --chunk-rows 0
+expect_fail "unknown kernel" 2 "unknown kernel 'warp9'" --model "$M" --input "$IN" \
+  --output "$OUT" --kernel warp9
+
+# Model (status 1).
+expect_fail "model missing" 1 "$WORK/nope.json: cannot open" --model "$WORK/nope.json" \
+  --input "$IN" --output "$OUT"
+expect_fail "model is a directory" 1 "not a regular file" --model "$WORK/adir" \
+  --input "$IN" --output "$OUT"
+expect_fail "model not JSON" 1 "not a model batchscore knows" --model "$WORK/text.json" \
+  --input "$IN" --output "$OUT"
+expect_fail "model truncated JSON" 1 "not valid JSON" --model "$WORK/trunc.json" \
+  --input "$IN" --output "$OUT"
+expect_fail "JSON, not XGBoost" 1 "not an XGBoost model" --model "$WORK/other.json" \
+  --input "$IN" --output "$OUT"
+expect_fail "unsupported objective" 1 "objective 'survival:cox' is not supported" \
+  --model "$WORK/cox.json" --input "$IN" --output "$OUT"
+expect_fail "unsupported booster" 1 "booster 'gblinear' is not supported" \
+  --model "$WORK/linear.json" --input "$IN" --output "$OUT"
+expect_fail "UBJSON model" 1 "UBJSON" --model "$WORK/model.ubj" --input "$IN" \
+  --output "$OUT"
+
+# Input (status 1).
+expect_fail "input missing" 1 "input $WORK/none.h5: cannot open" --model "$M" \
+  --input "$WORK/none.h5" --output "$OUT"
+expect_fail "input not HDF5" 1 "not an HDF5 file" --model "$M" --input "$T/not-hdf5.h5" \
+  --output "$OUT"
+expect_fail "dataset missing" 1 "no dataset '/nope/x'" --model "$M" \
+  --input "$IN:/nope/x" --output "$OUT"
+expect_fail "dataset is a group" 1 "no dataset '/group'" --model "$M" \
+  --input "$T/grouped.h5:/group" --output "$OUT"
+expect_fail "not 2-D" 1 "is 3-D; expected 2-D" --model "$M" --input "$T/threed.h5" \
+  --output "$OUT"
+expect_fail "not numeric" 1 "has type string" --model "$M" --input "$T/strings.h5" \
+  --output "$OUT"
+expect_fail "too few columns" 1 "has 29 columns; the model reads 30" --model "$M" \
+  --input "$T/narrow.h5" --output "$OUT"
+expect_fail "extra columns" 1 "pass --allow-extra-columns" --model "$M" \
+  --input "$T/wide.h5" --output "$OUT"
+expect_fail "unreadable chunk mid-run" 1 "cannot read rows" --model "$M" \
+  --input "$T/corrupt.h5" --output "$OUT" --chunk-rows 1000
+expect_fail "unreadable chunk mid-run, parallel" 1 "cannot read rows" --model "$M" \
+  --input "$T/corrupt.h5" --output "$OUT" --chunk-rows 1000 --write-mode parallel
+
+# Output (status 1).
+expect_fail "output directory missing" 1 "directory $WORK/nodir" --model "$M" \
+  --input "$IN" --output "$WORK/nodir/out.h5"
+expect_fail "output parent is a file" 1 "is not a directory" --model "$M" --input "$IN" \
+  --output "$WORK/text.json/out.h5"
+expect_fail "output is a directory" 1 "is a directory" --model "$M" --input "$IN" \
+  --output "$WORK/adir"
+
+# Output exists without --force: an error, and the file is untouched.
+echo "precious" >"$OUT"
+run_bs 2 --model "$M" --input "$IN" --output "$OUT"
+rc=$?
+if [ "$rc" = 1 ] && grep -q "exists (use --force" "$WORK/err" &&
+  [ "$(cat "$OUT")" = precious ] && [ ! -e "$OUT.partial" ]; then
+  ok "existing output refused and untouched"
+else
+  fail "existing output: exit $rc, $(cat "$WORK/err"), content $(head -c 20 "$OUT")"
+fi
+if run_bs 2 --quiet --force --model "$M" --input "$IN" --output "$OUT" &&
+  "$CMP" "$OUT" "$IN:/expected" >/dev/null; then
+  ok "--force replaces an existing output"
+else
+  fail "--force: $(cat "$WORK/err")"
+fi
+
+# Valid edge cases.
+for np in 1 3; do
+  for mode in root parallel; do
+    rm -f "$OUT"
+    if run_bs "$np" --quiet --model "$M" --input "$T/empty.h5" --output "$OUT" \
+      --write-mode "$mode" && h5dump -H "$OUT" | grep -q 'DATASPACE  SIMPLE { ( 0, 1 )'; then
+      ok "zero rows (np=$np, $mode): empty (0, 1) output"
+    else
+      fail "zero rows (np=$np, $mode): $(cat "$WORK/err")"
+    fi
+  done
+done
+rm -f "$OUT"
+if run_bs 3 --quiet --model "$M" --input "$T/wide.h5" --output "$OUT" \
+  --allow-extra-columns && "$CMP" "$OUT" "$IN:/expected" >/dev/null; then
+  ok "--allow-extra-columns ignores the trailing column"
+else
+  fail "--allow-extra-columns: $(cat "$WORK/err")"
+fi
+rm -f "$OUT"
+if run_bs 3 --quiet --model "$M" --input "$T/grouped.h5:group/deep/x" --output "$OUT" &&
+  "$CMP" "$OUT" "$IN:/expected" >/dev/null; then
+  ok "dataset inside groups, given without a leading slash"
+else
+  fail "grouped dataset: $(cat "$WORK/err")"
+fi
+finish

@@ -45,12 +45,20 @@ int main(int argc, char **argv) {
   double rtol = 1e-5, atol = 1e-6;
   int exact = 0, i = 1;
   for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-    if (!strcmp(argv[i], "--exact")) exact = 1;
-    else if (!strcmp(argv[i], "--rtol") && i + 1 < argc) rtol = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--atol") && i + 1 < argc) atol = atof(argv[++i]);
-    else return fprintf(stderr, "bscompare: unknown option %s\n", argv[i]), 2;
+    if (!strcmp(argv[i], "--exact"))
+      exact = 1;
+    else if (!strcmp(argv[i], "--rtol") && i + 1 < argc)
+      rtol = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--atol") && i + 1 < argc)
+      atol = atof(argv[++i]);
+    else
+      return fprintf(stderr, "bscompare: unknown option %s\n", argv[i]), 2;
   }
-  if (argc - i != 2) return fprintf(stderr, "usage: bscompare [--exact] [--rtol R] [--atol A] A[:DSET] B[:DSET]\n"), 2;
+  if (argc - i != 2)
+    return fprintf(
+               stderr,
+               "usage: bscompare [--exact] [--rtol R] [--atol A] A[:DSET] B[:DSET]\n"),
+           2;
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   mat a, b;
   if (load(argv[i], &a) || load(argv[i + 1], &b)) return 2;
@@ -80,8 +88,9 @@ int main(int argc, char **argv) {
   printf("%zu values, max abs diff %.3g, max rel diff %.3g, %zu differ\n", n, maxabs,
          maxrel, bad);
   if (bad)
-    printf("first difference at row %zu col %zu: %.9g vs %.9g\n", (size_t)(first / a.dims[1]),
-           (size_t)(first % a.dims[1]), (double)a.v[first], (double)b.v[first]);
+    printf("first difference at row %zu col %zu: %.9g vs %.9g\n",
+           (size_t)(first / a.dims[1]), (size_t)(first % a.dims[1]), (double)a.v[first],
+           (double)b.v[first]);
   free(a.v);
   free(b.v);
   return bad ? 1 : 0;

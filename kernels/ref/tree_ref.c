@@ -3,10 +3,10 @@
  * says, one row at a time, and adds leaves in tree order in float32 on top
  * of the base margin, the order XGBoost uses. Clarity over speed; rows are
  * independent, so OpenMP over rows keeps the bits the same. */
-#include "../kernel.h"
-
 #include <math.h>
 #include <stdlib.h>
+
+#include "../kernel.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -39,8 +39,8 @@ static float tree_leaf(const bs_forest *f, const bs_tree *t, const float *x) {
   return nd->value;
 }
 
-static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg,
-                             void **state, bs_error *err) {
+static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg, void **state,
+                             bs_error *err) {
   if (m->kind != BS_MODEL_FOREST)
     return bs_fail(err, BS_E_UNSUPPORTED, "kernel 'ref' scores tree models only");
   ref_state *s = malloc(sizeof *s);
@@ -51,8 +51,8 @@ static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg,
   return BS_OK;
 }
 
-static bs_status ref_score(void *state, const float *rows, size_t n,
-                           size_t stride, float *margins, bs_error *err) {
+static bs_status ref_score(void *state, const float *rows, size_t n, size_t stride,
+                           float *margins, bs_error *err) {
   (void)err;
   const ref_state *s = state;
   const bs_model *m = s->m;
@@ -62,7 +62,8 @@ static bs_status ref_score(void *state, const float *rows, size_t n,
   int threads = s->threads;
 #ifdef _OPENMP
   if (threads <= 0) threads = 0;
-#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : omp_get_max_threads()) if (nn > 256)
+#pragma omp parallel for schedule(static) \
+    num_threads(threads > 0 ? threads : omp_get_max_threads()) if (nn > 256)
 #endif
   for (long long r = 0; r < nn; r++) {
     const float *x = rows + (size_t)r * stride;
