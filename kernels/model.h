@@ -43,10 +43,14 @@ bs_status bs_fail(bs_error *err, bs_status code, const char *fmt, ...)
 
 enum {
   BS_NODE_LEAF = 1u << 0,
-  BS_NODE_DEFAULT_LEFT = 1u << 1,   /* NaN goes left */
-  BS_NODE_CATEGORICAL = 1u << 2,    /* split on a category set */
-  BS_NODE_CAT_IN_SET_LEFT = 1u << 3 /* members of the set go left (LightGBM);
-                                       otherwise they go right (XGBoost) */
+  BS_NODE_DEFAULT_LEFT = 1u << 1,    /* NaN goes left */
+  BS_NODE_CATEGORICAL = 1u << 2,     /* split on a category set */
+  BS_NODE_CAT_IN_SET_LEFT = 1u << 3, /* members of the set go left (LightGBM);
+                                        otherwise they go right (XGBoost) */
+  BS_NODE_CAT_TRUNCATE = 1u << 4,    /* category = (int)x, so (-1, 0) is category 0
+                                        (LightGBM); otherwise negatives are in no set */
+  BS_NODE_ZERO_MISSING = 1u << 5     /* |x| <= 1e-35 is missing too (LightGBM's
+                                        missing_type Zero) */
 };
 
 /* One node. Numerical split: go left iff x < threshold (float32 compare, as
@@ -77,6 +81,12 @@ typedef struct bs_forest {
   size_t n_cat_words;
   int has_weights; /* some tree weight != 1 */
   int has_categorical;
+  int has_zero_missing;
+  /* Summation: float32 in tree order (XGBoost), or double in tree order then
+   * rounded once (LightGBM). margin = base + sum, or base + sum / divisor
+   * when divisor > 0 (LightGBM's average_output). */
+  int accumulate_double;
+  int32_t divisor;
 } bs_forest;
 
 /* ---- the model ----------------------------------------------------------- */

@@ -46,7 +46,6 @@ static const objective_info objectives[] = {
 typedef struct ctx {
   const char *path;
   bs_error *err;
-  int version[3];
 } ctx;
 
 #define FAIL(c, ...) bs_fail((c)->err, BS_E_FORMAT, __VA_ARGS__)
@@ -468,7 +467,6 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
   snprintf(m->format, sizeof m->format, "xgboost");
 
   json_t *learner = json_object_get(root, "learner");
-  json_t *ver = json_object_get(root, "version");
   json_t *mp = json_object_get(learner, "learner_model_param");
   json_t *gbm = json_object_get(learner, "gradient_booster");
   if (!json_is_object(learner) || !json_is_object(mp) || !json_is_object(gbm)) {
@@ -478,12 +476,6 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
               path);
     goto out;
   }
-  for (size_t i = 0; i < 3 && json_is_array(ver); i++) {
-    long long v = 0;
-    get_long(json_array_get(ver, i), &v);
-    c.version[i] = (int)v;
-  }
-
   const char *obj = json_string_value(
       path_get(learner, (const char *const[]){"objective", "name", NULL}));
   if (!obj) {

@@ -11,15 +11,19 @@
 #include <omp.h>
 #endif
 
+/* Double accumulators live on the stack; more groups than this is refused. */
+#define BS_REF_MAX_DOUBLE_GROUPS 1024
+
 typedef struct ref_state {
   const bs_model *m;
   int threads;
 } ref_state;
 
 static int cat_member(const bs_forest *f, const bs_node *nd, float x) {
-  /* Negative, fractional-beyond-range and huge values are in no set. */
-  if (!(x >= 0.0f) || x >= (float)nd->cat_words * 32.0f) return 0;
-  uint32_t c = (uint32_t)x;
+  /* Negative (or, truncating, <= -1) and out-of-range values are in no set. */
+  float lo = (nd->flags & BS_NODE_CAT_TRUNCATE) ? -1.0f : 0.0f;
+  if (!(x > lo || x == 0.0f) || x >= (float)nd->cat_words * 32.0f) return 0;
+  uint32_t c = (uint32_t)(int32_t)x; /* truncates toward zero */
   return (f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u;
 }
 
@@ -28,7 +32,7 @@ static float tree_leaf(const bs_forest *f, const bs_tree *t, const float *x) {
   while (!(nd->flags & BS_NODE_LEAF)) {
     float v = x[nd->feature];
     int left;
-    if (isnan(v))
+    if (isnan(v) || ((nd->flags & BS_NODE_ZERO_MISSING) && fabsf(v) <= 1e-35f))
       left = (nd->flags & BS_NODE_DEFAULT_LEFT) != 0;
     else if (nd->flags & BS_NODE_CATEGORICAL)
       left = cat_member(f, nd, v) == ((nd->flags & BS_NODE_CAT_IN_SET_LEFT) != 0);
@@ -43,10 +47,13 @@ static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg, voi
                              bs_error *err) {
   if (m->kind != BS_MODEL_FOREST)
     return bs_fail(err, BS_E_UNSUPPORTED, "kernel 'ref' scores tree models only");
+  if (m->forest.accumulate_double && m->n_groups > BS_REF_MAX_DOUBLE_GROUPS)
+    return bs_fail(err, BS_E_UNSUPPORTED, "kernel 'ref': more than %d outputs",
+                   BS_REF_MAX_DOUBLE_GROUPS);
   ref_state *s = malloc(sizeof *s);
   if (!s) return bs_fail(err, BS_E_NOMEM, "out of memory preparing kernel 'ref'");
   s->m = m;
-  s->threads = cfg && cfg->threads > 0 ? cfg->threads : 0;
+  s->threads = cfg ? cfg->threads : 0;
   *state = s;
   return BS_OK;
 }
@@ -59,15 +66,25 @@ static bs_status ref_score(void *state, const float *rows, size_t n, size_t stri
   const bs_forest *f = &m->forest;
   const size_t k = (size_t)m->n_groups;
   const long long nn = (long long)n;
-  int threads = s->threads;
 #ifdef _OPENMP
-  if (threads <= 0) threads = 0;
-#pragma omp parallel for schedule(static) \
-    num_threads(threads > 0 ? threads : omp_get_max_threads()) if (nn > 256)
+  const int threads = s->threads > 0 ? s->threads : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(threads) if (nn > 256)
 #endif
   for (long long r = 0; r < nn; r++) {
     const float *x = rows + (size_t)r * stride;
     float *out = margins + (size_t)r * k;
+    if (f->accumulate_double) {
+      double acc[BS_REF_MAX_DOUBLE_GROUPS] = {0};
+      for (int32_t t = 0; t < f->n_trees; t++) {
+        const bs_tree *tr = &f->trees[t];
+        float leaf = tree_leaf(f, tr, x);
+        acc[tr->group] += f->has_weights ? (double)tr->weight * leaf : (double)leaf;
+      }
+      for (size_t g = 0; g < k; g++)
+        out[g] = (float)((double)m->base_margin[g] +
+                         (f->divisor > 0 ? acc[g] / f->divisor : acc[g]));
+      continue;
+    }
     for (size_t g = 0; g < k; g++) out[g] = m->base_margin[g];
     for (int32_t t = 0; t < f->n_trees; t++) {
       const bs_tree *tr = &f->trees[t];
@@ -75,7 +92,6 @@ static bs_status ref_score(void *state, const float *rows, size_t n, size_t stri
       out[tr->group] += f->has_weights ? tr->weight * leaf : leaf;
     }
   }
-  (void)threads;
   return BS_OK;
 }
 

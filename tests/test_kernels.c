@@ -1,0 +1,662 @@
+/* Every registered kernel against the reference kernel, bit for bit.
+ *
+ * The models are random forests built directly as bs_model, so they reach
+ * what the importers may not produce yet: depth up to 8, children anywhere
+ * in the node array, NaN sent either way, categorical sets of one to four
+ * words with members going right (XGBoost) or left (LightGBM), several
+ * output groups and DART tree weights. Thresholds come from a small set
+ * that the inputs also draw from, so that rows land exactly on them, next
+ * to NaN, -0.0, +-inf and out-of-range categories. Leaf values are not
+ * round numbers, so a kernel that adds the trees in another order, or
+ * fuses a multiply into an add, gives different bits and fails.
+ *
+ * Each test loops over bs_kernel_count(), so a kernel added to the
+ * registry is tested without touching this file; one that cannot run on
+ * this machine (probe() == 0) is skipped with a line on stdout. The
+ * reference kernel itself is checked against an evaluator written from
+ * the rules in model.h, since it is the oracle for all the others. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+#include "model.h"
+
+#define TEST_TIMEOUT 120
+
+/* Row counts around every plausible vector width (4, 8, 16, 32 lanes) and
+ * block size, including an empty block. */
+static const size_t row_counts[] = {0, 1, 7, 8, 15, 16, 17, 31, 33, 100, 1000};
+#define N_ROW_COUNTS (sizeof row_counts / sizeof row_counts[0])
+static const int thread_counts[] = {1, 2, 3};
+#define N_SEEDS 12
+
+/* ---- random numbers ----------------------------------------------------- */
+
+/* splitmix64: small, and the same stream on every platform. */
+typedef struct rng {
+  uint64_t s;
+} rng;
+
+static uint64_t rng_next(rng *r) {
+  uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
+
+/* Uniform in [0, 1), 24 random bits. */
+static float rng_unit(rng *r) { return (float)(rng_next(r) >> 40) / 16777216.0f; }
+
+/* ---- random forests ----------------------------------------------------- */
+
+static const float thresholds[] = {-2.0f, -1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 2.5f, 3.0f};
+#define N_THRESHOLDS (sizeof thresholds / sizeof thresholds[0])
+#define MAX_DEPTH 8
+#define MAX_NODES ((1 << (MAX_DEPTH + 1)) - 1)
+#define MAX_CAT_WORDS 4
+
+typedef struct gen {
+  rng *r;
+  bs_node *nodes;
+  int32_t n;
+  uint32_t **bits; /* the forest's pool, grown as sets are added */
+  size_t *n_words;
+  int32_t n_features;
+  int categorical; /* this model may have categorical splits */
+  int *has_cat;
+} gen;
+
+/* A pseudo-random leaf value with all of its mantissa in use. */
+static float leaf_value(rng *r) {
+  return (rng_unit(r) * 2.0f - 1.0f) * (float)(1 + rng_below(r, 4));
+}
+
+static void add_cat_set(gen *g, bs_node *nd) {
+  uint32_t words = 1 + rng_below(g->r, MAX_CAT_WORDS);
+  uint32_t *b = realloc(*g->bits, (*g->n_words + words) * sizeof *b);
+  ck_assert_ptr_ne(b, NULL);
+  *g->bits = b;
+  /* Sparse or dense sets, so both "in" and "not in" happen often. */
+  uint32_t density = 1 + rng_below(g->r, 3);
+  for (uint32_t w = 0; w < words; w++) {
+    uint32_t x = (uint32_t)rng_next(g->r);
+    for (uint32_t k = 1; k < density; k++) x &= (uint32_t)rng_next(g->r);
+    b[*g->n_words + w] = x;
+  }
+  nd->cat_off = (uint32_t)*g->n_words;
+  nd->cat_words = words;
+  *g->n_words += words;
+}
+
+/* Grows the subtree at depth `depth` in pre-order; returns its root. */
+static int32_t grow(gen *g, int depth, int max_depth) {
+  int32_t id = g->n++;
+  bs_node nd;
+  memset(&nd, 0, sizeof nd);
+  if (depth >= max_depth || (depth > 0 && rng_below(g->r, 4) == 0)) {
+    nd.flags = BS_NODE_LEAF;
+    nd.left = nd.right = -1;
+    nd.feature = 0;
+    nd.value = leaf_value(g->r);
+    g->nodes[id] = nd;
+    return id;
+  }
+  nd.feature = (int32_t)rng_below(g->r, (uint32_t)g->n_features);
+  if (rng_below(g->r, 2)) nd.flags |= BS_NODE_DEFAULT_LEFT;
+  if (g->categorical && rng_below(g->r, 4) == 0) {
+    nd.flags |= BS_NODE_CATEGORICAL;
+    if (rng_below(g->r, 3) == 0) nd.flags |= BS_NODE_CAT_IN_SET_LEFT;
+    nd.value = NAN; /* as XGBoost stores it: the threshold is unused */
+    add_cat_set(g, &nd);
+    *g->has_cat = 1;
+  } else {
+    nd.value = thresholds[rng_below(g->r, N_THRESHOLDS)];
+  }
+  g->nodes[id] = nd;
+  int32_t l = grow(g, depth + 1, max_depth);
+  int32_t r = grow(g, depth + 1, max_depth);
+  g->nodes[id].left = l;
+  g->nodes[id].right = r;
+  return id;
+}
+
+/* Moves every node but the root to a random place, so that no kernel can
+ * rely on children following their parent. */
+static void shuffle_nodes(rng *r, bs_tree *t) {
+  int32_t n = t->n_nodes;
+  int32_t *to = malloc((size_t)n * sizeof *to);
+  bs_node *moved = malloc((size_t)n * sizeof *moved);
+  ck_assert(to && moved);
+  for (int32_t i = 0; i < n; i++) to[i] = i;
+  for (int32_t i = n - 1; i > 1; i--) {
+    int32_t j = 1 + (int32_t)rng_below(r, (uint32_t)i);
+    int32_t tmp = to[i];
+    to[i] = to[j];
+    to[j] = tmp;
+  }
+  for (int32_t i = 0; i < n; i++) {
+    bs_node nd = t->nodes[i];
+    if (!(nd.flags & BS_NODE_LEAF)) {
+      nd.left = to[nd.left];
+      nd.right = to[nd.right];
+    }
+    moved[to[i]] = nd;
+  }
+  memcpy(t->nodes, moved, (size_t)n * sizeof *moved);
+  free(moved);
+  free(to);
+}
+
+static const float drop_weights[] = {0.5f, 0.9090909f, 1.0f, 1.5f, 0.76170164f, 2.0f};
+
+/* A random forest; seed picks it. Free with bs_model_free. */
+static void random_model(uint64_t seed, bs_model *m) {
+  rng r = {seed * 0x2545f4914f6cdd1dULL + 1};
+  memset(m, 0, sizeof *m);
+  m->kind = BS_MODEL_FOREST;
+  snprintf(m->format, sizeof m->format, "test");
+  snprintf(m->objective, sizeof m->objective, "none");
+  m->n_features = 1 + (int32_t)rng_below(&r, 10);
+  m->n_groups = 1 + (int32_t)rng_below(&r, 4);
+  m->transform = BS_TRANSFORM_IDENTITY;
+  m->base_margin = malloc((size_t)m->n_groups * sizeof *m->base_margin);
+  ck_assert_ptr_ne(m->base_margin, NULL);
+  for (int32_t g = 0; g < m->n_groups; g++) m->base_margin[g] = leaf_value(&r);
+
+  bs_forest *f = &m->forest;
+  int categorical = rng_below(&r, 3) != 0, weighted = rng_below(&r, 3) == 0;
+  int32_t n_trees = (int32_t)rng_below(&r, 41);
+  f->trees = calloc((size_t)n_trees + 1, sizeof *f->trees);
+  ck_assert_ptr_ne(f->trees, NULL);
+  for (int32_t t = 0; t < n_trees; t++) {
+    bs_tree *tr = &f->trees[t];
+    tr->nodes = malloc(MAX_NODES * sizeof *tr->nodes);
+    ck_assert_ptr_ne(tr->nodes, NULL);
+    gen g = {.r = &r,
+             .nodes = tr->nodes,
+             .bits = &f->cat_bits,
+             .n_words = &f->n_cat_words,
+             .n_features = m->n_features,
+             .categorical = categorical,
+             .has_cat = &f->has_categorical};
+    grow(&g, 0, (int)rng_below(&r, MAX_DEPTH + 1));
+    tr->n_nodes = g.n;
+    if (rng_below(&r, 2)) shuffle_nodes(&r, tr);
+    tr->group = (int32_t)rng_below(&r, (uint32_t)m->n_groups);
+    tr->weight = 1.0f;
+    if (weighted && rng_below(&r, 2))
+      tr->weight =
+          drop_weights[rng_below(&r, sizeof drop_weights / sizeof drop_weights[0])];
+    if (tr->weight != 1.0f) f->has_weights = 1;
+    f->n_trees = t + 1;
+  }
+}
+
+/* One feature value: mostly the thresholds themselves and their float
+ * neighbours, the special values, and small integers for the category
+ * sets (fractional and out-of-range ones too). */
+static float random_input(rng *r) {
+  float t = thresholds[rng_below(r, N_THRESHOLDS)];
+  switch (rng_below(r, 12)) {
+    case 0:
+    case 1:
+    case 2:
+      return t;
+    case 3:
+      return nextafterf(t, rng_below(r, 2) ? INFINITY : -INFINITY);
+    case 4: {
+      static const float special[] = {NAN, -0.0f, 0.0f, INFINITY, -INFINITY};
+      return special[rng_below(r, 5)];
+    }
+    case 5:
+    case 6:
+    case 7:
+      return (float)rng_below(r, 32 * MAX_CAT_WORDS + 8);
+    case 8:
+      return (float)rng_below(r, 32 * MAX_CAT_WORDS) + 0.5f;
+    case 9: {
+      static const float odd[] = {-1.0f, -0.5f, 1e9f, 16777216.0f, 4294967296.0f, 1e-40f};
+      return odd[rng_below(r, 6)];
+    }
+    default:
+      return (rng_unit(r) * 2.0f - 1.0f) * 4.0f;
+  }
+}
+
+/* n rows of `stride` floats; the columns past the model's width hold
+ * values a kernel would notice if it read them as features. Exactly
+ * n * stride floats, so the sanitizers see any read past the block. */
+static float *random_rows(uint64_t seed, size_t n, size_t stride) {
+  rng r = {seed ^ 0x5851f42d4c957f2dULL};
+  size_t len = n * stride;
+  float *x = malloc((len ? len : 1) * sizeof *x);
+  ck_assert_ptr_ne(x, NULL);
+  for (size_t i = 0; i < len; i++) x[i] = random_input(&r);
+  return x;
+}
+
+/* ---- scoring ------------------------------------------------------------ */
+
+/* The kernel at index i, or NULL (and a line) when this machine cannot run
+ * it. */
+static const bs_kernel *runnable_kernel(int i) {
+  const bs_kernel *k = bs_kernel_at((size_t)i);
+  ck_assert_ptr_ne(k, NULL);
+  if (k->probe && !k->probe()) {
+    printf("kernel '%s': not available on this machine, skipped\n", k->name);
+    return NULL;
+  }
+  return k;
+}
+
+static void prepare(const bs_kernel *k, const bs_model *m, int threads,
+                    bs_kernel_inst *inst) {
+  bs_kernel_config cfg = {.threads = threads};
+  bs_error err = {0};
+  bs_status st = bs_kernel_prepare(k, m, &cfg, inst, &err);
+  ck_assert_msg(st == BS_OK, "kernel '%s': prepare: %s", k->name, err.msg);
+}
+
+static void score(const bs_kernel_inst *inst, const float *rows, size_t n, size_t stride,
+                  float *margins) {
+  bs_error err = {0};
+  bs_status st = bs_kernel_score(inst, rows, n, stride, margins, &err);
+  ck_assert_msg(st == BS_OK, "kernel '%s': score: %s", inst->kernel->name, err.msg);
+}
+
+/* Margins of n rows from a fresh instance; the caller frees them. Exactly
+ * n * n_groups floats, so a write past the block is a sanitizer error. */
+static float *score_all(const bs_kernel *k, const bs_model *m, int threads,
+                        const float *rows, size_t n, size_t stride) {
+  size_t len = n * (size_t)m->n_groups;
+  float *out = malloc((len ? len : 1) * sizeof *out);
+  ck_assert_ptr_ne(out, NULL);
+  /* A NaN pattern no kernel computes, so unwritten margins show. */
+  memset(out, 0xff, (len ? len : 1) * sizeof *out);
+  bs_kernel_inst inst;
+  prepare(k, m, threads, &inst);
+  score(&inst, rows, n, stride, out);
+  bs_kernel_release(&inst);
+  return out;
+}
+
+static void assert_same_bits(const float *got, const float *want, size_t n, int32_t k,
+                             const char *what, const char *kernel, uint64_t seed,
+                             int threads) {
+  if (memcmp(got, want, n * (size_t)k * sizeof *got) == 0) return;
+  for (size_t i = 0; i < n * (size_t)k; i++) {
+    uint32_t a, b;
+    memcpy(&a, &got[i], sizeof a);
+    memcpy(&b, &want[i], sizeof b);
+    if (a != b)
+      ck_abort_msg(
+          "kernel '%s', %s, model %llu, %zu rows, %d threads: row %zu group "
+          "%zu is %a, expected %a",
+          kernel, what, (unsigned long long)seed, n, threads, i / (size_t)k,
+          i % (size_t)k, (double)got[i], (double)want[i]);
+  }
+}
+
+/* ---- the evaluator from model.h ----------------------------------------- */
+
+static int spec_goes_left(const bs_forest *f, const bs_node *nd, float x) {
+  if (isnan(x)) return (nd->flags & BS_NODE_DEFAULT_LEFT) != 0;
+  if (!(nd->flags & BS_NODE_CATEGORICAL)) return x < nd->value;
+  /* A category is the integer part of a non-negative value inside the set's
+   * range; anything else belongs to no set. */
+  int member = 0;
+  if (x >= 0.0f && x < 32.0f * (float)nd->cat_words) {
+    uint32_t c = (uint32_t)x;
+    member = (int)((f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u);
+  }
+  return (nd->flags & BS_NODE_CAT_IN_SET_LEFT) ? member : !member;
+}
+
+static void spec_score(const bs_model *m, const float *rows, size_t n, size_t stride,
+                       float *out) {
+  const bs_forest *f = &m->forest;
+  for (size_t r = 0; r < n; r++) {
+    const float *x = rows + r * stride;
+    float *o = out + r * (size_t)m->n_groups;
+    for (int32_t g = 0; g < m->n_groups; g++) o[g] = m->base_margin[g];
+    for (int32_t t = 0; t < f->n_trees; t++) {
+      const bs_tree *tr = &f->trees[t];
+      int32_t i = 0, steps = 0;
+      while (!(tr->nodes[i].flags & BS_NODE_LEAF)) {
+        const bs_node *nd = &tr->nodes[i];
+        ck_assert(++steps < tr->n_nodes); /* the generator made a tree */
+        i = spec_goes_left(f, nd, x[nd->feature]) ? nd->left : nd->right;
+        ck_assert(i > 0 && i < tr->n_nodes);
+      }
+      /* Trees in order, each leaf scaled by its weight: XGBoost's sum. */
+      float leaf = tr->nodes[i].value;
+      o[tr->group] += f->has_weights ? tr->weight * leaf : leaf;
+    }
+  }
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+START_TEST(test_ref_matches_spec) {
+  const bs_kernel *ref = bs_kernel_find("ref");
+  ck_assert_ptr_ne(ref, NULL);
+  for (uint64_t seed = 0; seed < N_SEEDS; seed++) {
+    bs_model m;
+    random_model(seed, &m);
+    size_t n = 1000, stride = (size_t)m.n_features + 2;
+    float *rows = random_rows(seed, n, stride);
+    float *want = malloc(n * (size_t)m.n_groups * sizeof *want);
+    ck_assert_ptr_ne(want, NULL);
+    spec_score(&m, rows, n, stride, want);
+    float *got = score_all(ref, &m, 1, rows, n, stride);
+    assert_same_bits(got, want, n, m.n_groups, "against model.h", "ref", seed, 1);
+    free(got);
+    free(want);
+    free(rows);
+    bs_model_free(&m);
+  }
+}
+END_TEST
+
+/* Kernel _i on every model, row count, stride and thread count, against
+ * the reference on one thread. */
+START_TEST(test_kernel_matches_ref) {
+  const bs_kernel *k = runnable_kernel(_i);
+  if (!k) return;
+  const bs_kernel *ref = bs_kernel_find("ref");
+  ck_assert_ptr_ne(ref, NULL);
+  int scored = 0;
+  for (uint64_t seed = 0; seed < N_SEEDS; seed++) {
+    bs_model m;
+    random_model(seed, &m);
+    if (!bs_kernel_usable(k, &m)) {
+      printf("kernel '%s': does not take model %llu, skipped\n", k->name,
+             (unsigned long long)seed);
+      bs_model_free(&m);
+      continue;
+    }
+    for (size_t extra = 0; extra <= 3; extra += 3) {
+      size_t stride = (size_t)m.n_features + extra;
+      for (size_t c = 0; c < N_ROW_COUNTS; c++) {
+        size_t n = row_counts[c];
+        float *rows = random_rows(seed * 131 + c, n, stride);
+        float *want = score_all(ref, &m, 1, rows, n, stride);
+        for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
+          float *got = score_all(k, &m, thread_counts[t], rows, n, stride);
+          assert_same_bits(got, want, n, m.n_groups, "one block vs ref", k->name, seed,
+                           thread_counts[t]);
+          free(got);
+        }
+        free(want);
+        free(rows);
+      }
+    }
+    scored++;
+    bs_model_free(&m);
+  }
+  printf("kernel '%s': %d random models match the reference\n", k->name, scored);
+}
+END_TEST
+
+/* The same rows give the same bits whether a block is scored whole, row by
+ * row, or cut at odd places: the driver's chunking must not show. */
+START_TEST(test_kernel_block_independent) {
+  const bs_kernel *k = runnable_kernel(_i);
+  if (!k) return;
+  for (uint64_t seed = 100; seed < 100 + N_SEEDS / 2; seed++) {
+    bs_model m;
+    random_model(seed, &m);
+    if (!bs_kernel_usable(k, &m)) {
+      bs_model_free(&m);
+      continue;
+    }
+    const size_t n = 1000, stride = (size_t)m.n_features + 1, kk = (size_t)m.n_groups;
+    float *rows = random_rows(seed, n, stride);
+    for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
+      int threads = thread_counts[t];
+      float *whole = score_all(k, &m, threads, rows, n, stride);
+      float *parts = malloc(n * kk * sizeof *parts);
+      ck_assert_ptr_ne(parts, NULL);
+      bs_kernel_inst inst;
+      prepare(k, &m, threads, &inst);
+
+      /* Row by row: every block starts somewhere new. */
+      for (size_t r = 0; r < n; r++)
+        score(&inst, rows + r * stride, 1, stride, parts + r * kk);
+      assert_same_bits(parts, whole, n, m.n_groups, "row by row vs one block", k->name,
+                       seed, threads);
+
+      /* Blocks of odd sizes, from 1 row to a few hundred. */
+      memset(parts, 0xff, n * kk * sizeof *parts);
+      rng r = {seed};
+      for (size_t r0 = 0; r0 < n;) {
+        size_t len = 1 + rng_below(&r, 300);
+        if (len > n - r0) len = n - r0;
+        score(&inst, rows + r0 * stride, len, stride, parts + r0 * kk);
+        r0 += len;
+      }
+      assert_same_bits(parts, whole, n, m.n_groups, "odd blocks vs one block", k->name,
+                       seed, threads);
+
+      /* One instance scores many blocks: nothing carries over. */
+      score(&inst, rows, n, stride, parts);
+      assert_same_bits(parts, whole, n, m.n_groups, "rescored vs one block", k->name,
+                       seed, threads);
+
+      bs_kernel_release(&inst);
+      free(parts);
+      free(whole);
+    }
+    free(rows);
+    bs_model_free(&m);
+  }
+}
+END_TEST
+
+/* Forests at the edges: no trees, trees that are a single leaf, one long
+ * chain on one feature, sets that hold every category, many groups. */
+static void edge_model(int which, bs_model *m) {
+  memset(m, 0, sizeof *m);
+  m->kind = BS_MODEL_FOREST;
+  m->n_features = 3;
+  m->n_groups = which == 3 ? 7 : 1;
+  m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin);
+  ck_assert_ptr_ne(m->base_margin, NULL);
+  m->base_margin[0] = -0.0f;
+  bs_forest *f = &m->forest;
+  int32_t n_trees = which == 0 ? 0 : 9;
+  f->trees = calloc((size_t)n_trees + 1, sizeof *f->trees);
+  ck_assert_ptr_ne(f->trees, NULL);
+  if (which == 2) {
+    f->cat_bits = malloc(2 * sizeof *f->cat_bits);
+    ck_assert_ptr_ne(f->cat_bits, NULL);
+    f->cat_bits[0] = f->cat_bits[1] = 0xffffffffu;
+    f->n_cat_words = 2;
+    f->has_categorical = 1;
+  }
+  for (int32_t t = 0; t < n_trees; t++) {
+    bs_tree *tr = &f->trees[t];
+    tr->weight = 1.0f;
+    tr->group = which == 3 ? t % 7 : 0;
+    int32_t splits = which == 1 ? 0 : MAX_DEPTH;
+    tr->n_nodes = 2 * splits + 1;
+    tr->nodes = calloc((size_t)tr->n_nodes, sizeof *tr->nodes);
+    ck_assert_ptr_ne(tr->nodes, NULL);
+    /* Node 2s splits; its left child 2s+1 is a leaf, the chain goes on to
+     * its right child 2s+2, and the last node is a leaf too. */
+    for (int32_t s = 0; s < splits; s++) {
+      bs_node *nd = &tr->nodes[2 * s];
+      nd->feature = t % 3;
+      nd->value = thresholds[(s + t) % N_THRESHOLDS];
+      nd->left = 2 * s + 1;
+      nd->right = 2 * s + 2;
+      nd->flags = (s & 1) ? BS_NODE_DEFAULT_LEFT : 0;
+      if (which == 2 && s % 3 == 0) {
+        nd->flags |= BS_NODE_CATEGORICAL | (t & 1 ? BS_NODE_CAT_IN_SET_LEFT : 0);
+        nd->cat_off = 0;
+        nd->cat_words = 2;
+      }
+      tr->nodes[2 * s + 1] = (bs_node){.value = 0.1f * (float)(s + 1) + (float)t,
+                                       .left = -1,
+                                       .right = -1,
+                                       .flags = BS_NODE_LEAF};
+    }
+    tr->nodes[2 * splits] = (bs_node){
+        .value = -1.0f / (float)(t + 3), .left = -1, .right = -1, .flags = BS_NODE_LEAF};
+    f->n_trees = t + 1;
+  }
+}
+
+#define N_EDGE_MODELS 4
+
+START_TEST(test_kernel_edge_models) {
+  const bs_kernel *k = runnable_kernel(_i);
+  if (!k) return;
+  const bs_kernel *ref = bs_kernel_find("ref");
+  for (int which = 0; which < N_EDGE_MODELS; which++) {
+    bs_model m;
+    edge_model(which, &m);
+    if (!bs_kernel_usable(k, &m)) {
+      bs_model_free(&m);
+      continue;
+    }
+    /* Also rows that are all NaN, and all one threshold. */
+    const size_t n = 33, stride = 3;
+    float *rows = random_rows((uint64_t)which, n, stride);
+    for (size_t j = 0; j < stride; j++) {
+      rows[j] = NAN;
+      rows[stride + j] = thresholds[which];
+    }
+    float *want = score_all(ref, &m, 1, rows, n, stride);
+    float *expect = malloc(n * (size_t)m.n_groups * sizeof *expect);
+    ck_assert_ptr_ne(expect, NULL);
+    spec_score(&m, rows, n, stride, expect);
+    assert_same_bits(want, expect, n, m.n_groups, "edge model vs model.h", "ref",
+                     (uint64_t)which, 1);
+    for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
+      float *got = score_all(k, &m, thread_counts[t], rows, n, stride);
+      assert_same_bits(got, want, n, m.n_groups, "edge model vs ref", k->name,
+                       (uint64_t)which, thread_counts[t]);
+      free(got);
+    }
+    free(expect);
+    free(want);
+    free(rows);
+    bs_model_free(&m);
+  }
+}
+END_TEST
+
+/* ---- the registry ------------------------------------------------------- */
+
+START_TEST(test_registry) {
+  size_t n = bs_kernel_count();
+  ck_assert_uint_ge(n, 1);
+  ck_assert_ptr_eq(bs_kernel_at(n), NULL);
+  for (size_t i = 0; i < n; i++) {
+    const bs_kernel *k = bs_kernel_at(i);
+    ck_assert_ptr_ne(k, NULL);
+    ck_assert_ptr_ne(k->name, NULL);
+    ck_assert_ptr_ne(k->description, NULL);
+    ck_assert_ptr_ne(k->prepare, NULL);
+    ck_assert_ptr_ne(k->score, NULL);
+    ck_assert_ptr_eq(bs_kernel_find(k->name), k);
+    for (size_t j = 0; j < i; j++) ck_assert_str_ne(bs_kernel_at(j)->name, k->name);
+  }
+  /* The reference always exists, runs anywhere, and comes last. */
+  const bs_kernel *ref = bs_kernel_find("ref");
+  ck_assert_ptr_ne(ref, NULL);
+  ck_assert_ptr_eq(bs_kernel_at(n - 1), ref);
+  ck_assert(bs_kernel_usable(ref, NULL));
+  ck_assert_ptr_eq(bs_kernel_find("no-such-kernel"), NULL);
+}
+END_TEST
+
+START_TEST(test_select) {
+  bs_model m;
+  random_model(7, &m);
+  const bs_kernel *k = NULL;
+  bs_error err = {0};
+  /* Each forked test has its own environment. */
+  unsetenv("BATCHSCORE_KERNEL");
+  ck_assert_int_eq(bs_kernel_select(NULL, &m, &k, &err), BS_OK);
+  ck_assert_ptr_ne(k, NULL);
+  ck_assert(bs_kernel_usable(k, &m));
+
+  k = NULL;
+  ck_assert_int_eq(bs_kernel_select("ref", &m, &k, &err), BS_OK);
+  ck_assert_ptr_eq(k, bs_kernel_find("ref"));
+
+  ck_assert_int_eq(bs_kernel_select("nope", &m, &k, &err), BS_E_USAGE);
+  ck_assert_ptr_ne(strstr(err.msg, "--kernel"), NULL);
+  ck_assert_ptr_ne(strstr(err.msg, "'nope'"), NULL);
+  ck_assert_ptr_ne(strstr(err.msg, "ref"), NULL); /* lists what exists */
+
+  setenv("BATCHSCORE_KERNEL", "ref", 1);
+  k = NULL;
+  ck_assert_int_eq(bs_kernel_select("", &m, &k, &err), BS_OK);
+  ck_assert_ptr_eq(k, bs_kernel_find("ref"));
+  setenv("BATCHSCORE_KERNEL", "nope", 1);
+  memset(&err, 0, sizeof err);
+  ck_assert_int_eq(bs_kernel_select(NULL, &m, &k, &err), BS_E_USAGE);
+  ck_assert_ptr_ne(strstr(err.msg, "BATCHSCORE_KERNEL"), NULL);
+  unsetenv("BATCHSCORE_KERNEL"); /* for CK_FORK=no runs */
+  bs_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_score_checks) {
+  bs_model m;
+  random_model(3, &m);
+  bs_kernel_inst inst;
+  prepare(bs_kernel_find("ref"), &m, 1, &inst);
+  bs_error err = {0};
+  float row[16] = {0}, out[8];
+  /* A stride below the model's width is the driver's bug, caught here. */
+  ck_assert_int_eq(bs_kernel_score(&inst, row, 1, (size_t)m.n_features - 1, out, &err),
+                   BS_E_INTERNAL);
+  ck_assert_ptr_ne(strstr(err.msg, "stride"), NULL);
+  /* No rows: nothing to read or write. */
+  memset(&err, 0, sizeof err);
+  ck_assert_int_eq(bs_kernel_score(&inst, NULL, 0, (size_t)m.n_features, NULL, &err),
+                   BS_OK);
+  bs_kernel_release(&inst);
+  ck_assert_ptr_eq(inst.state, NULL);
+  bs_model_free(&m);
+}
+END_TEST
+
+static Suite *kernels_suite(void) {
+  Suite *s = suite_create("kernels");
+  int nk = (int)bs_kernel_count();
+  TCase *tc;
+
+  tc = tcase_create("registry");
+  tcase_add_test(tc, test_registry);
+  tcase_add_test(tc, test_select);
+  tcase_add_test(tc, test_score_checks);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("oracle");
+  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tcase_add_test(tc, test_ref_matches_spec);
+  tcase_add_loop_test(tc, test_kernel_matches_ref, 0, nk);
+  tcase_add_loop_test(tc, test_kernel_block_independent, 0, nk);
+  tcase_add_loop_test(tc, test_kernel_edge_models, 0, nk);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(kernels_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
