@@ -5,11 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "kernel.h"
 
-extern const bs_kernel bs_kernel_ref;
+extern const bs_kernel bs_kernel_ref, bs_kernel_tree_generic;
+#ifdef BS_X86_KERNELS
+extern const bs_kernel bs_kernel_tree_avx512, bs_kernel_tree_avx2;
+#endif
 
 static const bs_kernel *const kernels[] = {
+#ifdef BS_X86_KERNELS
+    &bs_kernel_tree_avx512,
+    &bs_kernel_tree_avx2,
+#endif
+    &bs_kernel_tree_generic,
     &bs_kernel_ref,
 };
 

@@ -39,7 +39,7 @@ bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err
 bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model *m,
                         bs_error *err) {
   size_t i = 0;
-  while (i < len && strchr(" \t\r\n", data[i])) i++;
+  while (i < len && data[i] != '\0' && strchr(" \t\r\n", data[i])) i++;
   if (i == len) return bs_fail(err, BS_E_FORMAT, "%s: the model file is empty", path);
   if (data[i] == '{') {
     /* UBJSON also opens with '{', then a typed key length. */

@@ -58,7 +58,8 @@ static int get_long(json_t *v, long long *out) {
   }
   if (json_is_real(v)) {
     double d = json_real_value(v);
-    if (d != floor(d)) return 0;
+    if (d != floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
+      return 0;
     *out = (long long)d;
     return 1;
   }
@@ -217,7 +218,8 @@ static bs_status read_categories(ctx *c, json_t *tree, int t, int32_t nid, bs_no
     if (!get_long(json_array_get(nodes, j), &node) || node != nid) continue;
     if (!get_long(json_array_get(segs, j), &seg) ||
         !get_long(json_array_get(sizes, j), &size) || seg < 0 || size < 0 ||
-        (size_t)(seg + size) > json_array_size(cats))
+        (unsigned long long)seg > json_array_size(cats) ||
+        (unsigned long long)size > json_array_size(cats) - (size_t)seg)
       return FAIL(c, "%s: tree %d: bad category segment for node %d", c->path, t,
                   (int)nid);
     long long maxcat = -1;
@@ -387,7 +389,11 @@ static bs_status read_forest(ctx *c, json_t *gbm, bs_model *m) {
   for (size_t t = 0; t < nt; t++) {
     bs_tree *tr = &f->trees[t];
     long long group;
-    if (!get_long(json_array_get(info, t), &group) || group < 0 || group >= m->n_groups) {
+    if (!get_long(json_array_get(info, t), &group)) {
+      st = FAIL(c, "%s: tree_info[%zu] is not an integer", c->path, t);
+      break;
+    }
+    if (group < 0 || group >= m->n_groups) {
       st = FAIL(c, "%s: tree %zu belongs to output %lld, the model has %d", c->path, t,
                 group, (int)m->n_groups);
       break;

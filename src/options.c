@@ -24,7 +24,8 @@ static const char usage_text[] =
     "  --allow-extra-columns   ignore input columns beyond those the model reads\n"
     "  --write-mode MODE       root (default): rank 0 writes everything;\n"
     "                          parallel: every rank writes its rows via MPI-IO\n"
-    "  --chunk-rows N          rows per unit of work (default 65536)\n"
+    "  --chunk-rows N          rows per unit of work (default: about 16 MiB of input,\n"
+    "                          1024 to 65536 rows)\n"
     "  --threads N             OpenMP threads per rank (default: OpenMP's choice)\n"
     "  --kernel NAME           scoring kernel (default: best available; 'ref' always\n"
     "                          exists; also $BATCHSCORE_KERNEL)\n"
@@ -185,7 +186,6 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
 
 bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) {
   memset(o, 0, sizeof *o);
-  o->chunk_rows = BS_DEFAULT_CHUNK_ROWS;
   o->write_mode = BS_WRITE_ROOT;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];

@@ -11,7 +11,6 @@ typedef enum bs_write_mode { BS_WRITE_ROOT = 0, BS_WRITE_PARALLEL } bs_write_mod
 
 #define BS_DEFAULT_INPUT_DATASET "/features"
 #define BS_DEFAULT_OUTPUT_DATASET "/scores"
-#define BS_DEFAULT_CHUNK_ROWS 65536
 
 typedef struct bs_options {
   char *model;
@@ -22,9 +21,9 @@ typedef struct bs_options {
   int quiet;
   int allow_extra_columns;
   bs_write_mode write_mode;
-  int64_t chunk_rows;
-  int threads;  /* 0: OpenMP's default */
-  char *kernel; /* NULL: best available */
+  int64_t chunk_rows; /* 0: about 16 MiB of input per chunk */
+  int threads;        /* 0: OpenMP's default */
+  char *kernel;       /* NULL: best available */
   int help;
   int version;
 } bs_options;

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../kernel.h"
+#include "ref.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -14,10 +14,10 @@
 /* Double accumulators live on the stack; more groups than this is refused. */
 #define BS_REF_MAX_DOUBLE_GROUPS 1024
 
-typedef struct ref_state {
+typedef struct tree_state {
   const bs_model *m;
   int threads;
-} ref_state;
+} tree_state;
 
 static int cat_member(const bs_forest *f, const bs_node *nd, float x) {
   /* Negative (or, truncating, <= -1) and out-of-range values are in no set. */
@@ -27,7 +27,7 @@ static int cat_member(const bs_forest *f, const bs_node *nd, float x) {
   return (f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u;
 }
 
-static float tree_leaf(const bs_forest *f, const bs_tree *t, const float *x) {
+float bs_ref_tree_leaf(const bs_forest *f, const bs_tree *t, const float *x) {
   const bs_node *nd = &t->nodes[0];
   while (!(nd->flags & BS_NODE_LEAF)) {
     float v = x[nd->feature];
@@ -43,14 +43,14 @@ static float tree_leaf(const bs_forest *f, const bs_tree *t, const float *x) {
   return nd->value;
 }
 
-static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg, void **state,
-                             bs_error *err) {
+bs_status bs_ref_tree_prepare(const bs_model *m, const bs_kernel_config *cfg,
+                              void **state, bs_error *err) {
   if (m->kind != BS_MODEL_FOREST)
     return bs_fail(err, BS_E_UNSUPPORTED, "kernel 'ref' scores tree models only");
   if (m->forest.accumulate_double && m->n_groups > BS_REF_MAX_DOUBLE_GROUPS)
     return bs_fail(err, BS_E_UNSUPPORTED, "kernel 'ref': more than %d outputs",
                    BS_REF_MAX_DOUBLE_GROUPS);
-  ref_state *s = malloc(sizeof *s);
+  tree_state *s = malloc(sizeof *s);
   if (!s) return bs_fail(err, BS_E_NOMEM, "out of memory preparing kernel 'ref'");
   s->m = m;
   s->threads = cfg ? cfg->threads : 0;
@@ -58,10 +58,10 @@ static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg, voi
   return BS_OK;
 }
 
-static bs_status ref_score(void *state, const float *rows, size_t n, size_t stride,
-                           float *margins, bs_error *err) {
+bs_status bs_ref_tree_score(void *state, const float *rows, size_t n, size_t stride,
+                            float *margins, bs_error *err) {
   (void)err;
-  const ref_state *s = state;
+  const tree_state *s = state;
   const bs_model *m = s->m;
   const bs_forest *f = &m->forest;
   const size_t k = (size_t)m->n_groups;
@@ -77,7 +77,7 @@ static bs_status ref_score(void *state, const float *rows, size_t n, size_t stri
       double acc[BS_REF_MAX_DOUBLE_GROUPS] = {0};
       for (int32_t t = 0; t < f->n_trees; t++) {
         const bs_tree *tr = &f->trees[t];
-        float leaf = tree_leaf(f, tr, x);
+        float leaf = bs_ref_tree_leaf(f, tr, x);
         acc[tr->group] += f->has_weights ? (double)tr->weight * leaf : (double)leaf;
       }
       for (size_t g = 0; g < k; g++)
@@ -88,23 +88,11 @@ static bs_status ref_score(void *state, const float *rows, size_t n, size_t stri
     for (size_t g = 0; g < k; g++) out[g] = m->base_margin[g];
     for (int32_t t = 0; t < f->n_trees; t++) {
       const bs_tree *tr = &f->trees[t];
-      float leaf = tree_leaf(f, tr, x);
+      float leaf = bs_ref_tree_leaf(f, tr, x);
       out[tr->group] += f->has_weights ? tr->weight * leaf : leaf;
     }
   }
   return BS_OK;
 }
 
-static int ref_supports(const bs_model *m) { return m->kind == BS_MODEL_FOREST; }
-
-static void ref_release(void *state) { free(state); }
-
-const bs_kernel bs_kernel_ref = {
-    .name = "ref",
-    .description = "scalar reference tree walk",
-    .probe = NULL,
-    .supports = ref_supports,
-    .prepare = ref_prepare,
-    .score = ref_score,
-    .release = ref_release,
-};
+void bs_ref_tree_release(void *state) { free(state); }

@@ -1,0 +1,68 @@
+/* The AVX2 tree walk: 8 rows per vector, four vectors in flight. Levels
+ * 0-3 have at most 8 nodes and are read by permutation instead of a
+ * gather. Built with -mavx2 -mfma and only called when the CPU has them. */
+#include <immintrin.h>
+
+#include "tree_cpu.h"
+
+#define LANES 8
+#define INFLIGHT 4
+
+void bs_tree_walk_avx2(const bs_ptree *pt, const float *x, size_t stride,
+                       float *leaf_out) {
+  const int32_t depth = pt->depth;
+  const __m256i two = _mm256_set1_epi32(2);
+  const __m256i low31 = _mm256_set1_epi32(INT32_MAX);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i rowoff = _mm256_mullo_epi32(lane, _mm256_set1_epi32((int)stride));
+  const __m256i first_leaf = _mm256_set1_epi32((1 << depth) - 1);
+  if (depth == 0) {
+    for (int r = 0; r < BS_TILE_ROWS; r++) leaf_out[r] = pt->leaf[0];
+    return;
+  }
+  for (int v0 = 0; v0 < BS_TILE_ROWS / LANES; v0 += INFLIGHT) {
+    const float *xv[INFLIGHT];
+    __m256i idx[INFLIGHT];
+    for (int v = 0; v < INFLIGHT; v++) {
+      xv[v] = x + (size_t)(v0 + v) * LANES * stride;
+      idx[v] = _mm256_setzero_si256();
+    }
+    for (int32_t l = 0; l < depth; l++) {
+      const int32_t level_first = (1 << l) - 1;
+      const int small = l <= 3;
+      __m256 tthr = _mm256_setzero_ps();
+      __m256i tfeat = _mm256_setzero_si256();
+      if (small) {
+        tthr = _mm256_loadu_ps(pt->thr + level_first);
+        tfeat = _mm256_loadu_si256((const __m256i *)(pt->feat + level_first));
+      }
+      __m256i lbase = _mm256_set1_epi32(level_first);
+      for (int v = 0; v < INFLIGHT; v++) {
+        __m256 t;
+        __m256i f;
+        if (small) {
+          __m256i local = _mm256_sub_epi32(idx[v], lbase);
+          t = _mm256_permutevar8x32_ps(tthr, local);
+          f = _mm256_permutevar8x32_epi32(tfeat, local);
+        } else {
+          t = _mm256_i32gather_ps(pt->thr, idx[v], 4);
+          f = _mm256_i32gather_epi32(pt->feat, idx[v], 4);
+        }
+        __m256i fi = _mm256_and_si256(f, low31);
+        __m256 val = _mm256_i32gather_ps(xv[v], _mm256_add_epi32(rowoff, fi), 4);
+        __m256 lt = _mm256_cmp_ps(val, t, _CMP_LT_OQ);
+        __m256 nan = _mm256_cmp_ps(val, val, _CMP_UNORD_Q);
+        /* f < 0 marks default-left; its sign bit is the lane mask. */
+        __m256 dl = _mm256_castsi256_ps(_mm256_srai_epi32(f, 31));
+        __m256i left = _mm256_castps_si256(_mm256_or_ps(lt, _mm256_and_ps(nan, dl)));
+        /* left lanes are -1: i = 2i + 2 - 1 */
+        idx[v] = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(idx[v], idx[v]), two),
+                                  left);
+      }
+    }
+    for (int v = 0; v < INFLIGHT; v++) {
+      __m256 lv = _mm256_i32gather_ps(pt->leaf, _mm256_sub_epi32(idx[v], first_leaf), 4);
+      _mm256_storeu_ps(leaf_out + (v0 + v) * LANES, lv);
+    }
+  }
+}

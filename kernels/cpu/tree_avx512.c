@@ -1,0 +1,69 @@
+/* The AVX-512 tree walk: 16 rows per vector, four vectors in flight so the
+ * gathers of one hide the latency of the others. Levels 0-4 of a tree have
+ * at most 16 nodes, so their thresholds and features come from one vector
+ * register by permutation instead of a gather. Built with -mavx512f/bw/dq/vl
+ * and only called when the CPU has them. */
+#include <immintrin.h>
+
+#include "tree_cpu.h"
+
+#define LANES 16
+#define INFLIGHT 4
+
+void bs_tree_walk_avx512(const bs_ptree *pt, const float *x, size_t stride,
+                         float *leaf_out) {
+  const int32_t depth = pt->depth;
+  const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2);
+  const __m512i low31 = _mm512_set1_epi32(INT32_MAX);
+  const __m512i lane =
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i rowoff = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)stride));
+  const __m512i first_leaf = _mm512_set1_epi32((1 << depth) - 1);
+  if (depth == 0) {
+    for (int r = 0; r < BS_TILE_ROWS; r++) leaf_out[r] = pt->leaf[0];
+    return;
+  }
+  for (int v0 = 0; v0 < BS_TILE_ROWS / LANES; v0 += INFLIGHT) {
+    const float *xv[INFLIGHT];
+    __m512i idx[INFLIGHT];
+    for (int v = 0; v < INFLIGHT; v++) {
+      xv[v] = x + (size_t)(v0 + v) * LANES * stride;
+      idx[v] = _mm512_setzero_si512();
+    }
+    for (int32_t l = 0; l < depth; l++) {
+      const int32_t level_first = (1 << l) - 1;
+      const int small = l <= 4;
+      __m512 tthr = _mm512_setzero_ps();
+      __m512i tfeat = _mm512_setzero_si512();
+      if (small) {
+        tthr = _mm512_loadu_ps(pt->thr + level_first);
+        tfeat = _mm512_loadu_si512(pt->feat + level_first);
+      }
+      __m512i lbase = _mm512_set1_epi32(level_first);
+      for (int v = 0; v < INFLIGHT; v++) {
+        __m512 t;
+        __m512i f;
+        if (small) {
+          __m512i local = _mm512_sub_epi32(idx[v], lbase);
+          t = _mm512_permutexvar_ps(local, tthr);
+          f = _mm512_permutexvar_epi32(local, tfeat);
+        } else {
+          t = _mm512_i32gather_ps(idx[v], pt->thr, 4);
+          f = _mm512_i32gather_epi32(idx[v], pt->feat, 4);
+        }
+        __mmask16 dl = _mm512_movepi32_mask(f); /* sign bit: NaN goes left */
+        __m512i fi = _mm512_and_si512(f, low31);
+        __m512 val = _mm512_i32gather_ps(_mm512_add_epi32(rowoff, fi), xv[v], 4);
+        __mmask16 lt = _mm512_cmp_ps_mask(val, t, _CMP_LT_OQ);
+        __mmask16 nan = _mm512_cmp_ps_mask(val, val, _CMP_UNORD_Q);
+        __mmask16 left = lt | (nan & dl);
+        __m512i next = _mm512_add_epi32(_mm512_add_epi32(idx[v], idx[v]), two);
+        idx[v] = _mm512_mask_sub_epi32(next, left, next, one);
+      }
+    }
+    for (int v = 0; v < INFLIGHT; v++) {
+      __m512 lv = _mm512_i32gather_ps(_mm512_sub_epi32(idx[v], first_leaf), pt->leaf, 4);
+      _mm512_storeu_ps(leaf_out + (v0 + v) * LANES, lv);
+    }
+  }
+}

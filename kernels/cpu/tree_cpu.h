@@ -1,0 +1,26 @@
+/* The optimized CPU tree kernels share one driver: rows are cut into tiles
+ * of BS_TILE_ROWS, threads take tiles, and within a tile every tree is
+ * walked for all the tile's rows before the next tree, so a tree's nodes
+ * stay in L1 while the rows stream through it. Only the walk of one tree
+ * over one tile differs per instruction set (generic, AVX2, AVX-512), each
+ * in its own file with its own compiler flags. */
+#ifndef BS_TREE_CPU_H
+#define BS_TREE_CPU_H
+
+#include "tree_pack.h"
+
+#define BS_TILE_ROWS 256
+
+/* Writes, for each of the BS_TILE_ROWS rows at x (row r at x + r * stride),
+ * the weighted leaf it reaches in tree pt into leaf_out[r]. */
+typedef void (*bs_tree_walk_fn)(const bs_ptree *pt, const float *x, size_t stride,
+                                float *leaf_out);
+
+void bs_tree_walk_generic(const bs_ptree *pt, const float *x, size_t stride,
+                          float *leaf_out);
+void bs_tree_walk_avx2(const bs_ptree *pt, const float *x, size_t stride,
+                       float *leaf_out);
+void bs_tree_walk_avx512(const bs_ptree *pt, const float *x, size_t stride,
+                         float *leaf_out);
+
+#endif

@@ -1,0 +1,43 @@
+/* The layout the optimized tree kernels walk, built once per model.
+ *
+ * Each tree of depth D <= BS_PACK_MAX_DEPTH becomes a perfect binary tree in
+ * heap order: internal node i has children 2i+1 (left) and 2i+2 (right), so
+ * a walk is D branch-free steps `i = 2i + 2 - left` and needs no child
+ * pointers, which is what lets SIMD lanes walk different paths in lock-step.
+ * A leaf above depth D is copied into every leaf slot below it, so padding
+ * nodes may send a row either way. Leaves are pre-multiplied by the tree's
+ * weight (the same float product the reference computes per row).
+ * Trees the walk cannot express (categorical splits, zero-as-missing,
+ * deeper than the limit) are marked and left to the reference walk. */
+#ifndef BS_TREE_PACK_H
+#define BS_TREE_PACK_H
+
+#include "../kernel.h"
+
+#define BS_PACK_MAX_DEPTH 10
+/* Node arrays are padded to this many entries so that a 16-wide vector load
+ * of a level's nodes never reads past the end. */
+#define BS_PACK_MIN_NODES 32
+
+typedef struct bs_ptree {
+  int32_t depth;  /* levels to walk; 0 = a single leaf */
+  int32_t group;  /* output column */
+  int32_t packed; /* 0: use the reference walk on the original tree */
+  int32_t pad;
+  const float *thr;    /* 2^depth - 1 thresholds (padded) */
+  const int32_t *feat; /* feature index; bit 31 set = NaN goes left */
+  const float *leaf;   /* 2^depth weighted leaf values */
+} bs_ptree;
+
+typedef struct bs_pforest {
+  bs_ptree *trees;
+  int32_t n_trees;
+  int32_t n_unpacked; /* trees left to the reference walk */
+  float *pool_f;      /* storage of thr and leaf */
+  int32_t *pool_i;    /* storage of feat */
+} bs_pforest;
+
+bs_status bs_pforest_build(const bs_model *m, bs_pforest *p, bs_error *err);
+void bs_pforest_free(bs_pforest *p);
+
+#endif
