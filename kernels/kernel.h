@@ -12,7 +12,11 @@
 
 typedef struct bs_kernel_config {
   int threads; /* OpenMP threads for this rank; <= 0: the runtime's default */
+  int device;  /* GPU kernels: the CUDA device ordinal to use; -1: none */
 } bs_kernel_config;
+
+/* Where a rank scores (--device): auto takes a GPU when the rank has one. */
+typedef enum bs_device { BS_DEVICE_AUTO = 0, BS_DEVICE_CPU, BS_DEVICE_CUDA } bs_device;
 
 typedef struct bs_kernel {
   const char *name;
@@ -29,6 +33,7 @@ typedef struct bs_kernel {
   bs_status (*score)(void *state, const float *rows, size_t n, size_t stride,
                      float *margins, bs_error *err);
   void (*release)(void *state);
+  int gpu; /* runs on the GPU bs_kernel_config.device names */
 } bs_kernel;
 
 /* A prepared kernel. */
@@ -48,6 +53,22 @@ int bs_kernel_usable(const bs_kernel *k, const bs_model *m);
  * the best usable one for the model. */
 bs_status bs_kernel_select(const char *name, const bs_model *m, const bs_kernel **out,
                            bs_error *err);
+/* The same, limited to CPU kernels (BS_DEVICE_CPU), to GPU kernels
+ * (BS_DEVICE_CUDA), or to any (BS_DEVICE_AUTO; bs_kernel_select). */
+bs_status bs_kernel_select_on(bs_device where, const char *name, const bs_model *m,
+                              const bs_kernel **out, bs_error *err);
+
+/* GPUs this process sees: 0 without a CUDA build, driver or device. */
+int bs_gpu_count(void);
+
+/* The GPU of a rank from its place on its node (kernels/cuda/cuda_plan.c):
+ * local rank i takes GPU i. With more ranks on the node than GPUs, the
+ * ranks beyond them get -1 (score on the CPU) under BS_DEVICE_AUTO, and
+ * every rank gets an error under BS_DEVICE_CUDA; allow_sharing deals the
+ * GPUs round-robin instead. BS_DEVICE_CPU and a node without GPUs give -1
+ * (an error under BS_DEVICE_CUDA). */
+bs_status bs_gpu_assign(bs_device want, int local_rank, int local_size, int n_gpus,
+                        int allow_sharing, int *ordinal, bs_error *err);
 
 bs_status bs_kernel_prepare(const bs_kernel *k, const bs_model *m,
                             const bs_kernel_config *cfg, bs_kernel_inst *inst,

@@ -21,6 +21,7 @@ static const char *const status_text[BS_STATUS_COUNT] = {
     [BS_E_MPI] = "MPI error",
     [BS_E_KERNEL] = "kernel error",
     [BS_E_INTERNAL] = "internal error",
+    [BS_E_INTERRUPTED] = "interrupted",
 };
 
 const char *bs_status_str(bs_status s) {
@@ -45,10 +46,66 @@ void bs_model_free(bs_model *m) {
   free(m->forest.trees);
   free(m->forest.cat_bits);
   free(m->base_margin);
+  for (int32_t l = 0; l < m->network.n_layers; l++) {
+    bs_layer *ly = &m->network.layers[l];
+    free(ly->w);
+    free(ly->b);
+    free(ly->scale);
+    free(ly->shift);
+    free(ly->w64);
+    free(ly->b64);
+    free(ly->scale64);
+    free(ly->shift64);
+  }
+  free(m->network.layers);
+  m->network.layers = NULL;
+  m->network.n_layers = 0;
   m->forest.trees = NULL;
   m->forest.cat_bits = NULL;
   m->base_margin = NULL;
   m->forest.n_trees = 0;
+}
+
+bs_status bs_network_check(const bs_model *m, bs_error *err) {
+  const bs_network *net = &m->network;
+  if (m->kind != BS_MODEL_NETWORK || net->n_layers < 1 || !net->layers)
+    return bs_fail(err, BS_E_FORMAT, "the network has no layers");
+  int32_t width = m->n_features;
+  for (int32_t l = 0; l < net->n_layers; l++) {
+    const bs_layer *ly = &net->layers[l];
+    int ok = ly->n_in == width && ly->n_in > 0 && ly->n_out > 0 &&
+             (unsigned)ly->act < BS_ACT_COUNT;
+    if (net->f64) {
+      ok = ok && ly->act == BS_ACT_LINEAR &&
+           (ly->kind == BS_LAYER_DENSE ? ly->w64 && ly->b64
+            : ly->kind == BS_LAYER_AFFINE
+                ? ly->n_out == ly->n_in && ly->scale64 && ly->shift64
+                : 0);
+    } else {
+      switch (ly->kind) {
+        case BS_LAYER_DENSE:
+          ok = ok && ly->w && ly->b;
+          break;
+        case BS_LAYER_AFFINE:
+        case BS_LAYER_LAYERNORM:
+          ok = ok && ly->n_out == ly->n_in && ly->scale && ly->shift;
+          break;
+        case BS_LAYER_ACTIVATION:
+          ok = ok && ly->n_out == ly->n_in;
+          break;
+        default:
+          ok = 0;
+      }
+    }
+    if (!ok)
+      return bs_fail(err, BS_E_FORMAT, "network layer %d (%d -> %d) is inconsistent",
+                     (int)l, (int)ly->n_in, (int)ly->n_out);
+    width = ly->n_out;
+  }
+  if (width != m->n_groups)
+    return bs_fail(err, BS_E_FORMAT, "the network ends with %d outputs, expected %d",
+                   (int)width, (int)m->n_groups);
+  return BS_OK;
 }
 
 int32_t bs_model_out_cols(const bs_model *m, int output_margin) {
@@ -76,6 +133,28 @@ static void softmax(float *v, int32_t k) {
   for (int32_t i = 0; i < k; i++) v[i] /= (float)wsum;
 }
 
+/* scikit-learn's one-vs-rest probabilities (_predict_proba_lr): a logistic
+ * sigmoid per class, normalised over the row. */
+static void sigmoid_norm(float *v, int32_t k) {
+  double sum = 0.0;
+  for (int32_t i = 0; i < k; i++) {
+    v[i] = 1.0f / (1.0f + expf(-v[i]));
+    sum += v[i];
+  }
+  for (int32_t i = 0; i < k; i++) v[i] = (float)(v[i] / sum);
+}
+
+/* SGDClassifier(loss="modified_huber").predict_proba. */
+static void modified_huber(float *v, int32_t k) {
+  double sum = 0.0;
+  for (int32_t i = 0; i < k; i++) {
+    v[i] = (fminf(fmaxf(v[i], -1.0f), 1.0f) + 1.0f) / 2.0f;
+    sum += v[i];
+  }
+  for (int32_t i = 0; i < k; i++)
+    v[i] = sum > 0.0 ? (float)(v[i] / sum) : 1.0f / (float)k;
+}
+
 /* First index of the largest margin, as XGBoost's FindMaxIndex. */
 static float argmax(const float *v, int32_t k) {
   int32_t best = 0;
@@ -87,6 +166,8 @@ static float argmax(const float *v, int32_t k) {
 void bs_model_transform(const bs_model *m, float *out, size_t n) {
   const int32_t k = m->n_groups;
   const size_t total = n * (size_t)k;
+  if (m->pred_divisor > 0)
+    for (size_t i = 0; i < total; i++) out[i] = (float)((double)out[i] / m->pred_divisor);
   switch (m->transform) {
     case BS_TRANSFORM_IDENTITY:
       break;
@@ -101,6 +182,25 @@ void bs_model_transform(const bs_model *m, float *out, size_t n) {
       break;
     case BS_TRANSFORM_HINGE:
       for (size_t i = 0; i < total; i++) out[i] = out[i] > 0.0f ? 1.0f : 0.0f;
+      break;
+    case BS_TRANSFORM_SIGMOID_NORM:
+      for (size_t r = 0; r < n; r++) sigmoid_norm(out + r * (size_t)k, k);
+      break;
+    case BS_TRANSFORM_MODIFIED_HUBER:
+      for (size_t r = 0; r < n; r++) modified_huber(out + r * (size_t)k, k);
+      break;
+    case BS_TRANSFORM_SIGMOID_SCALED:
+      for (size_t i = 0; i < total; i++)
+        out[i] = (float)(1.0 / (1.0 + exp(-m->sigmoid_scale * out[i])));
+      break;
+    case BS_TRANSFORM_LOG1P_EXP:
+      for (size_t i = 0; i < total; i++) out[i] = (float)log(1.0 + exp((double)out[i]));
+      break;
+    case BS_TRANSFORM_SIGNED_SQUARE:
+      for (size_t i = 0; i < total; i++) {
+        double x = out[i];
+        out[i] = (float)(((x > 0) - (x < 0)) * x * x);
+      }
       break;
     case BS_TRANSFORM_ARGMAX:
       /* Row r's result lands at r <= r*k, after its margins were read. */

@@ -23,6 +23,7 @@ typedef enum bs_status {
   BS_E_MPI,
   BS_E_KERNEL, /* a kernel failed or is not available */
   BS_E_INTERNAL,
+  BS_E_INTERRUPTED, /* stopped by a signal; progress kept for --resume */
   BS_STATUS_COUNT
 } bs_status;
 
@@ -89,9 +90,74 @@ typedef struct bs_forest {
   int32_t divisor;
 } bs_forest;
 
+/* ---- networks ------------------------------------------------------------ */
+
+/* Element-wise activations (softmax is per row, over a layer's outputs), as
+ * Keras defines them; kernels/cpu/dense_math.h holds the one float
+ * implementation every network kernel uses. */
+typedef enum bs_act {
+  BS_ACT_LINEAR = 0,
+  BS_ACT_RELU,
+  BS_ACT_LEAKY_RELU, /* x < 0: alpha * x */
+  BS_ACT_SIGMOID,
+  BS_ACT_TANH,
+  BS_ACT_SOFTMAX, /* over the layer's outputs of one row */
+  BS_ACT_GELU,    /* the exact (erf) form */
+  BS_ACT_ELU,     /* x < 0: alpha * (exp(x) - 1) */
+  BS_ACT_SELU,
+  BS_ACT_SOFTPLUS,
+  BS_ACT_SWISH, /* x * sigmoid(x), also called silu */
+  BS_ACT_COUNT
+} bs_act;
+
+/* A layer maps n_in values of a row to n_out, then applies `act`. The
+ * reference kernel defines the arithmetic, and every kernel gives its bits:
+ *   dense:      s = 0; for k in order: s = fmaf(x[k], w[k][j], s); y = s + b[j]
+ *   affine:     y = fmaf(x[j], scale[j], shift[j])      (n_in == n_out)
+ *   layernorm:  mean = (sum of x in order) / n, q = 0; in order
+ *               q = fmaf(x - mean, x - mean, q); v = 1 / sqrtf(q / n + eps);
+ *               i = v * gamma[j]; y = fmaf(x[j], i, -mean * i + beta[j])
+ *   activation: y = x                                    (n_in == n_out) */
+typedef enum bs_layer_kind {
+  BS_LAYER_DENSE = 1,
+  BS_LAYER_AFFINE,    /* BatchNormalization at inference, StandardScaler */
+  BS_LAYER_LAYERNORM, /* LayerNormalization over the row */
+  BS_LAYER_ACTIVATION /* an activation on its own */
+} bs_layer_kind;
+
+typedef struct bs_layer {
+  bs_layer_kind kind;
+  int32_t n_in, n_out;
+  float *w;     /* dense: n_in x n_out, row-major (Keras's kernel layout) */
+  float *b;     /* dense: n_out (zeros for a layer without bias) */
+  float *scale; /* affine: scale; layernorm: gamma (n_out each) */
+  float *shift; /* affine: shift; layernorm: beta */
+  float eps;    /* layernorm */
+  bs_act act;
+  float alpha; /* leaky_relu slope, elu alpha */
+  /* Networks in double precision (bs_network.f64) keep their arrays here
+   * instead, in the same layouts. */
+  double *w64, *b64, *scale64, *shift64;
+} bs_layer;
+
+/* A chain of layers: layer 0 reads the model's n_features, the last one
+ * writes its n_groups margins.
+ *
+ * f64: the network is evaluated in double precision and each margin
+ * rounded to float once, as scikit-learn computes its linear models; only
+ * affine and dense layers with linear activations, and the arithmetic is
+ * plain: affine y = x * scale + shift; dense s = 0, s += x[k] * w[k][j] in
+ * order, y = s + b[j]. For linear models, where sums of large terms that
+ * cancel would lose too much in float32; their cost is negligible. */
+typedef struct bs_network {
+  bs_layer *layers;
+  int32_t n_layers;
+  int f64;
+} bs_network;
+
 /* ---- the model ----------------------------------------------------------- */
 
-typedef enum bs_model_kind { BS_MODEL_FOREST = 1 } bs_model_kind;
+typedef enum bs_model_kind { BS_MODEL_FOREST = 1, BS_MODEL_NETWORK } bs_model_kind;
 
 /* How margins become predictions. */
 typedef enum bs_transform {
@@ -100,7 +166,17 @@ typedef enum bs_transform {
   BS_TRANSFORM_EXP,
   BS_TRANSFORM_SOFTMAX, /* over the groups of a row */
   BS_TRANSFORM_ARGMAX,  /* class index, one output column */
-  BS_TRANSFORM_HINGE    /* 1 if the margin is positive, else 0 */
+  BS_TRANSFORM_HINGE,   /* 1 if the margin is positive, else 0 */
+  /* sigmoid per group, divided by the row's sum (scikit-learn's one-vs-rest
+   * probabilities) */
+  BS_TRANSFORM_SIGMOID_NORM,
+  /* (clip(m, -1, 1) + 1) / 2 per group, divided by the row's sum, uniform
+   * where that is 0 (SGDClassifier(loss="modified_huber").predict_proba) */
+  BS_TRANSFORM_MODIFIED_HUBER,
+  /* LightGBM's ConvertOutput, in double as LightGBM computes it: */
+  BS_TRANSFORM_SIGMOID_SCALED, /* 1 / (1 + exp(-sigmoid_scale * m)) */
+  BS_TRANSFORM_LOG1P_EXP,      /* log(1 + exp(m)) (cross_entropy_lambda) */
+  BS_TRANSFORM_SIGNED_SQUARE   /* sign(m) * m * m (reg_sqrt=True) */
 } bs_transform;
 
 typedef struct bs_model {
@@ -111,10 +187,19 @@ typedef struct bs_model {
   int32_t n_groups;   /* margin columns */
   float *base_margin; /* n_groups starting values of the margins */
   bs_transform transform;
+  double sigmoid_scale; /* BS_TRANSFORM_SIGMOID_SCALED */
+  /* > 0: predictions divide the margins by this first (LightGBM's
+   * average_output, whose raw scores stay the plain sums) */
+  int32_t pred_divisor;
   bs_forest forest;
+  bs_network network;
 } bs_model;
 
 void bs_model_free(bs_model *m);
+
+/* Checks that a network's layers chain from n_features to n_groups and that
+ * every array a layer needs is there; importers call it last. */
+bs_status bs_network_check(const bs_model *m, bs_error *err);
 
 /* Output columns for a run: margins, or the transformed predictions. */
 int32_t bs_model_out_cols(const bs_model *m, int output_margin);

@@ -9,18 +9,37 @@
 #include "kernel.h"
 
 extern const bs_kernel bs_kernel_ref, bs_kernel_tree_generic;
+extern const bs_kernel bs_kernel_dense_generic;
 #ifdef BS_X86_KERNELS
 extern const bs_kernel bs_kernel_tree_avx512, bs_kernel_tree_avx2;
+extern const bs_kernel bs_kernel_dense_avx512, bs_kernel_dense_avx2;
+#endif
+#ifdef BS_HAVE_CUDA
+/* GPU kernels come first: their probe() is 0 without a GPU, and a rank
+ * without one of its own selects with BS_DEVICE_CPU. */
+extern const bs_kernel bs_kernel_tree_cuda, bs_kernel_dense_cuda;
+int bs_cuda_device_count(void);
 #endif
 
+// clang-format off
 static const bs_kernel *const kernels[] = {
+#ifdef BS_HAVE_CUDA
+    &bs_kernel_tree_cuda,
+    &bs_kernel_dense_cuda,
+#endif
 #ifdef BS_X86_KERNELS
     &bs_kernel_tree_avx512,
     &bs_kernel_tree_avx2,
 #endif
     &bs_kernel_tree_generic,
+#ifdef BS_X86_KERNELS
+    &bs_kernel_dense_avx512,
+    &bs_kernel_dense_avx2,
+#endif
+    &bs_kernel_dense_generic,
     &bs_kernel_ref,
 };
+// clang-format on
 
 size_t bs_kernel_count(void) { return sizeof kernels / sizeof kernels[0]; }
 
@@ -49,8 +68,25 @@ static bs_status list_names(char *buf, size_t len) {
   return BS_OK;
 }
 
+int bs_gpu_count(void) {
+#ifdef BS_HAVE_CUDA
+  return bs_cuda_device_count();
+#else
+  return 0;
+#endif
+}
+
+static int allowed_on(const bs_kernel *k, bs_device where) {
+  return where == BS_DEVICE_AUTO || (where == BS_DEVICE_CUDA) == (k->gpu != 0);
+}
+
 bs_status bs_kernel_select(const char *name, const bs_model *m, const bs_kernel **out,
                            bs_error *err) {
+  return bs_kernel_select_on(BS_DEVICE_AUTO, name, m, out, err);
+}
+
+bs_status bs_kernel_select_on(bs_device where, const char *name, const bs_model *m,
+                              const bs_kernel **out, bs_error *err) {
   const char *origin = "--kernel";
   if (!name || !*name) {
     name = getenv("BATCHSCORE_KERNEL");
@@ -59,11 +95,22 @@ bs_status bs_kernel_select(const char *name, const bs_model *m, const bs_kernel 
   if (name && *name) {
     const bs_kernel *k = bs_kernel_find(name);
     char names[256];
+    /* "avx2" means the AVX2 kernel of whatever family the model is. */
+    for (size_t i = 0; !k && i < bs_kernel_count(); i++) {
+      const char *dash = strchr(kernels[i]->name, '-');
+      if (dash && strcmp(dash + 1, name) == 0 &&
+          (!m || !kernels[i]->supports || kernels[i]->supports(m)))
+        k = kernels[i];
+    }
     if (!k) {
       list_names(names, sizeof names);
       return bs_fail(err, BS_E_USAGE, "%s: unknown kernel '%s' (known: %s)", origin, name,
                      names);
     }
+    if (!allowed_on(k, where))
+      return bs_fail(err, BS_E_USAGE, "%s: kernel '%s' runs on %s, but --device %s",
+                     origin, k->name, k->gpu ? "a GPU" : "the CPU",
+                     where == BS_DEVICE_CPU ? "cpu (or this rank has no GPU)" : "cuda");
     if (!bs_kernel_usable(k, m))
       return bs_fail(err, BS_E_KERNEL,
                      "%s: kernel '%s' cannot run this model on this machine", origin,
@@ -72,10 +119,14 @@ bs_status bs_kernel_select(const char *name, const bs_model *m, const bs_kernel 
     return BS_OK;
   }
   for (size_t i = 0; i < bs_kernel_count(); i++)
-    if (bs_kernel_usable(kernels[i], m)) {
+    if (allowed_on(kernels[i], where) && bs_kernel_usable(kernels[i], m)) {
       *out = kernels[i];
       return BS_OK;
     }
+  if (where == BS_DEVICE_CUDA)
+    return bs_fail(err, BS_E_KERNEL,
+                   "--device cuda: no GPU kernel can score this model%s",
+                   bs_gpu_count() > 0 ? "" : " (no GPU found, or a build without CUDA)");
   return bs_fail(err, BS_E_KERNEL, "no kernel can score this model");
 }
 

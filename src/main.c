@@ -1,14 +1,37 @@
 /* batchscore: the only place that starts and stops MPI, prints the result
  * of a run and turns it into an exit status. */
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "h5io.h"
 #include "options.h"
 #include "runner.h"
+#include "stats.h"
 
-enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
+/* 75 is EX_TEMPFAIL: try again later, here with --resume. */
+enum { EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 75 };
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
+/* SIGTERM (what a preempted node gets first) and SIGINT stop the run
+ * between chunks, with progress kept, instead of killing it mid-write. */
+static void catch_stop_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
 
 int main(int argc, char **argv) {
   if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
@@ -18,10 +41,11 @@ int main(int argc, char **argv) {
   int rank = 0, code = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   bs_h5_quiet();
+  catch_stop_signals();
 
   bs_options o;
   bs_error err = {0};
-  bs_run_summary sum;
+  bs_run_summary sum = {0};
   /* Every rank parses the same argv, so all reach the same verdict. */
   if (bs_options_parse(argc, argv, &o, &err) != BS_OK) {
     if (rank == 0) fprintf(stderr, "batchscore: %s\n", err.msg);
@@ -30,18 +54,37 @@ int main(int argc, char **argv) {
     if (rank == 0) fputs(bs_usage(), stdout);
   } else if (o.version) {
     if (rank == 0) printf("batchscore %s\n", PACKAGE_VERSION);
-  } else if (bs_run(&o, MPI_COMM_WORLD, &sum, &err) != BS_OK) {
+  } else if (bs_run(&o, MPI_COMM_WORLD, &stop_requested, &sum, &err) != BS_OK) {
     if (rank == 0) fprintf(stderr, "batchscore: %s\n", err.msg);
-    code = err.code == BS_E_USAGE ? EXIT_USAGE : EXIT_RUN_FAILED;
-  } else if (rank == 0 && !o.quiet) {
-    double rate = sum.seconds > 0 ? (double)sum.rows / sum.seconds : 0.0;
-    printf(
-        "batchscore: %lld rows x %d columns (%s) in %.3f s = %.0f rows/s, "
-        "%d ranks, kernel %s\n",
-        (long long)sum.rows, (int)sum.cols, sum.objective, sum.seconds, rate, sum.ranks,
-        sum.kernel);
-    printf("batchscore: wrote %s:%s\n", o.output_file, o.output_dataset);
+    code = err.code == BS_E_USAGE         ? EXIT_USAGE
+           : err.code == BS_E_INTERRUPTED ? EXIT_INTERRUPTED
+                                          : EXIT_RUN_FAILED;
+  } else if (rank == 0 && sum.already_complete) {
+    if (!o.quiet)
+      printf("batchscore: %s is already complete (same model and input); nothing to do\n",
+             o.output_file);
+  } else if (rank == 0) {
+    /* The output is complete; a stats file that cannot be written is a
+     * failure to report, not a reason to undo the run. */
+    if (o.stats && bs_stats_write(o.stats, &o, &sum, &err) != BS_OK) {
+      fprintf(stderr, "batchscore: %s\n", err.msg);
+      code = EXIT_RUN_FAILED;
+    }
+    if (!o.quiet) {
+      long long scored = 0; /* this attempt's rows: a resumed run does fewer */
+      for (int r = 0; r < sum.ranks && sum.per_rank; r++) scored += sum.per_rank[r].rows;
+      double rate = sum.seconds > 0 ? (double)scored / sum.seconds : 0.0;
+      printf(
+          "batchscore: %lld rows x %d columns (%s) in %.3f s = %.0f rows/s, "
+          "%d ranks, kernel %s\n",
+          scored, (int)sum.cols, sum.objective, sum.seconds, rate, sum.ranks, sum.kernel);
+      if (sum.chunks_before > 0)
+        printf("batchscore: resumed: %lld of %lld chunks were already done\n",
+               (long long)sum.chunks_before, (long long)sum.chunks);
+      printf("batchscore: wrote %s:%s\n", o.output_file, o.output_dataset);
+    }
   }
+  free(sum.per_rank);
   bs_options_free(&o);
   MPI_Finalize();
   return code;

@@ -38,6 +38,9 @@ bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err
 
 bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model *m,
                         bs_error *err) {
+  /* HDF5: Keras models and batchscore's own network format. */
+  if (len >= 8 && memcmp(data, "\x89HDF\r\n\x1a\n", 8) == 0)
+    return bs_model_load_hdf5(data, len, path, m, err);
   size_t i = 0;
   while (i < len && data[i] != '\0' && strchr(" \t\r\n", data[i])) i++;
   if (i == len) return bs_fail(err, BS_E_FORMAT, "%s: the model file is empty", path);
@@ -50,7 +53,12 @@ bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model
                      path);
     return bs_model_load_xgboost(data, len, path, m, err);
   }
+  /* LightGBM's text model opens with the line "tree" (its sub-model name). */
+  if (len - i >= 5 && memcmp(data + i, "tree", 4) == 0 &&
+      (data[i + 4] == '\n' || data[i + 4] == '\r'))
+    return bs_model_load_lightgbm(data, len, path, m, err);
   return bs_fail(err, BS_E_FORMAT,
-                 "%s: not a model batchscore knows (expected an XGBoost JSON model)",
+                 "%s: not a model batchscore knows (expected an XGBoost JSON model or a "
+                 "LightGBM text model)",
                  path);
 }

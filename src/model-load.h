@@ -14,7 +14,15 @@ bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err
 bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model *m,
                         bs_error *err);
 
+/* HDF5 model files (model-native.c): Keras models and batchscore's own
+ * network format, told apart by their attributes. */
+bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_model *m,
+                             bs_error *err);
+
 bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
                                 bs_model *m, bs_error *err);
+
+bs_status bs_model_load_lightgbm(const char *text, size_t len, const char *path,
+                                 bs_model *m, bs_error *err);
 
 #endif

@@ -20,20 +20,31 @@ static const char usage_text[] =
     "                          any integer or float type, read as float32\n"
     "  --output FILE[:DATASET] output file (default dataset /scores), float32 rows x K\n"
     "  --output-margin         write raw margins instead of transformed predictions\n"
-    "  --force                 replace an existing output file\n"
+    "  --force                 replace an existing output (and any partial one)\n"
+    "  --resume                finish an interrupted run from OUTPUT.partial, scoring\n"
+    "                          only the chunks not yet done (any rank count); a\n"
+    "                          complete output with the same model and input is\n"
+    "                          left as it is\n"
     "  --allow-extra-columns   ignore input columns beyond those the model reads\n"
     "  --write-mode MODE       root (default): rank 0 writes everything;\n"
     "                          parallel: every rank writes its rows via MPI-IO\n"
+    "  --schedule MODE         dynamic (default): rank 0 hands out chunks on demand;\n"
+    "                          static: each rank a fixed contiguous share\n"
     "  --chunk-rows N          rows per unit of work (default: about 16 MiB of input,\n"
     "                          1024 to 65536 rows)\n"
     "  --threads N             OpenMP threads per rank (default: OpenMP's choice)\n"
     "  --kernel NAME           scoring kernel (default: best available; 'ref' always\n"
     "                          exists; also $BATCHSCORE_KERNEL)\n"
+    "  --device auto|cpu|cuda  where to score: auto (default) takes the rank's GPU\n"
+    "                          when it has one (local rank i, GPU i), else the CPU\n"
+    "  --allow-gpu-sharing     let more ranks than GPUs on a node share them\n"
+    "  --stats FILE            write per-rank counters and timings as JSON\n"
     "  --quiet                 no summary\n"
     "  --help, --version\n"
     "\n"
     "The last colon in FILE[:DATASET] separates the dataset.\n"
-    "Exit status: 0 success, 1 the run failed, 2 bad command line.\n";
+    "Exit status: 0 success, 1 the run failed, 2 bad command line, 75 interrupted\n"
+    "by SIGTERM/SIGINT with progress kept (rerun with --resume).\n";
 
 const char *bs_usage(void) { return usage_text; }
 
@@ -90,6 +101,11 @@ enum opt_id {
   OPT_CHUNK,
   OPT_THREADS,
   OPT_KERNEL,
+  OPT_DEVICE,
+  OPT_GPU_SHARING,
+  OPT_STATS,
+  OPT_RESUME,
+  OPT_SCHEDULE,
   OPT_QUIET,
   OPT_HELP,
   OPT_VERSION
@@ -100,19 +116,15 @@ static const struct {
   enum opt_id id;
   int takes_value;
 } table[] = {
-    {"--model", OPT_MODEL, 1},
-    {"--input", OPT_INPUT, 1},
-    {"--output", OPT_OUTPUT, 1},
-    {"--output-margin", OPT_MARGIN, 0},
-    {"--force", OPT_FORCE, 0},
-    {"--allow-extra-columns", OPT_EXTRA, 0},
-    {"--write-mode", OPT_WRITE, 1},
-    {"--chunk-rows", OPT_CHUNK, 1},
-    {"--threads", OPT_THREADS, 1},
-    {"--kernel", OPT_KERNEL, 1},
-    {"--quiet", OPT_QUIET, 0},
-    {"--help", OPT_HELP, 0},
-    {"-h", OPT_HELP, 0},
+    {"--model", OPT_MODEL, 1},       {"--input", OPT_INPUT, 1},
+    {"--output", OPT_OUTPUT, 1},     {"--output-margin", OPT_MARGIN, 0},
+    {"--force", OPT_FORCE, 0},       {"--allow-extra-columns", OPT_EXTRA, 0},
+    {"--write-mode", OPT_WRITE, 1},  {"--chunk-rows", OPT_CHUNK, 1},
+    {"--threads", OPT_THREADS, 1},   {"--kernel", OPT_KERNEL, 1},
+    {"--stats", OPT_STATS, 1},       {"--resume", OPT_RESUME, 0},
+    {"--schedule", OPT_SCHEDULE, 1}, {"--quiet", OPT_QUIET, 0},
+    {"--device", OPT_DEVICE, 1},     {"--allow-gpu-sharing", OPT_GPU_SHARING, 0},
+    {"--help", OPT_HELP, 0},         {"-h", OPT_HELP, 0},
     {"--version", OPT_VERSION, 0},
 };
 
@@ -171,6 +183,34 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       return BS_OK;
     case OPT_KERNEL:
       return set_string(&o->kernel, opt, v, err);
+    case OPT_DEVICE:
+      if (strcmp(v, "auto") == 0)
+        o->device = BS_DEVICE_AUTO;
+      else if (strcmp(v, "cpu") == 0)
+        o->device = BS_DEVICE_CPU;
+      else if (strcmp(v, "cuda") == 0)
+        o->device = BS_DEVICE_CUDA;
+      else
+        return bs_fail(err, BS_E_USAGE,
+                       "--device: '%s' is not a device (auto, cpu or cuda)", v);
+      return BS_OK;
+    case OPT_GPU_SHARING:
+      o->gpu_share = 1;
+      return BS_OK;
+    case OPT_RESUME:
+      o->resume = 1;
+      return BS_OK;
+    case OPT_SCHEDULE:
+      if (strcmp(v, "dynamic") == 0)
+        o->schedule = BS_SCHEDULE_DYNAMIC;
+      else if (strcmp(v, "static") == 0)
+        o->schedule = BS_SCHEDULE_STATIC;
+      else
+        return bs_fail(err, BS_E_USAGE,
+                       "--schedule: '%s' is not a schedule (dynamic or static)", v);
+      return BS_OK;
+    case OPT_STATS:
+      return set_string(&o->stats, opt, v, err);
     case OPT_QUIET:
       o->quiet = 1;
       return BS_OK;
@@ -212,6 +252,9 @@ bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) 
     if (st) return st;
   }
   if (o->help || o->version) return BS_OK;
+  if (o->force && o->resume)
+    return bs_fail(err, BS_E_USAGE,
+                   "--force (start over) and --resume (continue) cannot be combined");
   if (!o->model) return bs_fail(err, BS_E_USAGE, "--model is required (see --help)");
   if (!o->input_file) return bs_fail(err, BS_E_USAGE, "--input is required (see --help)");
   if (!o->output_file)
@@ -226,5 +269,6 @@ void bs_options_free(bs_options *o) {
   free(o->output_file);
   free(o->output_dataset);
   free(o->kernel);
+  free(o->stats);
   memset(o, 0, sizeof *o);
 }

@@ -5,9 +5,10 @@
 
 #include <stdint.h>
 
-#include "../kernels/model.h"
+#include "../kernels/kernel.h"
 
 typedef enum bs_write_mode { BS_WRITE_ROOT = 0, BS_WRITE_PARALLEL } bs_write_mode;
+typedef enum bs_schedule { BS_SCHEDULE_DYNAMIC = 0, BS_SCHEDULE_STATIC } bs_schedule;
 
 #define BS_DEFAULT_INPUT_DATASET "/features"
 #define BS_DEFAULT_OUTPUT_DATASET "/scores"
@@ -21,9 +22,14 @@ typedef struct bs_options {
   int quiet;
   int allow_extra_columns;
   bs_write_mode write_mode;
+  bs_schedule schedule;
+  int resume;         /* finish an interrupted run (or confirm a complete one) */
   int64_t chunk_rows; /* 0: about 16 MiB of input per chunk */
   int threads;        /* 0: OpenMP's default */
   char *kernel;       /* NULL: best available */
+  bs_device device;   /* --device: auto (default), cpu or cuda */
+  int gpu_share;      /* --allow-gpu-sharing: more ranks than GPUs share them */
+  char *stats;        /* JSON run statistics, written by rank 0 */
   int help;
   int version;
 } bs_options;

@@ -1,17 +1,25 @@
 /* The job loop; see runner.h.
  *
- * Rows are cut into chunks (partition.h) and each rank takes a contiguous
- * run of them. In root write mode, workers send each scored chunk to rank 0
- * (header then data, at most two sends in flight) and rank 0 writes it at
- * its rows while scoring its own; in parallel mode every rank writes its
- * rows into the shared file through MPI-IO. The output is written under a
- * temporary name and renamed only when every rank has succeeded. */
+ * Rows are cut into chunks (partition.h), the unit of work and of progress.
+ * Schedules: static gives each rank a contiguous run of the chunks still to
+ * do; dynamic has rank 0 hand out chunk ids on request (each worker keeps
+ * one request in flight, so it never waits for rank 0 while it has work).
+ * Rank 0 answers requests and takes results between its own chunks.
+ *
+ * Write modes: in root mode workers send each scored chunk to rank 0,
+ * which writes it; in parallel mode every rank writes its rows through
+ * MPI-IO. Either way a chunk's rows are made durable (fsync) before its
+ * progress byte is set, so a run killed at any moment never claims a chunk
+ * it did not write, and --resume scores only the chunks not yet done. The
+ * output lives under OUTPUT.partial until every chunk is done. */
 #include "runner.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../kernels/kernel.h"
 #include "config.h"
@@ -20,32 +28,42 @@
 #include "partition.h"
 #include "sha256.h"
 
-enum { TAG_HDR = 1, TAG_DATA = 2 };
-enum { MSG_RESULT = 1, MSG_DONE = 2 };
+enum { TAG_HDR = 1, TAG_DATA = 2, TAG_ASSIGN = 3 };
+enum { MSG_RESULT = 1, MSG_DONE = 2, MSG_REQ = 3 };
 
 typedef struct msg_hdr {
-  int64_t row0, n;
-  int32_t kind, pad;
+  int64_t chunk, completed; /* DONE: chunks this worker finished */
+  int32_t kind, interrupted;
 } msg_hdr;
+
+typedef enum { OUT_FRESH, OUT_RESUME, OUT_COMPLETE } out_plan;
 
 typedef struct job {
   const bs_options *o;
   MPI_Comm comm;
   int rank, size;
+  const volatile sig_atomic_t *stop;
   bs_model model;
   int have_model;
   char sha[65];
   bs_input in;
   bs_output out;
   int have_out;
+  out_plan plan;
+  bs_fingerprint fp;
   const bs_kernel *kernel;
   bs_kernel_inst kinst;
   int have_kinst;
-  int64_t chunk_rows;
-  int32_t cols;   /* output columns */
-  float *x;       /* one chunk of input rows */
-  float *slot[2]; /* scored chunks: margins, then packed predictions */
-  double t_read, t_score, t_write, t_wait;
+  int64_t chunk_rows, n_chunks;
+  uint8_t *done; /* progress at the start of this attempt */
+  int64_t *todo; /* chunks still to do, in order */
+  int64_t n_todo;
+  int32_t cols;     /* output columns */
+  float *x;         /* one chunk of input rows */
+  float *slot[2];   /* scored chunks: margins, then packed predictions */
+  int delay_ms;     /* test hook: sleep after each chunk */
+  int interrupted;  /* this rank stopped early on a signal */
+  bs_rank_stats st; /* this rank's counters */
 } job;
 
 static double now(void) { return MPI_Wtime(); }
@@ -111,17 +129,155 @@ static bs_status open_input(job *j, bs_error *err) {
   return agree(j, err);
 }
 
+/* Test hook: BATCHSCORE_TEST_DELAY="MS" slows every rank, "RANK:MS[,...]"
+ * only the ranks named, by MS milliseconds after each chunk. */
+static int test_delay(int rank) {
+  const char *v = getenv("BATCHSCORE_TEST_DELAY");
+  if (!v || !*v) return 0;
+  if (!strchr(v, ':')) return atoi(v);
+  for (const char *p = v; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+    int r, ms;
+    if (sscanf(p, "%d:%d", &r, &ms) == 2 && r == rank) return ms;
+  }
+  return 0;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int64_t default_chunk_rows(const job *j) {
+  /* At most about 16 MiB of input, and small enough that every rank gets
+   * a few chunks; between 1024 and 65536 rows. */
+  int64_t c = (4 << 20) / (j->in.cols > 0 ? j->in.cols : 1);
+  int64_t share = (j->in.rows + 4 * j->size - 1) / (4 * j->size);
+  if (share < c) c = share;
+  return c < 1024 ? 1024 : c > 65536 ? 65536 : c;
+}
+
+static const char *fp_mismatch(const bs_fingerprint *a, const bs_fingerprint *b) {
+  if (strcmp(a->model_sha256, b->model_sha256)) return "a different model";
+  if (strcmp(a->input_fingerprint, b->input_fingerprint) || a->rows != b->rows)
+    return "a different input";
+  if (strcmp(a->output_dataset, b->output_dataset)) return "a different output dataset";
+  if (a->output_margin != b->output_margin) return "a different --output-margin setting";
+  if (a->cols != b->cols) return "a different number of output columns";
+  return NULL;
+}
+
+static int64_t count_done(const uint8_t *done, int64_t n) {
+  int64_t k = 0;
+  for (int64_t c = 0; c < n; c++) k += done[c] != 0;
+  return k;
+}
+
+/* Rank 0 decides whether this run starts afresh, resumes a partial output,
+ * or finds the output already complete; everyone learns the decision, the
+ * chunk grid and the chunks already done. */
+static bs_status plan_output(job *j, bs_error *err) {
+  const bs_options *o = j->o;
+  bs_fingerprint *fp = &j->fp;
+  int64_t plan[3] = {OUT_FRESH, 0, 0};
+  j->chunk_rows = o->chunk_rows > 0 ? o->chunk_rows : default_chunk_rows(j);
+  if (j->rank == 0) {
+    snprintf(fp->model_sha256, sizeof fp->model_sha256, "%s", j->sha);
+    snprintf(fp->output_dataset, sizeof fp->output_dataset, "%s", o->output_dataset);
+    fp->output_margin = o->output_margin;
+    fp->rows = j->in.rows;
+    fp->cols = bs_model_out_cols(&j->model, o->output_margin);
+    fp->chunk_rows = j->chunk_rows;
+    fp->chunks = bs_chunk_count(j->in.rows, j->chunk_rows);
+    char *tmp = bs_output_tmp_path(o->output_file);
+    struct {
+      int final, partial;
+    } ex = {access(o->output_file, F_OK) == 0, tmp && access(tmp, F_OK) == 0};
+    if (!tmp) bs_fail(err, BS_E_NOMEM, "out of memory");
+    if (!err->code && bs_output_check_dir(o->output_file, err) == BS_OK &&
+        bs_input_fingerprint(&j->in, fp->input_fingerprint, err) == BS_OK) {
+      bs_fingerprint rec;
+      const char *which = ex.final ? o->output_file : tmp;
+      if (o->force) {
+        if (ex.partial) bs_output_discard(o->output_file);
+      } else if (ex.final && !o->resume) {
+        bs_fail(err, BS_E_EXISTS,
+                "output %s: exists (use --force to replace it, or --resume to check "
+                "it is complete)",
+                o->output_file);
+      } else if (ex.partial && !ex.final && !o->resume) {
+        uint8_t *d = NULL;
+        long long k = -1;
+        if (bs_output_read_progress(tmp, o->output_file, &rec, &d, NULL) == BS_OK)
+          k = count_done(d, rec.chunks);
+        free(d);
+        bs_fail(
+            err, BS_E_EXISTS,
+            "output %s: %s holds an interrupted run (%lld of %lld chunks done): rerun "
+            "with --resume to finish it, or --force to start over",
+            o->output_file, tmp, k, (long long)rec.chunks);
+      } else if (ex.final || ex.partial) {
+        /* --resume: the record must match this model, input and output. */
+        if (bs_output_read_progress(which, o->output_file, &rec, &j->done, err) ==
+            BS_OK) {
+          const char *why = fp_mismatch(&rec, fp);
+          if (why)
+            bs_fail(err, BS_E_MISMATCH,
+                    "output %s: %s was made from %s; refusing to resume (use --force to "
+                    "start over)",
+                    o->output_file, which, why);
+          else {
+            fp->chunk_rows = rec.chunk_rows;
+            fp->chunks = rec.chunks;
+            plan[0] = ex.final ? OUT_COMPLETE : OUT_RESUME;
+          }
+        }
+      }
+    }
+    plan[1] = fp->chunk_rows;
+    plan[2] = fp->chunks;
+    free(tmp);
+  }
+  if (agree(j, err)) return err->code;
+  MPI_Bcast(plan, 3, MPI_INT64_T, 0, j->comm);
+  j->plan = (out_plan)plan[0];
+  j->chunk_rows = plan[1];
+  j->n_chunks = plan[2];
+  if (j->rank != 0 || !j->done) {
+    free(j->done);
+    j->done = calloc((size_t)j->n_chunks + 1, 1);
+  }
+  if (!j->done)
+    bs_fail(err, BS_E_NOMEM, "out of memory for %lld chunks", (long long)j->n_chunks);
+  if (agree(j, err)) return err->code;
+  if (j->plan != OUT_FRESH) MPI_Bcast(j->done, (int)j->n_chunks, MPI_BYTE, 0, j->comm);
+  j->todo = malloc(((size_t)j->n_chunks + 1) * sizeof *j->todo);
+  if (!j->todo)
+    bs_fail(err, BS_E_NOMEM, "out of memory for %lld chunks", (long long)j->n_chunks);
+  else
+    for (int64_t c = 0; c < j->n_chunks; c++)
+      if (!j->done[c]) j->todo[j->n_todo++] = c;
+  return agree(j, err);
+}
+
 static bs_status prepare(job *j, bs_error *err) {
   const bs_options *o = j->o;
   j->cols = bs_model_out_cols(&j->model, o->output_margin);
-  /* Default chunk: about 16 MiB of input, between 1024 and 65536 rows. */
-  j->chunk_rows = o->chunk_rows;
-  if (j->chunk_rows <= 0) {
-    int64_t c = (4 << 20) / (j->in.cols > 0 ? j->in.cols : 1);
-    j->chunk_rows = c < 1024 ? 1024 : c > 65536 ? 65536 : c;
+  j->delay_ms = test_delay(j->rank);
+  /* The rank's GPU from its place on its node (a collective call). */
+  int local_rank = 0, local_size = 1, device = -1;
+  MPI_Comm node;
+  if (MPI_Comm_split_type(j->comm, MPI_COMM_TYPE_SHARED, j->rank, MPI_INFO_NULL, &node) ==
+      MPI_SUCCESS) {
+    MPI_Comm_rank(node, &local_rank);
+    MPI_Comm_size(node, &local_size);
+    MPI_Comm_free(&node);
   }
-  if (bs_kernel_select(o->kernel, &j->model, &j->kernel, err) == BS_OK) {
-    bs_kernel_config cfg = {.threads = o->threads};
+  const int n_gpus = o->device == BS_DEVICE_CPU ? 0 : bs_gpu_count();
+  if (bs_gpu_assign(o->device, local_rank, local_size, n_gpus, o->gpu_share, &device,
+                    err) == BS_OK &&
+      bs_kernel_select_on(device < 0 ? BS_DEVICE_CPU : o->device, o->kernel, &j->model,
+                          &j->kernel, err) == BS_OK) {
+    bs_kernel_config cfg = {.threads = o->threads, .device = device};
     if (bs_kernel_prepare(j->kernel, &j->model, &cfg, &j->kinst, err) == BS_OK)
       j->have_kinst = 1;
   }
@@ -141,117 +297,12 @@ static bs_status prepare(job *j, bs_error *err) {
   return agree(j, err);
 }
 
-static bs_status create_output(job *j, bs_error *err) {
+/* Creates the partial output (fresh) or counts the attempt (resume), then
+ * opens it on the ranks that write. */
+static bs_status open_output(job *j, bs_error *err) {
   const bs_options *o = j->o;
-  if (j->rank == 0) bs_output_check(o->output_file, o->force, err);
-  if (agree(j, err)) return err->code;
-  if (o->write_mode == BS_WRITE_PARALLEL) {
-    bs_output_create(o->output_file, o->output_dataset, j->in.rows, j->cols, j->comm,
-                     &j->out, err);
-    j->have_out = 1;
-  } else if (j->rank == 0) {
-    bs_output_create(o->output_file, o->output_dataset, j->in.rows, j->cols,
-                     MPI_COMM_NULL, &j->out, err);
-    j->have_out = 1;
-  }
-  return agree(j, err);
-}
-
-/* Reads, scores and transforms one chunk into `dst`. */
-static bs_status score_chunk(job *j, int64_t row0, int64_t n, float *dst, bs_error *err) {
-  double t0 = now();
-  if (bs_input_read(&j->in, row0, n, j->x, err)) return err->code;
-  double t1 = now();
-  j->t_read += t1 - t0;
-  if (bs_kernel_score(&j->kinst, j->x, (size_t)n, (size_t)j->in.cols, dst, err))
-    return err->code;
-  if (!j->o->output_margin) bs_model_transform(&j->model, dst, (size_t)n);
-  j->t_score += now() - t1;
-  return BS_OK;
-}
-
-static bs_status write_rows(job *j, int64_t row0, int64_t n, const float *buf,
-                            bs_error *err) {
-  double t0 = now();
-  bs_status st = bs_output_write(&j->out, row0, n, buf, err);
-  j->t_write += now() - t0;
-  return st;
-}
-
-/* Rank 0 in root mode: takes one message from a worker. After a failure it
- * keeps draining so that no worker blocks in a send. */
-static void receive_one(job *j, int *done, bs_error *err) {
-  msg_hdr h;
-  MPI_Status ms;
-  double t0 = now();
-  MPI_Recv(&h, (int)sizeof h, MPI_BYTE, MPI_ANY_SOURCE, TAG_HDR, j->comm, &ms);
-  if (h.kind == MSG_DONE) {
-    (*done)++;
-    j->t_wait += now() - t0;
-    return;
-  }
-  MPI_Recv(j->slot[1], (int)(h.n * j->cols), MPI_FLOAT, ms.MPI_SOURCE, TAG_DATA, j->comm,
-           MPI_STATUS_IGNORE);
-  j->t_wait += now() - t0;
-  if (err->code == BS_OK) write_rows(j, h.row0, h.n, j->slot[1], err);
-}
-
-static void run_root_writer(job *j, int64_t c0, int64_t nc, bs_error *err) {
-  int done = 0, flag;
-  for (int64_t c = c0; c < c0 + nc && err->code == BS_OK; c++) {
-    int64_t row0, n;
-    bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
-    if (score_chunk(j, row0, n, j->slot[0], err) == BS_OK)
-      write_rows(j, row0, n, j->slot[0], err);
-    for (;;) {
-      MPI_Iprobe(MPI_ANY_SOURCE, TAG_HDR, j->comm, &flag, MPI_STATUS_IGNORE);
-      if (!flag) break;
-      receive_one(j, &done, err);
-    }
-  }
-  while (done < j->size - 1) receive_one(j, &done, err);
-}
-
-static void run_root_worker(job *j, int64_t c0, int64_t nc, bs_error *err) {
-  MPI_Request req[2][2] = {{MPI_REQUEST_NULL, MPI_REQUEST_NULL},
-                           {MPI_REQUEST_NULL, MPI_REQUEST_NULL}};
-  msg_hdr hdr[2];
-  for (int64_t c = c0; c < c0 + nc && err->code == BS_OK; c++) {
-    int s = (int)((c - c0) % 2);
-    double t0 = now();
-    MPI_Waitall(2, req[s], MPI_STATUSES_IGNORE); /* the slot is free again */
-    j->t_wait += now() - t0;
-    int64_t row0, n;
-    bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
-    if (score_chunk(j, row0, n, j->slot[s], err)) break;
-    hdr[s] = (msg_hdr){.row0 = row0, .n = n, .kind = MSG_RESULT};
-    MPI_Isend(&hdr[s], (int)sizeof hdr[s], MPI_BYTE, 0, TAG_HDR, j->comm, &req[s][0]);
-    MPI_Isend(j->slot[s], (int)(n * j->cols), MPI_FLOAT, 0, TAG_DATA, j->comm,
-              &req[s][1]);
-  }
-  double t0 = now();
-  MPI_Waitall(4, &req[0][0], MPI_STATUSES_IGNORE);
-  msg_hdr bye = {.kind = MSG_DONE};
-  MPI_Send(&bye, (int)sizeof bye, MPI_BYTE, 0, TAG_HDR, j->comm);
-  j->t_wait += now() - t0;
-}
-
-static void run_parallel(job *j, int64_t c0, int64_t nc, bs_error *err) {
-  for (int64_t c = c0; c < c0 + nc && err->code == BS_OK; c++) {
-    int64_t row0, n;
-    bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
-    if (score_chunk(j, row0, n, j->slot[0], err) == BS_OK)
-      write_rows(j, row0, n, j->slot[0], err);
-  }
-}
-
-static bs_status finish_output(job *j, const bs_run_summary *sum, bs_error *err) {
-  const bs_options *o = j->o;
-  /* Closing is collective in parallel mode: everyone closes, then agrees. */
-  if (j->have_out) bs_output_close(&j->out, err);
-  bs_status st = agree(j, err);
-  if (j->rank == 0 && j->have_out) {
-    if (st == BS_OK) {
+  if (j->rank == 0) {
+    if (j->plan == OUT_FRESH) {
       char when[32];
       time_t t = time(NULL);
       strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
@@ -266,37 +317,251 @@ static bs_status finish_output(job *j, const bs_run_summary *sum, bs_error *err)
           {"input_file", o->input_file, 0},
           {"input_dataset", o->input_dataset, 0},
           {"input_type", j->in.type_desc, 0},
-          {"rows", NULL, sum->rows},
+          {"input_fingerprint", j->fp.input_fingerprint, 0},
+          {"rows", NULL, j->in.rows},
           {"features", NULL, j->in.cols},
           {"columns", NULL, j->cols},
           {"ranks", NULL, j->size},
           {"kernel", j->kernel->name, 0},
           {"write_mode", o->write_mode == BS_WRITE_PARALLEL ? "parallel" : "root", 0},
+          {"schedule", o->schedule == BS_SCHEDULE_STATIC ? "static" : "dynamic", 0},
           {"chunk_rows", NULL, j->chunk_rows},
+          {"attempts", NULL, 1},
       };
-      bs_output_finish(&j->out, attrs, (int)(sizeof attrs / sizeof attrs[0]), err);
+      bs_output_create(o->output_file, &j->fp, attrs,
+                       (int)(sizeof attrs / sizeof attrs[0]), err);
+    } else if (j->plan == OUT_RESUME) {
+      char *tmp = bs_output_tmp_path(o->output_file);
+      if (tmp) bs_output_count_attempt(tmp, err);
+      free(tmp);
+    }
+  }
+  if (agree(j, err) || j->plan == OUT_COMPLETE) return err->code;
+  if (o->write_mode == BS_WRITE_PARALLEL) {
+    bs_output_open(o->output_file, o->output_dataset, j->comm, &j->out, err);
+    j->have_out = 1;
+  } else if (j->rank == 0) {
+    bs_output_open(o->output_file, o->output_dataset, MPI_COMM_NULL, &j->out, err);
+    j->have_out = 1;
+  }
+  return agree(j, err);
+}
+
+/* Reads, scores and transforms one chunk into `dst`. */
+static bs_status score_chunk(job *j, int64_t row0, int64_t n, float *dst, bs_error *err) {
+  double t0 = now();
+  if (bs_input_read(&j->in, row0, n, j->x, err)) return err->code;
+  double t1 = now();
+  j->st.read_s += t1 - t0;
+  if (bs_kernel_score(&j->kinst, j->x, (size_t)n, (size_t)j->in.cols, dst, err))
+    return err->code;
+  if (!j->o->output_margin) bs_model_transform(&j->model, dst, (size_t)n);
+  j->st.score_s += now() - t1;
+  j->st.rows += n;
+  j->st.chunks++;
+  if (j->delay_ms > 0) sleep_ms(j->delay_ms);
+  return BS_OK;
+}
+
+/* Writes chunk c's rows, makes them durable, then records c as done. */
+static bs_status store_chunk(job *j, int64_t c, const float *buf, bs_error *err) {
+  int64_t row0, n;
+  bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
+  double t0 = now();
+  if (bs_output_write(&j->out, row0, n, buf, err) == BS_OK &&
+      bs_output_sync(&j->out, err) == BS_OK)
+    bs_output_mark(&j->out, c, err);
+  j->st.write_s += now() - t0;
+  return err->code;
+}
+
+typedef struct coord {
+  int64_t next;             /* dynamic: next index into todo */
+  int64_t completed;        /* chunks stored (root mode: all ranks; parallel: rank 0's) */
+  int64_t worker_completed; /* parallel mode: reported by workers */
+  int done_workers;
+  int stopping; /* hand out no more chunks */
+} coord;
+
+static int64_t dispense(job *j, coord *k) {
+  if (k->stopping || k->next >= j->n_todo) return -1;
+  return j->todo[k->next++];
+}
+
+/* Rank 0: handles one message from a worker. After a failure it keeps
+ * receiving, so that no worker blocks in a send. */
+static void serve_one(job *j, coord *k, bs_error *err) {
+  msg_hdr h;
+  MPI_Status ms;
+  double t0 = now();
+  MPI_Recv(&h, (int)sizeof h, MPI_BYTE, MPI_ANY_SOURCE, TAG_HDR, j->comm, &ms);
+  if (h.kind == MSG_REQ) {
+    int64_t c = (err->code || (j->stop && *j->stop)) ? -1 : dispense(j, k);
+    MPI_Send(&c, 1, MPI_INT64_T, ms.MPI_SOURCE, TAG_ASSIGN, j->comm);
+  } else if (h.kind == MSG_DONE) {
+    k->done_workers++;
+    k->worker_completed += h.completed;
+    if (h.interrupted) k->stopping = 1;
+  } else {
+    int64_t row0, n;
+    bs_chunk_rows(j->in.rows, j->chunk_rows, h.chunk, &row0, &n);
+    MPI_Recv(j->slot[1], (int)(n * j->cols), MPI_FLOAT, ms.MPI_SOURCE, TAG_DATA, j->comm,
+             MPI_STATUS_IGNORE);
+    j->st.wait_s += now() - t0;
+    if (err->code == BS_OK && store_chunk(j, h.chunk, j->slot[1], err) == BS_OK)
+      k->completed++;
+    return;
+  }
+  j->st.wait_s += now() - t0;
+}
+
+static void serve_pending(job *j, coord *k, bs_error *err) {
+  int flag = 1;
+  while (flag) {
+    MPI_Iprobe(MPI_ANY_SOURCE, TAG_HDR, j->comm, &flag, MPI_STATUS_IGNORE);
+    if (flag) serve_one(j, k, err);
+  }
+}
+
+static int stop_requested(const job *j) { return j->stop && *j->stop; }
+
+static void run_rank0(job *j, coord *k, int64_t s0, int64_t sn, bs_error *err) {
+  const int dynamic = j->o->schedule == BS_SCHEDULE_DYNAMIC;
+  for (int64_t i = 0;; i++) {
+    serve_pending(j, k, err);
+    if (err->code) break;
+    if (stop_requested(j)) {
+      j->interrupted = 1;
+      k->stopping = 1;
+      break;
+    }
+    int64_t c = dynamic ? dispense(j, k) : (i < sn ? j->todo[s0 + i] : -1);
+    if (c < 0) break;
+    int64_t row0, n;
+    bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
+    if (score_chunk(j, row0, n, j->slot[0], err) == BS_OK &&
+        store_chunk(j, c, j->slot[0], err) == BS_OK)
+      k->completed++;
+  }
+  while (k->done_workers < j->size - 1) serve_one(j, k, err);
+}
+
+/* A worker's chunk: scored, then sent to rank 0 (root mode, two sends in
+ * flight at most) or stored here (parallel mode). */
+typedef struct sender {
+  MPI_Request req[2][2];
+  msg_hdr hdr[2];
+  int64_t n_sent;
+} sender;
+
+static void worker_process(job *j, sender *sd, int64_t c, int64_t *completed,
+                           bs_error *err) {
+  int64_t row0, n;
+  bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
+  if (j->o->write_mode == BS_WRITE_PARALLEL) {
+    if (score_chunk(j, row0, n, j->slot[0], err) == BS_OK &&
+        store_chunk(j, c, j->slot[0], err) == BS_OK)
+      (*completed)++;
+    return;
+  }
+  int s = (int)(sd->n_sent % 2);
+  double t0 = now();
+  MPI_Waitall(2, sd->req[s], MPI_STATUSES_IGNORE); /* the slot is free again */
+  j->st.wait_s += now() - t0;
+  if (score_chunk(j, row0, n, j->slot[s], err)) return;
+  sd->hdr[s] = (msg_hdr){.chunk = c, .kind = MSG_RESULT};
+  MPI_Isend(&sd->hdr[s], (int)sizeof sd->hdr[s], MPI_BYTE, 0, TAG_HDR, j->comm,
+            &sd->req[s][0]);
+  MPI_Isend(j->slot[s], (int)(n * j->cols), MPI_FLOAT, 0, TAG_DATA, j->comm,
+            &sd->req[s][1]);
+  sd->n_sent++;
+}
+
+static void run_worker(job *j, int64_t s0, int64_t sn, bs_error *err) {
+  sender sd = {.req = {{MPI_REQUEST_NULL, MPI_REQUEST_NULL},
+                       {MPI_REQUEST_NULL, MPI_REQUEST_NULL}}};
+  int64_t completed = 0;
+  msg_hdr req = {.kind = MSG_REQ};
+  if (j->o->schedule == BS_SCHEDULE_DYNAMIC) {
+    /* One request always in flight: ask for the next chunk before working
+     * on this one, so rank 0's answer arrives while we compute. */
+    int outstanding = 1;
+    MPI_Send(&req, (int)sizeof req, MPI_BYTE, 0, TAG_HDR, j->comm);
+    while (outstanding) {
+      int64_t c;
+      double t0 = now();
+      MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, j->comm, MPI_STATUS_IGNORE);
+      j->st.wait_s += now() - t0;
+      outstanding = 0;
+      if (c < 0) break;
+      if (stop_requested(j)) j->interrupted = 1;
+      if (err->code || j->interrupted) continue;
+      MPI_Send(&req, (int)sizeof req, MPI_BYTE, 0, TAG_HDR, j->comm);
+      outstanding = 1;
+      worker_process(j, &sd, c, &completed, err);
+    }
+  } else {
+    for (int64_t i = 0; i < sn && !err->code; i++) {
+      if (stop_requested(j)) {
+        j->interrupted = 1;
+        break;
+      }
+      worker_process(j, &sd, j->todo[s0 + i], &completed, err);
+    }
+  }
+  double t0 = now();
+  MPI_Waitall(4, &sd.req[0][0], MPI_STATUSES_IGNORE);
+  msg_hdr bye = {.kind = MSG_DONE, .completed = completed, .interrupted = j->interrupted};
+  MPI_Send(&bye, (int)sizeof bye, MPI_BYTE, 0, TAG_HDR, j->comm);
+  j->st.wait_s += now() - t0;
+}
+
+/* After the work: close, then complete (rename), keep for --resume
+ * (interrupted), or clean up (failed). */
+static bs_status finish(job *j, int64_t completed, bs_error *err) {
+  const bs_options *o = j->o;
+  if (j->have_out) bs_output_close(&j->out, err);
+  int flags[2] = {j->interrupted, 0}, any[2];
+  MPI_Allreduce(flags, any, 2, MPI_INT, MPI_MAX, j->comm);
+  bs_status st = agree(j, err);
+  if (j->rank == 0) {
+    if (st != BS_OK) {
+      /* A fresh file is removed; a resumed one keeps its earlier progress. */
+      if (j->plan == OUT_FRESH) bs_output_discard(o->output_file);
+    } else if (completed == j->n_todo) {
+      bs_output_commit(o->output_file, err);
+    } else {
+      int64_t now_done = j->n_chunks - j->n_todo + completed;
+      char *tmp = bs_output_tmp_path(o->output_file);
+      bs_fail(err, BS_E_INTERRUPTED,
+              "interrupted: %lld of %lld chunks done and kept in %s; rerun with --resume "
+              "to finish",
+              (long long)now_done, (long long)j->n_chunks,
+              tmp ? tmp : "the partial output");
+      free(tmp);
     }
   }
   return agree(j, err);
 }
 
-/* Releases everything; after a failure rank 0 removes the temporary file. */
-static void job_free(job *j, bs_status st) {
+static void job_free(job *j) {
   if (j->have_kinst) bs_kernel_release(&j->kinst);
   if (j->have_model) bs_model_free(&j->model);
   bs_input_close(&j->in);
   if (j->have_out) {
     bs_output_close(&j->out, NULL);
-    if (st != BS_OK && j->rank == 0) bs_output_discard(&j->out);
     bs_output_free(&j->out);
   }
+  free(j->done);
+  free(j->todo);
   free(j->x);
   free(j->slot[0]);
   free(j->slot[1]);
 }
 
-bs_status bs_run(const bs_options *o, MPI_Comm comm, bs_run_summary *sum, bs_error *err) {
-  job j = {.o = o, .comm = comm};
+bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t *stop,
+                 bs_run_summary *sum, bs_error *err) {
+  job j = {.o = o, .comm = comm, .stop = stop};
   j.in.file = j.in.dset = H5I_INVALID_HID;
   MPI_Comm_rank(comm, &j.rank);
   MPI_Comm_size(comm, &j.size);
@@ -304,36 +569,42 @@ bs_status bs_run(const bs_options *o, MPI_Comm comm, bs_run_summary *sum, bs_err
   double t_start = now();
   bs_status st;
 
-  if ((st = load_model(&j, err)) || (st = open_input(&j, err)) ||
-      (st = prepare(&j, err)) || (st = create_output(&j, err)))
+  if (j.rank == 0 && !(sum->per_rank = calloc((size_t)j.size, sizeof *sum->per_rank)))
+    bs_fail(err, BS_E_NOMEM, "out of memory");
+  if ((st = agree(&j, err)) || (st = load_model(&j, err)) || (st = open_input(&j, err)) ||
+      (st = plan_output(&j, err)) || (st = prepare(&j, err)) ||
+      (st = open_output(&j, err)))
     goto out;
-
-  int64_t chunks = bs_chunk_count(j.in.rows, j.chunk_rows), c0, nc;
-  bs_split(chunks, j.size, j.rank, &c0, &nc);
-  if (o->write_mode == BS_WRITE_PARALLEL)
-    run_parallel(&j, c0, nc, err);
-  else if (j.rank == 0)
-    run_root_writer(&j, c0, nc, err);
-  else
-    run_root_worker(&j, c0, nc, err);
-
   sum->rows = j.in.rows;
   sum->cols = j.cols;
   sum->ranks = j.size;
   sum->threads = o->threads;
+  sum->chunks = j.n_chunks;
+  sum->chunks_before = j.n_chunks - j.n_todo;
+  sum->already_complete = j.plan == OUT_COMPLETE;
   snprintf(sum->kernel, sizeof sum->kernel, "%s", j.kernel->name);
   snprintf(sum->objective, sizeof sum->objective, "%s", j.model.objective);
-  st = finish_output(&j, sum, err);
+  if (j.plan == OUT_COMPLETE) goto out;
 
-  double wall = now() - t_start, parts[4] = {j.t_read, j.t_score, j.t_write, j.t_wait};
-  double sums[4];
-  MPI_Reduce(&wall, &sum->seconds, 1, MPI_DOUBLE, MPI_MAX, 0, comm); /* slowest rank */
-  MPI_Reduce(parts, sums, 4, MPI_DOUBLE, MPI_SUM, 0, comm);
-  sum->t_read = sums[0];
-  sum->t_score = sums[1];
-  sum->t_write = sums[2];
-  sum->t_wait = sums[3];
+  /* Static: each rank a contiguous, balanced run of the chunks to do. */
+  int64_t s0, sn;
+  bs_split(j.n_todo, j.size, j.rank, &s0, &sn);
+  coord k = {0};
+  int64_t completed = 0;
+  if (j.rank == 0) {
+    run_rank0(&j, &k, s0, sn, err);
+    completed = k.completed + k.worker_completed;
+  } else {
+    run_worker(&j, s0, sn, err);
+  }
+  MPI_Bcast(&completed, 1, MPI_INT64_T, 0, comm);
+  st = finish(&j, completed, err);
+
+  j.st.wall_s = now() - t_start;
+  MPI_Gather(&j.st, (int)sizeof j.st, MPI_BYTE, sum->per_rank, (int)sizeof j.st, MPI_BYTE,
+             0, comm);
+  MPI_Reduce(&j.st.wall_s, &sum->seconds, 1, MPI_DOUBLE, MPI_MAX, 0, comm);
 out:
-  job_free(&j, st);
+  job_free(&j);
   return st;
 }

@@ -6,22 +6,36 @@
 #define BS_RUNNER_H
 
 #include <mpi.h>
+#include <signal.h>
 
 #include "options.h"
+
+/* What one rank did; gathered on rank 0. */
+typedef struct bs_rank_stats {
+  int64_t rows, chunks;
+  double read_s, score_s, write_s, wait_s, wall_s;
+} bs_rank_stats;
 
 typedef struct bs_run_summary {
   int64_t rows;
   int32_t cols; /* output columns */
   int ranks;
   int threads;
-  double seconds;                          /* wall time of the whole job, slowest rank */
-  double t_read, t_score, t_write, t_wait; /* summed over ranks */
+  double seconds; /* wall time of the whole job, slowest rank */
   char kernel[32];
   char objective[64];
+  int64_t chunks;          /* in the chunk grid */
+  int64_t chunks_before;   /* already done when this attempt started */
+  int already_complete;    /* --resume found a complete output */
+  bs_rank_stats *per_rank; /* rank 0 only: one entry per rank; free() it */
 } bs_run_summary;
 
 /* On failure every rank returns the same status, and err (on every rank)
  * holds the message of the lowest-numbered failing rank. */
-bs_status bs_run(const bs_options *o, MPI_Comm comm, bs_run_summary *sum, bs_error *err);
+/* `stop` (may be NULL) is set by a signal handler: ranks then finish or
+ * abandon their current chunk, keep their progress, and return
+ * BS_E_INTERRUPTED. */
+bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t *stop,
+                 bs_run_summary *sum, bs_error *err);
 
 #endif

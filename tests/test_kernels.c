@@ -76,7 +76,9 @@ typedef struct gen {
   size_t *n_words;
   int32_t n_features;
   int categorical; /* this model may have categorical splits */
+  int lightgbm;    /* LightGBM's rules: sets go left and truncate, zero-missing */
   int *has_cat;
+  int *has_zero_missing;
 } gen;
 
 /* A pseudo-random leaf value with all of its mantissa in use. */
@@ -118,12 +120,19 @@ static int32_t grow(gen *g, int depth, int max_depth) {
   if (rng_below(g->r, 2)) nd.flags |= BS_NODE_DEFAULT_LEFT;
   if (g->categorical && rng_below(g->r, 4) == 0) {
     nd.flags |= BS_NODE_CATEGORICAL;
-    if (rng_below(g->r, 3) == 0) nd.flags |= BS_NODE_CAT_IN_SET_LEFT;
+    if (g->lightgbm)
+      nd.flags |= BS_NODE_CAT_IN_SET_LEFT | BS_NODE_CAT_TRUNCATE;
+    else if (rng_below(g->r, 3) == 0)
+      nd.flags |= BS_NODE_CAT_IN_SET_LEFT;
     nd.value = NAN; /* as XGBoost stores it: the threshold is unused */
     add_cat_set(g, &nd);
     *g->has_cat = 1;
   } else {
     nd.value = thresholds[rng_below(g->r, N_THRESHOLDS)];
+    if (g->lightgbm && rng_below(g->r, 4) == 0) {
+      nd.flags |= BS_NODE_ZERO_MISSING;
+      *g->has_zero_missing = 1;
+    }
   }
   g->nodes[id] = nd;
   int32_t l = grow(g, depth + 1, max_depth);
@@ -178,6 +187,10 @@ static void random_model(uint64_t seed, bs_model *m) {
 
   bs_forest *f = &m->forest;
   int categorical = rng_below(&r, 3) != 0, weighted = rng_below(&r, 3) == 0;
+  /* A third of the models follow LightGBM: double sums, sometimes averaged. */
+  int lightgbm = rng_below(&r, 3) == 0;
+  f->accumulate_double = lightgbm;
+  if (lightgbm && rng_below(&r, 2)) f->divisor = 1 + (int32_t)rng_below(&r, 5);
   int32_t n_trees = (int32_t)rng_below(&r, 41);
   f->trees = calloc((size_t)n_trees + 1, sizeof *f->trees);
   ck_assert_ptr_ne(f->trees, NULL);
@@ -191,7 +204,9 @@ static void random_model(uint64_t seed, bs_model *m) {
              .n_words = &f->n_cat_words,
              .n_features = m->n_features,
              .categorical = categorical,
-             .has_cat = &f->has_categorical};
+             .lightgbm = lightgbm,
+             .has_cat = &f->has_categorical,
+             .has_zero_missing = &f->has_zero_missing};
     grow(&g, 0, (int)rng_below(&r, MAX_DEPTH + 1));
     tr->n_nodes = g.n;
     if (rng_below(&r, 2)) shuffle_nodes(&r, tr);
@@ -313,13 +328,16 @@ static void assert_same_bits(const float *got, const float *want, size_t n, int3
 /* ---- the evaluator from model.h ----------------------------------------- */
 
 static int spec_goes_left(const bs_forest *f, const bs_node *nd, float x) {
-  if (isnan(x)) return (nd->flags & BS_NODE_DEFAULT_LEFT) != 0;
+  int zero_missing = (nd->flags & BS_NODE_ZERO_MISSING) && fabsf(x) <= 1e-35f;
+  if (isnan(x) || zero_missing) return (nd->flags & BS_NODE_DEFAULT_LEFT) != 0;
   if (!(nd->flags & BS_NODE_CATEGORICAL)) return x < nd->value;
-  /* A category is the integer part of a non-negative value inside the set's
-   * range; anything else belongs to no set. */
+  /* A category is the integer part of a value inside the set's range: of a
+   * non-negative value (XGBoost), or truncated toward zero, so that (-1, 0)
+   * is category 0 (LightGBM); anything else belongs to no set. */
   int member = 0;
-  if (x >= 0.0f && x < 32.0f * (float)nd->cat_words) {
-    uint32_t c = (uint32_t)x;
+  int valid = (nd->flags & BS_NODE_CAT_TRUNCATE) ? x > -1.0f : x >= 0.0f;
+  if (valid && x < 32.0f * (float)nd->cat_words) {
+    uint32_t c = (uint32_t)(int32_t)x;
     member = (int)((f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u);
   }
   return (nd->flags & BS_NODE_CAT_IN_SET_LEFT) ? member : !member;
@@ -331,6 +349,8 @@ static void spec_score(const bs_model *m, const float *rows, size_t n, size_t st
   for (size_t r = 0; r < n; r++) {
     const float *x = rows + r * stride;
     float *o = out + r * (size_t)m->n_groups;
+    double acc[8] = {0};
+    CHECK(m->n_groups <= 8);
     for (int32_t g = 0; g < m->n_groups; g++) o[g] = m->base_margin[g];
     for (int32_t t = 0; t < f->n_trees; t++) {
       const bs_tree *tr = &f->trees[t];
@@ -343,8 +363,15 @@ static void spec_score(const bs_model *m, const float *rows, size_t n, size_t st
       }
       /* Trees in order, each leaf scaled by its weight: XGBoost's sum. */
       float leaf = tr->nodes[i].value;
-      o[tr->group] += f->has_weights ? tr->weight * leaf : leaf;
+      float w = f->has_weights ? tr->weight * leaf : leaf;
+      if (f->accumulate_double)
+        acc[tr->group] += (double)w; /* LightGBM's sum */
+      else
+        o[tr->group] += w;
     }
+    for (int32_t g = 0; g < m->n_groups && f->accumulate_double; g++)
+      o[g] = (float)((double)m->base_margin[g] +
+                     (f->divisor > 0 ? acc[g] / f->divisor : acc[g]));
   }
 }
 

@@ -1,7 +1,7 @@
 /* The AVX-512 tree walk: 16 rows per vector, four vectors in flight so the
- * gathers of one hide the latency of the others. Levels 0-4 of a tree have
- * at most 16 nodes, so their thresholds and features come from one vector
- * register by permutation instead of a gather. Built with -mavx512f/bw/dq/vl
+ * gathers of one hide the latency of the others. Levels 0-5 of a tree have
+ * at most 32 nodes, so their thresholds and features come from one or two
+ * vector registers by permutation instead of a gather. Built with -mavx512f/bw/dq/vl
  * and only called when the CPU has them. */
 #include <immintrin.h>
 
@@ -32,12 +32,17 @@ void bs_tree_walk_avx512(const bs_ptree *pt, const float *x, size_t stride,
     }
     for (int32_t l = 0; l < depth; l++) {
       const int32_t level_first = (1 << l) - 1;
-      const int small = l <= 4;
-      __m512 tthr = _mm512_setzero_ps();
-      __m512i tfeat = _mm512_setzero_si512();
-      if (small) {
+      /* Levels of up to 16 nodes fit one register, of 32 nodes two. */
+      const int small = l <= 4, pair = l == 5;
+      __m512 tthr = _mm512_setzero_ps(), tthr_hi = _mm512_setzero_ps();
+      __m512i tfeat = _mm512_setzero_si512(), tfeat_hi = _mm512_setzero_si512();
+      if (small || pair) {
         tthr = _mm512_loadu_ps(pt->thr + level_first);
         tfeat = _mm512_loadu_si512(pt->feat + level_first);
+      }
+      if (pair) {
+        tthr_hi = _mm512_loadu_ps(pt->thr + level_first + 16);
+        tfeat_hi = _mm512_loadu_si512(pt->feat + level_first + 16);
       }
       __m512i lbase = _mm512_set1_epi32(level_first);
       for (int v = 0; v < INFLIGHT; v++) {
@@ -47,6 +52,10 @@ void bs_tree_walk_avx512(const bs_ptree *pt, const float *x, size_t stride,
           __m512i local = _mm512_sub_epi32(idx[v], lbase);
           t = _mm512_permutexvar_ps(local, tthr);
           f = _mm512_permutexvar_epi32(local, tfeat);
+        } else if (pair) {
+          __m512i local = _mm512_sub_epi32(idx[v], lbase);
+          t = _mm512_permutex2var_ps(tthr, local, tthr_hi);
+          f = _mm512_permutex2var_epi32(tfeat, local, tfeat_hi);
         } else {
           t = _mm512_i32gather_ps(idx[v], pt->thr, 4);
           f = _mm512_i32gather_epi32(idx[v], pt->feat, 4);

@@ -28,18 +28,18 @@ typedef struct tree_cpu {
 
 void bs_tree_walk_generic(const bs_ptree *pt, const float *x, size_t stride,
                           float *leaf_out) {
-  const int32_t first_leaf = (1 << pt->depth) - 1;
-  for (size_t r = 0; r < BS_TILE_ROWS; r++) {
-    const float *xr = x + r * stride;
-    int32_t i = 0;
-    for (int32_t l = 0; l < pt->depth; l++) {
-      int32_t f = pt->feat[i];
-      float v = xr[f & INT32_MAX];
+  /* Level by level over all rows: the rows' steps are independent, so the
+   * CPU overlaps their loads instead of waiting on one row's chain. */
+  int32_t idx[BS_TILE_ROWS] = {0};
+  for (int32_t l = 0; l < pt->depth; l++)
+    for (size_t r = 0; r < BS_TILE_ROWS; r++) {
+      int32_t i = idx[r], f = pt->feat[i];
+      float v = x[r * stride + (size_t)(f & INT32_MAX)];
       int left = v < pt->thr[i] || (isnan(v) && f < 0);
-      i = 2 * i + 2 - left;
+      idx[r] = 2 * i + 2 - left;
     }
-    leaf_out[r] = pt->leaf[i - first_leaf];
-  }
+  const int32_t first_leaf = (1 << pt->depth) - 1;
+  for (size_t r = 0; r < BS_TILE_ROWS; r++) leaf_out[r] = pt->leaf[idx[r] - first_leaf];
 }
 
 /* One tile: n <= BS_TILE_ROWS valid rows at x; writes n x k margins. */

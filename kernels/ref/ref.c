@@ -5,12 +5,21 @@
 
 #include <stdlib.h>
 
+/* Networks: dense_ref.c. */
+bs_status bs_ref_dense_prepare(const bs_model *m, const bs_kernel_config *cfg,
+                               void **state, bs_error *err);
+bs_status bs_ref_dense_score(void *state, const float *rows, size_t n, size_t stride,
+                             float *margins, bs_error *err);
+void bs_ref_dense_release(void *state);
+
 typedef struct ref_state {
   bs_model_kind kind;
   void *inner;
 } ref_state;
 
-static int ref_supports(const bs_model *m) { return m->kind == BS_MODEL_FOREST; }
+static int ref_supports(const bs_model *m) {
+  return m->kind == BS_MODEL_FOREST || m->kind == BS_MODEL_NETWORK;
+}
 
 static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg, void **state,
                              bs_error *err) {
@@ -21,6 +30,9 @@ static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg, voi
   switch (m->kind) {
     case BS_MODEL_FOREST:
       st = bs_ref_tree_prepare(m, cfg, &s->inner, err);
+      break;
+    case BS_MODEL_NETWORK:
+      st = bs_ref_dense_prepare(m, cfg, &s->inner, err);
       break;
     default:
       bs_fail(err, st, "kernel 'ref': unknown model family %d", (int)m->kind);
@@ -39,6 +51,8 @@ static bs_status ref_score(void *state, const float *rows, size_t n, size_t stri
   switch (s->kind) {
     case BS_MODEL_FOREST:
       return bs_ref_tree_score(s->inner, rows, n, stride, margins, err);
+    case BS_MODEL_NETWORK:
+      return bs_ref_dense_score(s->inner, rows, n, stride, margins, err);
     default:
       return bs_fail(err, BS_E_INTERNAL, "kernel 'ref': unknown model family");
   }
@@ -50,6 +64,9 @@ static void ref_release(void *state) {
   switch (s->kind) {
     case BS_MODEL_FOREST:
       bs_ref_tree_release(s->inner);
+      break;
+    case BS_MODEL_NETWORK:
+      bs_ref_dense_release(s->inner);
       break;
     default:
       break;

@@ -78,7 +78,8 @@ bs_status bs_ref_tree_score(void *state, const float *rows, size_t n, size_t str
       for (int32_t t = 0; t < f->n_trees; t++) {
         const bs_tree *tr = &f->trees[t];
         float leaf = bs_ref_tree_leaf(f, tr, x);
-        acc[tr->group] += f->has_weights ? (double)tr->weight * leaf : (double)leaf;
+        /* The weighted leaf is a float product in both summations. */
+        acc[tr->group] += (double)(f->has_weights ? tr->weight * leaf : leaf);
       }
       for (size_t g = 0; g < k; g++)
         out[g] = (float)((double)m->base_margin[g] +

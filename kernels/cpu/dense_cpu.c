@@ -1,0 +1,325 @@
+/* The block driver of the optimized network kernels, the portable dense
+ * layer, and their registry entries (dense-avx512, dense-avx2,
+ * dense-generic); see dense_cpu.h.
+ *
+ * The layers other than dense ones (affine, layer normalization, a bare
+ * activation) and softmax are evaluated here for every kernel, with the
+ * arithmetic of the reference: per row, the same operations in the same
+ * order, only vectorized across the rows of a block. */
+#include "dense_cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernel.h"
+#include "config.h"
+#include "cpu.h"
+#include "dense_math.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define B BS_DENSE_BLOCK
+
+typedef struct dense_cpu {
+  const bs_model *m;
+  bs_dense_stage *stages; /* one per layer; packed weights for dense ones */
+  bs_dense_layer_fn layer;
+  size_t width; /* floats of one activation buffer: widest padded layer x B */
+  int threads;
+} dense_cpu;
+
+static void *alloc64(size_t bytes) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+  return p;
+}
+
+/* ---- the portable dense layer -------------------------------------------- */
+
+void bs_dense_layer_generic(const bs_dense_stage *st, const float *in, float *out) {
+  enum { NJ = BS_DENSE_NJ_GENERIC };
+  const size_t K = (size_t)st->n_in;
+  float acc[NJ][B];
+  for (int32_t p = 0; p < st->n_pad / NJ; p++) {
+    const float *w = st->wp + (size_t)p * K * NJ;
+    memset(acc, 0, sizeof acc);
+    for (size_t k = 0; k < K; k++) {
+      const float *x = in + k * B;
+      for (int j = 0; j < NJ; j++) {
+        const float wj = w[k * NJ + (size_t)j];
+        for (int r = 0; r < B; r++) acc[j][r] = fmaf(x[r], wj, acc[j][r]);
+      }
+    }
+    float *o = out + (size_t)p * NJ * B;
+    for (int j = 0; j < NJ; j++) {
+      const float bj = st->bias[p * NJ + j];
+      for (int r = 0; r < B; r++) o[j * B + r] = acc[j][r] + bj;
+    }
+  }
+  if (st->layer->act != BS_ACT_SOFTMAX)
+    bs_act_apply(st->layer->act, st->layer->alpha, out, (size_t)st->n_out * B);
+}
+
+/* ---- the other layers, per block ----------------------------------------- */
+
+static void softmax_block(float *v, int32_t n) {
+  float mx[B], sum[B];
+  for (int r = 0; r < B; r++) mx[r] = v[r];
+  for (int32_t j = 1; j < n; j++)
+    for (int r = 0; r < B; r++) {
+      float x = v[(size_t)j * B + (size_t)r];
+      mx[r] = x > mx[r] ? x : mx[r];
+    }
+  for (int r = 0; r < B; r++) sum[r] = 0.0f;
+  for (int32_t j = 0; j < n; j++)
+    for (int r = 0; r < B; r++) {
+      float *x = &v[(size_t)j * B + (size_t)r];
+      *x = bs_expf(*x - mx[r]);
+      sum[r] += *x;
+    }
+  for (int32_t j = 0; j < n; j++)
+    for (int r = 0; r < B; r++) v[(size_t)j * B + (size_t)r] /= sum[r];
+}
+
+static void activate_block(const bs_layer *ly, float *v) {
+  if (ly->act == BS_ACT_SOFTMAX)
+    softmax_block(v, ly->n_out);
+  else
+    bs_act_apply(ly->act, ly->alpha, v, (size_t)ly->n_out * B);
+}
+
+static void affine_block(const bs_layer *ly, float *v) {
+  for (int32_t j = 0; j < ly->n_out; j++) {
+    const float a = ly->scale[j], c = ly->shift[j];
+    float *x = v + (size_t)j * B;
+    for (int r = 0; r < B; r++) x[r] = fmaf(x[r], a, c);
+  }
+}
+
+static void layernorm_block(const bs_layer *ly, float *v) {
+  const int32_t n = ly->n_in;
+  float mean[B], inv[B];
+  for (int r = 0; r < B; r++) mean[r] = 0.0f;
+  for (int32_t j = 0; j < n; j++)
+    for (int r = 0; r < B; r++) mean[r] += v[(size_t)j * B + (size_t)r];
+  for (int r = 0; r < B; r++) {
+    mean[r] = mean[r] / (float)n;
+    inv[r] = 0.0f;
+  }
+  for (int32_t j = 0; j < n; j++)
+    for (int r = 0; r < B; r++) {
+      float d = v[(size_t)j * B + (size_t)r] - mean[r];
+      inv[r] = fmaf(d, d, inv[r]);
+    }
+  for (int r = 0; r < B; r++) inv[r] = 1.0f / sqrtf(inv[r] / (float)n + ly->eps);
+  for (int32_t j = 0; j < n; j++) {
+    const float g = ly->scale[j], be = ly->shift[j];
+    float *x = v + (size_t)j * B;
+    for (int r = 0; r < B; r++) {
+      float i = inv[r] * g;
+      x[r] = fmaf(x[r], i, -mean[r] * i + be);
+    }
+  }
+}
+
+/* ---- the driver ---------------------------------------------------------- */
+
+/* One block: cnt <= B rows at `rows`; writes cnt x n_groups margins. */
+static void score_block(const dense_cpu *s, const float *rows, size_t stride, size_t cnt,
+                        float *margins, float *buf0, float *buf1) {
+  const bs_model *m = s->m;
+  const size_t nf = (size_t)m->n_features, k = (size_t)m->n_groups;
+  if (m->network.f64) { /* linear models in double: per row, as the reference */
+    double *a = (double *)buf0, *b = (double *)buf1; /* width * B floats each */
+    for (size_t r = 0; r < cnt; r++)
+      bs_network_row_f64(&m->network, m->n_features, rows + r * stride, margins + r * k,
+                         a, b);
+    return;
+  }
+  /* To feature-major, 16 features at a time so that the 16 x 64 values
+   * being written stay in L1 while the rows stream by. */
+  for (size_t f0 = 0; f0 < nf; f0 += 16) {
+    const size_t f1 = nf - f0 < 16 ? nf : f0 + 16;
+    for (size_t r = 0; r < cnt; r++)
+      for (size_t f = f0; f < f1; f++) buf0[f * B + r] = rows[r * stride + f];
+  }
+  if (cnt < B) /* padding rows: computed like any other, never written out */
+    for (size_t f = 0; f < nf; f++)
+      memset(buf0 + f * B + cnt, 0, (B - cnt) * sizeof *buf0);
+  float *cur = buf0, *next = buf1;
+  for (int32_t l = 0; l < m->network.n_layers; l++) {
+    const bs_dense_stage *st = &s->stages[l];
+    const bs_layer *ly = st->layer;
+    switch (ly->kind) {
+      case BS_LAYER_DENSE: {
+        s->layer(st, cur, next);
+        float *t = cur;
+        cur = next;
+        next = t;
+        if (ly->act == BS_ACT_SOFTMAX) softmax_block(cur, ly->n_out);
+        break;
+      }
+      case BS_LAYER_AFFINE:
+        affine_block(ly, cur);
+        activate_block(ly, cur);
+        break;
+      case BS_LAYER_LAYERNORM:
+        layernorm_block(ly, cur);
+        activate_block(ly, cur);
+        break;
+      case BS_LAYER_ACTIVATION:
+        activate_block(ly, cur);
+        break;
+    }
+  }
+  for (size_t r = 0; r < cnt; r++)
+    for (size_t g = 0; g < k; g++) margins[r * k + g] = cur[g * B + r];
+}
+
+static bs_status dense_cpu_score(void *state, const float *rows, size_t n, size_t stride,
+                                 float *margins, bs_error *err) {
+  const dense_cpu *s = state;
+  const size_t k = (size_t)s->m->n_groups;
+  const long long blocks = (long long)((n + B - 1) / B);
+  int failed = 0;
+#ifdef _OPENMP
+  const int threads = s->threads > 0 ? s->threads : omp_get_max_threads();
+#pragma omp parallel num_threads(threads) if (blocks > 1) reduction(| : failed)
+#endif
+  {
+    float *buf0 = alloc64(s->width * sizeof(float));
+    float *buf1 = alloc64(s->width * sizeof(float));
+    if (!buf0 || !buf1) failed = 1;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (long long b = 0; b < blocks; b++) {
+      if (failed) continue;
+      size_t r0 = (size_t)b * B, cnt = n - r0 < B ? n - r0 : B;
+      score_block(s, rows + r0 * stride, stride, cnt, margins + r0 * k, buf0, buf1);
+    }
+    free(buf0);
+    free(buf1);
+  }
+  return failed ? bs_fail(err, BS_E_NOMEM, "out of memory in the network kernel") : BS_OK;
+}
+
+static void dense_cpu_release(void *state) {
+  dense_cpu *s = state;
+  if (!s) return;
+  if (s->stages)
+    for (int32_t l = 0; l < s->m->network.n_layers; l++) {
+      free(s->stages[l].wp);
+      free(s->stages[l].bias);
+    }
+  free(s->stages);
+  free(s);
+}
+
+/* Packs every dense layer into panels of nj outputs (dense_cpu.h). */
+static bs_status prepare_with(const bs_model *m, const bs_kernel_config *cfg,
+                              bs_dense_layer_fn layer, int32_t nj, int32_t kc,
+                              void **state, bs_error *err) {
+  bs_status st = bs_network_check(m, err);
+  if (st) return st;
+  dense_cpu *s = calloc(1, sizeof *s);
+  if (!s) return bs_fail(err, BS_E_NOMEM, "out of memory preparing a network kernel");
+  s->m = m;
+  s->layer = layer;
+  s->threads = cfg ? cfg->threads : 0;
+  const bs_network *net = &m->network;
+  s->stages = calloc((size_t)net->n_layers, sizeof *s->stages);
+  size_t width = (size_t)m->n_features;
+  for (int32_t l = 0; s->stages && l < net->n_layers; l++) {
+    const bs_layer *ly = &net->layers[l];
+    bs_dense_stage *sg = &s->stages[l];
+    sg->layer = ly;
+    sg->n_in = ly->n_in;
+    sg->n_out = ly->n_out;
+    sg->nj = nj;
+    sg->kc = kc > 0 && kc < ly->n_in ? kc : ly->n_in;
+    sg->n_pad = ly->n_out;
+    if (ly->kind == BS_LAYER_DENSE && !net->f64) {
+      const size_t K = (size_t)ly->n_in, N = (size_t)ly->n_out, J = (size_t)nj;
+      const size_t np = (N + J - 1) / J * J;
+      sg->n_pad = (int32_t)np;
+      sg->wp = alloc64(np * K * sizeof *sg->wp);
+      sg->bias = alloc64(np * sizeof *sg->bias);
+      if (!sg->wp || !sg->bias) break;
+      for (size_t j = 0; j < np; j++) sg->bias[j] = j < N ? ly->b[j] : 0.0f;
+      for (size_t k0 = 0; k0 < K; k0 += (size_t)sg->kc) {
+        const size_t c = K - k0 < (size_t)sg->kc ? K - k0 : (size_t)sg->kc;
+        for (size_t j = 0; j < np; j++) {
+          float *panel = sg->wp + k0 * np + (j / J) * c * J;
+          for (size_t k = 0; k < c; k++)
+            panel[k * J + j % J] = j < N ? ly->w[(k0 + k) * N + j] : 0.0f;
+        }
+      }
+    }
+    if ((size_t)sg->n_pad > width) width = (size_t)sg->n_pad;
+    if (l == net->n_layers - 1) s->width = width * B;
+  }
+  if (!s->stages || !s->width) {
+    dense_cpu_release(s);
+    return bs_fail(err, BS_E_NOMEM, "out of memory packing the network's weights");
+  }
+  *state = s;
+  return BS_OK;
+}
+
+static int supports_network(const bs_model *m) { return m->kind == BS_MODEL_NETWORK; }
+
+static bs_status prepare_generic(const bs_model *m, const bs_kernel_config *cfg,
+                                 void **state, bs_error *err) {
+  return prepare_with(m, cfg, bs_dense_layer_generic, BS_DENSE_NJ_GENERIC,
+                      BS_DENSE_KC_GENERIC, state, err);
+}
+
+const bs_kernel bs_kernel_dense_generic = {
+    .name = "dense-generic",
+    .description = "blocked network, fused dense layers, portable C",
+    .supports = supports_network,
+    .prepare = prepare_generic,
+    .score = dense_cpu_score,
+    .release = dense_cpu_release,
+};
+
+#ifdef BS_X86_KERNELS
+static int probe_avx2(void) { return bs_cpu_level_get() >= BS_CPU_AVX2; }
+static int probe_avx512(void) { return bs_cpu_level_get() >= BS_CPU_AVX512; }
+
+static bs_status prepare_avx2(const bs_model *m, const bs_kernel_config *cfg,
+                              void **state, bs_error *err) {
+  return prepare_with(m, cfg, bs_dense_layer_avx2, BS_DENSE_NJ_AVX2, BS_DENSE_KC_AVX2,
+                      state, err);
+}
+
+static bs_status prepare_avx512(const bs_model *m, const bs_kernel_config *cfg,
+                                void **state, bs_error *err) {
+  return prepare_with(m, cfg, bs_dense_layer_avx512, BS_DENSE_NJ_AVX512,
+                      BS_DENSE_KC_AVX512, state, err);
+}
+
+const bs_kernel bs_kernel_dense_avx2 = {
+    .name = "dense-avx2",
+    .description =
+        "blocked network, 16x6 AVX2 microkernel with fused bias and activation",
+    .probe = probe_avx2,
+    .supports = supports_network,
+    .prepare = prepare_avx2,
+    .score = dense_cpu_score,
+    .release = dense_cpu_release,
+};
+
+const bs_kernel bs_kernel_dense_avx512 = {
+    .name = "dense-avx512",
+    .description =
+        "blocked network, 64x6 AVX-512 microkernel with fused bias and activation",
+    .probe = probe_avx512,
+    .supports = supports_network,
+    .prepare = prepare_avx512,
+    .score = dense_cpu_score,
+    .release = dense_cpu_release,
+};
+#endif

@@ -1,0 +1,53 @@
+/* What the two HDF5 model importers share (model-native.c holds it): the
+ * model file's bytes opened as an in-memory HDF5 image, and readers of
+ * attributes and arrays that check what they read and fail with one line
+ * naming the file and the object. Private to src/model-*.c. */
+#ifndef BS_MODEL_H5_H
+#define BS_MODEL_H5_H
+
+#include <hdf5.h>
+
+#include "model-load.h"
+
+typedef struct bs_h5m {
+  hid_t file;
+  const char *path; /* for messages */
+  bs_error *err;
+} bs_h5m;
+
+/* Non-zero when `obj` has the attribute. */
+int bs_h5m_has_attr(hid_t obj, const char *name);
+
+/* A string attribute (fixed or variable length, any character set) as a
+ * NUL-terminated string the caller frees. `what` names obj in messages. */
+bs_status bs_h5m_attr_string(bs_h5m *h, hid_t obj, const char *what, const char *name,
+                             char **out);
+
+/* A list of strings (a 1-D attribute of fixed or variable length strings;
+ * an empty attribute of any type is an empty list). Free with
+ * bs_h5m_strings_free. */
+bs_status bs_h5m_attr_strings(bs_h5m *h, hid_t obj, const char *what, const char *name,
+                              char ***out, size_t *n);
+void bs_h5m_strings_free(char **s, size_t n);
+
+/* A numeric scalar (or one-element) attribute. */
+bs_status bs_h5m_attr_double(bs_h5m *h, hid_t obj, const char *what, const char *name,
+                             double *out);
+
+/* A numeric dataset `name` under `loc`, read as float32 (rounded to
+ * nearest), that must have `rank` dimensions equal to want[] (a negative
+ * want[i] takes any size; the sizes found are stored in got[]). */
+bs_status bs_h5m_read_floats(bs_h5m *h, hid_t loc, const char *what, const char *name,
+                             int rank, const long long *want, long long *got,
+                             float **out);
+
+/* The same, read as double. */
+bs_status bs_h5m_read_doubles(bs_h5m *h, hid_t loc, const char *what, const char *name,
+                              int rank, const long long *want, long long *got,
+                              double **out);
+
+/* The importers, given the opened file. */
+bs_status bs_model_load_keras(bs_h5m *h, bs_model *m);
+bs_status bs_model_load_native(bs_h5m *h, bs_model *m);
+
+#endif

@@ -1,0 +1,39 @@
+/* Writes the --stats JSON; see stats.h. Times are seconds; per-rank "wait"
+ * is time spent blocked on other ranks (sends, receives). */
+#include "stats.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "config.h"
+
+bs_status bs_stats_write(const char *path, const bs_options *o, const bs_run_summary *sum,
+                         bs_error *err) {
+  json_t *ranks = json_array();
+  double tot[4] = {0};
+  for (int r = 0; r < sum->ranks && sum->per_rank; r++) {
+    const bs_rank_stats *s = &sum->per_rank[r];
+    json_array_append_new(
+        ranks, json_pack("{s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "rank", r, "rows",
+                         (json_int_t)s->rows, "chunks", (json_int_t)s->chunks, "read_s",
+                         s->read_s, "score_s", s->score_s, "write_s", s->write_s,
+                         "wait_s", s->wait_s, "wall_s", s->wall_s));
+    tot[0] += s->read_s, tot[1] += s->score_s, tot[2] += s->write_s, tot[3] += s->wait_s;
+  }
+  json_t *doc = json_pack(
+      "{s:s, s:I, s:i, s:i, s:i, s:f, s:f, s:s, s:s, s:s, s:{s:f, s:f, s:f, s:f}, s:o}",
+      "batchscore_version", PACKAGE_VERSION, "rows", (json_int_t)sum->rows, "columns",
+      (int)sum->cols, "ranks", sum->ranks, "threads", sum->threads, "seconds",
+      sum->seconds, "rows_per_s",
+      sum->seconds > 0 ? (double)sum->rows / sum->seconds : 0.0, "kernel", sum->kernel,
+      "objective", sum->objective, "write_mode",
+      o->write_mode == BS_WRITE_PARALLEL ? "parallel" : "root", "total_s", "read", tot[0],
+      "score", tot[1], "write", tot[2], "wait", tot[3], "per_rank", ranks);
+  if (!doc) return bs_fail(err, BS_E_INTERNAL, "--stats: cannot build the JSON document");
+  int rc = json_dump_file(doc, path, JSON_INDENT(2));
+  json_decref(doc);
+  if (rc != 0)
+    return bs_fail(err, BS_E_IO, "--stats %s: cannot write: %s", path, strerror(errno));
+  return BS_OK;
+}

@@ -1,0 +1,98 @@
+#!/bin/sh
+# GPU test: batchscore on the GPU gives the bits it gives on the CPU, for
+# every bundled tree fixture (XGBoost and LightGBM: float and double sums,
+# DART weights, categorical and zero-as-missing splits, several classes),
+# as predictions and margins, in chunks that cut the copy/compute pipeline
+# at odd places; --device picks where ranks score, and more ranks than GPUs
+# are refused under --device cuda unless --allow-gpu-sharing.
+# Skipped (77) without an NVIDIA GPU or in a build without CUDA. The
+# kernels themselves are checked against the reference by test_kernels and
+# test_dense, which include the GPU kernels wherever a GPU is.
+. "$(dirname "$0")/lib.sh"
+
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L 2>/dev/null | grep -q GPU; then
+  echo "SKIP: no NVIDIA GPU"
+  exit 77
+fi
+grep -q "define BS_HAVE_CUDA 1" "$top_builddir/config.h" 2>/dev/null || {
+  echo "SKIP: batchscore was built without CUDA (configure --with-cuda)"
+  exit 77
+}
+gpus=$(nvidia-smi -L | grep -c GPU)
+# A build that cannot reach the GPU (CUDA does not start under
+# AddressSanitizer unless ASAN_OPTIONS has protect_shadow_gap=0) skips.
+if ! run_bs 1 --quiet --model "$DATA/example/model.json" --input "$DATA/example/features.h5" \
+  --output "$WORK/probe.h5" --device cuda && grep -q "no GPU found" "$WORK/err"; then
+  echo "SKIP: batchscore sees no GPU here: $(cat "$WORK/err")"
+  exit 77
+fi
+
+# same_bits TAG MODEL INPUT ARGS...: --device cuda and --device cpu agree.
+same_bits() {
+  tag=$1 model=$2 input=$3
+  shift 3
+  for dev in cpu cuda; do
+    if ! run_bs 1 --quiet --model "$model" --input "$input" --output "$WORK/$tag-$dev.h5" \
+      --device "$dev" --stats "$WORK/$tag-$dev.json" "$@"; then
+      fail "$tag --device $dev: $(cat "$WORK/err")"
+      return
+    fi
+  done
+  if ! grep -q '"kernel": *"tree-cuda"' "$WORK/$tag-cuda.json"; then
+    fail "$tag: --device cuda did not score with tree-cuda: $(cat "$WORK/$tag-cuda.json")"
+  elif res=$("$CMP" --exact "$WORK/$tag-cuda.h5" "$WORK/$tag-cpu.h5"); then
+    ok "$tag: GPU = CPU, bit for bit"
+  else
+    fail "$tag: $res"
+  fi
+  rm -f "$WORK/$tag-cpu.h5" "$WORK/$tag-cuda.h5"
+}
+
+for model in "$DATA"/xgb/*.json "$DATA"/lgb/*.txt; do
+  [ -f "$model" ] || continue
+  case=$(basename "$model" | sed 's/\.[a-z]*$//')
+  dir=$(basename "$(dirname "$model")")
+  input=${model%.*}.h5
+  same_bits "$dir-$case" "$model" "$input"
+  same_bits "$dir-$case-margin" "$model" "$input" --output-margin --chunk-rows 7
+done
+
+# 50,000 rows in one chunk: the pipeline splits it across both streams.
+same_bits example-one-chunk "$DATA/example/model.json" "$DATA/example/features.h5" \
+  --chunk-rows 50000
+same_bits example-odd-chunks "$DATA/example/model.json" "$DATA/example/features.h5" \
+  --chunk-rows 33333 --threads 3
+
+# More ranks than GPUs: refused under --device cuda, shared when allowed,
+# the extra ranks on the CPU under auto; the bits never change.
+np=$((gpus + 1))
+m=$DATA/example/model.json in=$DATA/example/features.h5
+run_bs 1 --quiet --model "$m" --input "$in" --output "$WORK/base.h5" --device cpu ||
+  fail "baseline: $(cat "$WORK/err")"
+if run_bs "$np" --quiet --model "$m" --input "$in" --output "$WORK/x.h5" --device cuda; then
+  fail "$np ranks on $gpus GPU(s) with --device cuda were not refused"
+elif grep -q -- "--allow-gpu-sharing" "$WORK/err"; then
+  ok "$np ranks on $gpus GPU(s): refused with a hint"
+else
+  fail "$np ranks on $gpus GPU(s): unclear error: $(cat "$WORK/err")"
+fi
+for args in "--device cuda --allow-gpu-sharing" "--device auto"; do
+  # shellcheck disable=SC2086
+  if ! run_bs "$np" --quiet --model "$m" --input "$in" --output "$WORK/x.h5" --force $args \
+    --chunk-rows 4096; then
+    fail "$np ranks, $args: $(cat "$WORK/err")"
+  elif res=$("$CMP" --exact "$WORK/x.h5" "$WORK/base.h5"); then
+    ok "$np ranks, $args: bitwise the CPU's output"
+  else
+    fail "$np ranks, $args: $res"
+  fi
+done
+if run_bs 1 --quiet --model "$m" --input "$in" --output "$WORK/x.h5" --force \
+  --device cpu --kernel cuda; then
+  fail "--device cpu --kernel cuda was accepted"
+elif grep -q "runs on a GPU" "$WORK/err"; then
+  ok "--device cpu --kernel cuda: refused"
+else
+  fail "--device cpu --kernel cuda: $(cat "$WORK/err")"
+fi
+finish

@@ -1,0 +1,154 @@
+#!/bin/bash
+# Preemption: dynamic scheduling and exactly-once resume.
+# - 10 jobs, each SIGKILLed in one rank at a random moment (sometimes again
+#   while resuming), resumed with --resume at random rank counts, write
+#   modes and schedules: the final output is bitwise identical to an
+#   uninterrupted run, so no row is missing or scored twice.
+# - SIGTERM: exit status 75 and progress kept; the resume finishes the job.
+# - Resuming against another model or input is refused, output untouched.
+# - A slowed rank gets fewer chunks under the dynamic schedule.
+. "$(dirname "$0")/lib.sh"
+
+M=$DATA/example/model.json
+IN=$DATA/example/features.h5
+OUT=$WORK/out.h5
+REF=$WORK/ref.h5
+COMMON=(--model "$M" --input "$IN" --chunk-rows 500 --kernel ref --threads 1 --quiet)
+
+# pids of this job's batchscore ranks (not mpirun, not other tests' jobs)
+ranks_of() {
+  for pid in $(pgrep -f -- "$1"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = batchscore ] && echo "$pid"
+  done
+}
+
+# done_count FILE: chunks marked done in a partial output
+done_count() {
+  HDF5_USE_FILE_LOCKING=FALSE h5dump -d /batchscore_progress/done -y -w 0 "$1" 2>/dev/null |
+    sed -n '/DATA {/,/}/p' | tr -c '01\n' ' ' | tr ' ' '\n' | grep -c '^1$'
+}
+
+run_bs 1 "${COMMON[@]}" --output "$REF" || { fail "reference run: $(cat "$WORK/err")"; finish; }
+
+# Starts a job in the background and SIGKILLs one of its ranks after a
+# random delay; returns once mpirun has gone.
+start_and_kill() {
+  local np=$1
+  shift
+  BATCHSCORE_TEST_DELAY=15 timeout 120 "$MPIRUN" --oversubscribe -np "$np" "$BS" \
+    "${COMMON[@]}" --output "$OUT" "$@" >"$WORK/out" 2>"$WORK/err" &
+  local job=$!
+  sleep "$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.4 + rand() * 1.2 }')"
+  local victims
+  victims=($(ranks_of "$OUT"))
+  if [ ${#victims[@]} -gt 0 ]; then
+    kill -KILL "${victims[RANDOM % ${#victims[@]}]}" 2>/dev/null
+  fi
+  wait "$job"
+}
+
+modes=(root parallel)
+scheds=(dynamic static)
+for trial in $(seq 1 10); do
+  rm -f "$OUT" "$OUT.partial"
+  np=$((2 + RANDOM % 2))
+  start_and_kill "$np" --write-mode "${modes[trial % 2]}" --schedule "${scheds[trial / 2 % 2]}"
+  attempts=1
+  # Resume until complete, at random rank counts; kill again sometimes.
+  while [ ! -e "$OUT" ] && [ $attempts -lt 8 ]; do
+    attempts=$((attempts + 1))
+    np=$((1 + RANDOM % 3))
+    mode=${modes[RANDOM % 2]}
+    if [ $((RANDOM % 3)) = 0 ] && [ -e "$OUT.partial" ]; then
+      start_and_kill "$np" --resume --write-mode "$mode"
+    else
+      run_bs "$np" "${COMMON[@]}" --output "$OUT" --resume --write-mode "$mode" ||
+        [ $? = 75 ] || echo "note: trial $trial resume exited non-zero: $(head -1 "$WORK/err")"
+    fi
+  done
+  if [ ! -e "$OUT" ]; then
+    fail "trial $trial: not complete after $attempts attempts: $(cat "$WORK/err")"
+  elif res=$("$CMP" --exact "$OUT" "$REF"); then
+    ok "trial $trial: killed, resumed in $attempts attempts, bitwise identical ($res)"
+  else
+    fail "trial $trial: $res"
+  fi
+done
+
+# SIGTERM: ranks stop between chunks, keep progress, exit 75.
+rm -f "$OUT" "$OUT.partial"
+BATCHSCORE_TEST_DELAY=40 timeout 120 "$MPIRUN" --oversubscribe -np 3 "$BS" "${COMMON[@]}" \
+  --output "$OUT" >"$WORK/out" 2>"$WORK/err" &
+job=$!
+# Signal once some chunks are done (start-up time varies, sanitizers too).
+for i in $(seq 1 300); do
+  [ -e "$OUT.partial" ] && [ "$(done_count "$OUT.partial")" -ge 3 ] && break
+  sleep 0.1
+done
+kill -TERM $(ranks_of "$OUT") 2>/dev/null
+wait "$job"
+rc=$?
+n=$(done_count "$OUT.partial")
+if [ "$rc" = 75 ] && [ ! -e "$OUT" ] && [ "$n" -gt 0 ] && [ "$n" -lt 100 ] &&
+  grep -q "^batchscore: interrupted: $n of 100 chunks done" "$WORK/err"; then
+  ok "SIGTERM: exit 75, $n of 100 chunks kept"
+else
+  fail "SIGTERM: exit $rc, $n chunks done, $(cat "$WORK/err")"
+fi
+
+# Without --resume the partial output is an error that says how to resume.
+run_bs 2 "${COMMON[@]}" --output "$OUT"
+rc=$?
+if [ "$rc" = 1 ] && grep -q "holds an interrupted run ($n of 100 chunks done): rerun with --resume" "$WORK/err"; then
+  ok "partial output without --resume: refused with a hint"
+else
+  fail "partial output without --resume: exit $rc, $(cat "$WORK/err")"
+fi
+
+# Resume against another model or input: refused, partial untouched.
+sum_before=$(sha256sum "$OUT.partial" | cut -d' ' -f1)
+sed 's/"num_trees":"100"/"num_trees":"100" /' "$M" >"$WORK/other-model.json"
+run_bs 2 --model "$WORK/other-model.json" --input "$IN" --chunk-rows 500 --output "$OUT" --resume
+rc1=$?
+grep -q "was made from a different model; refusing to resume" "$WORK/err" || rc1=x
+run_bs 2 --model "$M" --input "$DATA/tests/wide.h5" --allow-extra-columns --output "$OUT" --resume
+rc2=$?
+grep -q "different" "$WORK/err" || rc2=x
+if [ "$rc1" = 1 ] && [ "$rc2" = 1 ] && [ "$(sha256sum "$OUT.partial" | cut -d' ' -f1)" = "$sum_before" ]; then
+  ok "resume with another model or input: refused, partial output untouched"
+else
+  fail "resume with another model ($rc1) or input ($rc2): $(cat "$WORK/err")"
+fi
+
+# Finishing the SIGTERM'd job gives the reference bits; a second --resume
+# finds it complete and changes nothing.
+if run_bs 3 "${COMMON[@]}" --output "$OUT" --resume && "$CMP" --exact "$OUT" "$REF" >/dev/null &&
+  run_bs 1 --model "$M" --input "$IN" --output "$OUT" --resume &&
+  grep -q "already complete" "$WORK/out" && "$CMP" --exact "$OUT" "$REF" >/dev/null; then
+  ok "SIGTERM'd job resumed to the reference bits; --resume on a complete output is a no-op"
+else
+  fail "finishing the SIGTERM'd job: $(cat "$WORK/err")"
+fi
+
+# Dynamic scheduling: rank 1 is slowed; it must get fewer chunks than the
+# others, while the static schedule splits evenly. Counts, not times.
+for sched in dynamic static; do
+  rm -f "$OUT"
+  if BATCHSCORE_TEST_DELAY=1:60 run_bs 3 "${COMMON[@]}" --output "$OUT" --schedule "$sched" \
+    --stats "$WORK/stats.json"; then
+    counts=$(grep '"chunks"' "$WORK/stats.json" | tr -dc '0-9\n' | tr '\n' ' ')
+    set -- $counts
+    if [ "$sched" = dynamic ] && [ "$2" -lt "$1" ] && [ "$2" -lt "$3" ] &&
+      [ $(($1 + $2 + $3)) = 100 ]; then
+      ok "dynamic schedule: slow rank 1 took $2 chunks, ranks 0 and 2 took $1 and $3"
+    elif [ "$sched" = static ] && [ "$1" = 34 ] && [ "$2" = 33 ] && [ "$3" = 33 ]; then
+      ok "static schedule: 34/33/33 chunks whatever the speed"
+    else
+      fail "$sched schedule: chunk counts $counts"
+    fi
+    "$CMP" --exact "$OUT" "$REF" >/dev/null || fail "$sched schedule: output differs"
+  else
+    fail "$sched schedule run: $(cat "$WORK/err")"
+  fi
+done
+finish

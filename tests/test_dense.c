@@ -1,0 +1,684 @@
+/* Network kernels: every registered kernel that takes networks against the
+ * reference kernel, bit for bit, on random networks and inputs.
+ *
+ * Why bitwise, and not a tolerance: the reference defines each output as
+ * one chain of fused multiply-adds over the inputs in order (model.h), and
+ * every activation is computed by the one float implementation in
+ * kernels/cpu/dense_math.h. An optimized kernel only changes which rows
+ * share a vector and which weights share a register tile, never the
+ * operations of one row, so it must reproduce the reference exactly; a
+ * kernel that reorders a sum, drops a fusion or uses another exp fails
+ * here. The one exception: any NaN matches any NaN (IEEE leaves payloads
+ * to the hardware).
+ *
+ * The random networks mix dense layers of widths that are not multiples of
+ * any tile (1 to 40 outputs), affine and layer-normalization layers, bare
+ * activations, softmax inside the network and every activation; inputs
+ * include large values that saturate exp, -0.0, and rows with NaN and inf.
+ * Row counts straddle the 64-row block and every vector width; strides
+ * leave unread columns; 1 to 3 threads; blocks cut at odd places.
+ *
+ * The reference itself is checked against a double-precision evaluation
+ * of the same network with libm (a normalised error, as ggml's
+ * test-backend-ops does), and the activations against libm one by one.
+ *
+ * `test_dense --bench ...` times a kernel instead (see usage()); the
+ * benchmark script scripts/bench-dense uses it. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpu/dense_math.h"
+#include "kernel.h"
+#include "model.h"
+
+#define TEST_TIMEOUT 300
+
+#define CHECK(cond)                                                     \
+  do {                                                                  \
+    if (!(cond)) ck_abort_msg("line %d: '%s' failed", __LINE__, #cond); \
+  } while (0)
+
+static const size_t row_counts[] = {0, 1, 7, 16, 17, 63, 64, 65, 129, 300};
+#define N_ROW_COUNTS (sizeof row_counts / sizeof row_counts[0])
+static const int thread_counts[] = {1, 2, 3};
+#define N_THREADS (sizeof thread_counts / sizeof thread_counts[0])
+#define N_SEEDS 12
+
+/* ---- random numbers (splitmix64, the same stream everywhere) ----------- */
+
+typedef struct rng {
+  uint64_t s;
+} rng;
+
+static uint64_t rng_next(rng *r) {
+  uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
+
+/* Uniform in [-1, 1). */
+static float rng_sym(rng *r) { return (float)(rng_next(r) >> 40) / 8388608.0f - 1.0f; }
+
+/* Not ck_assert: the benchmark mode uses it outside of a test. */
+static float *falloc(size_t n) {
+  float *p = malloc((n ? n : 1) * sizeof *p);
+  if (!p) {
+    fprintf(stderr, "test_dense: out of memory\n");
+    abort();
+  }
+  return p;
+}
+
+/* ---- random networks ----------------------------------------------------- */
+
+static const bs_act all_acts[] = {BS_ACT_LINEAR,   BS_ACT_RELU, BS_ACT_LEAKY_RELU,
+                                  BS_ACT_SIGMOID,  BS_ACT_TANH, BS_ACT_SOFTMAX,
+                                  BS_ACT_GELU,     BS_ACT_ELU,  BS_ACT_SELU,
+                                  BS_ACT_SOFTPLUS, BS_ACT_SWISH};
+#define N_ACTS (sizeof all_acts / sizeof all_acts[0])
+
+static void random_layer(rng *r, bs_layer *ly, bs_layer_kind kind, int32_t n_in,
+                         int32_t n_out) {
+  memset(ly, 0, sizeof *ly);
+  ly->kind = kind;
+  ly->n_in = n_in;
+  ly->n_out = n_out;
+  ly->act = all_acts[rng_below(r, N_ACTS)];
+  ly->alpha = 0.1f + 0.9f * (rng_sym(r) + 1.0f) / 2.0f;
+  const float spread = 2.0f / sqrtf((float)n_in);
+  switch (kind) {
+    case BS_LAYER_DENSE:
+      ly->w = falloc((size_t)n_in * (size_t)n_out);
+      ly->b = falloc((size_t)n_out);
+      for (size_t i = 0; i < (size_t)n_in * (size_t)n_out; i++)
+        ly->w[i] = spread * rng_sym(r);
+      for (int32_t j = 0; j < n_out; j++) ly->b[j] = 0.5f * rng_sym(r);
+      break;
+    case BS_LAYER_AFFINE:
+    case BS_LAYER_LAYERNORM:
+      ly->scale = falloc((size_t)n_out);
+      ly->shift = falloc((size_t)n_out);
+      for (int32_t j = 0; j < n_out; j++) {
+        ly->scale[j] = 1.5f * rng_sym(r);
+        ly->shift[j] = rng_sym(r);
+      }
+      ly->eps = 1e-3f;
+      break;
+    case BS_LAYER_ACTIVATION:
+      break;
+  }
+}
+
+/* A random network; the seed picks it. Free with bs_model_free. */
+static void random_network(uint64_t seed, bs_model *m) {
+  rng r = {seed * 0x2545f4914f6cdd1dULL + 7};
+  memset(m, 0, sizeof *m);
+  m->kind = BS_MODEL_NETWORK;
+  snprintf(m->format, sizeof m->format, "test");
+  snprintf(m->objective, sizeof m->objective, "none");
+  m->n_features = 1 + (int32_t)rng_below(&r, 40);
+  int32_t n_layers = 1 + (int32_t)rng_below(&r, 4);
+  m->network.layers = calloc((size_t)n_layers, sizeof *m->network.layers);
+  ck_assert_ptr_ne(m->network.layers, NULL);
+  int32_t width = m->n_features;
+  for (int32_t l = 0; l < n_layers; l++) {
+    /* Mostly dense layers, and the last one is always dense. */
+    uint32_t pick = l == n_layers - 1 ? 0 : rng_below(&r, 6);
+    bs_layer_kind kind = pick == 3   ? BS_LAYER_AFFINE
+                         : pick == 4 ? BS_LAYER_LAYERNORM
+                         : pick == 5 ? BS_LAYER_ACTIVATION
+                                     : BS_LAYER_DENSE;
+    int32_t n_out = kind == BS_LAYER_DENSE ? 1 + (int32_t)rng_below(&r, 40) : width;
+    random_layer(&r, &m->network.layers[l], kind, width, n_out);
+    m->network.n_layers = l + 1;
+    width = n_out;
+  }
+  m->n_groups = width;
+  m->transform = BS_TRANSFORM_IDENTITY;
+  bs_error err = {0};
+  if (bs_network_check(m, &err) != BS_OK) ck_abort_msg("bad random network: %s", err.msg);
+}
+
+/* n rows of `stride` floats: mostly moderate values, some large enough to
+ * saturate exp and tanh, -0.0, and (when `specials`) NaN and +-inf. */
+static float *random_rows(uint64_t seed, size_t n, size_t stride, int specials) {
+  rng r = {seed ^ 0x5851f42d4c957f2dULL};
+  float *x = falloc(n * stride);
+  for (size_t i = 0; i < n * stride; i++) {
+    uint32_t c = rng_below(&r, 64);
+    if (c == 0)
+      x[i] = -0.0f;
+    else if (c == 1)
+      x[i] = 60.0f * rng_sym(&r);
+    else if (c == 2 && specials)
+      x[i] = (const float[]){NAN, INFINITY, -INFINITY}[rng_below(&r, 3)];
+    else
+      x[i] = 3.0f * rng_sym(&r);
+  }
+  return x;
+}
+
+/* ---- scoring ------------------------------------------------------------- */
+
+static const bs_kernel *network_kernel(int i) {
+  const bs_kernel *k = bs_kernel_at((size_t)i);
+  ck_assert_ptr_ne(k, NULL);
+  if (k->probe && !k->probe()) {
+    printf("kernel '%s': not available on this machine, skipped\n", k->name);
+    return NULL;
+  }
+  bs_model m;
+  random_network(1, &m);
+  int ok = bs_kernel_usable(k, &m);
+  bs_model_free(&m);
+  if (!ok) return NULL; /* a kernel of another model family */
+  return k;
+}
+
+static void prepare(const bs_kernel *k, const bs_model *m, int threads,
+                    bs_kernel_inst *inst) {
+  bs_kernel_config cfg = {.threads = threads};
+  bs_error err = {0};
+  if (bs_kernel_prepare(k, m, &cfg, inst, &err) != BS_OK)
+    ck_abort_msg("kernel '%s': prepare: %s", k->name, err.msg);
+}
+
+static void score(const bs_kernel_inst *inst, const float *rows, size_t n, size_t stride,
+                  float *out) {
+  bs_error err = {0};
+  if (bs_kernel_score(inst, rows, n, stride, out, &err) != BS_OK)
+    ck_abort_msg("kernel '%s': score: %s", inst->kernel->name, err.msg);
+}
+
+/* Exactly n * n_groups floats, so a write past the block is a sanitizer
+ * error; filled with a NaN pattern no kernel computes first. */
+static float *score_all(const bs_kernel *k, const bs_model *m, int threads,
+                        const float *rows, size_t n, size_t stride) {
+  size_t len = n * (size_t)m->n_groups;
+  float *out = falloc(len);
+  memset(out, 0xff, (len ? len : 1) * sizeof *out);
+  bs_kernel_inst inst;
+  prepare(k, m, threads, &inst);
+  score(&inst, rows, n, stride, out);
+  bs_kernel_release(&inst);
+  return out;
+}
+
+static int same_bits(float a, float b) {
+  if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+  return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void assert_same(const float *got, const float *want, size_t n, int32_t k,
+                        const char *what, const char *kernel, uint64_t seed,
+                        int threads) {
+  for (size_t i = 0; i < n * (size_t)k; i++)
+    if (!same_bits(got[i], want[i]))
+      ck_abort_msg(
+          "kernel '%s', %s, network %llu, %zu rows, %d threads: row %zu output %zu "
+          "is %a, expected %a",
+          kernel, what, (unsigned long long)seed, n, threads, i / (size_t)k,
+          i % (size_t)k, (double)got[i], (double)want[i]);
+}
+
+/* ---- the network in double precision, with libm ------------------------ */
+
+static double act_d(bs_act a, double alpha, double x) {
+  switch (a) {
+    case BS_ACT_RELU:
+      return x < 0 ? 0 : x;
+    case BS_ACT_LEAKY_RELU:
+      return x < 0 ? alpha * x : x;
+    case BS_ACT_SIGMOID:
+      return 1 / (1 + exp(-x));
+    case BS_ACT_TANH:
+      return tanh(x);
+    case BS_ACT_GELU:
+      return 0.5 * x * erfc(-x / sqrt(2.0));
+    case BS_ACT_ELU:
+      return x > 0 ? x : alpha * expm1(x);
+    case BS_ACT_SELU:
+      return 1.0507009873554804934 * (x > 0 ? x : 1.6732632423543772848 * expm1(x));
+    case BS_ACT_SOFTPLUS:
+      return (x > 0 ? x : 0) + log1p(exp(-fabs(x)));
+    case BS_ACT_SWISH:
+      return x / (1 + exp(-x));
+    default:
+      return x;
+  }
+}
+
+static void spec_row(const bs_model *m, const float *x, double *out) {
+  int32_t width = m->n_features;
+  for (int32_t l = 0; l < m->network.n_layers; l++)
+    if (m->network.layers[l].n_out > width) width = m->network.layers[l].n_out;
+  double *a = malloc(2 * (size_t)width * sizeof *a), *b = a + width;
+  ck_assert_ptr_ne(a, NULL);
+  for (int32_t f = 0; f < m->n_features; f++) a[f] = x[f];
+  for (int32_t l = 0; l < m->network.n_layers; l++) {
+    const bs_layer *ly = &m->network.layers[l];
+    const int32_t n = ly->n_out;
+    if (ly->kind == BS_LAYER_DENSE) {
+      for (int32_t j = 0; j < n; j++) {
+        double s = ly->b[j];
+        for (int32_t k = 0; k < ly->n_in; k++)
+          s += a[k] * ly->w[(size_t)k * (size_t)n + (size_t)j];
+        b[j] = s;
+      }
+    } else if (ly->kind == BS_LAYER_AFFINE) {
+      for (int32_t j = 0; j < n; j++) b[j] = a[j] * ly->scale[j] + ly->shift[j];
+    } else if (ly->kind == BS_LAYER_LAYERNORM) {
+      double mean = 0, var = 0;
+      for (int32_t j = 0; j < n; j++) mean += a[j] / n;
+      for (int32_t j = 0; j < n; j++) var += (a[j] - mean) * (a[j] - mean) / n;
+      for (int32_t j = 0; j < n; j++)
+        b[j] = (a[j] - mean) / sqrt(var + ly->eps) * ly->scale[j] + ly->shift[j];
+    } else {
+      memcpy(b, a, (size_t)n * sizeof *b);
+    }
+    if (ly->act == BS_ACT_SOFTMAX) {
+      double mx = b[0], sum = 0;
+      for (int32_t j = 1; j < n; j++) mx = fmax(mx, b[j]);
+      for (int32_t j = 0; j < n; j++) sum += exp(b[j] - mx);
+      for (int32_t j = 0; j < n; j++) b[j] = exp(b[j] - mx) / sum;
+    } else {
+      for (int32_t j = 0; j < n; j++) b[j] = act_d(ly->act, ly->alpha, b[j]);
+    }
+    double *t = a;
+    a = b;
+    b = t;
+  }
+  memcpy(out, a, (size_t)m->n_groups * sizeof *out);
+  free(a < b ? a : b);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+/* The reference computes the network: per network, the normalised squared
+ * error sum (ref - exact)^2 / sum exact^2 over all outputs stays below
+ * 1e-9 (float32 rounding is ~1e-14 of it; a wrong formula is ~1e-2). */
+START_TEST(test_ref_matches_double) {
+  const bs_kernel *ref = bs_kernel_find("ref");
+  ck_assert_ptr_ne(ref, NULL);
+  for (uint64_t seed = 0; seed < N_SEEDS; seed++) {
+    bs_model m;
+    random_network(seed, &m);
+    const size_t n = 200, stride = (size_t)m.n_features;
+    float *rows = random_rows(seed, n, stride, 0);
+    float *got = score_all(ref, &m, 1, rows, n, stride);
+    double *want = malloc((size_t)m.n_groups * sizeof *want);
+    ck_assert_ptr_ne(want, NULL);
+    double num = 0, den = 0;
+    for (size_t r = 0; r < n; r++) {
+      spec_row(&m, rows + r * stride, want);
+      for (int32_t g = 0; g < m.n_groups; g++) {
+        double d = (double)got[r * (size_t)m.n_groups + (size_t)g] - want[g];
+        num += d * d;
+        den += want[g] * want[g];
+      }
+    }
+    if (!(num <= 1e-9 * den + 1e-30))
+      ck_abort_msg("network %llu: normalised error %g of the reference",
+                   (unsigned long long)seed, num / den);
+    free(want);
+    free(got);
+    free(rows);
+    bs_model_free(&m);
+  }
+}
+END_TEST
+
+/* Kernel _i against the reference on every network, row count, stride and
+ * thread count. */
+START_TEST(test_kernel_matches_ref) {
+  const bs_kernel *k = network_kernel(_i);
+  const bs_kernel *ref = bs_kernel_find("ref");
+  if (!k || k == ref) return;
+  for (uint64_t seed = 0; seed < N_SEEDS; seed++) {
+    bs_model m;
+    random_network(seed, &m);
+    for (size_t extra = 0; extra <= 3; extra += 3) {
+      const size_t stride = (size_t)m.n_features + extra;
+      for (size_t c = 0; c < N_ROW_COUNTS; c++) {
+        const size_t n = row_counts[c];
+        float *rows = random_rows(seed * 131 + c, n, stride, (int)(c & 1));
+        float *want = score_all(ref, &m, 1, rows, n, stride);
+        for (size_t t = 0; t < N_THREADS; t++) {
+          float *got = score_all(k, &m, thread_counts[t], rows, n, stride);
+          assert_same(got, want, n, m.n_groups, "one block vs ref", k->name, seed,
+                      thread_counts[t]);
+          free(got);
+        }
+        free(want);
+        free(rows);
+      }
+    }
+    bs_model_free(&m);
+  }
+  printf("kernel '%s': %d random networks match the reference\n", k->name, N_SEEDS);
+}
+END_TEST
+
+/* Row by row and odd blocks give the bits of one whole block. */
+START_TEST(test_kernel_block_independent) {
+  const bs_kernel *k = network_kernel(_i);
+  if (!k) return;
+  for (uint64_t seed = 100; seed < 100 + N_SEEDS / 4; seed++) {
+    bs_model m;
+    random_network(seed, &m);
+    const size_t n = 500, stride = (size_t)m.n_features + 1, kk = (size_t)m.n_groups;
+    float *rows = random_rows(seed, n, stride, 1);
+    for (size_t t = 0; t < N_THREADS; t++) {
+      const int threads = thread_counts[t];
+      float *whole = score_all(k, &m, threads, rows, n, stride);
+      float *parts = falloc(n * kk);
+      bs_kernel_inst inst;
+      prepare(k, &m, threads, &inst);
+      for (size_t r = 0; r < n; r++)
+        score(&inst, rows + r * stride, 1, stride, parts + r * kk);
+      assert_same(parts, whole, n, m.n_groups, "row by row vs one block", k->name, seed,
+                  threads);
+      memset(parts, 0xff, n * kk * sizeof *parts);
+      rng r = {seed};
+      for (size_t r0 = 0; r0 < n;) {
+        size_t len = 1 + rng_below(&r, 150);
+        if (len > n - r0) len = n - r0;
+        score(&inst, rows + r0 * stride, len, stride, parts + r0 * kk);
+        r0 += len;
+      }
+      assert_same(parts, whole, n, m.n_groups, "odd blocks vs one block", k->name, seed,
+                  threads);
+      bs_kernel_release(&inst);
+      free(parts);
+      free(whole);
+    }
+    free(rows);
+    bs_model_free(&m);
+  }
+}
+END_TEST
+
+/* Wide layers: K above the kernels' chunk of inputs (96) and outputs well
+ * past one panel, as the benchmark networks have. */
+START_TEST(test_kernel_wide) {
+  const bs_kernel *k = network_kernel(_i);
+  if (!k) return;
+  const bs_kernel *ref = bs_kernel_find("ref");
+  bs_model m;
+  memset(&m, 0, sizeof m);
+  m.kind = BS_MODEL_NETWORK;
+  m.n_features = 197;
+  m.n_groups = 3;
+  m.network.layers = calloc(3, sizeof *m.network.layers);
+  ck_assert_ptr_ne(m.network.layers, NULL);
+  rng r = {42};
+  random_layer(&r, &m.network.layers[0], BS_LAYER_DENSE, 197, 131);
+  random_layer(&r, &m.network.layers[1], BS_LAYER_DENSE, 131, 289);
+  random_layer(&r, &m.network.layers[2], BS_LAYER_DENSE, 289, 3);
+  m.network.layers[0].act = BS_ACT_RELU;
+  m.network.layers[1].act = BS_ACT_LEAKY_RELU;
+  m.network.layers[2].act = BS_ACT_LINEAR;
+  m.network.n_layers = 3;
+  const size_t n = 131, stride = 197;
+  float *rows = random_rows(5, n, stride, 0);
+  float *want = score_all(ref, &m, 1, rows, n, stride);
+  for (size_t t = 0; t < N_THREADS; t++) {
+    float *got = score_all(k, &m, thread_counts[t], rows, n, stride);
+    assert_same(got, want, n, m.n_groups, "wide layers vs ref", k->name, 0,
+                thread_counts[t]);
+    free(got);
+  }
+  free(want);
+  free(rows);
+  bs_model_free(&m);
+}
+END_TEST
+
+/* The activations against libm in double: relative error below 1e-6
+ * (below 1e-6 of 1e-30 for results smaller than that). */
+START_TEST(test_activation_accuracy) {
+  for (size_t a = 0; a < N_ACTS; a++) {
+    bs_act act = all_acts[a];
+    if (act == BS_ACT_SOFTMAX) continue;
+    double worst = 0;
+    float at = 0;
+    for (int i = -400000; i <= 400000; i++) {
+      float x = (float)i * 5e-5f;             /* [-20, 20] */
+      if (i % 3 == 0) x = (float)i * 2.5e-4f; /* [-100, 100] */
+      if (i % 5 == 0) x = (float)i * 1e-9f;   /* around 0 */
+      double want = act_d(act, 0.3, (double)x);
+      double got = bs_act1(act, 0.3f, x);
+      double e = fabs(got - want) / fmax(fabs(want), 1e-30);
+      if (e > worst) {
+        worst = e;
+        at = x;
+      }
+    }
+    if (!(worst < 1e-6))
+      ck_abort_msg("activation %d: relative error %g at %a", act, worst, (double)at);
+  }
+  /* The special values. */
+  ck_assert(isnan(bs_act1(BS_ACT_SIGMOID, 0, NAN)));
+  ck_assert(isnan(bs_act1(BS_ACT_RELU, 0, NAN)));
+  ck_assert(isnan(bs_act1(BS_ACT_TANH, 0, NAN)));
+  ck_assert(isnan(bs_act1(BS_ACT_GELU, 0, NAN)));
+  ck_assert(bs_act1(BS_ACT_SIGMOID, 0, INFINITY) == 1.0f);
+  ck_assert(bs_act1(BS_ACT_SIGMOID, 0, -INFINITY) == 0.0f);
+  ck_assert(bs_act1(BS_ACT_TANH, 0, -INFINITY) == -1.0f);
+  ck_assert(bs_act1(BS_ACT_SOFTPLUS, 0, INFINITY) == INFINITY);
+  ck_assert(bs_act1(BS_ACT_GELU, 0, INFINITY) == INFINITY);
+  ck_assert(signbit(bs_act1(BS_ACT_RELU, 0, -0.0f)));
+  ck_assert(signbit(bs_act1(BS_ACT_TANH, 0, -0.0f)));
+  ck_assert(bs_expf(-200.0f) == 0.0f && isinf(bs_expf(200.0f)));
+  ck_assert(bs_expf(-100.0f) > 0.0f); /* subnormal, not flushed */
+}
+END_TEST
+
+/* The classifier transforms added for scikit-learn. */
+START_TEST(test_transforms) {
+  bs_model m;
+  memset(&m, 0, sizeof m);
+  m.n_groups = 2;
+  float v[6] = {-2.0f, 2.0f, 0.0f, 0.0f, -40.0f, 40.0f};
+  m.transform = BS_TRANSFORM_SIGMOID_NORM;
+  bs_model_transform(&m, v, 3);
+  ck_assert_float_eq_tol(v[1], 1.0 / (1.0 + exp(-2.0)), 1e-7);
+  ck_assert_float_eq_tol(v[0] + v[1], 1.0f, 1e-7);
+  ck_assert_float_eq_tol(v[2], 0.5f, 1e-7);
+  ck_assert_float_eq_tol(v[5], 1.0f, 1e-7);
+  float h[9] = {0.5f, -3.0f, 0.2f, -1.0f, -2.0f, -5.0f, 0.0f, 0.0f, 0.0f};
+  m.n_groups = 3;
+  m.transform = BS_TRANSFORM_MODIFIED_HUBER;
+  bs_model_transform(&m, h, 3);
+  /* (0.75, 0, 0.6) / 1.35 */
+  ck_assert_float_eq_tol(h[0], 0.75 / 1.35, 1e-7);
+  ck_assert_float_eq_tol(h[1], 0.0f, 1e-7);
+  ck_assert_float_eq_tol(h[2], 0.6 / 1.35, 1e-7);
+  for (int i = 3; i < 6; i++) ck_assert_float_eq_tol(h[i], 1.0f / 3.0f, 1e-7);
+  for (int i = 6; i < 9; i++) ck_assert_float_eq_tol(h[i], 1.0f / 3.0f, 1e-7);
+}
+END_TEST
+
+/* bs_network_check refuses what a kernel could not score safely. */
+START_TEST(test_network_check) {
+  bs_model m;
+  random_network(3, &m);
+  bs_error err = {0};
+  ck_assert_int_eq(bs_network_check(&m, &err), BS_OK);
+  m.n_groups++;
+  ck_assert_int_eq(bs_network_check(&m, &err), BS_E_FORMAT);
+  ck_assert_ptr_ne(strstr(err.msg, "outputs"), NULL);
+  m.n_groups--;
+  m.network.layers[0].n_in++;
+  memset(&err, 0, sizeof err);
+  ck_assert_int_eq(bs_network_check(&m, &err), BS_E_FORMAT);
+  ck_assert_ptr_ne(strstr(err.msg, "layer 0"), NULL);
+  m.network.layers[0].n_in--;
+  /* Every kernel refuses to prepare it, rather than read out of bounds. */
+  m.n_features++;
+  for (size_t i = 0; i < bs_kernel_count(); i++) {
+    const bs_kernel *k = bs_kernel_at(i);
+    if (!bs_kernel_usable(k, &m)) continue;
+    bs_kernel_inst inst;
+    memset(&err, 0, sizeof err);
+    bs_kernel_config cfg = {.threads = 1};
+    ck_assert_int_ne(bs_kernel_prepare(k, &m, &cfg, &inst, &err), BS_OK);
+  }
+  m.n_features--;
+  bs_model_free(&m);
+  ck_assert_ptr_eq(m.network.layers, NULL);
+}
+END_TEST
+
+/* The best kernel for a network is a network kernel, and "avx2" names the
+ * network family's AVX2 kernel for a network. */
+START_TEST(test_select) {
+  bs_model m;
+  random_network(9, &m);
+  const bs_kernel *k = NULL;
+  bs_error err = {0};
+  unsetenv("BATCHSCORE_KERNEL");
+  ck_assert_int_eq(bs_kernel_select(NULL, &m, &k, &err), BS_OK);
+  ck_assert(strncmp(k->name, "dense-", 6) == 0 || strcmp(k->name, "ref") == 0);
+  if (bs_kernel_usable(bs_kernel_find("dense-generic"), &m)) {
+    ck_assert_int_eq(bs_kernel_select("generic", &m, &k, &err), BS_OK);
+    ck_assert_str_eq(k->name, "dense-generic");
+  }
+  ck_assert_int_eq(bs_kernel_select("ref", &m, &k, &err), BS_OK);
+  bs_model_free(&m);
+}
+END_TEST
+
+/* ---- benchmark mode ------------------------------------------------------ */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bs_act act_by_name(const char *s) {
+  static const char *const names[] = {"linear", "relu",     "leaky_relu", "sigmoid",
+                                      "tanh",   "softmax",  "gelu",       "elu",
+                                      "selu",   "softplus", "swish"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(s, names[i]) == 0) return (bs_act)i;
+  fprintf(stderr, "test_dense: unknown activation '%s'\n", s);
+  exit(2);
+}
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: test_dense --bench WIDTHS HIDDEN_ACT LAST_ACT [ROWS [THREADS "
+          "[KERNEL]]]\n"
+          "  e.g. test_dense --bench 28-256-256-1 relu sigmoid 200000 1 dense-avx512\n"
+          "Times the kernel on a random network (the last activation is the model's\n"
+          "transform, not timed, as in a run); prints GFLOP/s and rows/s.\n");
+  return 2;
+}
+
+static int bench(int argc, char **argv) {
+  if (argc < 5) return usage();
+  int32_t widths[16], nw = 0;
+  for (char *p = argv[2]; *p && nw < 16;) {
+    widths[nw++] = (int32_t)strtol(p, &p, 10);
+    if (*p == '-') p++;
+  }
+  if (nw < 2) return usage();
+  bs_act hidden = act_by_name(argv[3]);
+  (void)act_by_name(argv[4]);
+  size_t rows = argc > 5 ? (size_t)atol(argv[5]) : 200000;
+  int threads = argc > 6 ? atoi(argv[6]) : 1;
+  const char *kname = argc > 7 ? argv[7] : NULL;
+  bs_model m;
+  memset(&m, 0, sizeof m);
+  m.kind = BS_MODEL_NETWORK;
+  m.n_features = widths[0];
+  m.n_groups = widths[nw - 1];
+  m.network.layers = calloc((size_t)nw, sizeof *m.network.layers);
+  rng r = {2024};
+  double flops = 0;
+  for (int32_t l = 0; l + 1 < nw; l++) {
+    random_layer(&r, &m.network.layers[l], BS_LAYER_DENSE, widths[l], widths[l + 1]);
+    m.network.layers[l].act = l + 2 < nw ? hidden : BS_ACT_LINEAR;
+    flops += 2.0 * widths[l] * widths[l + 1];
+    m.network.n_layers = l + 1;
+  }
+  const bs_kernel *k = NULL;
+  bs_error err = {0};
+  if (bs_kernel_select(kname, &m, &k, &err) != BS_OK) {
+    fprintf(stderr, "test_dense: %s\n", err.msg);
+    return 1;
+  }
+  rng rx = {7};
+  float *x = malloc(rows * (size_t)m.n_features * sizeof *x);
+  float *out = malloc(rows * (size_t)m.n_groups * sizeof *out);
+  if (!x || !out) return 1;
+  for (size_t i = 0; i < rows * (size_t)m.n_features; i++) x[i] = rng_sym(&rx);
+  bs_kernel_inst inst;
+  bs_kernel_config cfg = {.threads = threads};
+  if (bs_kernel_prepare(k, &m, &cfg, &inst, &err) != BS_OK) {
+    fprintf(stderr, "test_dense: %s\n", err.msg);
+    return 1;
+  }
+  /* Chunks of 16384 rows, as the driver hands them; best of 5 passes. */
+  const size_t chunk = 16384;
+  double best = 1e30;
+  for (int pass = 0; pass < 6; pass++) {
+    double t0 = now_s();
+    for (size_t r0 = 0; r0 < rows; r0 += chunk) {
+      size_t n = rows - r0 < chunk ? rows - r0 : chunk;
+      bs_kernel_score(&inst, x + r0 * (size_t)m.n_features, n, (size_t)m.n_features,
+                      out + r0 * (size_t)m.n_groups, &err);
+    }
+    double t = now_s() - t0;
+    if (pass > 0 && t < best) best = t; /* pass 0 warms up */
+  }
+  printf(
+      "kernel=%s network=%s threads=%d rows=%zu seconds=%.4f rows_per_s=%.0f "
+      "gflops=%.1f\n",
+      k->name, argv[2], threads, rows, best, (double)rows / best,
+      flops * (double)rows / best * 1e-9);
+  bs_kernel_release(&inst);
+  free(x);
+  free(out);
+  bs_model_free(&m);
+  return 0;
+}
+
+static Suite *dense_suite(void) {
+  Suite *s = suite_create("dense");
+  int nk = (int)bs_kernel_count();
+  TCase *tc = tcase_create("math");
+  tcase_add_test(tc, test_activation_accuracy);
+  tcase_add_test(tc, test_transforms);
+  tcase_add_test(tc, test_network_check);
+  tcase_add_test(tc, test_select);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("oracle");
+  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tcase_add_test(tc, test_ref_matches_double);
+  tcase_add_loop_test(tc, test_kernel_matches_ref, 0, nk);
+  tcase_add_loop_test(tc, test_kernel_block_independent, 0, nk);
+  tcase_add_loop_test(tc, test_kernel_wide, 0, nk);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--bench") == 0) return bench(argc, argv);
+  if (argc > 1) return usage();
+  SRunner *sr = srunner_create(dense_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
