@@ -117,7 +117,9 @@ typedef enum bs_act {
  *   layernorm:  mean = (sum of x in order) / n, q = 0; in order
  *               q = fmaf(x - mean, x - mean, q); v = 1 / sqrtf(q / n + eps);
  *               i = v * gamma[j]; y = fmaf(x[j], i, -mean * i + beta[j])
- *   activation: y = x                                    (n_in == n_out) */
+ *   activation: y = x                                    (n_in == n_out)
+ * and softmax as an activation: m = max of the row; e = exp(x - m); the
+ * sum of e in order; y = e / sum. */
 typedef enum bs_layer_kind {
   BS_LAYER_DENSE = 1,
   BS_LAYER_AFFINE,    /* BatchNormalization at inference, StandardScaler */
