@@ -35,13 +35,9 @@
 #include "cpu/dense_math.h"
 #include "kernel.h"
 #include "model.h"
+#include "testutil.h"
 
 #define TEST_TIMEOUT 300
-
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) ck_abort_msg("line %d: '%s' failed", __LINE__, #cond); \
-  } while (0)
 
 static const size_t row_counts[] = {0, 1, 7, 16, 17, 63, 64, 65, 129, 300};
 #define N_ROW_COUNTS (sizeof row_counts / sizeof row_counts[0])
@@ -49,20 +45,7 @@ static const int thread_counts[] = {1, 2, 3};
 #define N_THREADS (sizeof thread_counts / sizeof thread_counts[0])
 #define N_SEEDS 12
 
-/* ---- random numbers (splitmix64, the same stream everywhere) ----------- */
-
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static uint64_t rng_next(rng *r) {
-  uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
+/* ---- random numbers (the stream is in testutil.h) ------------------------ */
 
 /* Uniform in [-1, 1). */
 static float rng_sym(rng *r) { return (float)(rng_next(r) >> 40) / 8388608.0f - 1.0f; }

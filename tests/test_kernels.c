@@ -24,15 +24,12 @@
 
 #include "kernel.h"
 #include "model.h"
+#include "testutil.h"
 
 #define TEST_TIMEOUT 120
 
 /* ck_assert reports every passing check to Check's parent process, which is
  * slow in per-node loops; this calls into Check only to fail. */
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) ck_abort_msg("line %d: '%s' failed", __LINE__, #cond); \
-  } while (0)
 
 /* Row counts around every plausible vector width (4, 8, 16, 32 lanes) and
  * block size, including an empty block. */
@@ -41,21 +38,7 @@ static const size_t row_counts[] = {0, 1, 7, 8, 15, 16, 17, 31, 33, 100, 1000};
 static const int thread_counts[] = {1, 2, 3};
 #define N_SEEDS 12
 
-/* ---- random numbers ----------------------------------------------------- */
-
-/* splitmix64: small, and the same stream on every platform. */
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static uint64_t rng_next(rng *r) {
-  uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
+/* ---- random numbers (the stream is in testutil.h) ------------------------ */
 
 /* Uniform in [0, 1), 24 random bits. */
 static float rng_unit(rng *r) { return (float)(rng_next(r) >> 40) / 16777216.0f; }

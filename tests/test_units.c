@@ -21,16 +21,13 @@
 #include "options.h"
 #include "partition.h"
 #include "sha256.h"
+#include "testutil.h"
 
 /* Sanitizer builds run several times slower than the default 4 s allows. */
 #define TEST_TIMEOUT 60
 
 /* ck_assert reports every passing check to Check's parent process, which is
  * slow in loops of a million checks; these call into Check only to fail. */
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) ck_abort_msg("line %d: '%s' failed", __LINE__, #cond); \
-  } while (0)
 
 /* ---- options ------------------------------------------------------------ */
 

@@ -1,0 +1,30 @@
+/* What the Check test programs share: a CHECK that works outside a test
+ * too (it aborts the current test with the line), and one small
+ * pseudo-random stream (splitmix64: the same numbers on every platform). */
+#ifndef BS_TESTUTIL_H
+#define BS_TESTUTIL_H
+
+#include <check.h>
+#include <stdint.h>
+
+#define CHECK(cond)                                                     \
+  do {                                                                  \
+    if (!(cond)) ck_abort_msg("line %d: '%s' failed", __LINE__, #cond); \
+  } while (0)
+
+typedef struct rng {
+  uint64_t s;
+} rng;
+
+static inline uint64_t rng_next(rng *r) {
+  uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static inline uint32_t rng_below(rng *r, uint32_t n) {
+  return (uint32_t)(rng_next(r) % n);
+}
+
+#endif
