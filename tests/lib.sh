@@ -17,7 +17,7 @@ if [ -z "$MPIRUN" ]; then
 fi
 
 name=$(basename "$0" .sh)
-WORK=$top_builddir/tests/work/$name
+WORK=$top_builddir/tests/scratch/$name
 rm -rf "$WORK"
 mkdir -p "$WORK"
 failures=0

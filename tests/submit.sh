@@ -16,7 +16,7 @@ command -v python3 >/dev/null 2>&1 || { echo "SKIP: no python3"; exit 77; }
 PY=$(python3 -c 'import sys; print(sys.executable)')
 HELPER=$top_srcdir/scripts/batchscore-submit
 FAKE_AZ_SCRIPT=$top_srcdir/tests/submit/fake-az
-WORK=$top_builddir/tests/work/submit
+WORK=$top_builddir/tests/scratch/submit
 rm -rf "$WORK"
 mkdir -p "$WORK/bin" "$WORK/nobin"
 # The fake az runs through python3, so it works even where the source tree
