@@ -33,7 +33,20 @@ typedef struct bs_kernel {
   bs_status (*score)(void *state, const float *rows, size_t n, size_t stride,
                      float *margins, bs_error *err);
   void (*release)(void *state);
+  /* (optional) host memory for the blocks score() reads and writes, in
+   * which it works fastest (the CUDA kernels: page-locked, so the copies
+   * to and from the GPU need no staging and run at full speed). Without
+   * these, malloc and free. */
+  void *(*host_alloc)(void *state, size_t bytes);
+  void (*host_free)(void *state, void *p);
   int gpu; /* runs on the GPU bs_kernel_config.device names */
+  /* How exact the margins are. 0: the reference kernel's bits. Else every
+   * margin m is within tolerance * max(|r|, 1) of the reference's r (NaN
+   * where r is NaN, the same infinity where r is one): relative, or
+   * absolute near 0, where a sum of terms that cancel keeps only the
+   * rounding of the terms (tests/oracle-nn.sh compares logits so). Either
+   * way score() gives the same bits whatever n or the cut into blocks. */
+  double tolerance;
 } bs_kernel;
 
 /* A prepared kernel. */
@@ -62,11 +75,10 @@ bs_status bs_kernel_select_on(bs_device where, const char *name, const bs_model 
 int bs_gpu_count(void);
 
 /* The GPU of a rank from its place on its node (kernels/cuda/cuda_plan.c):
- * local rank i takes GPU i. With more ranks on the node than GPUs, the
- * ranks beyond them get -1 (score on the CPU) under BS_DEVICE_AUTO, and
- * every rank gets an error under BS_DEVICE_CUDA; allow_sharing deals the
- * GPUs round-robin instead. BS_DEVICE_CPU and a node without GPUs give -1
- * (an error under BS_DEVICE_CUDA). */
+ * local rank i takes GPU i. More ranks on the node than GPUs is an error
+ * on every rank (under BS_DEVICE_AUTO and BS_DEVICE_CUDA alike) unless
+ * allow_sharing, which deals the GPUs round-robin. BS_DEVICE_CPU and a
+ * node without GPUs give -1 (an error under BS_DEVICE_CUDA). */
 bs_status bs_gpu_assign(bs_device want, int local_rank, int local_size, int n_gpus,
                         int allow_sharing, int *ordinal, bs_error *err);
 
@@ -76,5 +88,9 @@ bs_status bs_kernel_prepare(const bs_kernel *k, const bs_model *m,
 bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows, size_t n,
                           size_t stride, float *margins, bs_error *err);
 void bs_kernel_release(bs_kernel_inst *inst);
+/* Buffers for score(): the kernel's host_alloc, or malloc. NULL when out
+ * of memory. Free them before bs_kernel_release. */
+void *bs_kernel_host_alloc(const bs_kernel_inst *inst, size_t bytes);
+void bs_kernel_host_free(const bs_kernel_inst *inst, void *p);
 
 #endif

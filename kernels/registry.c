@@ -19,6 +19,11 @@ extern const bs_kernel bs_kernel_dense_avx512, bs_kernel_dense_avx2;
  * without one of its own selects with BS_DEVICE_CPU. */
 extern const bs_kernel bs_kernel_tree_cuda, bs_kernel_dense_cuda;
 int bs_cuda_device_count(void);
+#ifdef BS_HAVE_CUBLAS
+/* After dense-cuda until measurements say which is faster: --kernel
+ * dense-cublaslt (BATCHSCORE_KERNEL=dense-cublaslt) picks it. */
+extern const bs_kernel bs_kernel_dense_cublaslt;
+#endif
 #endif
 
 // clang-format off
@@ -26,6 +31,9 @@ static const bs_kernel *const kernels[] = {
 #ifdef BS_HAVE_CUDA
     &bs_kernel_tree_cuda,
     &bs_kernel_dense_cuda,
+#ifdef BS_HAVE_CUBLAS
+    &bs_kernel_dense_cublaslt,
+#endif
 #endif
 #ifdef BS_X86_KERNELS
     &bs_kernel_tree_avx512,
@@ -146,6 +154,21 @@ bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows, size_t 
     return bs_fail(err, BS_E_INTERNAL, "row stride %zu below model width %d", stride,
                    (int)inst->model->n_features);
   return inst->kernel->score(inst->state, rows, n, stride, margins, err);
+}
+
+void *bs_kernel_host_alloc(const bs_kernel_inst *inst, size_t bytes) {
+  if (bytes == 0) bytes = 16;
+  if (inst->kernel && inst->kernel->host_alloc)
+    return inst->kernel->host_alloc(inst->state, bytes);
+  return malloc(bytes);
+}
+
+void bs_kernel_host_free(const bs_kernel_inst *inst, void *p) {
+  if (!p) return;
+  if (inst->kernel && inst->kernel->host_free)
+    inst->kernel->host_free(inst->state, p);
+  else
+    free(p);
 }
 
 void bs_kernel_release(bs_kernel_inst *inst) {

@@ -8,6 +8,8 @@
 #   --with-cuda-arch=LIST  GPU architectures, e.g. "80 90" (the default): one
 #                          sm_XX binary each, plus PTX of the last one, which
 #                          the driver compiles for newer GPUs
+#   --without-cublas       build the CUDA kernels without cuBLAS (the default
+#                          uses it when found; --with-cublas requires it)
 #
 # The probe's flags are saved and restored; what the build needs goes out
 # through AC_SUBST only: NVCC, NVCCFLAGS (nvcc's own flags, never the host
@@ -15,6 +17,14 @@
 # (the static runtime, so that a binary runs where only the driver is
 # installed, and starts without one; libstdc++ for nvcc's host stubs), AM_CONDITIONAL HAVE_CUDA and the
 # config.h define BS_HAVE_CUDA.
+#
+# cuBLAS and cuBLASLt are probed too, never required: with them the build
+# has the GPU network kernel dense-cublaslt, and bench_cuda times the
+# library path against dense-cuda. CUBLAS_LIBS: the shared libraries, with
+# an rpath to the toolkit's so that batchscore runs from the build tree and
+# where the toolkit is installed; AM_CONDITIONAL HAVE_CUBLAS and
+# BS_HAVE_CUBLAS. Without them (or --without-cublas) the other CUDA kernels
+# are built as before and batchscore needs only the driver.
 AC_DEFUN([BS_CHECK_CUDA], [
 AC_ARG_WITH([cuda],
   [AS_HELP_STRING([--with-cuda@<:@=DIR@:>@],
@@ -24,11 +34,17 @@ AC_ARG_WITH([cuda-arch],
   [AS_HELP_STRING([--with-cuda-arch=LIST],
     [GPU architectures to build for (default: "80 90", plus PTX of the last)])],
   [], [with_cuda_arch="80 90"])
+AC_ARG_WITH([cublas],
+  [AS_HELP_STRING([--without-cublas],
+    [build the CUDA kernels without cuBLAS (no dense-cublaslt kernel)])],
+  [], [with_cublas=check])
 AC_ARG_VAR([NVCC], [the CUDA compiler])
 AC_ARG_VAR([NVCCFLAGS], [flags for nvcc (default: -O3); host CFLAGS never reach nvcc])
 
 cuda_happy=no
 cuda_why=
+cublas_happy=no
+CUBLAS_LIBS=
 CUDA_CPPFLAGS=
 CUDA_LDFLAGS=
 CUDA_LIBS=
@@ -60,6 +76,19 @@ AS_IF([test "x$with_cuda" != xno], [
       AC_CHECK_LIB([cudart_static], [cudaGetDeviceCount],
         [CUDA_LIBS="-lcudart_static -ldl -lpthread -lrt -lstdc++"],
         [cuda_happy=no; cuda_why="libcudart_static not found"], [-ldl -lpthread -lrt])])
+    AS_IF([test "$cuda_happy" = yes && test "x$with_cublas" != xno], [
+      AC_CHECK_HEADER([cublas_v2.h],
+        [AC_CHECK_HEADER([cublasLt.h], [cublas_happy=yes])])
+      AS_IF([test "$cublas_happy" = yes], [
+        AC_CHECK_LIB([cublasLt], [cublasLtMatmul],
+          [AC_CHECK_LIB([cublas], [cublasSgemm_v2], [:],
+                        [cublas_happy=no], [-lcublasLt])],
+          [cublas_happy=no])])
+      AS_IF([test "$cublas_happy" = yes], [
+        CUBLAS_LIBS="-lcublas -lcublasLt"
+        cuda_libdir=`echo "$CUDA_LDFLAGS" | sed 's/^-L//'`
+        AS_IF([test -n "$cuda_libdir"],
+              [CUBLAS_LIBS="-Wl,-rpath,$cuda_libdir $CUBLAS_LIBS"])])])
     CPPFLAGS=$save_CPPFLAGS
     LDFLAGS=$save_LDFLAGS
     LIBS=$save_LIBS
@@ -88,12 +117,19 @@ _BS_EOF
 ])
 AS_IF([test "$cuda_happy" = yes],
       [AC_DEFINE([BS_HAVE_CUDA], [1], [Build the CUDA kernels])],
-      [NVCC_ARCH=; CUDA_CPPFLAGS=; CUDA_LDFLAGS=; CUDA_LIBS=])
+      [NVCC_ARCH=; CUDA_CPPFLAGS=; CUDA_LDFLAGS=; CUDA_LIBS=; cublas_happy=no])
+AS_IF([test "x$with_cublas" = xyes && test "$cublas_happy" != yes],
+      [AC_MSG_ERROR([--with-cublas: cuBLAS and cuBLASLt not found, or no CUDA build])])
+AS_IF([test "$cublas_happy" = yes],
+      [AC_DEFINE([BS_HAVE_CUBLAS], [1], [Build the cuBLASLt network kernel])],
+      [CUBLAS_LIBS=])
 AC_SUBST([NVCC])
 AC_SUBST([NVCCFLAGS])
 AC_SUBST([NVCC_ARCH])
 AC_SUBST([CUDA_CPPFLAGS])
 AC_SUBST([CUDA_LDFLAGS])
 AC_SUBST([CUDA_LIBS])
+AC_SUBST([CUBLAS_LIBS])
 AM_CONDITIONAL([HAVE_CUDA], [test "$cuda_happy" = yes])
+AM_CONDITIONAL([HAVE_CUBLAS], [test "$cublas_happy" = yes])
 ])

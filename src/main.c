@@ -34,8 +34,11 @@ static void catch_stop_signals(void) {
 }
 
 int main(int argc, char **argv) {
-  if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
-    fprintf(stderr, "batchscore: MPI_Init failed\n");
+  /* Each rank has a scorer thread that never calls MPI (runner.c): only
+   * the main thread does, which is what FUNNELED promises. */
+  int provided = 0;
+  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    fprintf(stderr, "batchscore: MPI_Init_thread failed\n");
     return EXIT_RUN_FAILED;
   }
   int rank = 0, code = 0;
@@ -54,6 +57,12 @@ int main(int argc, char **argv) {
     if (rank == 0) fputs(bs_usage(), stdout);
   } else if (o.version) {
     if (rank == 0) printf("batchscore %s\n", PACKAGE_VERSION);
+  } else if (provided < MPI_THREAD_FUNNELED) {
+    if (rank == 0)
+      fprintf(stderr,
+              "batchscore: this MPI library offers no thread support "
+              "(MPI_THREAD_FUNNELED), which batchscore needs\n");
+    code = EXIT_RUN_FAILED;
   } else if (bs_run(&o, MPI_COMM_WORLD, &stop_requested, &sum, &err) != BS_OK) {
     if (rank == 0) fprintf(stderr, "batchscore: %s\n", err.msg);
     code = err.code == BS_E_USAGE         ? EXIT_USAGE

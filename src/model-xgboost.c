@@ -3,12 +3,22 @@
  *
  * Trees are re-laid depth-first from the root while they are read, which
  * drops deleted nodes and proves the structure is a tree (no cycles, no
- * shared children, indices in range) before any kernel walks it. */
+ * shared children, indices in range) before any kernel walks it.
+ *
+ * Almost all of a model's text is its trees' per-node arrays, half of which
+ * scoring does not need (parents, base_weights, loss_changes, sum_hessian).
+ * A json_t per number made jansson the bulk of the import, so the text is
+ * checked once by the scanner (json-scan.h, which refuses what jansson
+ * would), the trees are read straight from it, skipping what is not
+ * needed, and jansson parses only the small rest: a copy of the text in
+ * which the trees array reads []. Both read a value by the same rules
+ * (get_long and get_float below, scan_long and scan_float for the trees). */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json-scan.h"
 #include "model-load.h"
 
 /* Objectives we score: how the intercept becomes a margin, and the output
@@ -50,27 +60,37 @@ typedef struct ctx {
 
 #define FAIL(c, ...) bs_fail((c)->err, BS_E_FORMAT, __VA_ARGS__)
 
-/* XGBoost writes most scalars as strings ("10"), some as numbers. */
+/* XGBoost writes most scalars as strings ("10"), some as numbers; an
+ * integer may come as a real ("3.0") and default_left as a boolean. These
+ * three rules are shared by jansson values and scanned ones. */
+static int long_of_real(double d, long long *out) {
+  if (d != floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) return 0;
+  *out = (long long)d;
+  return 1;
+}
+
+static int long_of_string(const char *s, long long *out) {
+  char *end;
+  long long x = strtoll(s, &end, 10);
+  if (end == s || *end) return 0;
+  *out = x;
+  return 1;
+}
+
+/* Also how the bare NaN and +-Infinity are read: as these strings. */
+static int float_of_string(const char *s, float *out) {
+  char *end;
+  *out = strtof(s, &end);
+  return end != s && *end == '\0';
+}
+
 static int get_long(json_t *v, long long *out) {
   if (json_is_integer(v)) {
     *out = json_integer_value(v);
     return 1;
   }
-  if (json_is_real(v)) {
-    double d = json_real_value(v);
-    if (d != floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
-      return 0;
-    *out = (long long)d;
-    return 1;
-  }
-  if (json_is_string(v)) {
-    char *end;
-    const char *s = json_string_value(v);
-    long long x = strtoll(s, &end, 10);
-    if (end == s || *end) return 0;
-    *out = x;
-    return 1;
-  }
+  if (json_is_real(v)) return long_of_real(json_real_value(v), out);
+  if (json_is_string(v)) return long_of_string(json_string_value(v), out);
   if (json_is_boolean(v)) {
     *out = json_is_true(v);
     return 1;
@@ -83,13 +103,53 @@ static int get_float(json_t *v, float *out) {
     *out = (float)json_number_value(v);
     return 1;
   }
-  if (json_is_string(v)) {
-    char *end;
-    const char *s = json_string_value(v);
-    *out = strtof(s, &end);
-    return end != s && *end == '\0';
-  }
+  if (json_is_string(v)) return float_of_string(json_string_value(v), out);
   return 0;
+}
+
+/* The same on a scanned value. A string's text is decoded on the stack, or
+ * on the heap if it is long (never, in XGBoost's output). */
+static int scan_string_as(const bs_json *doc, size_t pos, int as_float, long long *l,
+                          float *f) {
+  char small[128], *buf = small;
+  size_t n = bs_json_string(doc, pos, small, sizeof small);
+  if (n >= sizeof small) {
+    if (!(buf = malloc(n + 1))) return 0;
+    bs_json_string(doc, pos, buf, n + 1);
+  }
+  int ok = as_float ? float_of_string(buf, f) : long_of_string(buf, l);
+  if (buf != small) free(buf);
+  return ok;
+}
+
+static int scan_long(const bs_json *doc, const bs_json_scalar *v, long long *out) {
+  switch (v->type) {
+    case BS_JSON_INTEGER:
+    case BS_JSON_TRUE:
+    case BS_JSON_FALSE:
+      *out = v->i;
+      return 1;
+    case BS_JSON_REAL:
+      return long_of_real(v->d, out);
+    case BS_JSON_STRING:
+      return scan_string_as(doc, v->pos, 0, out, NULL);
+    default:
+      return 0;
+  }
+}
+
+/* Numbers as json_number_value gives them, integers through (double). */
+static int scan_float(const bs_json *doc, const bs_json_scalar *v, float *out) {
+  switch (v->type) {
+    case BS_JSON_INTEGER:
+    case BS_JSON_REAL:
+      *out = (float)v->d;
+      return 1;
+    case BS_JSON_STRING:
+      return scan_string_as(doc, v->pos, 1, NULL, out);
+    default:
+      return 0;
+  }
 }
 
 static json_t *path_get(json_t *root, const char *const *keys) {
@@ -170,19 +230,187 @@ static bs_status intercept_to_margin(ctx *c, intercept_kind k, float p, float *o
   return BS_OK;
 }
 
-/* A per-node array of the tree, checked to have n entries. */
-static json_t *tree_array(ctx *c, json_t *tree, int t, const char *key, size_t n,
-                          int required, bs_status *st) {
-  json_t *a = json_object_get(tree, key);
-  if (!a) {
-    if (required) *st = FAIL(c, "%s: tree %d has no '%s'", c->path, t, key);
-    return NULL;
+/* ---- trees, read from the scanned text ------------------------------------ */
+
+/* The members of a tree object that scoring reads. */
+enum {
+  M_PARAM,
+  M_LEFT,
+  M_RIGHT,
+  M_FEATURE,
+  M_VALUE,
+  M_DLEFT,
+  M_TYPE,
+  M_CAT_NODES,
+  M_CAT_SEGMENTS,
+  M_CAT_SIZES,
+  M_CATS,
+  M_COUNT
+};
+static const char *const member_names[M_COUNT] = {
+    "tree_param",          "left_children",    "right_children", "split_indices",
+    "split_conditions",    "default_left",     "split_type",     "categories_nodes",
+    "categories_segments", "categories_sizes", "categories"};
+
+/* One node's entries of the per-node arrays, converted when the array is
+ * read; `ok` says which converted (they are checked only for the nodes the
+ * walk from the root reaches, as deleted nodes may hold anything). */
+enum {
+  OK_LEFT = 1,
+  OK_RIGHT = 2,
+  OK_FEATURE = 4,
+  OK_VALUE = 8,
+  OK_DLEFT = 16,
+  OK_TYPE = 32
+};
+typedef struct raw_node {
+  long long left, right, feature, dleft, type;
+  float value;
+  unsigned ok;
+} raw_node;
+
+/* An entry of a categories_* array. */
+typedef struct cat_entry {
+  long long v;
+  int ok;
+} cat_entry;
+
+/* Buffers kept from one tree to the next. */
+typedef struct scratch {
+  raw_node *raw;
+  size_t raw_cap;
+  int32_t *stack;
+  uint8_t *seen;
+  size_t walk_cap;
+  cat_entry *cat[4]; /* categories_nodes, _segments, _sizes, categories */
+  size_t cat_n[4], cat_cap[4];
+} scratch;
+
+static void scratch_free(scratch *s) {
+  free(s->raw);
+  free(s->stack);
+  free(s->seen);
+  for (int i = 0; i < 4; i++) free(s->cat[i]);
+}
+
+static bs_status nomem(ctx *c) {
+  return bs_fail(c->err, BS_E_NOMEM, "out of memory reading %s", c->path);
+}
+
+/* Where each member of member_names starts (the last one of a name, as
+ * jansson keeps it), or BS_JSON_NONE. */
+static void find_members(const bs_json *doc, size_t tree, size_t at[M_COUNT]) {
+  for (int i = 0; i < M_COUNT; i++) at[i] = BS_JSON_NONE;
+  if (bs_json_type_at(doc, tree) != BS_JSON_OBJECT) return;
+  for (size_t k = bs_json_first(doc, tree); k != BS_JSON_NONE;) {
+    size_t v = bs_json_member(doc, k);
+    if (v == BS_JSON_NONE) break;
+    for (int i = 0; i < M_COUNT; i++)
+      if (bs_json_string_is(doc, k, member_names[i])) {
+        at[i] = v;
+        break;
+      }
+    k = bs_json_next(doc, bs_json_skip(doc, v));
   }
-  if (!json_is_array(a) || json_array_size(a) != n) {
-    *st = FAIL(c, "%s: tree %d: '%s' is not an array of %zu entries", c->path, t, key, n);
-    return NULL;
+}
+
+/* Member `k` must be an array of n entries; they are converted into
+ * s->raw[0, n). Failures are recorded in *st and the next array is still
+ * read, so that the first failure in member order is the one reported. */
+static int node_array(ctx *c, const bs_json *doc, const size_t at[M_COUNT], int k, int t,
+                      size_t n, int required, scratch *s, bs_status *st) {
+  size_t a = at[k], i = 0, after;
+  if (a == BS_JSON_NONE) {
+    if (required) *st = FAIL(c, "%s: tree %d has no '%s'", c->path, t, member_names[k]);
+    return 0;
   }
-  return a;
+  unsigned bit = k == M_LEFT      ? OK_LEFT
+                 : k == M_RIGHT   ? OK_RIGHT
+                 : k == M_FEATURE ? OK_FEATURE
+                 : k == M_VALUE   ? OK_VALUE
+                 : k == M_DLEFT   ? OK_DLEFT
+                                  : OK_TYPE;
+  int is_array = bs_json_type_at(doc, a) == BS_JSON_ARRAY;
+  for (size_t e = bs_json_first(doc, a); is_array && e != BS_JSON_NONE;
+       e = bs_json_next(doc, after)) {
+    if (i == n) { /* one too many is enough to know */
+      i++;
+      break;
+    }
+    if (i == s->raw_cap) {
+      size_t cap = s->raw_cap ? 2 * s->raw_cap : 256;
+      if (cap > n) cap = n;
+      raw_node *r = realloc(s->raw, cap * sizeof *r);
+      if (!r) {
+        *st = nomem(c);
+        return 0;
+      }
+      memset(r + s->raw_cap, 0, (cap - s->raw_cap) * sizeof *r);
+      s->raw = r;
+      s->raw_cap = cap;
+    }
+    raw_node *r = &s->raw[i++];
+    bs_json_scalar v;
+    int ok;
+    after = bs_json_read(doc, e, &v);
+    switch (k) {
+      case M_VALUE:
+        ok = scan_float(doc, &v, &r->value);
+        break;
+      case M_LEFT:
+        ok = scan_long(doc, &v, &r->left);
+        break;
+      case M_RIGHT:
+        ok = scan_long(doc, &v, &r->right);
+        break;
+      case M_FEATURE:
+        ok = scan_long(doc, &v, &r->feature);
+        break;
+      case M_DLEFT:
+        ok = scan_long(doc, &v, &r->dleft);
+        break;
+      default:
+        ok = scan_long(doc, &v, &r->type);
+        break;
+    }
+    r->ok = ok ? r->ok | bit : r->ok & ~bit;
+  }
+  if (!is_array || i != n) {
+    *st = FAIL(c, "%s: tree %d: '%s' is not an array of %zu entries", c->path, t,
+               member_names[k], n);
+    return 0;
+  }
+  return 1;
+}
+
+/* Reads the categories_* arrays of a tree into s->cat[]: 0 when one of
+ * them is not an array. */
+static int read_cat_lists(ctx *c, const bs_json *doc, const size_t at[M_COUNT],
+                          scratch *s, bs_status *st) {
+  for (int l = 0; l < 4; l++) {
+    size_t a = at[M_CAT_NODES + l], after;
+    s->cat_n[l] = 0;
+    if (bs_json_type_at(doc, a) != BS_JSON_ARRAY) return 0;
+    for (size_t e = bs_json_first(doc, a); e != BS_JSON_NONE;
+         e = bs_json_next(doc, after)) {
+      if (s->cat_n[l] == s->cat_cap[l]) {
+        size_t cap = s->cat_cap[l] ? 2 * s->cat_cap[l] : 64;
+        cat_entry *ce = realloc(s->cat[l], cap * sizeof *ce);
+        if (!ce) {
+          *st = nomem(c);
+          return 0;
+        }
+        s->cat[l] = ce;
+        s->cat_cap[l] = cap;
+      }
+      bs_json_scalar v;
+      cat_entry *ce = &s->cat[l][s->cat_n[l]++];
+      after = bs_json_read(doc, e, &v);
+      ce->v = 0;
+      ce->ok = scan_long(doc, &v, &ce->v);
+    }
+  }
+  return 1;
 }
 
 typedef struct cat_pool {
@@ -195,50 +423,50 @@ static bs_status pool_grow(ctx *c, cat_pool *p, size_t words) {
   size_t cap = p->cap ? p->cap : 64;
   while (cap < p->n + words) cap *= 2;
   uint32_t *b = realloc(p->bits, cap * sizeof *b);
-  if (!b) return bs_fail(c->err, BS_E_NOMEM, "out of memory reading %s", c->path);
+  if (!b) return nomem(c);
   p->bits = b;
   p->cap = cap;
   return BS_OK;
 }
 
-/* The category set of node `nid`, from the CSR-like categories arrays. */
-static bs_status read_categories(ctx *c, json_t *tree, int t, int32_t nid, bs_node *out,
-                                 cat_pool *pool) {
-  json_t *nodes = json_object_get(tree, "categories_nodes");
-  json_t *segs = json_object_get(tree, "categories_segments");
-  json_t *sizes = json_object_get(tree, "categories_sizes");
-  json_t *cats = json_object_get(tree, "categories");
-  if (!json_is_array(nodes) || !json_is_array(segs) || !json_is_array(sizes) ||
-      !json_is_array(cats) || json_array_size(segs) != json_array_size(nodes) ||
-      json_array_size(sizes) != json_array_size(nodes))
+/* The category set of node `nid`, from the CSR-like categories arrays
+ * (read once per tree: *lists is 0 before, 1 when valid, -1 when not). */
+static bs_status read_categories(ctx *c, const bs_json *doc, const size_t at[M_COUNT],
+                                 int t, int32_t nid, bs_node *out, cat_pool *pool,
+                                 scratch *s, int *lists) {
+  bs_status st = BS_OK;
+  if (*lists == 0) {
+    *lists = read_cat_lists(c, doc, at, s, &st) ? 1 : -1;
+    if (st) return st;
+  }
+  const cat_entry *nodes = s->cat[0], *segs = s->cat[1], *sizes = s->cat[2],
+                  *cats = s->cat[3];
+  size_t n_nodes = s->cat_n[0], n_cats = s->cat_n[3];
+  if (*lists < 0 || s->cat_n[1] != n_nodes || s->cat_n[2] != n_nodes)
     return FAIL(c, "%s: tree %d has a categorical split but no valid category lists",
                 c->path, t);
-  for (size_t j = 0; j < json_array_size(nodes); j++) {
-    long long node, seg, size;
-    if (!get_long(json_array_get(nodes, j), &node) || node != nid) continue;
-    if (!get_long(json_array_get(segs, j), &seg) ||
-        !get_long(json_array_get(sizes, j), &size) || seg < 0 || size < 0 ||
-        (unsigned long long)seg > json_array_size(cats) ||
-        (unsigned long long)size > json_array_size(cats) - (size_t)seg)
+  for (size_t j = 0; j < n_nodes; j++) {
+    if (!nodes[j].ok || nodes[j].v != nid) continue;
+    long long seg = segs[j].v, size = sizes[j].v;
+    if (!segs[j].ok || !sizes[j].ok || seg < 0 || size < 0 ||
+        (unsigned long long)seg > n_cats ||
+        (unsigned long long)size > n_cats - (size_t)seg)
       return FAIL(c, "%s: tree %d: bad category segment for node %d", c->path, t,
                   (int)nid);
     long long maxcat = -1;
     for (long long i = 0; i < size; i++) {
-      long long v;
-      if (!get_long(json_array_get(cats, (size_t)(seg + i)), &v) || v < 0 ||
-          v >= (1LL << 24))
+      const cat_entry *v = &cats[seg + i];
+      if (!v->ok || v->v < 0 || v->v >= (1LL << 24))
         return FAIL(c, "%s: tree %d: bad category value at node %d", c->path, t,
                     (int)nid);
-      if (v > maxcat) maxcat = v;
+      if (v->v > maxcat) maxcat = v->v;
     }
     size_t words = (size_t)(maxcat + 1 + 31) / 32;
     if (words == 0) words = 1;
-    bs_status st = pool_grow(c, pool, words);
-    if (st) return st;
+    if ((st = pool_grow(c, pool, words))) return st;
     memset(pool->bits + pool->n, 0, words * sizeof *pool->bits);
     for (long long i = 0; i < size; i++) {
-      long long v;
-      get_long(json_array_get(cats, (size_t)(seg + i)), &v);
+      long long v = cats[seg + i].v;
       pool->bits[pool->n + (size_t)v / 32] |= 1u << (v % 32);
     }
     out->cat_off = (uint32_t)pool->n;
@@ -250,36 +478,55 @@ static bs_status read_categories(ctx *c, json_t *tree, int t, int32_t nid, bs_no
               (int)nid);
 }
 
-static bs_status read_tree(ctx *c, json_t *tree, int t, int32_t n_features, bs_tree *out,
-                           cat_pool *pool, int *has_cat) {
+/* A scalar member of an object, read by get_long's rules. */
+static int member_long(const bs_json *doc, size_t obj, const char *key, long long *out) {
+  size_t v = bs_json_get(doc, obj, key);
+  bs_json_scalar x;
+  if (v == BS_JSON_NONE) return 0;
+  bs_json_read(doc, v, &x);
+  return scan_long(doc, &x, out);
+}
+
+static bs_status read_tree(ctx *c, const bs_json *doc, size_t tree, int t,
+                           int32_t n_features, bs_tree *out, cat_pool *pool, int *has_cat,
+                           scratch *s) {
   bs_status st = BS_OK;
+  size_t at[M_COUNT];
+  find_members(doc, tree, at);
   long long n = 0;
-  json_t *param = json_object_get(tree, "tree_param");
-  if (!param || !get_long(json_object_get(param, "num_nodes"), &n) || n < 1 ||
+  size_t param = at[M_PARAM];
+  if (param == BS_JSON_NONE || !member_long(doc, param, "num_nodes", &n) || n < 1 ||
       n > INT32_MAX / 2)
     return FAIL(c, "%s: tree %d has no valid tree_param.num_nodes", c->path, t);
   long long leaf_vec = 1;
-  if (json_object_get(param, "size_leaf_vector") &&
-      get_long(json_object_get(param, "size_leaf_vector"), &leaf_vec) && leaf_vec > 1)
+  if (member_long(doc, param, "size_leaf_vector", &leaf_vec) && leaf_vec > 1)
     return bs_fail(c->err, BS_E_UNSUPPORTED,
                    "%s: vector-leaf (multi_strategy=multi_output_tree) trees are "
                    "not supported",
                    c->path);
-  json_t *lc = tree_array(c, tree, t, "left_children", (size_t)n, 1, &st);
-  json_t *rc = tree_array(c, tree, t, "right_children", (size_t)n, 1, &st);
-  json_t *si = tree_array(c, tree, t, "split_indices", (size_t)n, 1, &st);
-  json_t *sc = tree_array(c, tree, t, "split_conditions", (size_t)n, 1, &st);
-  json_t *dl = tree_array(c, tree, t, "default_left", (size_t)n, 1, &st);
-  json_t *ty = tree_array(c, tree, t, "split_type", (size_t)n, 0, &st);
+  node_array(c, doc, at, M_LEFT, t, (size_t)n, 1, s, &st);
+  node_array(c, doc, at, M_RIGHT, t, (size_t)n, 1, s, &st);
+  node_array(c, doc, at, M_FEATURE, t, (size_t)n, 1, s, &st);
+  node_array(c, doc, at, M_VALUE, t, (size_t)n, 1, s, &st);
+  node_array(c, doc, at, M_DLEFT, t, (size_t)n, 1, s, &st);
+  int has_type = node_array(c, doc, at, M_TYPE, t, (size_t)n, 0, s, &st);
   if (st) return st;
 
-  bs_node *nodes = malloc((size_t)n * sizeof *nodes);
-  int32_t *stack = malloc((size_t)n * 2 * sizeof *stack); /* (old id, new id) */
-  uint8_t *seen = calloc((size_t)n, 1);
-  if (!nodes || !stack || !seen) {
-    st = bs_fail(c->err, BS_E_NOMEM, "out of memory reading %s", c->path);
-    goto done;
+  if ((size_t)n > s->walk_cap) {
+    int32_t *stack = realloc(s->stack, (size_t)n * 2 * sizeof *stack);
+    if (stack) s->stack = stack;
+    uint8_t *seen = realloc(s->seen, (size_t)n);
+    if (seen) s->seen = seen;
+    if (!stack || !seen) return nomem(c);
+    s->walk_cap = (size_t)n;
   }
+  bs_node *nodes = malloc((size_t)n * sizeof *nodes);
+  int32_t *stack = s->stack; /* (old id, new id) */
+  uint8_t *seen = s->seen;
+  const raw_node *raw = s->raw;
+  int cat_lists = 0;
+  if (!nodes) return nomem(c);
+  memset(seen, 0, (size_t)n);
   /* Depth-first from the root, siblings side by side as XGBoost keeps them. */
   int32_t count = 0, top = 0;
   stack[top++] = 0;
@@ -288,29 +535,29 @@ static bs_status read_tree(ctx *c, json_t *tree, int t, int32_t n_features, bs_t
   while (top > 0) {
     int32_t dst = stack[--top], src = stack[--top];
     bs_node *nd = &nodes[dst];
-    long long l, r, f, d = 0, type = 0;
+    const raw_node *r = &raw[src];
+    long long l = r->left, rt = r->right, f = r->feature, d = r->dleft;
+    long long type = has_type ? r->type : 0;
     memset(nd, 0, sizeof *nd);
-    if (!get_long(json_array_get(lc, (size_t)src), &l) ||
-        !get_long(json_array_get(rc, (size_t)src), &r) ||
-        !get_float(json_array_get(sc, (size_t)src), &nd->value)) {
+    if ((r->ok & (OK_LEFT | OK_RIGHT | OK_VALUE)) != (OK_LEFT | OK_RIGHT | OK_VALUE)) {
       st = FAIL(c, "%s: tree %d: node %d has a non-numeric child or value", c->path, t,
                 (int)src);
       goto done;
     }
+    nd->value = r->value;
     if (l == -1) {
       nd->flags = BS_NODE_LEAF;
       nd->left = nd->right = -1;
       continue;
     }
-    if (!get_long(json_array_get(si, (size_t)src), &f) ||
-        !get_long(json_array_get(dl, (size_t)src), &d) ||
-        (ty && !get_long(json_array_get(ty, (size_t)src), &type))) {
+    if (!(r->ok & OK_FEATURE) || !(r->ok & OK_DLEFT) ||
+        (has_type && !(r->ok & OK_TYPE))) {
       st = FAIL(c, "%s: tree %d: node %d has a bad split", c->path, t, (int)src);
       goto done;
     }
-    if (l < 0 || l >= n || r < 0 || r >= n || seen[l] || seen[r] || l == r) {
+    if (l < 0 || l >= n || rt < 0 || rt >= n || seen[l] || seen[rt] || l == rt) {
       st = FAIL(c, "%s: tree %d: node %d has invalid children (%lld, %lld)", c->path, t,
-                (int)src, l, r);
+                (int)src, l, rt);
       goto done;
     }
     if (f < 0 || f >= n_features) {
@@ -323,16 +570,16 @@ static bs_status read_tree(ctx *c, json_t *tree, int t, int32_t n_features, bs_t
     if (type == 1) {
       nd->flags |= BS_NODE_CATEGORICAL;
       *has_cat = 1;
-      if ((st = read_categories(c, tree, t, src, nd, pool))) goto done;
+      if ((st = read_categories(c, doc, at, t, src, nd, pool, s, &cat_lists))) goto done;
     } else if (type != 0) {
       st = bs_fail(c->err, BS_E_UNSUPPORTED, "%s: tree %d: unknown split_type %lld",
                    c->path, t, type);
       goto done;
     }
-    seen[l] = seen[r] = 1;
+    seen[l] = seen[rt] = 1;
     nd->left = count++;
     nd->right = count++;
-    stack[top++] = (int32_t)r;
+    stack[top++] = (int32_t)rt;
     stack[top++] = nd->right;
     stack[top++] = (int32_t)l;
     stack[top++] = nd->left;
@@ -342,8 +589,6 @@ static bs_status read_tree(ctx *c, json_t *tree, int t, int32_t n_features, bs_t
   nodes = NULL;
 done:
   free(nodes);
-  free(stack);
-  free(seen);
   return st;
 }
 
@@ -353,7 +598,25 @@ static const objective_info *find_objective(const char *name) {
   return NULL;
 }
 
-static bs_status read_forest(ctx *c, json_t *gbm, bs_model *m) {
+/* The trees array read_forest will use, found in the text by the same
+ * lookups (gbtree: gradient_booster.model; dart: gradient_booster.gbtree
+ * .model), or BS_JSON_NONE when there is none. */
+static size_t find_trees(const bs_json *doc) {
+  size_t learner = bs_json_get(doc, doc->root, "learner");
+  size_t gbm = bs_json_get(doc, learner, "gradient_booster");
+  size_t name = bs_json_get(doc, gbm, "name"), model = BS_JSON_NONE;
+  if (bs_json_string_is(doc, name, "gbtree"))
+    model = bs_json_get(doc, gbm, "model");
+  else if (bs_json_string_is(doc, name, "dart"))
+    model = bs_json_get(doc, bs_json_get(doc, gbm, "gbtree"), "model");
+  size_t trees = bs_json_get(doc, model, "trees");
+  return bs_json_type_at(doc, trees) == BS_JSON_ARRAY ? trees : BS_JSON_NONE;
+}
+
+/* `trees` is the scanned trees array (find_trees); jansson's copy of the
+ * document holds [] in its place. */
+static bs_status read_forest(ctx *c, json_t *gbm, const bs_json *doc, size_t trees,
+                             bs_model *m) {
   const char *booster = json_string_value(json_object_get(gbm, "name"));
   json_t *model, *drop = NULL;
   if (!booster) return FAIL(c, "%s: gradient_booster has no name", c->path);
@@ -370,12 +633,13 @@ static bs_status read_forest(ctx *c, json_t *gbm, bs_model *m) {
                    "%s: booster '%s' is not supported (gbtree and dart are)", c->path,
                    booster);
   }
-  json_t *trees = json_object_get(model, "trees");
   json_t *info = json_object_get(model, "tree_info");
-  if (!json_is_array(trees) || !json_is_array(info) ||
-      json_array_size(info) != json_array_size(trees))
+  size_t nt = 0;
+  for (size_t e = bs_json_first(doc, trees); e != BS_JSON_NONE;
+       e = bs_json_next(doc, bs_json_skip(doc, e)))
+    nt++;
+  if (trees == BS_JSON_NONE || !json_is_array(info) || json_array_size(info) != nt)
     return FAIL(c, "%s: the tree list or tree_info is missing or inconsistent", c->path);
-  size_t nt = json_array_size(trees);
   if (drop && json_array_size(drop) != nt)
     return FAIL(c, "%s: weight_drop has %zu entries for %zu trees", c->path,
                 json_array_size(drop), nt);
@@ -383,10 +647,12 @@ static bs_status read_forest(ctx *c, json_t *gbm, bs_model *m) {
 
   bs_forest *f = &m->forest;
   f->trees = calloc(nt ? nt : 1, sizeof *f->trees);
-  if (!f->trees) return bs_fail(c->err, BS_E_NOMEM, "out of memory reading %s", c->path);
+  if (!f->trees) return nomem(c);
   cat_pool pool = {0};
+  scratch s = {0};
   bs_status st = BS_OK;
-  for (size_t t = 0; t < nt; t++) {
+  size_t e = bs_json_first(doc, trees);
+  for (size_t t = 0; t < nt; t++, e = bs_json_next(doc, bs_json_skip(doc, e))) {
     bs_tree *tr = &f->trees[t];
     long long group;
     if (!get_long(json_array_get(info, t), &group)) {
@@ -405,21 +671,25 @@ static bs_status read_forest(ctx *c, json_t *gbm, bs_model *m) {
       break;
     }
     if (tr->weight != 1.0f) f->has_weights = 1;
-    st = read_tree(c, json_array_get(trees, t), (int)t, m->n_features, tr, &pool,
-                   &f->has_categorical);
+    st = read_tree(c, doc, e, (int)t, m->n_features, tr, &pool, &f->has_categorical, &s);
     if (st) break;
     f->n_trees = (int32_t)t + 1;
   }
+  scratch_free(&s);
   f->cat_bits = pool.bits;
   f->n_cat_words = pool.n;
   return st;
 }
 
 /* XGBoost writes NaN and +-Infinity as bare tokens (categorical split
- * conditions are NaN), which strict JSON parsers refuse. Outside strings we
- * quote them; get_float reads the quoted spellings back with strtof. */
-static char *quote_nonfinite(const char *text, size_t len, size_t *out_len) {
-  char *out = malloc(2 * len + 16), *o = out; /* "NaN" grows to 5/3 */
+ * conditions are NaN), which jansson refuses. Outside strings we quote
+ * them, and get_float reads the quoted spellings back with strtof. The
+ * trees array, from `hole` to `hole_end` (or no hole: BS_JSON_NONE), is
+ * replaced by []: the scanner reads it. */
+static char *quote_nonfinite(const char *text, size_t len, size_t hole, size_t hole_end,
+                             size_t *out_len) {
+  size_t kept = hole < len ? len - (hole_end - hole) + 2 : len;
+  char *out = malloc(2 * kept + 16), *o = out; /* "NaN" grows to 5/3 */
   int in_str = 0;
   if (!out) return NULL;
   for (size_t i = 0; i < len;) {
@@ -433,20 +703,29 @@ static char *quote_nonfinite(const char *text, size_t len, size_t *out_len) {
       i++;
       continue;
     }
-    static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
-    int hit = 0;
-    for (int w = 0; w < 3 && !hit; w++) {
-      size_t wl = strlen(words[w]);
-      if (len - i >= wl && memcmp(text + i, words[w], wl) == 0) {
-        *o++ = '"';
-        memcpy(o, words[w], wl);
-        o += wl;
-        *o++ = '"';
-        i += wl;
-        hit = 1;
-      }
+    if (i == hole) {
+      *o++ = '[';
+      *o++ = ']';
+      i = hole_end;
+      continue;
     }
-    if (hit) continue;
+    /* Only these bytes can start a word. */
+    if (ch == '-' || ch == 'I' || ch == 'N') {
+      static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
+      int hit = 0;
+      for (int w = 0; w < 3 && !hit; w++) {
+        size_t wl = strlen(words[w]);
+        if (len - i >= wl && memcmp(text + i, words[w], wl) == 0) {
+          *o++ = '"';
+          memcpy(o, words[w], wl);
+          o += wl;
+          *o++ = '"';
+          i += wl;
+          hit = 1;
+        }
+      }
+      if (hit) continue;
+    }
     if (ch == '"') in_str = 1;
     *o++ = ch;
     i++;
@@ -458,15 +737,33 @@ static char *quote_nonfinite(const char *text, size_t len, size_t *out_len) {
 bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
                                 bs_model *m, bs_error *err) {
   ctx c = {.path = path, .err = err};
+  bs_json doc;
+  bs_json_error serr;
+  switch (bs_json_open(&doc, text, len, &serr)) {
+    case BS_JSON_OK:
+      break;
+    case BS_JSON_NOMEM:
+      return bs_fail(err, BS_E_NOMEM, "out of memory reading %s", path);
+    default:
+      return bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (line %d: %s)", path,
+                     serr.line, serr.text);
+  }
+  size_t trees = find_trees(&doc);
+  size_t trees_end = trees == BS_JSON_NONE ? BS_JSON_NONE : bs_json_skip(&doc, trees);
   json_error_t jerr;
   size_t qlen = 0;
-  char *quoted = quote_nonfinite(text, len, &qlen);
-  if (!quoted) return bs_fail(err, BS_E_NOMEM, "out of memory reading %s", path);
+  char *quoted = quote_nonfinite(text, len, trees, trees_end, &qlen);
+  if (!quoted) {
+    bs_json_close(&doc);
+    return bs_fail(err, BS_E_NOMEM, "out of memory reading %s", path);
+  }
   json_t *root = json_loadb(quoted, qlen, 0, &jerr);
   free(quoted);
-  if (!root)
+  if (!root) {
+    bs_json_close(&doc);
     return bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (line %d: %s)", path, jerr.line,
                    jerr.text);
+  }
   bs_status st = BS_OK;
   memset(m, 0, sizeof *m);
   m->kind = BS_MODEL_FOREST;
@@ -538,9 +835,10 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
                                   &m->base_margin[g])))
       goto out;
 
-  st = read_forest(&c, gbm, m);
+  st = read_forest(&c, gbm, &doc, trees, m);
 out:
   json_decref(root);
+  bs_json_close(&doc);
   if (st) bs_model_free(m);
   return st;
 }

@@ -4,7 +4,12 @@
  * Schedules: static gives each rank a contiguous run of the chunks still to
  * do; dynamic has rank 0 hand out chunk ids on request (each worker keeps
  * one request in flight, so it never waits for rank 0 while it has work).
- * Rank 0 answers requests and takes results between its own chunks.
+ *
+ * Each rank runs a pipeline: a scorer thread scores chunk c while the main
+ * thread reads chunk c+1 and writes (or sends) chunk c-1, and on rank 0
+ * also answers the workers' requests and takes their results. Only the
+ * main thread calls MPI and HDF5, so neither needs to be thread-safe; the
+ * scorer thread only runs the kernel.
  *
  * Write modes: in root mode workers send each scored chunk to rank 0,
  * which writes it; in parallel mode every rank writes its rows through
@@ -14,6 +19,7 @@
  * output lives under OUTPUT.partial until every chunk is done. */
 #include "runner.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +44,21 @@ typedef struct msg_hdr {
 
 typedef enum { OUT_FRESH, OUT_RESUME, OUT_COMPLETE } out_plan;
 
+/* The scorer thread and its one job at a time. */
+typedef struct scorer {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int started;
+  int busy, quit; /* under mu */
+  const float *x; /* the job: n rows at x into margins at y */
+  int64_t n;
+  float *y;
+  bs_status st; /* its outcome */
+  bs_error err;
+  double score_s; /* the thread's own total */
+} scorer;
+
 typedef struct job {
   const bs_options *o;
   MPI_Comm comm;
@@ -58,9 +79,12 @@ typedef struct job {
   uint8_t *done; /* progress at the start of this attempt */
   int64_t *todo; /* chunks still to do, in order */
   int64_t n_todo;
-  int32_t cols;     /* output columns */
-  float *x;         /* one chunk of input rows */
-  float *slot[2];   /* scored chunks: margins, then packed predictions */
+  int32_t cols; /* output columns */
+  int any_gpu;  /* some rank scores on a GPU: larger chunks */
+  float *x[2];  /* chunks of input rows, one read while one is scored */
+  float *y[2];  /* their margins, then packed predictions */
+  float *rbuf;  /* rank 0, root mode: a worker's scored chunk */
+  scorer sc;
   int delay_ms;     /* test hook: sleep after each chunk */
   int interrupted;  /* this rank stopped early on a signal */
   bs_rank_stats st; /* this rank's counters */
@@ -149,11 +173,13 @@ static void sleep_ms(int ms) {
 
 static int64_t default_chunk_rows(const job *j) {
   /* At most about 16 MiB of input, and small enough that every rank gets
-   * a few chunks; between 1024 and 65536 rows. */
-  int64_t c = (4 << 20) / (j->in.cols > 0 ? j->in.cols : 1);
+   * a few chunks (the pipeline needs two); between 1024 and 65536 rows. */
+  /* A GPU wants big blocks to amortise its latency: up to 64 MiB. */
+  int64_t c = (j->any_gpu ? 16 << 20 : 4 << 20) / (j->in.cols > 0 ? j->in.cols : 1);
+  const int64_t most = j->any_gpu ? 1 << 20 : 65536;
   int64_t share = (j->in.rows + 4 * j->size - 1) / (4 * j->size);
   if (share < c) c = share;
-  return c < 1024 ? 1024 : c > 65536 ? 65536 : c;
+  return c < 1024 ? 1024 : c > most ? most : c;
 }
 
 static const char *fp_mismatch(const bs_fingerprint *a, const bs_fingerprint *b) {
@@ -259,7 +285,8 @@ static bs_status plan_output(job *j, bs_error *err) {
   return agree(j, err);
 }
 
-static bs_status prepare(job *j, bs_error *err) {
+/* Picks this rank's GPU (if any) and kernel and prepares the model. */
+static bs_status select_kernel(job *j, bs_error *err) {
   const bs_options *o = j->o;
   j->cols = bs_model_out_cols(&j->model, o->output_margin);
   j->delay_ms = test_delay(j->rank);
@@ -282,16 +309,29 @@ static bs_status prepare(job *j, bs_error *err) {
       j->have_kinst = 1;
   }
   if (agree(j, err)) return err->code;
+  int gpu = j->kernel->gpu;
+  MPI_Allreduce(&gpu, &j->any_gpu, 1, MPI_INT, MPI_MAX, j->comm);
+  return BS_OK;
+}
+
+/* The chunk buffers, from the kernel (pinned memory for a GPU). */
+static bs_status alloc_buffers(job *j, bs_error *err) {
   /* Chunks travel as single MPI messages, whose counts are int. */
   int64_t width = j->in.cols > j->model.n_groups ? j->in.cols : j->model.n_groups;
   if (j->chunk_rows > INT32_MAX / (width > 0 ? width : 1))
     return bs_fail(err, BS_E_USAGE, "--chunk-rows %lld is too large for %lld columns",
                    (long long)j->chunk_rows, (long long)width);
-  size_t rows = (size_t)j->chunk_rows;
-  j->x = malloc(rows * (size_t)(j->in.cols > 0 ? j->in.cols : 1) * sizeof *j->x);
-  for (int s = 0; s < 2; s++)
-    j->slot[s] = malloc(rows * (size_t)j->model.n_groups * sizeof(float));
-  if (!j->x || !j->slot[0] || !j->slot[1])
+  const size_t rows = (size_t)j->chunk_rows;
+  const size_t xb = rows * (size_t)(j->in.cols > 0 ? j->in.cols : 1) * sizeof(float);
+  const size_t yb = rows * (size_t)j->model.n_groups * sizeof(float);
+  int ok = 1;
+  for (int s = 0; s < 2; s++) {
+    ok &= (j->x[s] = bs_kernel_host_alloc(&j->kinst, xb)) != NULL;
+    ok &= (j->y[s] = bs_kernel_host_alloc(&j->kinst, yb)) != NULL;
+  }
+  if (j->rank == 0 && j->size > 1 && j->o->write_mode != BS_WRITE_PARALLEL)
+    ok &= (j->rbuf = malloc(yb)) != NULL;
+  if (!ok)
     bs_fail(err, BS_E_NOMEM, "out of memory for chunks of %lld rows",
             (long long)j->chunk_rows);
   return agree(j, err);
@@ -347,20 +387,121 @@ static bs_status open_output(job *j, bs_error *err) {
   return agree(j, err);
 }
 
-/* Reads, scores and transforms one chunk into `dst`. */
-static bs_status score_chunk(job *j, int64_t row0, int64_t n, float *dst, bs_error *err) {
-  double t0 = now();
-  if (bs_input_read(&j->in, row0, n, j->x, err)) return err->code;
-  double t1 = now();
-  j->st.read_s += t1 - t0;
-  if (bs_kernel_score(&j->kinst, j->x, (size_t)n, (size_t)j->in.cols, dst, err))
-    return err->code;
-  if (!j->o->output_margin) bs_model_transform(&j->model, dst, (size_t)n);
-  j->st.score_s += now() - t1;
-  j->st.rows += n;
-  j->st.chunks++;
-  if (j->delay_ms > 0) sleep_ms(j->delay_ms);
+/* ---- the scorer thread ------------------------------------------------------ */
+
+static void *scorer_main(void *arg) {
+  job *j = arg;
+  scorer *s = &j->sc;
+  /* Signals are for the main thread, which checks the stop flag. */
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->busy && !s->quit) pthread_cond_wait(&s->cv, &s->mu);
+    if (s->quit) break;
+    pthread_mutex_unlock(&s->mu);
+    double t0 = now();
+    bs_error e = {0};
+    bs_status st =
+        bs_kernel_score(&j->kinst, s->x, (size_t)s->n, (size_t)j->in.cols, s->y, &e);
+    if (st == BS_OK && !j->o->output_margin)
+      bs_model_transform(&j->model, s->y, (size_t)s->n);
+    s->score_s += now() - t0;
+    if (j->delay_ms > 0) sleep_ms(j->delay_ms);
+    pthread_mutex_lock(&s->mu);
+    s->st = st;
+    s->err = e;
+    s->busy = 0;
+    pthread_cond_broadcast(&s->cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+static bs_status scorer_start(job *j, bs_error *err) {
+  scorer *s = &j->sc;
+  if (pthread_mutex_init(&s->mu, NULL) || pthread_cond_init(&s->cv, NULL))
+    return bs_fail(err, BS_E_INTERNAL, "cannot create the scorer thread's lock");
+  if (pthread_create(&s->thread, NULL, scorer_main, j))
+    return bs_fail(err, BS_E_INTERNAL, "cannot start the scorer thread");
+  s->started = 1;
   return BS_OK;
+}
+
+static void scorer_stop(job *j) {
+  scorer *s = &j->sc;
+  if (!s->started) return;
+  pthread_mutex_lock(&s->mu);
+  s->quit = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->thread, NULL);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  s->started = 0;
+}
+
+static void scorer_submit(job *j, const float *x, int64_t n, float *y) {
+  scorer *s = &j->sc;
+  pthread_mutex_lock(&s->mu);
+  s->x = x;
+  s->n = n;
+  s->y = y;
+  s->busy = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+typedef struct coord {
+  int64_t next;             /* dynamic: next index into todo */
+  int64_t completed;        /* chunks stored (root mode: all ranks; parallel: rank 0's) */
+  int64_t worker_completed; /* parallel mode: reported by workers */
+  int done_workers;
+  int stopping; /* hand out no more chunks */
+} coord;
+
+static void serve_pending(job *j, coord *k, bs_error *err);
+
+/* Waits for the scorer's job. Rank 0 (k given, with workers) keeps
+ * answering the workers meanwhile, so none waits on it for long. */
+static bs_status scorer_wait(job *j, coord *k, bs_error *err) {
+  scorer *s = &j->sc;
+  pthread_mutex_lock(&s->mu);
+  while (s->busy) {
+    if (!k || j->size == 1) {
+      pthread_cond_wait(&s->cv, &s->mu);
+      continue;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 500 * 1000; /* 0.5 ms: a worker's request waits no longer */
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&s->cv, &s->mu, &until);
+    if (s->busy) {
+      pthread_mutex_unlock(&s->mu);
+      serve_pending(j, k, err);
+      pthread_mutex_lock(&s->mu);
+    }
+  }
+  bs_status st = s->st;
+  if (st != BS_OK && err->code == BS_OK) *err = s->err;
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+/* ---- reading, storing, handing out ----------------------------------------- */
+
+static bs_status read_chunk(job *j, int64_t c, float *x, bs_error *err) {
+  int64_t row0, n;
+  bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
+  double t0 = now();
+  bs_status st = bs_input_read(&j->in, row0, n, x, err);
+  j->st.read_s += now() - t0;
+  return st;
 }
 
 /* Writes chunk c's rows, makes them durable, then records c as done. */
@@ -374,14 +515,6 @@ static bs_status store_chunk(job *j, int64_t c, const float *buf, bs_error *err)
   j->st.write_s += now() - t0;
   return err->code;
 }
-
-typedef struct coord {
-  int64_t next;             /* dynamic: next index into todo */
-  int64_t completed;        /* chunks stored (root mode: all ranks; parallel: rank 0's) */
-  int64_t worker_completed; /* parallel mode: reported by workers */
-  int done_workers;
-  int stopping; /* hand out no more chunks */
-} coord;
 
 static int64_t dispense(job *j, coord *k) {
   if (k->stopping || k->next >= j->n_todo) return -1;
@@ -405,10 +538,10 @@ static void serve_one(job *j, coord *k, bs_error *err) {
   } else {
     int64_t row0, n;
     bs_chunk_rows(j->in.rows, j->chunk_rows, h.chunk, &row0, &n);
-    MPI_Recv(j->slot[1], (int)(n * j->cols), MPI_FLOAT, ms.MPI_SOURCE, TAG_DATA, j->comm,
+    MPI_Recv(j->rbuf, (int)(n * j->cols), MPI_FLOAT, ms.MPI_SOURCE, TAG_DATA, j->comm,
              MPI_STATUS_IGNORE);
     j->st.wait_s += now() - t0;
-    if (err->code == BS_OK && store_chunk(j, h.chunk, j->slot[1], err) == BS_OK)
+    if (err->code == BS_OK && store_chunk(j, h.chunk, j->rbuf, err) == BS_OK)
       k->completed++;
     return;
   }
@@ -425,95 +558,127 @@ static void serve_pending(job *j, coord *k, bs_error *err) {
 
 static int stop_requested(const job *j) { return j->stop && *j->stop; }
 
-static void run_rank0(job *j, coord *k, int64_t s0, int64_t sn, bs_error *err) {
-  const int dynamic = j->o->schedule == BS_SCHEDULE_DYNAMIC;
-  for (int64_t i = 0;; i++) {
-    serve_pending(j, k, err);
-    if (err->code) break;
-    if (stop_requested(j)) {
-      j->interrupted = 1;
-      k->stopping = 1;
-      break;
+/* Where a rank's chunks come from, and where its scored chunks go. */
+typedef struct flow {
+  coord *k;              /* rank 0 only */
+  int dynamic;           /* rank 0 dispenses chunk ids */
+  int64_t s0, sn, i;     /* static: this rank's run of todo */
+  int outstanding;       /* worker, dynamic: a request in flight */
+  int64_t completed;     /* worker: chunks it stored (parallel mode) */
+  MPI_Request req[2][2]; /* worker, root mode: the sends from y[s] */
+  msg_hdr hdr[2];
+} flow;
+
+/* The next chunk this rank scores, or -1: none left, stopped or failed. */
+static int64_t next_chunk(job *j, flow *f, bs_error *err) {
+  if (err->code) return -1;
+  if (stop_requested(j)) {
+    j->interrupted = 1;
+    if (f->k) f->k->stopping = 1;
+    return -1;
+  }
+  if (!f->dynamic) return f->i < f->sn ? j->todo[f->s0 + f->i++] : -1;
+  if (f->k) {
+    serve_pending(j, f->k, err);
+    return err->code ? -1 : dispense(j, f->k);
+  }
+  if (!f->outstanding) return -1;
+  int64_t c;
+  double t0 = now();
+  MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, j->comm, MPI_STATUS_IGNORE);
+  j->st.wait_s += now() - t0;
+  f->outstanding = 0;
+  if (c < 0) return -1;
+  /* Ask for the next one now, so that the answer arrives while we work. */
+  msg_hdr req = {.kind = MSG_REQ};
+  MPI_Send(&req, (int)sizeof req, MPI_BYTE, 0, TAG_HDR, j->comm);
+  f->outstanding = 1;
+  return c;
+}
+
+/* Worker, root mode: waits until the sends from y[s] are done. */
+static void slot_free(job *j, flow *f, int s) {
+  if (f->k || j->o->write_mode == BS_WRITE_PARALLEL) return;
+  double t0 = now();
+  MPI_Waitall(2, f->req[s], MPI_STATUSES_IGNORE);
+  j->st.wait_s += now() - t0;
+}
+
+/* A scored chunk: stored here (rank 0, or parallel mode), or sent to rank 0
+ * from y[s] (worker, root mode). */
+static void deliver(job *j, flow *f, int64_t c, int s, bs_error *err) {
+  if (f->k || j->o->write_mode == BS_WRITE_PARALLEL) {
+    if (store_chunk(j, c, j->y[s], err) == BS_OK) {
+      if (f->k)
+        f->k->completed++;
+      else
+        f->completed++;
     }
-    int64_t c = dynamic ? dispense(j, k) : (i < sn ? j->todo[s0 + i] : -1);
-    if (c < 0) break;
+    return;
+  }
+  int64_t row0, n;
+  bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
+  f->hdr[s] = (msg_hdr){.chunk = c, .kind = MSG_RESULT};
+  MPI_Isend(&f->hdr[s], (int)sizeof f->hdr[s], MPI_BYTE, 0, TAG_HDR, j->comm,
+            &f->req[s][0]);
+  MPI_Isend(j->y[s], (int)(n * j->cols), MPI_FLOAT, 0, TAG_DATA, j->comm, &f->req[s][1]);
+}
+
+/* The pipeline: score chunk c on the scorer thread while reading the next
+ * one and delivering the previous one. */
+static void run_chunks(job *j, flow *f, bs_error *err) {
+  int b = 0;
+  int64_t c = next_chunk(j, f, err), pending = -1;
+  if (c >= 0 && read_chunk(j, c, j->x[b], err)) c = -1;
+  while (c >= 0) {
     int64_t row0, n;
     bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
-    if (score_chunk(j, row0, n, j->slot[0], err) == BS_OK &&
-        store_chunk(j, c, j->slot[0], err) == BS_OK)
-      k->completed++;
+    slot_free(j, f, b);
+    scorer_submit(j, j->x[b], n, j->y[b]);
+    int64_t c2 = next_chunk(j, f, err);
+    if (c2 >= 0 && read_chunk(j, c2, j->x[1 - b], err)) c2 = -1;
+    if (pending >= 0 && !err->code) deliver(j, f, pending, 1 - b, err);
+    pending = -1;
+    if (scorer_wait(j, f->k, err) == BS_OK) {
+      pending = c;
+      j->st.rows += n;
+      j->st.chunks++;
+    }
+    c = err->code ? -1 : c2;
+    b = 1 - b;
   }
+  if (pending >= 0 && !err->code) deliver(j, f, pending, 1 - b, err);
+}
+
+static void run_rank0(job *j, coord *k, int64_t s0, int64_t sn, bs_error *err) {
+  flow f = {.k = k, .dynamic = j->o->schedule == BS_SCHEDULE_DYNAMIC, .s0 = s0, .sn = sn};
+  run_chunks(j, &f, err);
   while (k->done_workers < j->size - 1) serve_one(j, k, err);
 }
 
-/* A worker's chunk: scored, then sent to rank 0 (root mode, two sends in
- * flight at most) or stored here (parallel mode). */
-typedef struct sender {
-  MPI_Request req[2][2];
-  msg_hdr hdr[2];
-  int64_t n_sent;
-} sender;
-
-static void worker_process(job *j, sender *sd, int64_t c, int64_t *completed,
-                           bs_error *err) {
-  int64_t row0, n;
-  bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
-  if (j->o->write_mode == BS_WRITE_PARALLEL) {
-    if (score_chunk(j, row0, n, j->slot[0], err) == BS_OK &&
-        store_chunk(j, c, j->slot[0], err) == BS_OK)
-      (*completed)++;
-    return;
-  }
-  int s = (int)(sd->n_sent % 2);
-  double t0 = now();
-  MPI_Waitall(2, sd->req[s], MPI_STATUSES_IGNORE); /* the slot is free again */
-  j->st.wait_s += now() - t0;
-  if (score_chunk(j, row0, n, j->slot[s], err)) return;
-  sd->hdr[s] = (msg_hdr){.chunk = c, .kind = MSG_RESULT};
-  MPI_Isend(&sd->hdr[s], (int)sizeof sd->hdr[s], MPI_BYTE, 0, TAG_HDR, j->comm,
-            &sd->req[s][0]);
-  MPI_Isend(j->slot[s], (int)(n * j->cols), MPI_FLOAT, 0, TAG_DATA, j->comm,
-            &sd->req[s][1]);
-  sd->n_sent++;
-}
-
-static void run_worker(job *j, int64_t s0, int64_t sn, bs_error *err) {
-  sender sd = {.req = {{MPI_REQUEST_NULL, MPI_REQUEST_NULL},
-                       {MPI_REQUEST_NULL, MPI_REQUEST_NULL}}};
-  int64_t completed = 0;
-  msg_hdr req = {.kind = MSG_REQ};
-  if (j->o->schedule == BS_SCHEDULE_DYNAMIC) {
-    /* One request always in flight: ask for the next chunk before working
-     * on this one, so rank 0's answer arrives while we compute. */
-    int outstanding = 1;
+static int64_t run_worker(job *j, int64_t s0, int64_t sn, bs_error *err) {
+  flow f = {.dynamic = j->o->schedule == BS_SCHEDULE_DYNAMIC,
+            .s0 = s0,
+            .sn = sn,
+            .req = {{MPI_REQUEST_NULL, MPI_REQUEST_NULL},
+                    {MPI_REQUEST_NULL, MPI_REQUEST_NULL}}};
+  if (f.dynamic) {
+    msg_hdr req = {.kind = MSG_REQ};
     MPI_Send(&req, (int)sizeof req, MPI_BYTE, 0, TAG_HDR, j->comm);
-    while (outstanding) {
-      int64_t c;
-      double t0 = now();
-      MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, j->comm, MPI_STATUS_IGNORE);
-      j->st.wait_s += now() - t0;
-      outstanding = 0;
-      if (c < 0) break;
-      if (stop_requested(j)) j->interrupted = 1;
-      if (err->code || j->interrupted) continue;
-      MPI_Send(&req, (int)sizeof req, MPI_BYTE, 0, TAG_HDR, j->comm);
-      outstanding = 1;
-      worker_process(j, &sd, c, &completed, err);
-    }
-  } else {
-    for (int64_t i = 0; i < sn && !err->code; i++) {
-      if (stop_requested(j)) {
-        j->interrupted = 1;
-        break;
-      }
-      worker_process(j, &sd, j->todo[s0 + i], &completed, err);
-    }
+    f.outstanding = 1;
   }
+  run_chunks(j, &f, err);
   double t0 = now();
-  MPI_Waitall(4, &sd.req[0][0], MPI_STATUSES_IGNORE);
-  msg_hdr bye = {.kind = MSG_DONE, .completed = completed, .interrupted = j->interrupted};
+  MPI_Waitall(4, &f.req[0][0], MPI_STATUSES_IGNORE);
+  if (f.outstanding) { /* the answer to a request we no longer need */
+    int64_t c;
+    MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, j->comm, MPI_STATUS_IGNORE);
+  }
+  int64_t sent = j->o->write_mode == BS_WRITE_PARALLEL ? f.completed : 0;
+  msg_hdr bye = {.kind = MSG_DONE, .completed = sent, .interrupted = j->interrupted};
   MPI_Send(&bye, (int)sizeof bye, MPI_BYTE, 0, TAG_HDR, j->comm);
   j->st.wait_s += now() - t0;
+  return sent;
 }
 
 /* After the work: close, then complete (rename), keep for --resume
@@ -545,7 +710,15 @@ static bs_status finish(job *j, int64_t completed, bs_error *err) {
 }
 
 static void job_free(job *j) {
-  if (j->have_kinst) bs_kernel_release(&j->kinst);
+  scorer_stop(j);
+  if (j->have_kinst) {
+    for (int s = 0; s < 2; s++) {
+      bs_kernel_host_free(&j->kinst, j->x[s]);
+      bs_kernel_host_free(&j->kinst, j->y[s]);
+      j->x[s] = j->y[s] = NULL;
+    }
+    bs_kernel_release(&j->kinst);
+  }
   if (j->have_model) bs_model_free(&j->model);
   bs_input_close(&j->in);
   if (j->have_out) {
@@ -554,9 +727,7 @@ static void job_free(job *j) {
   }
   free(j->done);
   free(j->todo);
-  free(j->x);
-  free(j->slot[0]);
-  free(j->slot[1]);
+  free(j->rbuf);
 }
 
 bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t *stop,
@@ -572,8 +743,8 @@ bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t
   if (j.rank == 0 && !(sum->per_rank = calloc((size_t)j.size, sizeof *sum->per_rank)))
     bs_fail(err, BS_E_NOMEM, "out of memory");
   if ((st = agree(&j, err)) || (st = load_model(&j, err)) || (st = open_input(&j, err)) ||
-      (st = plan_output(&j, err)) || (st = prepare(&j, err)) ||
-      (st = open_output(&j, err)))
+      (st = select_kernel(&j, err)) || (st = plan_output(&j, err)) ||
+      (st = alloc_buffers(&j, err)) || (st = open_output(&j, err)))
     goto out;
   sum->rows = j.in.rows;
   sum->cols = j.cols;
@@ -591,16 +762,26 @@ bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t
   bs_split(j.n_todo, j.size, j.rank, &s0, &sn);
   coord k = {0};
   int64_t completed = 0;
+  scorer_start(&j, err);
+  if ((st = agree(&j, err))) goto out;
+  double t_work = now();
+  j.st.setup_s = t_work - t_start;
   if (j.rank == 0) {
     run_rank0(&j, &k, s0, sn, err);
     completed = k.completed + k.worker_completed;
   } else {
     run_worker(&j, s0, sn, err);
   }
+  double t_done = now();
+  j.st.work_s = t_done - t_work;
+  scorer_stop(&j);
+  j.st.score_s = j.sc.score_s;
   MPI_Bcast(&completed, 1, MPI_INT64_T, 0, comm);
   st = finish(&j, completed, err);
 
   j.st.wall_s = now() - t_start;
+  j.st.finish_s = now() - t_done;
+  gethostname(j.st.host, sizeof j.st.host - 1);
   MPI_Gather(&j.st, (int)sizeof j.st, MPI_BYTE, sum->per_rank, (int)sizeof j.st, MPI_BYTE,
              0, comm);
   MPI_Reduce(&j.st.wall_s, &sum->seconds, 1, MPI_DOUBLE, MPI_MAX, 0, comm);

@@ -10,10 +10,16 @@
 
 #include "options.h"
 
-/* What one rank did; gathered on rank 0. */
+/* What one rank did; gathered on rank 0. The phases: setup (model, input,
+ * kernel, output opened), work (the chunk loop), finish (output closed and
+ * committed). Within work, the main thread reads, writes and waits while
+ * the scorer thread scores, so read + write + wait + score may exceed
+ * work_s: that excess is the overlap. */
 typedef struct bs_rank_stats {
   int64_t rows, chunks;
-  double read_s, score_s, write_s, wait_s, wall_s;
+  double setup_s, work_s, finish_s, wall_s;
+  double read_s, score_s, write_s, wait_s;
+  char host[64];
 } bs_rank_stats;
 
 typedef struct bs_run_summary {

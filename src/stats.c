@@ -1,5 +1,7 @@
-/* Writes the --stats JSON; see stats.h. Times are seconds; per-rank "wait"
- * is time spent blocked on other ranks (sends, receives). */
+/* Writes the --stats JSON; see stats.h. Times are seconds. Per rank:
+ * setup_s, work_s and finish_s split wall_s into phases; within work_s the
+ * main thread's read_s, write_s and wait_s (blocked on other ranks: sends,
+ * receives) overlap the scorer thread's score_s. */
 #include "stats.h"
 
 #include <errno.h>
@@ -15,10 +17,12 @@ bs_status bs_stats_write(const char *path, const bs_options *o, const bs_run_sum
   for (int r = 0; r < sum->ranks && sum->per_rank; r++) {
     const bs_rank_stats *s = &sum->per_rank[r];
     json_array_append_new(
-        ranks, json_pack("{s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:f}", "rank", r, "rows",
-                         (json_int_t)s->rows, "chunks", (json_int_t)s->chunks, "read_s",
-                         s->read_s, "score_s", s->score_s, "write_s", s->write_s,
-                         "wait_s", s->wait_s, "wall_s", s->wall_s));
+        ranks,
+        json_pack("{s:i, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "rank",
+                  r, "host", s->host, "rows", (json_int_t)s->rows, "chunks",
+                  (json_int_t)s->chunks, "setup_s", s->setup_s, "read_s", s->read_s,
+                  "score_s", s->score_s, "write_s", s->write_s, "wait_s", s->wait_s,
+                  "work_s", s->work_s, "finish_s", s->finish_s, "wall_s", s->wall_s));
     tot[0] += s->read_s, tot[1] += s->score_s, tot[2] += s->write_s, tot[3] += s->wait_s;
   }
   json_t *doc = json_pack(

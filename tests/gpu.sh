@@ -4,7 +4,9 @@
 # DART weights, categorical and zero-as-missing splits, several classes),
 # as predictions and margins, in chunks that cut the copy/compute pipeline
 # at odd places; --device picks where ranks score, and more ranks than GPUs
-# are refused under --device cuda unless --allow-gpu-sharing.
+# are refused (under cuda and auto alike) unless --allow-gpu-sharing. With
+# cuBLAS, the network fixtures through dense-cublaslt: within 1e-5 of the
+# CPU, and bitwise the same whatever the chunks.
 # Skipped (77) without an NVIDIA GPU or in a build without CUDA. The
 # kernels themselves are checked against the reference by test_kernels and
 # test_dense, which include the GPU kernels wherever a GPU is.
@@ -63,20 +65,65 @@ same_bits example-one-chunk "$DATA/example/model.json" "$DATA/example/features.h
 same_bits example-odd-chunks "$DATA/example/model.json" "$DATA/example/features.h5" \
   --chunk-rows 33333 --threads 3
 
-# More ranks than GPUs: refused under --device cuda, shared when allowed,
-# the extra ranks on the CPU under auto; the bits never change.
+# Networks through dense-cublaslt (a build with cuBLAS): every bundled
+# network fixture it takes (dense layers only) gives margins within 1e-5 of
+# the CPU's (relative, or absolute near 0, as oracle-nn.sh compares
+# logits: the library sums in its own order), and the same bits whether a
+# chunk is the whole input or 7 rows.
+if grep -q "define BS_HAVE_CUBLAS 1" "$top_builddir/config.h" 2>/dev/null; then
+  taken=0
+  for model in "$DATA"/nn/*.model.h5; do
+    case=$(basename "$model" .model.h5)
+    input=$DATA/nn/$case.h5
+    lt=$WORK/$case-lt.h5
+    if ! run_bs 1 --quiet --model "$model" --input "$input" --output "$lt" --output-margin \
+      --device cuda --kernel dense-cublaslt --stats "$WORK/$case-lt.json"; then
+      if grep -q "cannot run this model" "$WORK/err"; then
+        echo "($case: not only dense layers, not for dense-cublaslt)"
+      else
+        fail "$case dense-cublaslt: $(cat "$WORK/err")"
+      fi
+      continue
+    fi
+    taken=$((taken + 1))
+    if ! grep -q '"kernel": *"dense-cublaslt"' "$WORK/$case-lt.json"; then
+      fail "$case: --kernel dense-cublaslt did not score with it"
+    elif ! run_bs 1 --quiet --model "$model" --input "$input" --output "$WORK/$case-cpu.h5" \
+      --output-margin --device cpu; then
+      fail "$case --device cpu: $(cat "$WORK/err")"
+    elif res=$("$CMP" --rtol 1e-5 --atol 1e-5 "$lt" "$WORK/$case-cpu.h5"); then
+      ok "$case: dense-cublaslt margins = CPU's within 1e-5: $res"
+    else
+      fail "$case: dense-cublaslt vs CPU: $res"
+    fi
+    if ! run_bs 1 --quiet --model "$model" --input "$input" --output "$WORK/$case-lt7.h5" \
+      --output-margin --device cuda --kernel dense-cublaslt --chunk-rows 7 --threads 3; then
+      fail "$case dense-cublaslt, 7-row chunks: $(cat "$WORK/err")"
+    elif res=$("$CMP" --exact "$WORK/$case-lt7.h5" "$lt"); then
+      ok "$case: dense-cublaslt in 7-row chunks = one chunk, bit for bit"
+    else
+      fail "$case: dense-cublaslt in 7-row chunks vs one chunk: $res"
+    fi
+  done
+  [ "$taken" -gt 0 ] || fail "dense-cublaslt took none of the network fixtures"
+fi
+
+# More ranks than GPUs: refused under --device cuda and auto, shared when
+# allowed; the bits never change.
 np=$((gpus + 1))
 m=$DATA/example/model.json in=$DATA/example/features.h5
 run_bs 1 --quiet --model "$m" --input "$in" --output "$WORK/base.h5" --device cpu ||
   fail "baseline: $(cat "$WORK/err")"
-if run_bs "$np" --quiet --model "$m" --input "$in" --output "$WORK/x.h5" --device cuda; then
-  fail "$np ranks on $gpus GPU(s) with --device cuda were not refused"
-elif grep -q -- "--allow-gpu-sharing" "$WORK/err"; then
-  ok "$np ranks on $gpus GPU(s): refused with a hint"
-else
-  fail "$np ranks on $gpus GPU(s): unclear error: $(cat "$WORK/err")"
-fi
-for args in "--device cuda --allow-gpu-sharing" "--device auto"; do
+for dev in cuda auto; do
+  if run_bs "$np" --quiet --model "$m" --input "$in" --output "$WORK/x.h5" --device $dev; then
+    fail "$np ranks on $gpus GPU(s) with --device $dev were not refused"
+  elif grep -q -- "--allow-gpu-sharing" "$WORK/err"; then
+    ok "$np ranks on $gpus GPU(s), --device $dev: refused with a hint"
+  else
+    fail "$np ranks on $gpus GPU(s), --device $dev: unclear error: $(cat "$WORK/err")"
+  fi
+done
+for args in "--device cuda --allow-gpu-sharing" "--device auto --allow-gpu-sharing"; do
   # shellcheck disable=SC2086
   if ! run_bs "$np" --quiet --model "$m" --input "$in" --output "$WORK/x.h5" --force $args \
     --chunk-rows 4096; then

@@ -15,6 +15,7 @@
  * test_dense (every registered kernel against the reference) and
  * tests/gpu.sh. */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,7 +47,7 @@ START_TEST(test_gpu_assign) {
       {BS_DEVICE_AUTO, 0, 1, 0, 0, BS_OK, -1},      /* no GPU: the CPU */
       {BS_DEVICE_AUTO, 0, 4, 4, 0, BS_OK, 0},       /* one GPU per rank */
       {BS_DEVICE_AUTO, 3, 4, 4, 0, BS_OK, 3},       /* */
-      {BS_DEVICE_AUTO, 1, 3, 1, 0, BS_OK, -1},      /* the ranks past the GPUs: CPU */
+      {BS_DEVICE_AUTO, 1, 3, 1, 0, BS_E_USAGE, -1}, /* more ranks than GPUs */
       {BS_DEVICE_AUTO, 2, 3, 2, 1, BS_OK, 0},       /* shared, round-robin */
       {BS_DEVICE_CPU, 0, 1, 8, 0, BS_OK, -1},       /* never a GPU */
       {BS_DEVICE_CUDA, 0, 1, 0, 0, BS_E_USAGE, -1}, /* none there */
@@ -72,6 +73,10 @@ START_TEST(test_gpu_assign) {
   memset(&err, 0, sizeof err);
   bs_gpu_assign(BS_DEVICE_CUDA, 0, 1, 0, 0, &ordinal, &err);
   ck_assert_ptr_ne(strstr(err.msg, "no GPU found"), NULL);
+  memset(&err, 0, sizeof err);
+  bs_gpu_assign(BS_DEVICE_AUTO, 0, 2, 1, 0, &ordinal, &err);
+  ck_assert_ptr_ne(strstr(err.msg, "--device auto: 2 ranks on this node but 1 GPU"),
+                   NULL);
 }
 END_TEST
 
@@ -466,6 +471,102 @@ START_TEST(test_tree_plan) {
 }
 END_TEST
 
+/* ---- the network range of dense-cublaslt ----------------------------------- */
+
+/* A float32 network of dense layers of widths w[0..nw-1], uniform weights
+ * within 2 / sqrt(n_in), biases within 0.5; activations from acts. */
+static void limit_net(uint64_t seed, const int32_t *w, int nw, const bs_act *acts,
+                      bs_model *m) {
+  rng r = {seed};
+  memset(m, 0, sizeof *m);
+  m->kind = BS_MODEL_NETWORK;
+  m->n_features = w[0];
+  m->n_groups = w[nw - 1];
+  m->network.layers = calloc((size_t)nw, sizeof *m->network.layers);
+  CHECK(m->network.layers);
+  m->network.n_layers = nw - 1;
+  for (int l = 0; l + 1 < nw; l++) {
+    bs_layer *ly = &m->network.layers[l];
+    ly->kind = BS_LAYER_DENSE;
+    ly->n_in = w[l];
+    ly->n_out = w[l + 1];
+    ly->act = acts[l];
+    ly->alpha = 0.3f;
+    ly->w = malloc((size_t)(w[l] * w[l + 1]) * sizeof *ly->w);
+    ly->b = malloc((size_t)w[l + 1] * sizeof *ly->b);
+    CHECK(ly->w && ly->b);
+    const double s = 2.0 / sqrt((double)w[l]);
+    for (int32_t i = 0; i < w[l] * w[l + 1]; i++)
+      ly->w[i] = (float)(s * ((double)rng_below(&r, 2000001) / 1e6 - 1.0));
+    for (int32_t j = 0; j < w[l + 1]; j++)
+      ly->b[j] = (float)(0.5 * ((double)rng_below(&r, 2000001) / 1e6 - 1.0));
+  }
+}
+
+/* bs_cuda_net_limit: the range within which rows take dense-cublaslt's
+ * matmuls. Exact on a network small enough to work out by hand; on larger
+ * ones rows at the limit, with the signs that push the first unit hardest
+ * or random ones, stay finite through the reference (no overflow), while
+ * the limit stays far above any real feature (else every row would take
+ * the slow exact path); non-finite parameters or other layers give -1. */
+START_TEST(test_net_limit) {
+  bs_model m;
+  const int32_t w1[] = {2, 1};
+  const bs_act lin[] = {BS_ACT_LINEAR};
+  limit_net(1, w1, 2, lin, &m);
+  m.network.layers[0].w[0] = 1.0f;
+  m.network.layers[0].w[1] = -2.0f;
+  m.network.layers[0].b[0] = 3.0f;
+  /* 3 T + 3 = FLT_MAX / 64 */
+  const double want = ((double)FLT_MAX / 64.0 - 3.0) / 3.0;
+  ck_assert(fabs((double)bs_cuda_net_limit(&m) - want) <= 1e-6 * want);
+  m.network.layers[0].w[1] = NAN;
+  ck_assert(bs_cuda_net_limit(&m) < 0);
+  m.network.layers[0].w[1] = 1.0f;
+  m.network.layers[0].b[0] = INFINITY;
+  ck_assert(bs_cuda_net_limit(&m) < 0);
+  m.network.layers[0].b[0] = 0.0f;
+  m.network.layers[0].act = BS_ACT_LEAKY_RELU;
+  m.network.layers[0].alpha = NAN;
+  ck_assert(bs_cuda_net_limit(&m) < 0);
+  m.network.layers[0].alpha = 0.3f;
+  ck_assert(bs_cuda_net_limit(&m) > 0);
+  m.network.layers[0].kind = BS_LAYER_AFFINE;
+  ck_assert(bs_cuda_net_limit(&m) < 0);
+  bs_model_free(&m);
+
+  static const bs_act act_sets[][4] = {{BS_ACT_RELU, BS_ACT_RELU, BS_ACT_LINEAR},
+                                       {BS_ACT_SELU, BS_ACT_LEAKY_RELU, BS_ACT_ELU},
+                                       {BS_ACT_SOFTPLUS, BS_ACT_GELU, BS_ACT_SWISH},
+                                       {BS_ACT_TANH, BS_ACT_SIGMOID, BS_ACT_LINEAR}};
+  const int32_t w[] = {28, 256, 256, 3};
+  const bs_kernel *ref = bs_kernel_find("ref");
+  for (size_t a = 0; a < sizeof act_sets / sizeof act_sets[0]; a++) {
+    limit_net(100 + a, w, 4, act_sets[a], &m);
+    const float lim = bs_cuda_net_limit(&m);
+    if (!(lim > 1e30f)) ck_abort_msg("activations %zu: limit %g", a, (double)lim);
+    float x[3 * 28], out[3 * 3];
+    rng r = {a};
+    for (int32_t f = 0; f < 28; f++) {
+      x[f] = m.network.layers[0].w[(size_t)f * 256] < 0 ? -lim : lim;
+      x[28 + f] = -x[f];
+      x[56 + f] = rng_below(&r, 2) ? lim : -lim;
+    }
+    bs_kernel_inst inst;
+    bs_kernel_config cfg = {.threads = 1, .device = -1};
+    bs_error err = {0};
+    CHECK(bs_kernel_prepare(ref, &m, &cfg, &inst, &err) == BS_OK);
+    CHECK(bs_kernel_score(&inst, x, 3, 28, out, &err) == BS_OK);
+    bs_kernel_release(&inst);
+    for (int i = 0; i < 9; i++)
+      if (!isfinite(out[i]))
+        ck_abort_msg("activations %zu: rows at the limit %g give %g", a, (double)lim,
+                     (double)out[i]);
+    bs_model_free(&m);
+  }
+}
+END_TEST
+
 /* ---- with the CUDA runtime, without a GPU ---------------------------------- */
 
 #ifdef BS_HAVE_CUDA
@@ -523,6 +624,89 @@ START_TEST(test_cuda_registry) {
   bs_model_free(&m);
 }
 END_TEST
+
+#ifdef BS_HAVE_CUBLAS
+/* A float32 network of dense layers 5-7-3: relu, then `act2`. */
+static void dense_net(bs_act act2, bs_model *m) {
+  static const int32_t w[] = {5, 7, 3};
+  memset(m, 0, sizeof *m);
+  m->kind = BS_MODEL_NETWORK;
+  m->n_features = w[0];
+  m->n_groups = w[2];
+  m->network.layers = calloc(2, sizeof *m->network.layers);
+  CHECK(m->network.layers);
+  m->network.n_layers = 2;
+  for (int l = 0; l < 2; l++) {
+    bs_layer *ly = &m->network.layers[l];
+    ly->kind = BS_LAYER_DENSE;
+    ly->n_in = w[l];
+    ly->n_out = w[l + 1];
+    ly->act = l == 0 ? BS_ACT_RELU : act2;
+    ly->w = calloc((size_t)(w[l] * w[l + 1]), sizeof *ly->w);
+    ly->b = calloc((size_t)w[l + 1], sizeof *ly->b);
+    CHECK(ly->w && ly->b);
+  }
+}
+
+/* dense-cublaslt: a GPU kernel with a tolerance, after dense-cuda in the
+ * table (not the default), chosen by name; it takes float32 networks of
+ * dense layers with element-wise activations and leaves the rest to
+ * dense-cuda. All of this holds without a GPU. */
+START_TEST(test_cublaslt_registry) {
+  const bs_kernel *lt = bs_kernel_find("dense-cublaslt");
+  const bs_kernel *dc = bs_kernel_find("dense-cuda");
+  ck_assert_ptr_ne(lt, NULL);
+  ck_assert(lt->gpu);
+  ck_assert(lt->tolerance > 0 && lt->tolerance <= 1e-4);
+  ck_assert(dc->tolerance == 0 && bs_kernel_find("ref")->tolerance == 0);
+  ck_assert_ptr_eq(bs_kernel_at(2), lt);
+  bs_model m;
+  dense_net(BS_ACT_SIGMOID, &m);
+  ck_assert(lt->supports(&m));
+  m.network.layers[1].act = BS_ACT_GELU;
+  ck_assert(lt->supports(&m));
+  m.network.layers[1].act = BS_ACT_SOFTMAX; /* inside the network: not ours */
+  ck_assert(!lt->supports(&m));
+  ck_assert(dc->supports(&m));
+  m.network.layers[1].act = BS_ACT_LINEAR;
+  m.network.layers[0].kind = BS_LAYER_AFFINE;
+  ck_assert(!lt->supports(&m));
+  m.network.layers[0].kind = BS_LAYER_LAYERNORM;
+  ck_assert(!lt->supports(&m));
+  m.network.layers[0].kind = BS_LAYER_DENSE;
+  m.network.f64 = 1;
+  ck_assert(!lt->supports(&m));
+  m.network.f64 = 0;
+  ck_assert(lt->supports(&m));
+  const bs_kernel *k = NULL;
+  bs_error err = {0};
+  unsetenv("BATCHSCORE_KERNEL");
+  /* Named (or by its suffix), never the default. */
+  ck_assert_int_eq(bs_kernel_select_on(BS_DEVICE_CPU, "dense-cublaslt", &m, &k, &err),
+                   BS_E_USAGE);
+  ck_assert_ptr_ne(strstr(err.msg, "'dense-cublaslt' runs on a GPU"), NULL);
+  memset(&err, 0, sizeof err);
+  if (bs_cuda_device_count() == 0) {
+    ck_assert_int_eq(bs_kernel_select_on(BS_DEVICE_CUDA, "cublaslt", &m, &k, &err),
+                     BS_E_KERNEL);
+    ck_assert_ptr_ne(strstr(err.msg, "cannot run this model on this machine"), NULL);
+  } else {
+    ck_assert_int_eq(bs_kernel_select_on(BS_DEVICE_CUDA, "cublaslt", &m, &k, &err),
+                     BS_OK);
+    ck_assert_ptr_eq(k, lt);
+    ck_assert_int_eq(bs_kernel_select_on(BS_DEVICE_CUDA, NULL, &m, &k, &err), BS_OK);
+    ck_assert_ptr_eq(k, dc);
+  }
+  /* No GPU for the rank: prepare refuses cleanly, naming the kernel. */
+  bs_kernel_inst inst;
+  bs_kernel_config cfg = {.threads = 1, .device = -1};
+  memset(&err, 0, sizeof err);
+  ck_assert_int_ne(bs_kernel_prepare(lt, &m, &cfg, &inst, &err), BS_OK);
+  ck_assert_ptr_ne(strstr(err.msg, "dense-cublaslt"), NULL);
+  bs_model_free(&m);
+}
+END_TEST
+#endif
 #endif
 
 static Suite *cuda_host_suite(void) {
@@ -535,12 +719,16 @@ static Suite *cuda_host_suite(void) {
   tcase_add_test(tc, test_forest_layout);
   tcase_add_test(tc, test_forest_edges);
   tcase_add_test(tc, test_tree_plan);
+  tcase_add_test(tc, test_net_limit);
   suite_add_tcase(s, tc);
 #ifdef BS_HAVE_CUDA
   tc = tcase_create("runtime");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_cuda_errors);
   tcase_add_test(tc, test_cuda_registry);
+#ifdef BS_HAVE_CUBLAS
+  tcase_add_test(tc, test_cublaslt_registry);
+#endif
   suite_add_tcase(s, tc);
 #endif
   return s;

@@ -1,6 +1,7 @@
 /* Unit tests of the pure parts of batchscore, none of which needs MPI or
  * HDF5: the command line (bs_options_parse), row partitioning, SHA-256, the
- * status helpers, and the XGBoost JSON importer, whose models are scored
+ * status helpers, the JSON scanner (checked against jansson, its oracle),
+ * and the XGBoost JSON importer, whose models are scored
  * with the reference kernel so that a test states what XGBoost would
  * predict rather than how the importer lays out its nodes.
  *
@@ -8,6 +9,8 @@
  * XGBoost document stays readable on a few lines. Every test runs in its own
  * forked process (Check's default), so one crash fails one test. */
 #include <check.h>
+#include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json-scan.h"
 #include "kernel.h"
 #include "model-load.h"
 #include "model.h"
@@ -517,6 +521,587 @@ START_TEST(test_read_file) {
 }
 END_TEST
 
+/* ---- JSON scanner --------------------------------------------------------- */
+
+/* The scanner reads a copy of exactly len bytes with no NUL after it, so
+ * that the sanitizers catch any read past the end. */
+static char *exact_copy(const char *text, size_t len) {
+  char *buf = malloc(len ? len : 1);
+  ck_assert_ptr_ne(buf, NULL);
+  memcpy(buf, text, len);
+  return buf;
+}
+
+/* Whether jansson takes the text: the scanner's oracle. */
+static int jansson_takes(const char *text, size_t len) {
+  json_error_t e;
+  json_t *v = json_loadb(text, len, 0, &e);
+  json_decref(v);
+  return v != NULL;
+}
+
+/* Positions of the substring `sub` in doc. */
+static size_t at_sub(const char *doc, const char *sub) {
+  const char *p = strstr(doc, sub);
+  ck_assert_msg(p != NULL, "'%s' not in the document", sub);
+  return (size_t)(p - doc);
+}
+
+static size_t count_elements(const bs_json *j, size_t container, int object) {
+  size_t n = 0;
+  for (size_t e = bs_json_first(j, container); e != BS_JSON_NONE; n++) {
+    size_t v = object ? bs_json_member(j, e) : e;
+    CHECK(v != BS_JSON_NONE);
+    e = bs_json_next(j, bs_json_skip(j, v));
+  }
+  return n;
+}
+
+START_TEST(test_json_skip_nested) {
+  /* Brackets, braces and escaped quotes inside strings must not count. */
+  static const char doc[] =
+      "{\"a\" : [1, [2, [3, {\"]\": \"[{\\\"}\"}]], {}], \"b\":\"x\\\\\", "
+      "\"c\":{\"d\":[[],[[ ]]] ,\"e\":null},\"a\":-2.5e3, \"f\": true ,\"g\":false}";
+  char *buf = exact_copy(doc, strlen(doc));
+  bs_json j;
+  bs_json_error err;
+  ck_assert_int_eq(bs_json_open(&j, buf, strlen(doc), &err), BS_JSON_OK);
+  ck_assert_uint_eq(j.root, 0);
+  ck_assert_int_eq(bs_json_type_at(&j, j.root), BS_JSON_OBJECT);
+  ck_assert_uint_eq(count_elements(&j, j.root, 1), 6);
+  ck_assert_uint_eq(bs_json_skip(&j, j.root), strlen(doc));
+
+  /* The first "a": its value ends just before the comma ahead of "b". */
+  size_t a1 = bs_json_member(&j, bs_json_first(&j, j.root));
+  ck_assert_uint_eq(a1, at_sub(doc, "[1,"));
+  ck_assert_int_eq(bs_json_type_at(&j, a1), BS_JSON_ARRAY);
+  ck_assert_uint_eq(bs_json_skip(&j, a1), at_sub(doc, ", \"b\""));
+  ck_assert_uint_eq(count_elements(&j, a1, 0), 3);
+  size_t inner = bs_json_next(&j, bs_json_skip(&j, bs_json_first(&j, a1)));
+  ck_assert_uint_eq(inner, at_sub(doc, "[2,"));
+  ck_assert_uint_eq(bs_json_skip(&j, inner), at_sub(doc, ", {}]"));
+
+  /* A key looked up is the last of its name, as jansson keeps it. */
+  size_t a = bs_json_get(&j, j.root, "a");
+  ck_assert_uint_eq(a, at_sub(doc, "-2.5e3"));
+  ck_assert_int_eq(bs_json_type_at(&j, a), BS_JSON_REAL);
+  size_t d = bs_json_get(&j, bs_json_get(&j, j.root, "c"), "d");
+  ck_assert_uint_eq(count_elements(&j, d, 0), 2);
+  ck_assert_int_eq(bs_json_type_at(&j, bs_json_get(&j, j.root, "b")), BS_JSON_STRING);
+  ck_assert_int_eq(bs_json_type_at(&j, bs_json_get(&j, j.root, "f")), BS_JSON_TRUE);
+  ck_assert_int_eq(bs_json_type_at(&j, bs_json_get(&j, j.root, "g")), BS_JSON_FALSE);
+  ck_assert_int_eq(
+      bs_json_type_at(&j, bs_json_get(&j, bs_json_get(&j, j.root, "c"), "e")),
+      BS_JSON_NULL);
+  ck_assert_uint_eq(bs_json_get(&j, j.root, "zz"), BS_JSON_NONE);
+  ck_assert_uint_eq(bs_json_get(&j, a1, "a"), BS_JSON_NONE); /* not an object */
+  ck_assert_uint_eq(bs_json_get(&j, BS_JSON_NONE, "a"), BS_JSON_NONE);
+  ck_assert_uint_eq(bs_json_first(&j, a), BS_JSON_NONE);
+  bs_json_close(&j);
+  free(buf);
+}
+END_TEST
+
+/* Large containers are skipped through the index, small ones by scanning:
+ * both must land where the generator says each value ends. */
+START_TEST(test_json_skip_index) {
+  enum { N = 300 };
+  size_t cap = 1 << 20, len = 0, starts[N], ends[N];
+  char *doc = malloc(cap);
+  ck_assert_ptr_ne(doc, NULL);
+  rng r = {42};
+  len += (size_t)snprintf(doc + len, cap - len, "[");
+  for (int i = 0; i < N; i++) {
+    if (i) len += (size_t)snprintf(doc + len, cap - len, ", ");
+    starts[i] = len;
+    int kind = (int)rng_below(&r, 3), n = (int)rng_below(&r, 60);
+    if (kind == 0) { /* an array of numbers, short or long */
+      len += (size_t)snprintf(doc + len, cap - len, "[");
+      for (int k = 0; k < n; k++)
+        len += (size_t)snprintf(doc + len, cap - len, "%s%d.5E-3", k ? "," : "",
+                                (int)rng_below(&r, 100000) - 50000);
+      len += (size_t)snprintf(doc + len, cap - len, "]");
+    } else if (kind == 1) { /* an object with a nested array and tricky strings */
+      len += (size_t)snprintf(doc + len, cap - len, "{\"k]\":\"v}\\\"[\",\"n\":[");
+      for (int k = 0; k < n; k++)
+        len += (size_t)snprintf(doc + len, cap - len, "%s[\"]\",{}]", k ? "," : "");
+      len += (size_t)snprintf(doc + len, cap - len, "]}");
+    } else {
+      len += (size_t)snprintf(doc + len, cap - len, "\"s%d\\\\\"", n);
+    }
+    ends[i] = len;
+  }
+  len += (size_t)snprintf(doc + len, cap - len, "]");
+  ck_assert_uint_lt(len, cap);
+  bs_json j;
+  ck_assert_int_eq(bs_json_open(&j, doc, len, NULL), BS_JSON_OK);
+  ck_assert_uint_gt(j.n_spans, 10); /* the index is used */
+  size_t e = bs_json_first(&j, j.root);
+  for (int i = 0; i < N; i++) {
+    CHECK(e == starts[i]);
+    CHECK(bs_json_skip(&j, e) == ends[i]);
+    e = bs_json_next(&j, bs_json_skip(&j, e));
+  }
+  CHECK(e == BS_JSON_NONE);
+  ck_assert(jansson_takes(doc, len));
+  bs_json_close(&j);
+  free(doc);
+}
+END_TEST
+
+START_TEST(test_json_strings) {
+  static const char doc[] =
+      "[\"plain\", \"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t\", "
+      "\"\\u00e9\\u20AC\\ud83d\\ude00\","
+      " \"\xc3\xa9\", \"\", \"k\\u0065y\", \"NaN\"]";
+  static const char *const want[] = {"plain",
+                                     "q\" b\\ s/ \b\f\n\r\t",
+                                     "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+                                     "\xc3\xa9",
+                                     "",
+                                     "key",
+                                     "NaN"};
+  char *buf = exact_copy(doc, strlen(doc));
+  bs_json j;
+  ck_assert_int_eq(bs_json_open(&j, buf, strlen(doc), NULL), BS_JSON_OK);
+  size_t e = bs_json_first(&j, j.root);
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    char out[64];
+    ck_assert_uint_ne(e, BS_JSON_NONE);
+    ck_assert_int_eq(bs_json_type_at(&j, e), BS_JSON_STRING);
+    ck_assert_uint_eq(bs_json_string(&j, e, out, sizeof out), strlen(want[i]));
+    ck_assert_str_eq(out, want[i]);
+    ck_assert(bs_json_string_is(&j, e, want[i]));
+    e = bs_json_next(&j, bs_json_skip(&j, e));
+  }
+  ck_assert_uint_eq(e, BS_JSON_NONE);
+  /* Escaped or not, a key compares by its text; prefixes do not match. */
+  size_t key = at_sub(doc, "\"k\\u");
+  ck_assert(bs_json_string_is(&j, key, "key"));
+  ck_assert(!bs_json_string_is(&j, key, "ke"));
+  ck_assert(!bs_json_string_is(&j, key, "keys"));
+  ck_assert(!bs_json_string_is(&j, 1, "plai"));
+  ck_assert(!bs_json_string_is(&j, j.root, "plain")); /* not a string */
+  /* Escapes in a text longer than the one compared with (this once hung). */
+  size_t esc = at_sub(doc, "\"q");
+  ck_assert(!bs_json_string_is(&j, esc, "q"));
+  ck_assert(!bs_json_string_is(&j, bs_json_next(&j, bs_json_skip(&j, esc)), "x"));
+  /* Cut as snprintf cuts, with the full length returned. */
+  char small[4] = "zzz";
+  ck_assert_uint_eq(bs_json_string(&j, 1, small, sizeof small), 5);
+  ck_assert_str_eq(small, "pla");
+  ck_assert_uint_eq(bs_json_string(&j, 1, NULL, 0), 5);
+  ck_assert_uint_eq(bs_json_string(&j, j.root, small, sizeof small), 0);
+  ck_assert_str_eq(small, "");
+  bs_json_close(&j);
+  free(buf);
+}
+END_TEST
+
+static uint64_t bits_of_double(double x) {
+  uint64_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+START_TEST(test_json_numbers) {
+  static const char doc[] =
+      "[0, -0, 12, -12, 9223372036854775807, -9223372036854775808, 3.0, -0.0, 1e-400, "
+      "1E2, 2.5e+1, 0.1, 1.7976931348623157e308, 123456789012345678901234567890.0, "
+      "-6.2798746E-3, true, false, null, \"7\", [1], {\"a\":1}]";
+  char *buf = exact_copy(doc, strlen(doc));
+  bs_json j;
+  ck_assert_int_eq(bs_json_open(&j, buf, strlen(doc), NULL), BS_JSON_OK);
+  static const struct {
+    bs_json_type type;
+    long long i;
+    const char *real; /* strtod of this for reals */
+  } want[] = {
+      {BS_JSON_INTEGER, 0, NULL},
+      {BS_JSON_INTEGER, 0, NULL}, /* -0 is integer 0, and +0.0 as a number */
+      {BS_JSON_INTEGER, 12, NULL},
+      {BS_JSON_INTEGER, -12, NULL},
+      {BS_JSON_INTEGER, LLONG_MAX, NULL},
+      {BS_JSON_INTEGER, LLONG_MIN, NULL},
+      {BS_JSON_REAL, 0, "3.0"},
+      {BS_JSON_REAL, 0, "-0.0"},
+      {BS_JSON_REAL, 0, "1e-400"},
+      {BS_JSON_REAL, 0, "1E2"},
+      {BS_JSON_REAL, 0, "2.5e+1"},
+      {BS_JSON_REAL, 0, "0.1"},
+      {BS_JSON_REAL, 0, "1.7976931348623157e308"},
+      {BS_JSON_REAL, 0, "123456789012345678901234567890.0"},
+      {BS_JSON_REAL, 0, "-6.2798746E-3"},
+      {BS_JSON_TRUE, 1, NULL},
+      {BS_JSON_FALSE, 0, NULL},
+      {BS_JSON_NULL, 0, NULL},
+      {BS_JSON_STRING, 0, NULL},
+      {BS_JSON_ARRAY, 0, NULL},
+      {BS_JSON_OBJECT, 0, NULL},
+  };
+  size_t e = bs_json_first(&j, j.root);
+  for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+    bs_json_scalar v;
+    ck_assert_uint_ne(e, BS_JSON_NONE);
+    size_t after = bs_json_read(&j, e, &v);
+    ck_assert_uint_eq(after, bs_json_skip(&j, e));
+    ck_assert_msg(v.type == want[k].type, "element %zu: type %d, want %d", k, v.type,
+                  want[k].type);
+    ck_assert_int_eq(bs_json_type_at(&j, e), v.type);
+    ck_assert_uint_eq(v.pos, e);
+    if (want[k].real) {
+      double d = strtod(want[k].real, NULL);
+      ck_assert_msg(bits_of_double(v.d) == bits_of_double(d), "%s: %a, want %a",
+                    want[k].real, v.d, d);
+    } else {
+      ck_assert_int_eq(v.i, want[k].i);
+      if (v.type == BS_JSON_INTEGER)
+        ck_assert(bits_of_double(v.d) == bits_of_double((double)want[k].i));
+    }
+    e = bs_json_next(&j, after);
+  }
+  ck_assert_uint_eq(e, BS_JSON_NONE);
+  bs_json_close(&j);
+  free(buf);
+}
+END_TEST
+
+/* Reals are read to the bit as strtod reads them, whichever way the
+ * scanner takes (its fast path or strtod): random decimals of every
+ * length, including ones just past the fast path's limits. */
+START_TEST(test_json_reals_bitwise) {
+  enum { N = 40000 };
+  size_t cap = (size_t)N * 48 + 16, len = 0;
+  char *doc = malloc(cap), (*num)[40] = malloc(N * sizeof *num);
+  ck_assert_ptr_ne(doc, NULL);
+  ck_assert_ptr_ne(num, NULL);
+  rng r = {7};
+  doc[len++] = '[';
+  for (int i = 0; i < N; i++) {
+    char *s = num[i];
+    int n = 0, digits = 1 + (int)rng_below(&r, 21),
+        point = (int)rng_below(&r, digits + 1);
+    if (rng_below(&r, 2)) s[n++] = '-';
+    for (int k = 0; k < digits; k++) {
+      if (k == point && k > 0) s[n++] = '.';
+      /* No leading zeros in the integer part, as JSON has it. */
+      int lead = k == 0 && point != 1 && digits > 1;
+      s[n++] = (char)('0' + (lead ? 1 + (int)rng_below(&r, 9) : (int)rng_below(&r, 10)));
+    }
+    if (point == 0 || point == digits) s[n++] = '.', s[n++] = '5';
+    int ex = (int)rng_below(&r, 5) == 0 ? (int)rng_below(&r, 661) - 330
+                                        : (int)rng_below(&r, 61) - 30;
+    if (rng_below(&r, 4)) n += snprintf(s + n, 40 - (size_t)n, "%c%d", "eE"[i & 1], ex);
+    s[n] = '\0';
+    if (strtod(s, NULL) == HUGE_VAL || strtod(s, NULL) == -HUGE_VAL) s[0] = '0', s[1] = 0;
+    len += (size_t)snprintf(doc + len, cap - len, "%s%s", i ? "," : "", s);
+  }
+  doc[len++] = ']';
+  bs_json j;
+  bs_json_error err;
+  ck_assert_msg(bs_json_open(&j, doc, len, &err) == BS_JSON_OK, "%s", err.text);
+  size_t e = bs_json_first(&j, j.root);
+  for (int i = 0; i < N; i++) {
+    bs_json_scalar v;
+    CHECK(e != BS_JSON_NONE);
+    size_t after = bs_json_read(&j, e, &v);
+    double want = strtod(num[i], NULL);
+    if (v.type == BS_JSON_INTEGER) want = (double)strtoll(num[i], NULL, 10);
+    ck_assert_msg(bits_of_double(v.d) == bits_of_double(want), "%s: %a, want %a", num[i],
+                  v.d, want);
+    e = bs_json_next(&j, after);
+  }
+  bs_json_close(&j);
+  free(doc);
+  free(num);
+}
+END_TEST
+
+START_TEST(test_json_nonfinite_words) {
+  /* Bare words are strings wherever a string may stand, keys included;
+   * inside strings they are just text. */
+  static const char doc[] =
+      "{NaN:[NaN,Infinity,-Infinity, \"-Infinity\"],\"x\":\"NaN Infinity\",-Infinity:1}";
+  char *buf = exact_copy(doc, strlen(doc));
+  bs_json j;
+  ck_assert_int_eq(bs_json_open(&j, buf, strlen(doc), NULL), BS_JSON_OK);
+  size_t a = bs_json_get(&j, j.root, "NaN");
+  ck_assert_int_eq(bs_json_type_at(&j, a), BS_JSON_ARRAY);
+  static const char *const words[] = {"NaN", "Infinity", "-Infinity", "-Infinity"};
+  size_t e = bs_json_first(&j, a);
+  for (int i = 0; i < 4; i++) {
+    bs_json_scalar v;
+    char out[16];
+    size_t after = bs_json_read(&j, e, &v);
+    ck_assert_int_eq(v.type, BS_JSON_STRING);
+    bs_json_string(&j, e, out, sizeof out);
+    ck_assert_str_eq(out, words[i]);
+    e = bs_json_next(&j, after);
+  }
+  ck_assert_uint_eq(e, BS_JSON_NONE);
+  ck_assert_uint_ne(bs_json_get(&j, j.root, "-Infinity"), BS_JSON_NONE);
+  ck_assert(bs_json_string_is(&j, bs_json_get(&j, j.root, "x"), "NaN Infinity"));
+  bs_json_close(&j);
+  free(buf);
+
+  /* Only the exact spellings, standing alone. */
+  static const char *const bad[] = {"[-NaN]", "[NaNx]",       "[Infinityy]", "[nan]",
+                                    "[inf]",  "[- Infinity]", "[+Infinity]", "[NaN1]",
+                                    "[1NaN]", "[-infinity]",  "[NaN NaN]",   "{NaN}",
+                                    "[Na]",   "[Infinit]",    "[-Infinit]",  "[-I]"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char *b = exact_copy(bad[i], strlen(bad[i]));
+    ck_assert_msg(bs_json_open(&j, b, strlen(bad[i]), NULL) == BS_JSON_SYNTAX,
+                  "'%s' accepted", bad[i]);
+    free(b);
+  }
+}
+END_TEST
+
+/* Documents the scanner must refuse (with a reason naming the fault) or
+ * take, as jansson does; `len` 0 means strlen. */
+static const struct json_case {
+  const char *text;
+  size_t len;
+  const char *why; /* NULL: valid */
+} json_cases[] = {
+    {"", 0, "'[' or '{' expected"},
+    {" \n ", 0, "'[' or '{' expected"},
+    {"1", 0, "'[' or '{' expected"},
+    {"\"s\"", 0, "'[' or '{' expected"},
+    {"\xef\xbb\xbf[1]", 0, "'[' or '{' expected"},
+    {"[1,]", 0, "invalid token"},
+    {"[,1]", 0, "invalid token"},
+    {"[1 2]", 0, "']' expected"},
+    {"[1}", 0, "']' expected"},
+    {"{\"a\":1]", 0, "'}' expected"},
+    {"{\"a\" 1}", 0, "':' expected"},
+    {"{\"a\":1,}", 0, "string or '}' expected"},
+    {"{1:2}", 0, "string or '}' expected"},
+    {"[01]", 0, "invalid token"},
+    {"[-01]", 0, "invalid token"},
+    {"[1.]", 0, "invalid token"},
+    {"[.5]", 0, "invalid token"},
+    {"[1e]", 0, "invalid token"},
+    {"[1e+]", 0, "invalid token"},
+    {"[-]", 0, "invalid token"},
+    {"[+1]", 0, "invalid token"},
+    {"[0x10]", 0, "']' expected"},
+    {"[9223372036854775808]", 0, "too big integer"},
+    {"[-9223372036854775809]", 0, "too big negative integer"},
+    {"[100000000000000000000]", 0, "too big integer"},
+    {"[1e309]", 0, "real number overflow"},
+    {"[-1.8e308]", 0, "real number overflow"},
+    {"[0.0001e313]", 0, "real number overflow"},
+    {"[\"a\nb\"]", 0, "unexpected newline"},
+    {"[\"a\tb\"]", 0, "control character 0x9"},
+    {"[\"\\x\"]", 0, "invalid escape"},
+    {"[\"\\u12\"]", 0, "invalid escape"},
+    {"[\"\\u12G4\"]", 0, "invalid escape"},
+    {"[\"\\u0000\"]", 0, "\\u0000"},
+    {"{\"a\\u0000\":1}", 0, "\\u0000"},
+    {"[\"\\ud800\"]", 0, "invalid Unicode"},
+    {"[\"\\udc00\"]", 0, "invalid Unicode"},
+    {"[\"\\ud800\\u0041\"]", 0, "invalid Unicode"},
+    {"[\"\\ud800\\\\u0041\"]", 0, "invalid Unicode"},
+    {"[\"\xc0\x80\"]", 0, "unable to decode byte 0xc0"},
+    {"[\"\xed\xa0\x80\"]", 0, "unable to decode"},
+    {"[\"\xf4\x90\x80\x80\"]", 0, "unable to decode"},
+    {"[\"\xe0\x9f\xbf\"]", 0, "unable to decode"},
+    {"[\"\xf0\x8f\xbf\xbf\"]", 0, "unable to decode"},
+    {"[\"\xe2\x82\"]", 0, "unable to decode"},
+    {"[\"\x80\"]", 0, "unable to decode"},
+    {"[\"\xff\"]", 0, "unable to decode"},
+    {"[\xc3\xa9]", 0, "invalid token"},
+    {"[tru]", 0, "invalid token"},
+    {"[True]", 0, "invalid token"},
+    {"[truex]", 0, "']' expected"},
+    {"[1] x", 0, "end of file expected"},
+    {"[1] [2]", 0, "end of file expected"},
+    {"[1]\0", 4, "end of file expected"},
+    {"[\"a\0\"]", 6, "control character 0x0"},
+    {"[\"a\"", 0, "premature end of input"},
+    {"{\"a\":", 0, "premature end of input"},
+    {"[1", 0, "premature end of input"},
+    {"[\"\\", 0, "premature end of input"},
+    {"[]", 0, NULL},
+    {"{}", 0, NULL},
+    {" \t\r\n[ ]\n", 0, NULL},
+    {"[1e-400, -1e-400, 1.7976931348623157e308, 0.0e0, 1E+2, 1e-2]", 0, NULL},
+    {"[-0, 0, 9223372036854775807, -9223372036854775808]", 0, NULL},
+    {"[\"\xf0\x9f\x98\x80\", \"\\ud83d\\ude00\", \"\x7f\", \"\\/\", \"\xef\xbf\xbf\"]", 0,
+     NULL},
+    {"{\"a\":1,\"a\":[2],\"\":{}}", 0, NULL},
+    {"[true,false,null,[[[]]],{\"\":{\"\":[]}}]", 0, NULL},
+    {"[1.5e308, 0.00000000000000000000000001e330]", 0, NULL},
+};
+
+START_TEST(test_json_refused) {
+  const struct json_case *c = &json_cases[_i];
+  size_t len = c->len ? c->len : strlen(c->text);
+  char *buf = exact_copy(c->text, len);
+  bs_json j;
+  bs_json_error err;
+  bs_json_status st = bs_json_open(&j, buf, len, &err);
+  if (c->why) {
+    ck_assert_msg(st == BS_JSON_SYNTAX, "case %d accepted", _i);
+    ck_assert_msg(strstr(err.text, c->why) != NULL, "case %d: '%s', want '%s'", _i,
+                  err.text, c->why);
+    ck_assert_int_ge(err.line, 1);
+    ck_assert_uint_le(err.pos, len);
+    ck_assert_ptr_eq(j.spans, NULL);
+  } else {
+    ck_assert_msg(st == BS_JSON_OK, "case %d refused: %s", _i, err.text);
+    bs_json_close(&j);
+  }
+  /* Exactly what jansson accepts. */
+  ck_assert_msg(jansson_takes(buf, len) == (st == BS_JSON_OK), "case %d: jansson differs",
+                _i);
+  free(buf);
+}
+END_TEST
+
+START_TEST(test_json_error_line) {
+  static const char doc[] = "{\n \"a\": [1,\n 2,\n x]}";
+  bs_json j;
+  bs_json_error err;
+  ck_assert_int_eq(bs_json_open(&j, doc, strlen(doc), &err), BS_JSON_SYNTAX);
+  ck_assert_int_eq(err.line, 4);
+  ck_assert_uint_eq(err.pos, at_sub(doc, "x]"));
+}
+END_TEST
+
+/* jansson refuses values nested deeper than 2048 (the root is depth 1). */
+START_TEST(test_json_depth) {
+  enum { D = BS_JSON_MAX_DEPTH + 1 };
+  char *doc = malloc(2 * D + 1);
+  ck_assert_ptr_ne(doc, NULL);
+  static const struct {
+    int arrays, scalar, ok;
+  } cases[] = {{BS_JSON_MAX_DEPTH, 0, 1},
+               {BS_JSON_MAX_DEPTH + 1, 0, 0},
+               {BS_JSON_MAX_DEPTH - 1, 1, 1},
+               {BS_JSON_MAX_DEPTH, 1, 0}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    size_t len = 0;
+    for (int i = 0; i < cases[k].arrays; i++) doc[len++] = '[';
+    if (cases[k].scalar) doc[len++] = '7';
+    for (int i = 0; i < cases[k].arrays; i++) doc[len++] = ']';
+    bs_json j;
+    bs_json_error err;
+    bs_json_status st = bs_json_open(&j, doc, len, &err);
+    ck_assert_msg((st == BS_JSON_OK) == cases[k].ok, "case %zu: %s", k, err.text);
+    if (st == BS_JSON_OK) {
+      ck_assert_uint_eq(bs_json_skip(&j, 0), len);
+      bs_json_close(&j);
+    } else {
+      ck_assert_ptr_ne(strstr(err.text, "maximum parsing depth"), NULL);
+    }
+#ifdef JSON_PARSER_MAX_DEPTH
+    if (JSON_PARSER_MAX_DEPTH == BS_JSON_MAX_DEPTH)
+      ck_assert_int_eq(jansson_takes(doc, len), cases[k].ok);
+#endif
+  }
+  free(doc);
+}
+END_TEST
+
+/* Every proper prefix of a document is refused, and the readers, pointed
+ * anywhere in text that was never checked, stay inside it. */
+START_TEST(test_json_truncated) {
+  static const char doc[] =
+      "{\"a\\\"[\":[1,-2.5e-3,NaN,-Infinity,Infinity,true,false,null,\"\\u00e9\\ud83d"
+      "\\ude00\"],\"big\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,"
+      "23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48],"
+      "\"o\":{\"x\":{},\"y\":[[]],\"z\":\"}]\"}, NaN : 0.5 }";
+  const size_t full = strlen(doc);
+  for (size_t len = 0; len <= full; len++) {
+    char *buf = exact_copy(doc, len);
+    bs_json j;
+    bs_json_error err;
+    bs_json_status st = bs_json_open(&j, buf, len, &err);
+    if (len < full) {
+      ck_assert_msg(st == BS_JSON_SYNTAX, "prefix of %zu bytes accepted", len);
+      ck_assert_uint_le(err.pos, len);
+      j = (bs_json){.text = buf, .len = len};
+    } else {
+      ck_assert_int_eq(st, BS_JSON_OK);
+      ck_assert_uint_ge(j.n_spans, 1);
+    }
+    for (size_t p = 0; p <= len + 1; p++) {
+      size_t pos = p == len + 1 ? BS_JSON_NONE : p;
+      bs_json_scalar v;
+      char out[8];
+      CHECK(bs_json_skip(&j, pos) <= len);
+      CHECK(bs_json_read(&j, pos, &v) <= len);
+      bs_json_type_at(&j, pos);
+      bs_json_string(&j, pos, out, sizeof out);
+      bs_json_string_is(&j, pos, "a\"[");
+      size_t f = bs_json_first(&j, pos);
+      CHECK(f == BS_JSON_NONE || f < len);
+      size_t n = bs_json_next(&j, pos);
+      CHECK(n == BS_JSON_NONE || n < len);
+      size_t m = bs_json_member(&j, pos);
+      CHECK(m == BS_JSON_NONE || m < len);
+      bs_json_get(&j, pos, "o");
+    }
+    if (st == BS_JSON_OK) {
+      ck_assert_uint_ne(bs_json_get(&j, j.root, "a\"["), BS_JSON_NONE);
+      ck_assert_uint_ne(bs_json_get(&j, j.root, "NaN"), BS_JSON_NONE);
+      bs_json_close(&j);
+    }
+    free(buf);
+  }
+}
+END_TEST
+
+/* Random edits of a small document: the scanner and jansson agree on every
+ * one (no bare words here, so jansson can read the text as it is). */
+START_TEST(test_json_matches_jansson) {
+  static const char doc[] =
+      "{\"a\":[1,-2.5e-3,true,false,null,\"\\u00e9\\ud83d\\ude00\\n\"],\"b\":{\"c\":"
+      "[[],{}],\"d\":\"}]\\\"\"},\"e\":-0,\"f\":1E+2,\"g\":\"\xc3\xa9\"}";
+  static const char alphabet[] = "{}[]:,\" \\\n\t-+.eE0123456789tfnu\xc3\xa9\x80\xff\x01";
+  const size_t len = strlen(doc);
+  char buf[sizeof doc + 8];
+  rng r = {2024};
+  int agreed_ok = 0;
+  for (int iter = 0; iter < 20000; iter++) {
+    memcpy(buf, doc, len);
+    size_t n = len;
+    for (int k = 1 + (int)rng_below(&r, 3); k > 0; k--) {
+      size_t i = rng_below(&r, (uint32_t)n);
+      char ch = alphabet[rng_below(&r, sizeof alphabet - 1)];
+      switch (rng_below(&r, 3)) {
+        case 0: /* replace */
+          buf[i] = ch;
+          break;
+        case 1: /* delete */
+          memmove(buf + i, buf + i + 1, n - i - 1);
+          n--;
+          break;
+        default: /* insert */
+          if (n < sizeof buf) {
+            memmove(buf + i + 1, buf + i, n - i);
+            buf[i] = ch;
+            n++;
+          }
+      }
+    }
+    char *copy = exact_copy(buf, n);
+    bs_json j;
+    bs_json_error err;
+    int ok = bs_json_open(&j, copy, n, &err) == BS_JSON_OK;
+    if (ok) bs_json_close(&j);
+    ck_assert_msg(ok == jansson_takes(copy, n), "scanner %s '%.*s' (%s)",
+                  ok ? "accepts" : "refuses", (int)n, copy, ok ? "" : err.text);
+    agreed_ok += ok;
+    free(copy);
+  }
+  ck_assert_int_gt(agreed_ok, 1000); /* both outcomes were tried */
+}
+END_TEST
+
 /* ---- XGBoost import ----------------------------------------------------- */
 
 /* Model text is written with ' for ", turned back here. */
@@ -969,6 +1554,68 @@ START_TEST(test_xgb_bare_nonfinite) {
 }
 END_TEST
 
+/* The trees are read by the scanner and the rest by jansson: a value is
+ * taken in the same forms as before (integers as reals or strings, floats
+ * as strings, booleans for default_left), a repeated member counts by its
+ * last occurrence, keys may be escaped, and a node the walk from the root
+ * does not reach (deleted) may hold anything. */
+START_TEST(test_xgb_scanned_forms) {
+  static const char doc[] = DOC(
+      PARAMS1(2, "0E0"), "reg:squarederror",
+      "{'name':'gb\\u0074ree','model':{'trees':[1,2,3],'tree_info':[0,0],'trees':[" TREE(
+          3, "1.0,'-1',-1E0", "'2',-1,-1", "'1',0,0", "'5E-1',1,'2'", "true,false,0",
+          ",'split_type':[0.0,'0',false]") ","
+          "{'tree_param':{'num_nodes':'5','size_leaf_vector':'0'},"
+          "'left_children':[9,9,9],'le\\u0066t_children':[1,-1,-1,'x',null],"
+          "'right_children':[2,-1,-1,{},[]],'split_indices':[0,0,0,'y',true],"
+          "'split_conditions':[0.5,10,20,'z',false],'default_left':[0,0,0,0,0],"
+          "'parents':[2147483647,0,0,0,0],'base_weights':[NaN,1,2,3,4],"
+          "'loss_changes':[[],{},'',-Infinity,0]}]}}");
+  bs_model m;
+  load_ok(doc, &m);
+  ck_assert_int_eq(m.forest.n_trees, 2);
+  ck_assert_int_eq(m.forest.trees[0].n_nodes, 3);
+  ck_assert_int_eq(m.forest.trees[1].n_nodes, 3);
+  assert_float_bits(m.forest.trees[0].nodes[0].value, 0.5f);
+  ck_assert_int_eq(m.forest.trees[0].nodes[0].feature, 1);
+  /* Tree 0: x1 < 0.5 ? 1 : 2, NaN left; tree 1: x0 < 0.5 ? 10 : 20, NaN right. */
+  const float rows[][2] = {{0.0f, 0.0f}, {1.0f, 1.0f}, {NAN, NAN}};
+  const float want[] = {1 + 10, 2 + 20, 1 + 20};
+  float out[3];
+  score_ref(&m, &rows[0][0], 3, 2, out);
+  for (int i = 0; i < 3; i++)
+    ck_assert_msg(out[i] == want[i], "row %d: %g, want %g", i, (double)out[i],
+                  (double)want[i]);
+  bs_model_free(&m);
+}
+END_TEST
+
+/* Every proper prefix of a model is refused with a message, never a crash
+ * or a read past the end (load_q copies exactly the prefix, NUL after). */
+START_TEST(test_xgb_truncated) {
+  static const char nonfinite[] =
+      DOC(PARAMS1(2, "0E0"), "reg:squarederror", GBTREE("0,0,0", NONFINITE_TREES));
+  const char *docs[] = {cat_doc, nonfinite};
+  for (int d = 0; d < 2; d++) {
+    size_t full = strlen(docs[d]);
+    for (size_t len = 0; len < full; len++) {
+      bs_model m;
+      bs_error err;
+      bs_status st = load_q(docs[d], len, &m, &err);
+      ck_assert_msg(st == BS_E_FORMAT, "doc %d, %zu bytes: %s (%s)", d, len,
+                    bs_status_str(st), err.msg);
+      CHECK(strstr(err.msg, "test.json") != NULL);
+      CHECK(len == 0 || strstr(err.msg, "not valid JSON") != NULL);
+      CHECK(m.forest.trees == NULL);
+      bs_model_free(&m);
+    }
+    bs_model m;
+    load_ok(docs[d], &m);
+    bs_model_free(&m);
+  }
+}
+END_TEST
+
 /* Models that must be refused, with the code and a part of the message. */
 #define STUMP_TREE(LEFT, RIGHT, FEAT) TREE(3, LEFT, RIGHT, FEAT, "0.5,1,2", "1,0,0", "")
 
@@ -1074,6 +1721,44 @@ static const struct bad_model {
      "needs num_class >= 2"},
     {DOC("'num_feature':'1','num_class':'3'", "binary:logistic", GBTREE("", "")), 0,
      BS_E_FORMAT, "num_class 3"},
+    /* Trees as the scanner reads them: the last of a repeated member counts,
+     * a reachable node must convert, and a huge num_nodes is a size error,
+     * not an allocation. */
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0", TREE(3, "1,-1,-1", "2,-1,-1", "0,0,0", "0.5,1,2", "1,0,0",
+                          ",'left_children':[1,-1]"))),
+     0, BS_E_FORMAT, "tree 0: 'left_children' is not an array of 3 entries"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0", TREE(3, "1,-1,-1", "2,-1,-1", "0,0,0", "0.5,'x',2", "1,0,0", ""))),
+     0, BS_E_FORMAT, "node 1 has a non-numeric child or value"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0", TREE(3, "1,-1,-1", "2,-1,-1", "'a',0,0", "0.5,1,2", "1,0,0", ""))),
+     0, BS_E_FORMAT, "node 0 has a bad split"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0", TREE(3, "1,-1,-1", "2,-1,-1", "0,0,0", "0.5,1,2", "null,0,0", ""))),
+     0, BS_E_FORMAT, "node 0 has a bad split"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0",
+                TREE(1000000000, "1,-1,-1", "2,-1,-1", "0,0,0", "0.5,1,2", "1,0,0", ""))),
+     0, BS_E_FORMAT, "not an array of 1000000000 entries"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror", GBTREE("0", "5")), 0, BS_E_FORMAT,
+     "tree 0 has no valid tree_param.num_nodes"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0,0", STUMP(0, 0.5, 1, 2, 1) ",{'tree_param':{'num_nodes':'3.5'}}")),
+     0, BS_E_FORMAT, "tree 1 has no valid tree_param.num_nodes"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0", "{'tree_param':{'num_nodes':'3'},'right_children':[2,-1,-1]}")),
+     0, BS_E_FORMAT, "tree 0 has no 'left_children'"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0", TREE(3, "1,-1,-1", "2,-1,-1", "0,0,0", "{}", "1,0,0", ""))),
+     0, BS_E_FORMAT, "'split_conditions' is not an array of 3 entries"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0", TREE(3, "1,-1,-1", "2,-1,-1", "0,0,0", "0.5,1,2", "1,0,0",
+                          ",'x':[1e999]"))),
+     0, BS_E_FORMAT, "not valid JSON (line 1: real number overflow)"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         GBTREE("0", TREE(3, "1,-1,-1", "2,-1,-1", "0,0,0", "0.5,-NaN,2", "1,0,0", ""))),
+     0, BS_E_FORMAT, "not valid JSON"},
     {DOC(PARAMS1(1, "5E-1"), "reg:squarederror", DART("0", STUMP(0, 0.5, 1, 2, 1), "")),
      0, BS_E_FORMAT, "weight_drop has 0 entries"},
     {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
@@ -1140,6 +1825,22 @@ static Suite *units_suite(void) {
   tcase_add_test(tc, test_read_file);
   suite_add_tcase(s, tc);
 
+  tc = tcase_create("json-scan");
+  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tcase_add_test(tc, test_json_skip_nested);
+  tcase_add_test(tc, test_json_skip_index);
+  tcase_add_test(tc, test_json_strings);
+  tcase_add_test(tc, test_json_numbers);
+  tcase_add_test(tc, test_json_reals_bitwise);
+  tcase_add_test(tc, test_json_nonfinite_words);
+  tcase_add_loop_test(tc, test_json_refused, 0,
+                      (int)(sizeof json_cases / sizeof json_cases[0]));
+  tcase_add_test(tc, test_json_error_line);
+  tcase_add_test(tc, test_json_depth);
+  tcase_add_test(tc, test_json_truncated);
+  tcase_add_test(tc, test_json_matches_jansson);
+  suite_add_tcase(s, tc);
+
   tc = tcase_create("xgboost");
   tcase_set_timeout(tc, TEST_TIMEOUT);
   tcase_add_test(tc, test_xgb_numeric_split);
@@ -1156,6 +1857,8 @@ static Suite *units_suite(void) {
   tcase_add_test(tc, test_xgb_dart);
   tcase_add_test(tc, test_xgb_categorical);
   tcase_add_test(tc, test_xgb_bare_nonfinite);
+  tcase_add_test(tc, test_xgb_scanned_forms);
+  tcase_add_test(tc, test_xgb_truncated);
   tcase_add_loop_test(tc, test_xgb_rejected, 0,
                       (int)(sizeof bad_models / sizeof bad_models[0]));
   suite_add_tcase(s, tc);

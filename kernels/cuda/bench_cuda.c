@@ -14,15 +14,34 @@
  * many margins differ in their bits between the GPU and the CPU kernel
  * (0 expected: both give the reference's bits). With `device`, only the
  * device time.
+ *
+ * For networks, built with cuBLAS (configure finds it), also the device
+ * time of the same network on the same rows through cuBLAS (dense_cublas.h):
+ * cublasSgemm plus a bias/activation pass per layer (cublas_*), and
+ * cublasLtMatmul with the bias fused into its epilogue (cublaslt_*), both
+ * without TF32; each with its ratio to dense-cuda's device time and how far
+ * its margins are from dense-cuda's (within rounding; bitwise only where
+ * the library happens to sum in the reference's order). A path that cannot
+ * run prints PREFIX_error=WHY. And the registered kernel dense-cublaslt
+ * (lt_*) as dense-cuda is timed: device time (with its exact-path check),
+ * its ratio to dense-cuda's, score() in one call, in chunks and from pinned
+ * memory; its largest difference from dense-cuda's margins in units of
+ * max(|margin|, 1) against its tolerance, and whether one call and chunks
+ * gave the same bits (lt_self_differences, 0 expected).
  * $BATCHSCORE_CUDA_TUNE applies (cuda_plan.h). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "cuda_host.h"
 #include "model-load.h"
+#ifdef BS_HAVE_CUBLAS
+#include "dense_cublas.h"
+#endif
 
 #define CHUNK 65536
 
@@ -55,6 +74,150 @@ static double time_score(const bs_kernel_inst *inst, const float *x, size_t n, s
   return best;
 }
 
+#ifdef BS_HAVE_CUBLAS
+/* The registered cuBLASLt kernel against dense-cuda (its device rows per
+ * second dev_rate, its margins of all n rows in ref); device_only: the
+ * device time alone. */
+static void bench_lt(const bs_model *m, const float *x, size_t n, int reps, int cores,
+                     double dev_rate, const float *ref, int device_only) {
+  const bs_kernel *lk = bs_kernel_find("dense-cublaslt");
+  const size_t nf = (size_t)m->n_features, k = (size_t)m->n_groups;
+  bs_error err = {0};
+  if (!lk || !bs_kernel_usable(lk, m)) {
+    printf("lt_error=dense-cublaslt cannot run this model here\n");
+    return;
+  }
+  bs_kernel_inst li;
+  bs_kernel_config cfg = {.threads = cores, .device = 0};
+  if (bs_kernel_prepare(lk, m, &cfg, &li, &err)) {
+    printf("lt_error=%s\n", err.msg);
+    return;
+  }
+  bs_cuda_pipe *pipe = li.state; /* the kernel's state starts with it too */
+  const size_t nd = n < pipe->cap ? n : pipe->cap;
+  double t = 0;
+  if (bs_cuda_pipe_time(pipe, x, nd, nf, reps, &t, &err)) die("lt device time", &err);
+  printf(
+      "lt_kernel=%s\nlt_device_rows=%zu\nlt_device_s=%.6f\nlt_device_rows_per_s=%.0f\n",
+      lk->name, nd, t, (double)nd / t);
+  printf("lt_vs_dense_cuda=%.3f\n", (double)nd / t / dev_rate);
+  if (device_only) {
+    bs_kernel_release(&li);
+    return;
+  }
+  float *out = malloc(n * k * sizeof *out), *chunks = malloc(n * k * sizeof *chunks);
+  if (!out || !chunks) die("out of memory", NULL);
+  t = time_score(&li, x, n, nf, k, out, n);
+  printf("lt_score_one_call_s=%.6f\nlt_score_one_call_rows_per_s=%.0f\n", t,
+         (double)n / t);
+  t = time_score(&li, x, n, nf, k, chunks, CHUNK);
+  printf("lt_score_chunks_s=%.6f\nlt_score_chunks_rows_per_s=%.0f\n", t, (double)n / t);
+  size_t self = 0;
+  for (size_t i = 0; i < n * k; i++)
+    if (memcmp(&out[i], &chunks[i], sizeof *out) != 0) self++;
+  printf("lt_self_differences=%zu\n", self);
+  float *px = NULL, *pout = NULL;
+  if (cudaHostAlloc((void **)&px, n * nf * sizeof *px, 0) == cudaSuccess &&
+      cudaHostAlloc((void **)&pout, n * k * sizeof *pout, 0) == cudaSuccess) {
+    memcpy(px, x, n * nf * sizeof *px);
+    t = time_score(&li, px, n, nf, k, pout, n);
+    printf("lt_score_pinned_s=%.6f\nlt_score_pinned_rows_per_s=%.0f\n", t, (double)n / t);
+  }
+  if (px) cudaFreeHost(px);
+  if (pout) cudaFreeHost(pout);
+  bs_kernel_release(&li);
+  /* dense-cuda's margins are the reference's bits. */
+  double worst = 0;
+  size_t bits = 0;
+  for (size_t i = 0; i < n * k; i++) {
+    if (memcmp(&out[i], &ref[i], sizeof *out) != 0) bits++;
+    double d = fabs((double)out[i] - (double)ref[i]) / fmax(fabs((double)ref[i]), 1.0);
+    if (ref[i] != ref[i] || out[i] != out[i])
+      d = ref[i] != ref[i] && out[i] != out[i] ? 0 : INFINITY;
+    else if (isinf(ref[i]) || isinf(out[i]))
+      d = ref[i] == out[i] ? 0 : INFINITY;
+    if (d > worst) worst = d;
+  }
+  printf("lt_max_diff=%.3g\nlt_tolerance=%g\nlt_bitwise_differences=%zu\n", worst,
+         lk->tolerance, bits);
+  free(out);
+  free(chunks);
+}
+
+/* How far b is from the reference a over n values: the largest absolute
+ * difference, that divided by the largest |a| (the error relative to the
+ * outputs' scale, which the few outputs that a cancelling sum leaves near
+ * zero do not blow up), the largest element-wise |b - a| / |a| over the
+ * outputs with |a| at least 1e-3 of that scale, and how many differ in any
+ * bit. A NaN on one side only counts as an infinite difference. */
+static void print_diff(const char *key, const float *a, const float *b, size_t n) {
+  double scale = 0, abs_max = 0, elem_max = 0;
+  size_t bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (fabs(a[i]) > scale) scale = fabs(a[i]);
+    if (memcmp(&a[i], &b[i], sizeof *a) != 0) bits++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (a[i] != a[i] || b[i] != b[i]) {
+      if (!(a[i] != a[i] && b[i] != b[i])) abs_max = elem_max = INFINITY;
+      continue;
+    }
+    const double d = fabs((double)b[i] - (double)a[i]);
+    if (d > abs_max) abs_max = d;
+    if (fabs(a[i]) >= 1e-3 * scale && fabs(a[i]) > 0 && d / fabs(a[i]) > elem_max)
+      elem_max = d / fabs(a[i]);
+  }
+  printf("%s_max_abs_diff=%.3g\n%s_max_rel_diff=%.3g\n%s_max_elem_rel_diff=%.3g\n", key,
+         abs_max, key, scale > 0 ? abs_max / scale : abs_max, key, elem_max);
+  printf("%s_bitwise_differences=%zu\n", key, bits);
+}
+
+/* The network through cuBLAS and cuBLASLt on the nd rows dense-cuda's device
+ * time just ran on, against dense-cuda's margins (still in the pipe's
+ * device output buffer) and its device time dev. Failures are reported as
+ * lines, not fatal: the rest of the benchmark goes on. */
+static void bench_cublas(const bs_model *m, const float *x, size_t nd, int reps,
+                         const bs_cuda_pipe *pipe, double dev) {
+  static const struct {
+    bs_cublas_mode mode;
+    const char *key;
+  } paths[] = {{BS_CUBLAS_SGEMM, "cublas"}, {BS_CUBLAS_LT, "cublaslt"}};
+  const size_t k = (size_t)m->n_groups;
+  float *ref = malloc(nd * k * sizeof *ref), *got = malloc(nd * k * sizeof *got);
+  if (!ref || !got) die("out of memory", NULL);
+  if (cudaMemcpy(ref, pipe->d_out[0], nd * k * sizeof *ref, cudaMemcpyDeviceToHost) !=
+      cudaSuccess)
+    die("copying dense-cuda's margins back", NULL);
+  double scale = 0;
+  for (size_t i = 0; i < nd * k; i++)
+    if (fabs(ref[i]) > scale) scale = fabs(ref[i]);
+  printf("cublas_version=%zu\ndense_cuda_max_abs_margin=%.3g\n", cublasLtGetVersion(),
+         scale);
+  bs_error err = {0};
+  bs_cublas_net c;
+  if (bs_cublas_net_init(&c, m, pipe->device, x, nd, &err)) {
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+      printf("%s_error=%s\n", paths[i].key, err.msg);
+  } else {
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+      const char *key = paths[i].key;
+      double t = 0;
+      memset(got, 0, nd * k * sizeof *got);
+      if (bs_cublas_net_time(&c, paths[i].mode, reps, &t, got, &err)) {
+        printf("%s_error=%s\n", key, err.msg);
+        continue;
+      }
+      printf("%s_device_s=%.6f\n%s_device_rows_per_s=%.0f\n%s_vs_dense_cuda=%.3f\n", key,
+             t, key, (double)nd / t, key, dev / t);
+      print_diff(key, ref, got, nd * k);
+    }
+  }
+  bs_cublas_net_free(&c);
+  free(ref);
+  free(got);
+}
+#endif
+
 static void run(const bs_model *m, const float *x, size_t n, int reps, int device_only) {
   const size_t nf = (size_t)m->n_features, k = (size_t)m->n_groups;
   const int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -78,6 +241,11 @@ static void run(const bs_model *m, const float *x, size_t n, int reps, int devic
   if (bs_cuda_pipe_time(pipe, x, nd, nf, reps, &dev, &err)) die("device time", &err);
   printf("gpu_device_rows=%zu\ngpu_device_s=%.6f\ngpu_device_rows_per_s=%.0f\n", nd, dev,
          (double)nd / dev);
+#ifdef BS_HAVE_CUBLAS
+  if (m->kind == BS_MODEL_NETWORK) bench_cublas(m, x, nd, reps, pipe, dev);
+  if (m->kind == BS_MODEL_NETWORK && device_only)
+    bench_lt(m, x, n, reps, cores, (double)nd / dev, NULL, 1);
+#endif
   if (device_only) {
     bs_kernel_release(&gi);
     free(gout);
@@ -102,6 +270,10 @@ static void run(const bs_model *m, const float *x, size_t n, int reps, int devic
   if (px) cudaFreeHost(px);
   if (pout) cudaFreeHost(pout);
   bs_kernel_release(&gi);
+#ifdef BS_HAVE_CUBLAS
+  if (m->kind == BS_MODEL_NETWORK && gk != bs_kernel_find("dense-cublaslt"))
+    bench_lt(m, x, n, reps, cores, (double)nd / dev, gout, 0);
+#endif
 
   if (bs_kernel_prepare(ck, m, &ccfg, &ci, &err)) die("prepare CPU kernel", &err);
   t = time_score(&ci, x, n, nf, k, cout, CHUNK);

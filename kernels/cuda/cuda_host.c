@@ -306,6 +306,22 @@ fail:
   return st;
 }
 
+void *bs_cuda_host_alloc(const bs_cuda_pipe *p, size_t bytes) {
+  void *ptr = NULL;
+  if (cudaSetDevice(p->device) != cudaSuccess ||
+      cudaHostAlloc(&ptr, bytes ? bytes : 16, cudaHostAllocPortable) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return NULL;
+  }
+  return ptr;
+}
+
+void bs_cuda_host_free(const bs_cuda_pipe *p, void *ptr) {
+  (void)p;
+  if (ptr) cudaFreeHost(ptr);
+  (void)cudaGetLastError();
+}
+
 void bs_cuda_pipe_free(bs_cuda_pipe *p) {
   if (p->device >= 0 && (p->stream[0] || p->stream[1])) cudaSetDevice(p->device);
   for (int s = 0; s < 2; s++)

@@ -92,6 +92,13 @@ bs_status bs_cuda_pipe_warm(bs_cuda_pipe *p, size_t rows, bs_error *err);
 bs_status bs_cuda_pipe_time(bs_cuda_pipe *p, const float *rows, size_t n, size_t stride,
                             int reps, double *seconds, bs_error *err);
 
+/* Page-locked host memory for the driver's blocks (bs_kernel.host_alloc):
+ * rows and margins there go to and from the GPU without staging copies.
+ * Allocated with the pipe's device current, so that no context is made on
+ * another GPU; NULL on failure. */
+void *bs_cuda_host_alloc(const bs_cuda_pipe *p, size_t bytes);
+void bs_cuda_host_free(const bs_cuda_pipe *p, void *ptr);
+
 /* Waits for the streams and frees everything; safe on a zeroed pipe. */
 void bs_cuda_pipe_free(bs_cuda_pipe *p);
 

@@ -1,7 +1,7 @@
-/* The device code's entry points (tree_cuda.cu, dense_cuda.cu), callable
- * from the C host glue: each launches its kernels on a stream and returns
- * the launch's cudaError_t; nothing here synchronizes. Data structures are
- * plain C, shared by both sides. */
+/* The device code's entry points (tree_cuda.cu, dense_cuda.cu,
+ * dense_cublaslt.cu), callable from the C host glue: each launches its
+ * kernels on a stream and returns the launch's cudaError_t; nothing here
+ * synchronizes. Data structures are plain C, shared by both sides. */
 #ifndef BS_CUDA_KERNELS_H
 #define BS_CUDA_KERNELS_H
 
@@ -75,6 +75,33 @@ cudaError_t bs_cuda_dense_rowwise(const float *xt, size_t ldt, size_t m, int32_t
                                   int kind, const float *scale, const float *shift,
                                   float eps, int act, float alpha, float *yt,
                                   cudaStream_t s);
+
+/* ---- networks through cuBLASLt (dense-cublaslt) ------------------------ */
+
+/* y (n rows x n_out, row-major) becomes act(y + b) in place, with
+ * kernels/cpu/dense_math.h's activations; b may be NULL (no bias). Not
+ * BS_ACT_SOFTMAX. */
+cudaError_t bs_cuda_bias_act(float *y, size_t n, int32_t n_out, const float *b, int act,
+                             float alpha, cudaStream_t s);
+
+/* A dense layer as the exact path reads it (device pointers): w is
+ * n_in x n_out row-major (the model's layout), b n_out. */
+typedef struct bs_cuda_lt_layer {
+  const float *w, *b;
+  int32_t n_in, n_out;
+  int32_t act; /* not BS_ACT_SOFTMAX */
+  float alpha;
+} bs_cuda_lt_layer;
+
+/* The rows of x (n rows of ld floats, the first nf read) that hold a value
+ * v with !(|v| <= limit), NaN and infinities included, scored again with
+ * the reference's arithmetic into out (n x the last layer's n_out); the
+ * other rows are left alone. s0 and s1 are scratch of n x width floats,
+ * width at least every layer's n_out. */
+cudaError_t bs_cuda_lt_exact_rows(const bs_cuda_lt_layer *layers, int32_t n_layers,
+                                  const float *x, size_t n, size_t ld, int32_t nf,
+                                  float limit, float *s0, float *s1, size_t width,
+                                  float *out, cudaStream_t s);
 
 #ifdef __cplusplus
 }

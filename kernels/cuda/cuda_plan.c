@@ -2,7 +2,9 @@
 #include "cuda_plan.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,17 +22,14 @@ bs_status bs_gpu_assign(bs_device want, int local_rank, int local_size, int n_gp
     return BS_OK;
   }
   /* Refused on every rank of the node alike, whatever its place. */
-  if (want == BS_DEVICE_CUDA && local_size > n_gpus && !allow_sharing)
+  if (local_size > n_gpus && !allow_sharing)
     return bs_fail(err, BS_E_USAGE,
-                   "--device cuda: %d ranks on this node but %d GPU%s: run at most %d "
-                   "rank%s per node, or pass --allow-gpu-sharing",
-                   local_size, n_gpus, n_gpus == 1 ? "" : "s", n_gpus,
-                   n_gpus == 1 ? "" : "s");
-  if (local_rank < n_gpus)
-    *ordinal = local_rank;
-  else if (allow_sharing)
-    *ordinal = local_rank % n_gpus;
-  /* else auto: the ranks past the node's GPUs score on the CPU */
+                   "--device %s: %d ranks on this node but %d GPU%s: run at most %d "
+                   "rank%s per node, pass --allow-gpu-sharing to share them, or "
+                   "--device cpu",
+                   want == BS_DEVICE_CUDA ? "cuda" : "auto", local_size, n_gpus,
+                   n_gpus == 1 ? "" : "s", n_gpus, n_gpus == 1 ? "" : "s");
+  *ordinal = local_rank % n_gpus;
   return BS_OK;
 }
 
@@ -330,4 +329,43 @@ bs_status bs_cuda_tree_plan_make(const bs_cuda_tune *t, int32_t n_features,
   return bs_fail(err, BS_E_UNSUPPORTED,
                  "tree-cuda: %d outputs do not fit the GPU's shared memory",
                  (int)n_groups);
+}
+
+/* ---- networks -------------------------------------------------------------- */
+
+/* Bounds carried forward as a * T + c for features within T: a sum is at
+ * most sum_k |w_kj| * bound + |b_j|; every activation is at most
+ * 1.06 max(1, |alpha|) |v| + 2 + |alpha| (selu's scale, elu's and selu's
+ * floors, sigmoid and tanh within 1), relu and linear |v|. The factor 64
+ * covers the rounding of sums of up to millions of terms. Non-finite
+ * weights, biases or alphas make every row unsafe: NaN must be caught
+ * before fmax, which drops it. */
+float bs_cuda_net_limit(const bs_model *m) {
+  const double big = FLT_MAX / 64.0;
+  double a = 1.0, c = 0.0, t = HUGE_VAL;
+  if (m->kind != BS_MODEL_NETWORK || m->network.f64) return -1.0f;
+  for (int32_t l = 0; l < m->network.n_layers; l++) {
+    const bs_layer *ly = &m->network.layers[l];
+    if (ly->kind != BS_LAYER_DENSE || !ly->w || !ly->b) return -1.0f;
+    double pa = 0.0, pc = 0.0;
+    for (int32_t j = 0; j < ly->n_out; j++) {
+      double p = 0.0;
+      for (int32_t k = 0; k < ly->n_in; k++)
+        p += fabs((double)ly->w[(size_t)k * (size_t)ly->n_out + (size_t)j]);
+      p += 0.0 * (double)ly->b[j]; /* NaN or infinite bias: NaN */
+      if (!isfinite(p)) return -1.0f;
+      pa = fmax(pa, p * a);
+      pc = fmax(pc, p * c + fabs((double)ly->b[j]));
+    }
+    const double alpha = fabs((double)ly->alpha);
+    const int plain = ly->act == BS_ACT_LINEAR || ly->act == BS_ACT_RELU;
+    const double k1 = plain ? 1.0 : 1.06 * fmax(1.0, alpha),
+                 k0 = plain ? 0.0 : 2.0 + alpha;
+    if (!isfinite(pa) || !isfinite(pc) || !isfinite(k1) || !isfinite(k0) || pc >= big)
+      return -1.0f;
+    if (pa > 0.0) t = fmin(t, (big - pc) / pa);
+    a = k1 * pa;
+    c = k1 * pc + k0;
+  }
+  return t >= (double)FLT_MAX ? FLT_MAX : (float)t;
 }

@@ -9,9 +9,12 @@
  *    in heap order for the walk without child pointers, the original nodes
  *    for the trees it cannot express, and the batches of trees that are
  *    staged in shared memory together;
- *  - the shared-memory plan of the tree kernel.
+ *  - the shared-memory plan of the tree kernel;
+ *  - the range of features within which a network cannot overflow
+ *    (dense-cublaslt's exact path takes the rows outside it).
  *
- * tree_cuda.c and dense_cuda.c upload and run what is planned here. */
+ * tree_cuda.c, dense_cuda.c and dense_cublaslt.c upload and run what is
+ * planned here. */
 #ifndef BS_CUDA_PLAN_H
 #define BS_CUDA_PLAN_H
 
@@ -137,5 +140,15 @@ bs_status bs_cuda_tree_plan_make(const bs_cuda_tune *t, int32_t n_features,
                                  int32_t n_groups, int dbl, uint32_t max_batch_words,
                                  int32_t max_batch_trees, size_t smem_limit,
                                  bs_cuda_tree_plan *p, bs_error *err);
+
+/* ---- networks -------------------------------------------------------------- */
+
+/* The largest |feature| for which no partial sum of any layer of network
+ * m (float32, dense layers), summed in any order, can reach FLT_MAX / 64,
+ * so that rows whose features all stay within it meet no overflow,
+ * infinity or NaN anywhere in the network. -1 (no row is safe) when even
+ * zeros could overflow, a weight, bias or alpha is not finite, or m is not
+ * such a network. */
+float bs_cuda_net_limit(const bs_model *m);
 
 #endif

@@ -202,6 +202,14 @@ static int dense_cuda_supports(const bs_model *m) {
   return m->kind == BS_MODEL_NETWORK && !m->network.f64;
 }
 
+static void *dense_cuda_host_alloc(void *state, size_t bytes) {
+  return bs_cuda_host_alloc(&((dense_cuda *)state)->pipe, bytes);
+}
+
+static void dense_cuda_host_free(void *state, void *p) {
+  bs_cuda_host_free(&((dense_cuda *)state)->pipe, p);
+}
+
 const bs_kernel bs_kernel_dense_cuda = {
     .name = "dense-cuda",
     .description = "GPU: fused tiled layers, the reference's arithmetic (CUDA)",
@@ -210,5 +218,7 @@ const bs_kernel bs_kernel_dense_cuda = {
     .prepare = dense_cuda_prepare,
     .score = dense_cuda_score,
     .release = dense_cuda_release,
+    .host_alloc = dense_cuda_host_alloc,
+    .host_free = dense_cuda_host_free,
     .gpu = 1,
 };

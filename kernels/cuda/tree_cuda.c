@@ -119,6 +119,14 @@ static int tree_cuda_supports(const bs_model *m) {
                                 SUPPORT_SMEM, &p, NULL) == BS_OK;
 }
 
+static void *tree_cuda_host_alloc(void *state, size_t bytes) {
+  return bs_cuda_host_alloc(&((tree_cuda *)state)->pipe, bytes);
+}
+
+static void tree_cuda_host_free(void *state, void *p) {
+  bs_cuda_host_free(&((tree_cuda *)state)->pipe, p);
+}
+
 const bs_kernel bs_kernel_tree_cuda = {
     .name = "tree-cuda",
     .description = "GPU: rows and batches of trees staged in shared memory (CUDA)",
@@ -127,5 +135,7 @@ const bs_kernel bs_kernel_tree_cuda = {
     .prepare = tree_cuda_prepare,
     .score = tree_cuda_score,
     .release = tree_cuda_release,
+    .host_alloc = tree_cuda_host_alloc,
+    .host_free = tree_cuda_host_free,
     .gpu = 1,
 };
