@@ -75,10 +75,11 @@ bs_status bs_kernel_select_on(bs_device where, const char *name, const bs_model 
 int bs_gpu_count(void);
 
 /* The GPU of a rank from its place on its node (kernels/cuda/cuda_plan.c):
- * local rank i takes GPU i. More ranks on the node than GPUs is an error
- * on every rank (under BS_DEVICE_AUTO and BS_DEVICE_CUDA alike) unless
- * allow_sharing, which deals the GPUs round-robin. BS_DEVICE_CPU and a
- * node without GPUs give -1 (an error under BS_DEVICE_CUDA). */
+ * local rank i takes GPU i. With more ranks on the node than GPUs, the
+ * ranks beyond them get -1 (no GPU: the CPU) under BS_DEVICE_AUTO, and
+ * every rank gets an error under BS_DEVICE_CUDA; allow_sharing deals the
+ * GPUs round-robin instead. BS_DEVICE_CPU and a node without GPUs give -1
+ * (an error under BS_DEVICE_CUDA). */
 bs_status bs_gpu_assign(bs_device want, int local_rank, int local_size, int n_gpus,
                         int allow_sharing, int *ordinal, bs_error *err);
 

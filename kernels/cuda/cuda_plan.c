@@ -22,14 +22,17 @@ bs_status bs_gpu_assign(bs_device want, int local_rank, int local_size, int n_gp
     return BS_OK;
   }
   /* Refused on every rank of the node alike, whatever its place. */
-  if (local_size > n_gpus && !allow_sharing)
+  if (want == BS_DEVICE_CUDA && local_size > n_gpus && !allow_sharing)
     return bs_fail(err, BS_E_USAGE,
-                   "--device %s: %d ranks on this node but %d GPU%s: run at most %d "
-                   "rank%s per node, pass --allow-gpu-sharing to share them, or "
-                   "--device cpu",
-                   want == BS_DEVICE_CUDA ? "cuda" : "auto", local_size, n_gpus,
-                   n_gpus == 1 ? "" : "s", n_gpus, n_gpus == 1 ? "" : "s");
-  *ordinal = local_rank % n_gpus;
+                   "--device cuda: %d ranks on this node but %d GPU%s: run at most %d "
+                   "rank%s per node, or pass --allow-gpu-sharing",
+                   local_size, n_gpus, n_gpus == 1 ? "" : "s", n_gpus,
+                   n_gpus == 1 ? "" : "s");
+  if (local_rank < n_gpus)
+    *ordinal = local_rank;
+  else if (allow_sharing)
+    *ordinal = local_rank % n_gpus;
+  /* else auto: the ranks past the node's GPUs have none: they use the CPU */
   return BS_OK;
 }
 
