@@ -172,12 +172,14 @@ static void sleep_ms(int ms) {
 }
 
 static int64_t default_chunk_rows(const job *j) {
-  /* At most about 16 MiB of input, and small enough that every rank gets
-   * a few chunks (the pipeline needs two); between 1024 and 65536 rows. */
-  /* A GPU wants big blocks to amortise its latency: up to 64 MiB. */
+  /* At most about 16 MiB of input (1024 to 65536 rows), and small enough
+   * that every rank gets about 16 chunks: the last chunks then leave the
+   * ranks idle for little while the slowest finishes, and a preempted run
+   * loses little. A GPU wants big blocks to amortise its latency: up to
+   * 64 MiB (1M rows), about 4 chunks per rank (the pipeline needs two). */
   int64_t c = (j->any_gpu ? 16 << 20 : 4 << 20) / (j->in.cols > 0 ? j->in.cols : 1);
-  const int64_t most = j->any_gpu ? 1 << 20 : 65536;
-  int64_t share = (j->in.rows + 4 * j->size - 1) / (4 * j->size);
+  const int64_t most = j->any_gpu ? 1 << 20 : 65536, per_rank = j->any_gpu ? 4 : 16;
+  int64_t share = (j->in.rows + per_rank * j->size - 1) / (per_rank * j->size);
   if (share < c) c = share;
   return c < 1024 ? 1024 : c > most ? most : c;
 }
