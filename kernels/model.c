@@ -46,6 +46,9 @@ void bs_model_free(bs_model *m) {
   free(m->forest.trees);
   free(m->forest.cat_bits);
   free(m->base_margin);
+  if (m->feature_names)
+    for (int32_t i = 0; i < m->n_features; i++) free(m->feature_names[i]);
+  free(m->feature_names);
   for (int32_t l = 0; l < m->network.n_layers; l++) {
     bs_layer *ly = &m->network.layers[l];
     free(ly->w);

@@ -186,6 +186,10 @@ typedef struct bs_model {
   char format[32];    /* "xgboost", ... for messages and provenance */
   char objective[64]; /* as named by the training library */
   int32_t n_features; /* columns the model reads */
+  /* The names the model gives its features, in the order it reads them
+   * (n_features entries), or NULL when the file records none. Inputs with
+   * named columns are matched by these names. */
+  char **feature_names;
   int32_t n_groups;   /* margin columns */
   float *base_margin; /* n_groups starting values of the margins */
   bs_transform transform;
