@@ -66,6 +66,7 @@ void bs_model_free(bs_model *m) {
   m->forest.trees = NULL;
   m->forest.cat_bits = NULL;
   m->base_margin = NULL;
+  m->feature_names = NULL;
   m->forest.n_trees = 0;
 }
 
