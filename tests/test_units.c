@@ -68,7 +68,7 @@ START_TEST(test_options_defaults) {
   ck_assert_str_eq(o.output_dataset, "/scores");
   /* No "auto" sentinel: the default chunk is a concrete row count. */
   ck_assert(o.chunk_rows == 0); /* 0: sized from the input width at run time */
-  ck_assert_int_eq(o.write_mode, BS_WRITE_ROOT);
+  ck_assert(o.checkpoint == BS_DEFAULT_CHECKPOINT_S);
   ck_assert_int_eq(o.threads, 0);
   ck_assert_ptr_eq(o.kernel, NULL);
   ck_assert_int_eq(o.output_margin, 0);
@@ -87,7 +87,7 @@ START_TEST(test_options_every_option) {
   bs_error err;
   ck_assert_int_eq(PARSE(&o, &err, "--model", "m.json", "--input", "in.h5:grp/ds",
                          "--output=out.h5:/res", "--output-margin", "--force", "--quiet",
-                         "--allow-extra-columns", "--write-mode=parallel", "--chunk-rows",
+                         "--allow-extra-columns", "--checkpoint=2.5", "--chunk-rows",
                          "2147483648", "--threads=4096", "--kernel", "ref"),
                    BS_OK);
   ck_assert_str_eq(o.input_file, "in.h5");
@@ -98,7 +98,7 @@ START_TEST(test_options_every_option) {
   ck_assert_int_eq(o.force, 1);
   ck_assert_int_eq(o.quiet, 1);
   ck_assert_int_eq(o.allow_extra_columns, 1);
-  ck_assert_int_eq(o.write_mode, BS_WRITE_PARALLEL);
+  ck_assert(o.checkpoint == 2.5);
   ck_assert(o.chunk_rows == 2147483648LL);
   ck_assert_int_eq(o.threads, 4096);
   ck_assert_str_eq(o.kernel, "ref");
@@ -112,10 +112,10 @@ START_TEST(test_options_value_forms) {
   /* "--x=y" and "--x y" mean the same; only the first '=' separates. */
   ck_assert_int_eq(
       PARSE(&o, &err, "--model=a=b.json", "--input", "in.h5", "--output", "out.h5",
-            "--write-mode", "root", "--chunk-rows=1", "--threads", "1"),
+            "--checkpoint", "0", "--chunk-rows=1", "--threads", "1"),
       BS_OK);
   ck_assert_str_eq(o.model, "a=b.json");
-  ck_assert_int_eq(o.write_mode, BS_WRITE_ROOT);
+  ck_assert(o.checkpoint == 0);
   ck_assert(o.chunk_rows == 1);
   ck_assert_int_eq(o.threads, 1);
   bs_options_free(&o);
@@ -215,7 +215,7 @@ START_TEST(test_options_help_version) {
   const char *u = bs_usage();
   ck_assert_ptr_ne(u, NULL);
   ck_assert_ptr_ne(strstr(u, "--model"), NULL);
-  ck_assert_ptr_ne(strstr(u, "--write-mode"), NULL);
+  ck_assert_ptr_ne(strstr(u, "--checkpoint"), NULL);
 }
 END_TEST
 
@@ -242,9 +242,11 @@ static const struct bad_cmd {
     {{"--quiet="}, {"--quiet", "takes no value"}},
     {{"--output-margin=yes"}, {"--output-margin", "takes no value"}},
     {{"--help=yes"}, {"--help", "takes no value"}},
-    {{"--write-mode", "serial"}, {"--write-mode", "'serial'"}},
-    {{"--write-mode", "ROOT"}, {"--write-mode", "'ROOT'"}},
-    {{"--write-mode="}, {"--write-mode", "not a write mode"}},
+    /* Removed options say so, and where to read why. */
+    {{"--write-mode", "root"}, {"--write-mode", "was removed"}},
+    {{"--checkpoint", "-1"}, {"--checkpoint", "'-1'"}},
+    {{"--checkpoint", "soon"}, {"--checkpoint", "'soon'"}},
+    {{"--checkpoint", "nan"}, {"--checkpoint", "seconds"}},
     {{"--chunk-rows", "0"}, {"--chunk-rows", "'0'"}},
     {{"--chunk-rows", "-5"}, {"--chunk-rows", "'-5'"}},
     {{"--chunk-rows", "abc"}, {"--chunk-rows", "'abc'"}},

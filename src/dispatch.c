@@ -1,0 +1,143 @@
+/* Chunk hand-out; see dispatch.h. */
+#include "dispatch.h"
+
+#include <stdlib.h>
+
+#include "partition.h"
+#include "scorer.h"
+
+enum { TAG_REQ = 11, TAG_ASSIGN = 12 };
+enum { MSG_REQ = 1, MSG_BYE = 2 };
+
+typedef struct msg {
+  int32_t kind, interrupted;
+  int64_t completed; /* the worker's chunks so far */
+} msg;
+
+int bs_dispatch_init(bs_dispatch *d, MPI_Comm comm, int dynamic, const int64_t *todo,
+                     int64_t n_todo, int depth) {
+  *d = (bs_dispatch){.comm = comm, .dynamic = dynamic, .todo = todo, .n_todo = n_todo};
+  MPI_Comm_rank(comm, &d->rank);
+  MPI_Comm_size(comm, &d->size);
+  d->depth = depth < 1                       ? 1
+             : depth > BS_DISPATCH_MAX_DEPTH ? BS_DISPATCH_MAX_DEPTH
+                                             : depth;
+  if (d->size == 1) d->dynamic = 0;
+  if (!d->dynamic) {
+    bs_split(n_todo, d->size, d->rank, &d->s0, &d->sn);
+    return 0;
+  }
+  if (d->rank == 0) {
+    d->completed = calloc((size_t)d->size, sizeof *d->completed);
+    return d->completed ? 0 : -1;
+  }
+  msg m = {.kind = MSG_REQ};
+  for (int i = 0; i < d->depth; i++)
+    MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, comm);
+  d->outstanding = d->depth;
+  return 0;
+}
+
+void bs_dispatch_free(bs_dispatch *d) {
+  free(d->completed);
+  d->completed = NULL;
+}
+
+static void answer(bs_dispatch *d, int to, int refuse) {
+  int64_t c = -1;
+  if (!refuse && !d->stopping && d->next < d->n_todo) c = d->todo[d->next++];
+  MPI_Send(&c, 1, MPI_INT64_T, to, TAG_ASSIGN, d->comm);
+}
+
+static void handle(bs_dispatch *d, const msg *m, int from, int refuse) {
+  d->completed[from] = m->completed;
+  if (m->kind == MSG_REQ) {
+    answer(d, from, refuse);
+  } else {
+    d->done_workers++;
+    if (m->interrupted) d->stopping = 1;
+  }
+}
+
+void bs_dispatch_serve(bs_dispatch *d, int refuse) {
+  if (!d->dynamic || d->rank != 0) return;
+  for (;;) {
+    int flag = 0;
+    MPI_Status ms;
+    MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, d->comm, &flag, &ms);
+    if (!flag) return;
+    msg m;
+    MPI_Recv(&m, (int)sizeof m, MPI_BYTE, ms.MPI_SOURCE, TAG_REQ, d->comm,
+             MPI_STATUS_IGNORE);
+    handle(d, &m, ms.MPI_SOURCE, refuse);
+  }
+}
+
+/* Worker: takes one answer from rank 0 into the queue. */
+static void take_answer(bs_dispatch *d) {
+  int64_t c;
+  MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, d->comm, MPI_STATUS_IGNORE);
+  d->outstanding--;
+  if (c < 0)
+    d->exhausted = 1;
+  else
+    d->queue[(d->q_head + d->q_len++) % BS_DISPATCH_MAX_DEPTH] = c;
+}
+
+int64_t bs_dispatch_next(bs_dispatch *d, int stop) {
+  if (!d->dynamic) return !stop && d->i < d->sn ? d->todo[d->s0 + d->i++] : -1;
+  if (d->rank == 0) {
+    bs_dispatch_serve(d, stop);
+    if (stop) d->stopping = 1;
+    return !d->stopping && d->next < d->n_todo ? d->todo[d->next++] : -1;
+  }
+  for (;;) {
+    int flag = 1;
+    while (d->outstanding > 0 && flag) {
+      MPI_Iprobe(0, TAG_ASSIGN, d->comm, &flag, MPI_STATUS_IGNORE);
+      if (flag) take_answer(d);
+    }
+    if (stop) return -1;
+    if (d->q_len > 0) {
+      int64_t c = d->queue[d->q_head];
+      d->q_head = (d->q_head + 1) % BS_DISPATCH_MAX_DEPTH;
+      d->q_len--;
+      if (!d->exhausted) { /* keep `depth` chunks coming */
+        msg m = {.kind = MSG_REQ, .completed = d->mine};
+        MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm);
+        d->outstanding++;
+      }
+      return c;
+    }
+    if (d->outstanding == 0 || d->exhausted) return -1;
+    double t0 = bs_now();
+    take_answer(d);
+    d->wait_s += bs_now() - t0;
+  }
+}
+
+void bs_dispatch_done_one(bs_dispatch *d) {
+  d->mine++;
+  if (d->completed && d->rank == 0) d->completed[0] = d->mine;
+}
+
+int bs_dispatch_finish(bs_dispatch *d, int interrupted) {
+  if (!d->dynamic) return 0;
+  double t0 = bs_now();
+  if (d->rank != 0) {
+    while (d->outstanding > 0) take_answer(d);
+    msg m = {.kind = MSG_BYE, .interrupted = interrupted, .completed = d->mine};
+    MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm);
+    d->wait_s += bs_now() - t0;
+    return 0;
+  }
+  if (interrupted) d->stopping = 1;
+  while (d->done_workers < d->size - 1) {
+    msg m;
+    MPI_Status ms;
+    MPI_Recv(&m, (int)sizeof m, MPI_BYTE, MPI_ANY_SOURCE, TAG_REQ, d->comm, &ms);
+    handle(d, &m, ms.MPI_SOURCE, 1);
+  }
+  d->wait_s += bs_now() - t0;
+  return d->stopping;
+}
