@@ -19,6 +19,8 @@
 static const char manifest_name[] = "manifest";
 static const char lock_name[] = "lock";
 static const char assembled_name[] = ".output.h5.tmp";
+/* How long a new job waits for the lock of one that is ending. */
+#define LOCK_WAIT_S 10.0
 
 /* ---- identity --------------------------------------------------------------- */
 
@@ -409,6 +411,19 @@ static bs_found look_at_final(bs_tx *t, const bs_record *cur, const char **why, 
   return f;
 }
 
+/* Takes the lock, waiting a little: the ranks of a job that was just
+ * stopped may still be on their way out. Returns non-zero when another
+ * process still holds it. No lock support (ENOLCK, EOPNOTSUPP, ...) counts
+ * as free: the owner record decides then. */
+static int lock_within(int fd, double seconds) {
+  for (double waited = 0;; waited += 0.2) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK) return 0;
+    if (waited >= seconds) return 1;
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
 /* OUTPUT.partial: none, this run's progress, another run's, or something
  * else. Takes its lock first; *locked_by is set when a live job holds it. */
 static bs_found look_at_partial(bs_tx *t, const bs_record *cur, const char **why,
@@ -420,9 +435,7 @@ static bs_found look_at_partial(bs_tx *t, const bs_record *cur, const char **why
   char *lock = dir_file(t, lock_name);
   t->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666) : -1;
   free(lock);
-  /* No lock support (ENOLCK, EOPNOTSUPP, ...): the owner record decides. */
-  int busy = t->lock_fd >= 0 && flock(t->lock_fd, LOCK_EX | LOCK_NB) != 0 &&
-             errno == EWOULDBLOCK;
+  int busy = t->lock_fd >= 0 && lock_within(t->lock_fd, LOCK_WAIT_S);
   bs_record rec;
   int64_t att = 0;
   char made[32] = "";

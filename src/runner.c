@@ -398,11 +398,12 @@ static void run_chunks(job *j, bs_error *err) {
     c = err->code ? -1 : c2;
     b = 1 - b;
   }
-  if (pending >= 0 && !err->code) store_chunk(j, pending, j->y[1 - b], pending_hash, err);
+  bs_error later = {0};
+  if (pending >= 0)
+    store_chunk(j, pending, j->y[1 - b], pending_hash, err->code ? &later : err);
   /* Whatever is finished is published now, also after a failure elsewhere
    * (an unreadable input chunk, say): progress is never thrown away. */
-  bs_error e = {0};
-  publish(j, err->code ? &e : err);
+  publish(j, err->code ? &later : err);
 }
 
 /* ---- the end -------------------------------------------------------------------- */

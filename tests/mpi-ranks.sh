@@ -1,6 +1,6 @@
 #!/bin/sh
-# Results do not depend on how the job is cut: 1, 2 and 3 ranks, both write
-# modes, several chunk sizes and thread counts all give bitwise identical
+# Results do not depend on how the job is cut: 1, 2 and 3 ranks, both
+# schedules, several chunk sizes and thread counts all give bitwise identical
 # outputs, and the provenance attributes record the run.
 . "$(dirname "$0")/lib.sh"
 
@@ -13,22 +13,24 @@ check_case() {
     return
   fi
   for np in 1 2 3; do
-    for mode in root parallel; do
+    for sched in dynamic static; do
       for chunk in 7 64 100000; do
         for threads in 1 2; do
-          out=$WORK/$tag-$np-$mode-$chunk-$threads.h5
+          out=$WORK/$tag-$np-$sched-$chunk-$threads.h5
           if ! run_bs "$np" --quiet --model "$model" --input "$input" --output "$out" \
-            --write-mode "$mode" --chunk-rows "$chunk" --threads "$threads" "$@"; then
-            fail "$tag np=$np $mode chunk=$chunk threads=$threads: $(cat "$WORK/err")"
+            --schedule "$sched" --chunk-rows "$chunk" --threads "$threads" "$@"; then
+            fail "$tag np=$np $sched chunk=$chunk threads=$threads: $(cat "$WORK/err")"
           elif ! res=$("$CMP" --exact "$out" "$base"); then
-            fail "$tag np=$np $mode chunk=$chunk threads=$threads: $res"
+            fail "$tag np=$np $sched chunk=$chunk threads=$threads: $res"
+          elif [ -e "$out.partial" ]; then
+            fail "$tag np=$np $sched chunk=$chunk threads=$threads: $out.partial left behind"
           fi
           rm -f "$out"
         done
       done
     done
   done
-  ok "$tag: 1-3 ranks x root/parallel x 3 chunk sizes x 1-2 threads bitwise identical"
+  ok "$tag: 1-3 ranks x dynamic/static x 3 chunk sizes x 1-2 threads bitwise identical"
 }
 
 check_case "$DATA/xgb/bc_logistic.json" "$DATA/xgb/bc_logistic.h5" bc
@@ -40,12 +42,12 @@ check_case "$DATA/xgb/bc_logistic.json" "$DATA/tests/tiny.h5" tiny
 # Provenance attributes, read back with h5dump.
 out=$WORK/prov.h5
 if run_bs 3 --quiet --model "$DATA/xgb/bc_logistic.json" \
-  --input "$DATA/xgb/bc_logistic.h5" --output "$out:/grp/preds" --write-mode parallel; then
+  --input "$DATA/xgb/bc_logistic.h5" --output "$out:/grp/preds" --schedule static; then
   if command -v h5dump >/dev/null 2>&1; then
     h5dump -A "$out" >"$WORK/attrs" 2>&1
     sha=$(sha256sum "$DATA/xgb/bc_logistic.json" | cut -d' ' -f1)
     for want in "batchscore_version" "$sha" "binary:logistic" "bc_logistic.h5" \
-      '"/features"' '"parallel"' 'DATASET "preds"'; do
+      '"/features"' '"static"' 'DATASET "preds"' 'GROUP "batchscore"' 'chunk_hashes'; do
       grep -qF -- "$want" "$WORK/attrs" || fail "provenance: '$want' not recorded"
     done
     grep -A4 'ATTRIBUTE "ranks"' "$WORK/attrs" | grep -q '(0): 3' ||
