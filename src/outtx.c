@@ -20,7 +20,7 @@ static const char manifest_name[] = "manifest";
 static const char lock_name[] = "lock";
 static const char assembled_name[] = ".output.h5.tmp";
 /* How long a new job waits for the lock of one that is ending. */
-#define LOCK_WAIT_S 10.0
+#define LOCK_WAIT_S 3.0
 
 /* ---- identity --------------------------------------------------------------- */
 
@@ -286,6 +286,7 @@ done:
 static bs_status read_manifest(const bs_tx *t, bs_record *rec, char owner[200],
                                char job[17], int64_t *attempts, char created[32],
                                bs_error *err) {
+  memset(rec, 0, sizeof *rec);
   char *path = dir_file(t, manifest_name);
   json_error_t je;
   json_t *doc = path ? json_load_file(path, 0, &je) : NULL;
@@ -424,6 +425,29 @@ static int lock_within(int fd, double seconds) {
   }
 }
 
+/* Opens and locks OUTPUT.partial/lock into t->lock_fd. Returns non-zero
+ * when another job holds it. A lock taken on a file that was removed
+ * meanwhile (its job ended and cleaned up) is taken again on the new one. */
+static int take_lock(bs_tx *t) {
+  char *lock = dir_file(t, lock_name);
+  for (int tries = 0; lock && tries < 5; tries++) {
+    if (t->lock_fd >= 0) close(t->lock_fd);
+    t->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (t->lock_fd < 0) break;
+    if (lock_within(t->lock_fd, LOCK_WAIT_S)) {
+      free(lock);
+      return 1;
+    }
+    struct stat a, b;
+    if (fstat(t->lock_fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
+      break;
+    if (mkdir(t->dir, 0777) == 0) t->made_dir = 1;
+  }
+  free(lock);
+  return 0;
+}
+
 /* OUTPUT.partial: none, this run's progress, another run's, or something
  * else. Takes its lock first; *locked_by is set when a live job holds it. */
 static bs_found look_at_partial(bs_tx *t, const bs_record *cur, const char **why,
@@ -432,10 +456,7 @@ static bs_found look_at_partial(bs_tx *t, const bs_record *cur, const char **why
   if (lstat(t->dir, &sb) != 0) return BS_FOUND_NONE;
   if (!S_ISDIR(sb.st_mode))
     return *why = "a file, not a directory (an older batchscore's?)", BS_FOUND_FOREIGN;
-  char *lock = dir_file(t, lock_name);
-  t->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666) : -1;
-  free(lock);
-  int busy = t->lock_fd >= 0 && lock_within(t->lock_fd, LOCK_WAIT_S);
+  int busy = take_lock(t);
   bs_record rec;
   int64_t att = 0;
   char made[32] = "";
@@ -495,15 +516,9 @@ static bs_status start_fresh(bs_tx *t, const bs_record *cur, bs_error *err) {
   else if (errno != EEXIST)
     return bs_fail(err, BS_E_IO, "output %s: cannot create %s: %s", t->output, t->dir,
                    strerror(errno));
-  if (t->lock_fd < 0) {
-    char *lock = dir_file(t, lock_name);
-    t->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666) : -1;
-    free(lock);
-    if (t->lock_fd >= 0 && flock(t->lock_fd, LOCK_EX | LOCK_NB) != 0 &&
-        errno == EWOULDBLOCK)
-      return bs_fail(err, BS_E_EXISTS,
-                     "output %s: another job started writing it just now", t->output);
-  }
+  if (t->lock_fd < 0 && take_lock(t))
+    return bs_fail(err, BS_E_EXISTS, "output %s: another job started writing it just now",
+                   t->output);
   clear_partial(t);
   bs_record_free(&t->rec);
   t->rec = *cur;
