@@ -20,14 +20,12 @@ static void sleep_ms(int ms) {
 }
 
 /* Test hook: BATCHSCORE_TEST_DELAY="MS" slows every rank's chunks by MS
- * milliseconds, "RANK:MS[,...]" only the ranks named; a leading '=' makes
- * the delay replace scoring (the scale emulation: near-free work with a
- * fixed cost per chunk). */
-static int test_delay(int rank, int *only) {
+ * milliseconds, "RANK:MS[,...]" only the ranks named. With a near-free
+ * model it stands for a fixed cost of scoring per chunk (the scale
+ * emulation, scripts/bench-emulation). */
+static int test_delay(int rank) {
   const char *v = getenv("BATCHSCORE_TEST_DELAY");
-  *only = 0;
   if (!v || !*v) return 0;
-  if (*v == '=') *only = 1, v++;
   if (!strchr(v, ':')) return atoi(v);
   for (const char *p = v; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
     int r, ms;
@@ -49,14 +47,8 @@ static void *scorer_main(void *arg) {
     pthread_mutex_unlock(&s->mu);
     double t0 = bs_now();
     bs_error e = {0};
-    bs_status st = BS_OK;
-    if (s->delay_only) {
-      memset(s->y, 0, (size_t)s->n * (size_t)s->model->n_groups * sizeof *s->y);
-    } else {
-      st = bs_kernel_score(s->kinst, s->x, (size_t)s->n, s->stride, s->y, &e);
-      if (st == BS_OK && !s->output_margin)
-        bs_model_transform(s->model, s->y, (size_t)s->n);
-    }
+    bs_status st = bs_kernel_score(s->kinst, s->x, (size_t)s->n, s->stride, s->y, &e);
+    if (st == BS_OK && !s->output_margin) bs_model_transform(s->model, s->y, (size_t)s->n);
     if (s->delay_ms > 0) sleep_ms(s->delay_ms);
     s->score_s += bs_now() - t0;
     pthread_mutex_lock(&s->mu);
@@ -77,7 +69,7 @@ bs_status bs_scorer_start(bs_scorer *s, const bs_kernel_inst *kinst,
   s->model = model;
   s->stride = stride;
   s->output_margin = output_margin;
-  s->delay_ms = test_delay(rank, &s->delay_only);
+  s->delay_ms = test_delay(rank);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -29,8 +29,7 @@ typedef struct bs_scorer {
   const bs_model *model;
   size_t stride;
   int output_margin;
-  int delay_ms; /* test hook: the time each chunk takes, instead of or after scoring */
-  int delay_only;
+  int delay_ms; /* test hook: added to each chunk's scoring */
 } bs_scorer;
 
 bs_status bs_scorer_start(bs_scorer *s, const bs_kernel_inst *kinst,
