@@ -7,7 +7,7 @@
 #include "scorer.h"
 
 enum { TAG_REQ = 11, TAG_ASSIGN = 12 };
-enum { MSG_REQ = 1, MSG_BYE = 2 };
+enum { MSG_REQ = 1, MSG_BYE = 2, MSG_PROGRESS = 3 };
 
 typedef struct msg {
   int32_t kind, interrupted;
@@ -23,14 +23,13 @@ int bs_dispatch_init(bs_dispatch *d, MPI_Comm comm, int dynamic, const int64_t *
              : depth > BS_DISPATCH_MAX_DEPTH ? BS_DISPATCH_MAX_DEPTH
                                              : depth;
   if (d->size == 1) d->dynamic = 0;
-  if (!d->dynamic) {
-    bs_split(n_todo, d->size, d->rank, &d->s0, &d->sn);
-    return 0;
-  }
+  if (!d->dynamic) bs_split(n_todo, d->size, d->rank, &d->s0, &d->sn);
   if (d->rank == 0) {
     d->completed = calloc((size_t)d->size, sizeof *d->completed);
-    return d->completed ? 0 : -1;
+    d->finished = calloc((size_t)d->size, 1);
+    return d->completed && d->finished ? 0 : -1;
   }
+  if (!d->dynamic) return 0;
   msg m = {.kind = MSG_REQ};
   for (int i = 0; i < d->depth; i++)
     MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, comm);
@@ -40,7 +39,9 @@ int bs_dispatch_init(bs_dispatch *d, MPI_Comm comm, int dynamic, const int64_t *
 
 void bs_dispatch_free(bs_dispatch *d) {
   free(d->completed);
+  free(d->finished);
   d->completed = NULL;
+  d->finished = NULL;
 }
 
 static void answer(bs_dispatch *d, int to, int refuse) {
@@ -53,14 +54,15 @@ static void handle(bs_dispatch *d, const msg *m, int from, int refuse) {
   d->completed[from] = m->completed;
   if (m->kind == MSG_REQ) {
     answer(d, from, refuse);
-  } else {
+  } else if (m->kind == MSG_BYE) {
     d->done_workers++;
+    d->finished[from] = 1;
     if (m->interrupted) d->stopping = 1;
   }
 }
 
 void bs_dispatch_serve(bs_dispatch *d, int refuse) {
-  if (!d->dynamic || d->rank != 0) return;
+  if (d->rank != 0 || d->size == 1) return;
   for (;;) {
     int flag = 0;
     MPI_Status ms;
@@ -121,8 +123,25 @@ void bs_dispatch_done_one(bs_dispatch *d) {
   if (d->completed && d->rank == 0) d->completed[0] = d->mine;
 }
 
+void bs_dispatch_report(bs_dispatch *d) {
+  if (d->rank == 0 || d->dynamic || d->mine == d->reported) return;
+  msg m = {.kind = MSG_PROGRESS, .completed = d->mine};
+  MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm);
+  d->reported = d->mine;
+}
+
+int64_t bs_dispatch_progress(const bs_dispatch *d, int *working) {
+  int64_t sum = 0;
+  *working = 0;
+  for (int r = 0; d->completed && r < d->size; r++) {
+    sum += d->completed[r];
+    *working += r == 0 ? !d->finished[0] : !d->finished[r];
+  }
+  return sum;
+}
+
 int bs_dispatch_finish(bs_dispatch *d, int interrupted) {
-  if (!d->dynamic) return 0;
+  if (d->size == 1) return interrupted;
   double t0 = bs_now();
   if (d->rank != 0) {
     while (d->outstanding > 0) take_answer(d);
@@ -132,6 +151,7 @@ int bs_dispatch_finish(bs_dispatch *d, int interrupted) {
     return 0;
   }
   if (interrupted) d->stopping = 1;
+  d->finished[0] = 1;
   while (d->done_workers < d->size - 1) {
     msg m;
     MPI_Status ms;

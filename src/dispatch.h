@@ -26,10 +26,12 @@ typedef struct bs_dispatch {
   int done_workers;
   int stopping;       /* hand out nothing more (failure, or a rank interrupted) */
   int64_t *completed; /* per rank, as last reported: progress */
+  uint8_t *finished;  /* per rank: said goodbye */
   /* worker, dynamic */
   int64_t queue[BS_DISPATCH_MAX_DEPTH];
   int q_head, q_len, outstanding, exhausted;
-  int64_t mine;  /* chunks this rank finished */
+  int64_t mine;     /* chunks this rank finished */
+  int64_t reported; /* worker: the count rank 0 last heard */
   double wait_s; /* blocked on rank 0 */
 } bs_dispatch;
 
@@ -39,14 +41,22 @@ void bs_dispatch_free(bs_dispatch *d);
 /* The next chunk for this rank, or -1: none left, or `stop` (this rank
  * stops taking work). A worker may block until rank 0 answers. */
 int64_t bs_dispatch_next(bs_dispatch *d, int stop);
-/* Rank 0: answers every request waiting; `refuse` answers -1 (after a
- * failure). A no-op elsewhere and for the static schedule. */
+/* Rank 0: answers every request waiting and takes the progress reports;
+ * `refuse` answers -1 (after a failure). A no-op on the other ranks. */
 void bs_dispatch_serve(bs_dispatch *d, int refuse);
+/* Worker: tells rank 0 how many chunks it finished, when that changed
+ * (the static schedule's only message; the dynamic one's requests carry
+ * the count anyway). Call it now and then, not per chunk. */
+void bs_dispatch_report(bs_dispatch *d);
+/* Rank 0: chunks finished by all ranks, as last reported, and how many
+ * ranks are still at work. */
+int64_t bs_dispatch_progress(const bs_dispatch *d, int *working);
 /* This rank finished a chunk (progress, carried by the next request). */
 void bs_dispatch_done_one(bs_dispatch *d);
 /* After the last chunk: a worker collects its outstanding answers and says
- * goodbye (with whether it was interrupted); rank 0 serves until every
- * worker has. Returns whether any worker was interrupted (rank 0). */
+ * goodbye (with whether it was interrupted and its count); rank 0 serves
+ * until every worker has. Returns whether any worker was interrupted
+ * (rank 0). */
 int bs_dispatch_finish(bs_dispatch *d, int interrupted);
 
 #endif

@@ -42,7 +42,10 @@ static const char usage_text[] =
     "                          when it has one (local rank i, GPU i), else the CPU\n"
     "  --allow-gpu-sharing     let more ranks than GPUs on a node share them\n"
     "  --stats FILE            write per-rank counters and timings as JSON\n"
-    "  --quiet                 no summary\n"
+    "  --progress SECONDS      progress on rank 0's stderr: one line updated in place\n"
+    "                          on a terminal, else a line every SECONDS (default\n"
+    "                          30; 0: none)\n"
+    "  --quiet                 no summary and no progress\n"
     "  --help, --version\n"
     "\n"
     "The last colon in FILE[:DATASET] separates the dataset.\n"
@@ -94,6 +97,18 @@ static bs_status parse_int(const char *opt, const char *v, long long lo, long lo
   return BS_OK;
 }
 
+static bs_status parse_seconds(const char *opt, const char *v, double *out,
+                               bs_error *err) {
+  char *end;
+  errno = 0;
+  double s = strtod(v, &end);
+  if (errno || end == v || *end || !(s >= 0 && s <= 86400))
+    return bs_fail(err, BS_E_USAGE, "%s: '%s' is not a number of seconds in [0, 86400]",
+                   opt, v);
+  *out = s;
+  return BS_OK;
+}
+
 enum opt_id {
   OPT_MODEL,
   OPT_INPUT,
@@ -112,6 +127,7 @@ enum opt_id {
   OPT_RESUME,
   OPT_SCHEDULE,
   OPT_QUIET,
+  OPT_PROGRESS,
   OPT_HELP,
   OPT_VERSION
 };
@@ -131,6 +147,7 @@ static const struct {
     {"--device", OPT_DEVICE, 1},     {"--allow-gpu-sharing", OPT_GPU_SHARING, 0},
     {"--help", OPT_HELP, 0},         {"-h", OPT_HELP, 0},
     {"--version", OPT_VERSION, 0},   {"--checkpoint", OPT_CHECKPOINT, 1},
+    {"--progress", OPT_PROGRESS, 1},
 };
 
 static bs_status set_string(char **dst, const char *opt, const char *v, bs_error *err) {
@@ -174,16 +191,10 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       return bs_fail(err, BS_E_USAGE,
                      "--write-mode was removed: every rank now writes its own part files "
                      "and rank 0 assembles them (see README, \"Preemption and resume\")");
-    case OPT_CHECKPOINT: {
-      char *end;
-      errno = 0;
-      double s = strtod(v, &end);
-      if (errno || end == v || *end || !(s >= 0 && s <= 86400))
-        return bs_fail(err, BS_E_USAGE,
-                       "%s: '%s' is not a number of seconds in [0, 86400]", opt, v);
-      o->checkpoint = s;
-      return BS_OK;
-    }
+    case OPT_CHECKPOINT:
+      return parse_seconds(opt, v, &o->checkpoint, err);
+    case OPT_PROGRESS:
+      return parse_seconds(opt, v, &o->progress, err);
     case OPT_CHUNK:
       if ((st = parse_int(opt, v, 1, 1LL << 31, &x, err))) return st;
       o->chunk_rows = x;
@@ -238,6 +249,7 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
 bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) {
   memset(o, 0, sizeof *o);
   o->checkpoint = BS_DEFAULT_CHECKPOINT_S;
+  o->progress = BS_DEFAULT_PROGRESS_S;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     const char *eq = strchr(arg, '=');

@@ -15,6 +15,8 @@ typedef enum bs_schedule { BS_SCHEDULE_DYNAMIC = 0, BS_SCHEDULE_STATIC } bs_sche
  * published: the most work a lost node takes with it, beside its chunks in
  * flight. */
 #define BS_DEFAULT_CHECKPOINT_S 10.0
+/* Seconds between progress lines when stderr is not a terminal. */
+#define BS_DEFAULT_PROGRESS_S 30.0
 
 typedef struct bs_options {
   char *model;
@@ -23,6 +25,7 @@ typedef struct bs_options {
   int output_margin;
   int force;
   int quiet;
+  double progress; /* seconds between progress lines in a log; 0: none */
   int allow_extra_columns;
   bs_schedule schedule;
   int resume;         /* finish an interrupted run (or confirm a complete one) */

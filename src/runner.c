@@ -33,6 +33,7 @@
 #include "model-load.h"
 #include "outtx.h"
 #include "partition.h"
+#include "progress.h"
 #include "scorer.h"
 #include "sha256.h"
 
@@ -70,9 +71,14 @@ typedef struct job {
   bs_dispatch disp;
   int have_disp;
   double next_owner_check;
-  int trace_fd;     /* test hook BATCHSCORE_TEST_TRACE: when chunks finish */
-  int interrupted;  /* this rank stopped early on a signal */
-  bs_rank_stats st; /* this rank's counters */
+  int *node_of; /* rank 0: each rank's node (the world rank of its first) */
+  int n_nodes;
+  bs_progress prog; /* rank 0, when progress is shown */
+  int show_progress;
+  double next_report; /* worker: when to tell rank 0 its count again */
+  int trace_fd;       /* test hook BATCHSCORE_TEST_TRACE: when chunks finish */
+  int interrupted;    /* this rank stopped early on a signal */
+  bs_rank_stats st;   /* this rank's counters */
 } job;
 
 /* Every rank learns whether any rank failed; the message of the lowest
@@ -173,13 +179,22 @@ static bs_status select_kernel(job *j, bs_error *err) {
   const bs_options *o = j->o;
   j->cols = bs_model_out_cols(&j->model, o->output_margin);
   /* The rank's GPU from its place on its node (a collective call). */
-  int local_rank = 0, local_size = 1, device = -1;
+  int local_rank = 0, local_size = 1, device = -1, leader = j->rank;
   MPI_Comm node;
   if (MPI_Comm_split_type(j->comm, MPI_COMM_TYPE_SHARED, j->rank, MPI_INFO_NULL, &node) ==
       MPI_SUCCESS) {
     MPI_Comm_rank(node, &local_rank);
     MPI_Comm_size(node, &local_size);
+    MPI_Bcast(&leader, 1, MPI_INT, 0, node);
     MPI_Comm_free(&node);
+  }
+  /* Rank 0 learns which ranks share a node, for the progress lines. */
+  if (j->rank == 0) j->node_of = malloc((size_t)j->size * sizeof *j->node_of);
+  int have = j->rank != 0 || j->node_of;
+  MPI_Bcast(&have, 1, MPI_INT, 0, j->comm);
+  if (have) {
+    MPI_Gather(&leader, 1, MPI_INT, j->node_of, 1, MPI_INT, 0, j->comm);
+    for (int r = 0; j->rank == 0 && r < j->size; r++) j->n_nodes += j->node_of[r] == r;
   }
   const int n_gpus = o->device == BS_DEVICE_CPU ? 0 : bs_gpu_count();
   if (bs_gpu_assign(o->device, local_rank, local_size, n_gpus, o->gpu_share, &device,
@@ -336,6 +351,27 @@ static void publish(job *j, bs_error *err) {
   j->st.write_s += bs_now() - t0;
 }
 
+/* Rank 0: the progress line, when due. */
+static void show_progress(job *j, double now) {
+  if (!bs_progress_due(&j->prog, now)) return;
+  bs_dispatch_serve(&j->disp, 0); /* the static schedule's reports */
+  int working = 0, nodes_working = 0;
+  int64_t chunks =
+      bs_dispatch_progress(&j->disp, &working) + (j->tx.rec.chunks - j->n_todo);
+  for (int r = 0; j->node_of && r < j->size; r++) {
+    /* a node works while any of its ranks does; count it at its first */
+    if (j->node_of[r] != r) continue;
+    int busy = 0;
+    for (int q = r; q < j->size && !busy; q++)
+      busy = j->node_of[q] == r && (q == 0 ? !j->disp.finished[0] : !j->disp.finished[q]);
+    nodes_working += busy;
+  }
+  int64_t rows = chunks * j->tx.rec.chunk_rows;
+  if (rows > j->tx.rec.rows) rows = j->tx.rec.rows;
+  bs_progress_update(&j->prog, rows, working, j->size, nodes_working, j->n_nodes, now,
+                     stderr);
+}
+
 /* Work that falls due while the scorer runs: answering the workers (rank
  * 0), publishing the part in time, checking ownership (rank 0). Returns the
  * time of the next such duty. */
@@ -358,6 +394,16 @@ static double duties(job *j, bs_error *err) {
       j->next_owner_check = t + OWNER_CHECK_EVERY_S;
     }
     if (j->next_owner_check < next) next = j->next_owner_check;
+  }
+  if (j->show_progress) {
+    show_progress(j, t);
+    if (j->prog.next < next) next = j->prog.next;
+  } else if (j->rank != 0 && !j->disp.dynamic) {
+    if (t >= j->next_report) {
+      bs_dispatch_report(&j->disp);
+      j->next_report = t + 1.0;
+    }
+    if (j->next_report < next) next = j->next_report;
   }
   return next;
 }
@@ -505,6 +551,7 @@ static void job_free(job *j) {
   bs_input_close(&j->in);
   bs_tx_free(&j->tx);
   free(j->todo);
+  free(j->node_of);
 }
 
 static void fill_summary(const job *j, bs_run_summary *sum) {
@@ -534,6 +581,15 @@ static void work(job *j, bs_error *err) {
     j->have_disp = 1;
   }
   j->next_owner_check = bs_now() + OWNER_CHECK_EVERY_S;
+  j->next_report = bs_now() + 1.0;
+  if (j->rank == 0 && !o->quiet && j->have_disp) {
+    int tty = isatty(STDERR_FILENO);
+    j->show_progress = tty || o->progress > 0;
+    int64_t before = (j->tx.rec.chunks - j->n_todo) * j->tx.rec.chunk_rows;
+    bs_progress_init(&j->prog, j->tx.rec.rows,
+                     before < j->tx.rec.rows ? before : j->tx.rec.rows,
+                     o->progress > 0 ? o->progress : 1.0, tty, bs_now());
+  }
   /* Test hook: one line per finished chunk (job, rank, chunk, wall clock),
    * so a test can tell which chunks a lost node took with it. */
   const char *trace = getenv("BATCHSCORE_TEST_TRACE");
@@ -542,6 +598,7 @@ static void work(job *j, bs_error *err) {
   if (j->have_disp) {
     run_chunks(j, err);
     bs_dispatch_finish(&j->disp, j->interrupted || err->code != BS_OK);
+    if (j->show_progress) bs_progress_end(&j->prog, stderr);
     j->st.wait_s += j->disp.wait_s;
   }
   bs_scorer_stop(&j->sc);

@@ -48,7 +48,8 @@ static void *scorer_main(void *arg) {
     double t0 = bs_now();
     bs_error e = {0};
     bs_status st = bs_kernel_score(s->kinst, s->x, (size_t)s->n, s->stride, s->y, &e);
-    if (st == BS_OK && !s->output_margin) bs_model_transform(s->model, s->y, (size_t)s->n);
+    if (st == BS_OK && !s->output_margin)
+      bs_model_transform(s->model, s->y, (size_t)s->n);
     if (s->delay_ms > 0) sleep_ms(s->delay_ms);
     s->score_s += bs_now() - t0;
     pthread_mutex_lock(&s->mu);

@@ -61,4 +61,27 @@ if run_bs 3 --quiet --model "$DATA/xgb/bc_logistic.json" \
 else
   fail "provenance run: $(cat "$WORK/err")"
 fi
+
+# Live progress: plain lines in a log (stderr is not a terminal here), in
+# both schedules; none with --quiet.
+line='^batchscore: progress: [0-9]* of 50000 rows ([0-9.]*%), [0-9]* rows/s recent, [0-9]* rows/s overall, ETA [0-9hms]*, [0-3] of 3 ranks on 1 of 1 nodes working$'
+for sched in dynamic static; do
+  rm -f "$WORK/p.h5"
+  if BATCHSCORE_TEST_DELAY=30 run_bs 3 --model "$DATA/example/model.json" \
+    --input "$DATA/example/features.h5" --output "$WORK/p.h5" --chunk-rows 500 \
+    --progress 0.3 --schedule "$sched" && [ "$(grep -c "$line" "$WORK/err")" -ge 2 ] &&
+    [ "$(grep -c '^batchscore: progress:' "$WORK/err")" = "$(grep -c "$line" "$WORK/err")" ]; then
+    ok "progress ($sched): $(grep -c "$line" "$WORK/err") lines, e.g. $(grep "$line" "$WORK/err" | tail -1)"
+  else
+    fail "progress ($sched): $(cat "$WORK/err")"
+  fi
+done
+rm -f "$WORK/p.h5"
+if BATCHSCORE_TEST_DELAY=30 run_bs 3 --model "$DATA/example/model.json" \
+  --input "$DATA/example/features.h5" --output "$WORK/p.h5" --chunk-rows 500 \
+  --progress 0.3 --quiet && ! grep -q progress "$WORK/err"; then
+  ok "no progress with --quiet"
+else
+  fail "--quiet still shows progress: $(cat "$WORK/err")"
+fi
 finish

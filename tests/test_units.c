@@ -24,6 +24,7 @@
 #include "model.h"
 #include "options.h"
 #include "partition.h"
+#include "progress.h"
 #include "sha256.h"
 #include "testutil.h"
 
@@ -1791,6 +1792,47 @@ END_TEST
 
 /* ---- the runner --------------------------------------------------------- */
 
+/* ---- progress lines ------------------------------------------------------ */
+
+START_TEST(test_progress_format) {
+  char line[256];
+  bs_progress_format(line, sizeof line, 250000, 1000000, 1234.4, 999.6, 3723.4, 60, 64,
+                     15, 16);
+  ck_assert_str_eq(
+      line,
+      "batchscore: progress: 250000 of 1000000 rows (25.0%), 1234 rows/s recent, "
+      "1000 rows/s overall, ETA 1h02m03s, 60 of 64 ranks on 15 of 16 nodes "
+      "working");
+  bs_progress_format(line, sizeof line, 0, 0, 0, 0, -1, 1, 1, 1, 1);
+  ck_assert_ptr_ne(strstr(line, "(100.0%)"), NULL);
+  ck_assert_ptr_ne(strstr(line, "ETA unknown"), NULL);
+  bs_progress_format(line, sizeof line, 1, 2, 1, 1, 61, 1, 1, 1, 1);
+  ck_assert_ptr_ne(strstr(line, "ETA 1m01s"), NULL);
+}
+END_TEST
+
+START_TEST(test_progress_update) {
+  /* A log (not a terminal): a line every `interval`, rates over samples. */
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  bs_progress p;
+  bs_progress_init(&p, 1000, 100, 10.0, 0, 0.0);
+  bs_progress_update(&p, 150, 2, 2, 1, 1, 5.0, f); /* not due */
+  bs_progress_update(&p, 200, 2, 2, 1, 1, 10.0, f);
+  bs_progress_update(&p, 300, 2, 2, 1, 1, 15.0, f); /* not due */
+  bs_progress_update(&p, 400, 1, 2, 1, 1, 20.0, f);
+  fclose(f);
+  ck_assert_str_eq(
+      buf,
+      "batchscore: progress: 200 of 1000 rows (20.0%), 10 rows/s recent, 10 rows/s "
+      "overall, ETA 1m20s, 2 of 2 ranks on 1 of 1 nodes working\n"
+      "batchscore: progress: 400 of 1000 rows (40.0%), 20 rows/s recent, 15 rows/s "
+      "overall, ETA 30s, 1 of 2 ranks on 1 of 1 nodes working\n");
+  free(buf);
+}
+END_TEST
+
 static Suite *units_suite(void) {
   Suite *s = suite_create("units");
   TCase *tc;
@@ -1863,6 +1905,8 @@ static Suite *units_suite(void) {
   tcase_add_test(tc, test_xgb_truncated);
   tcase_add_loop_test(tc, test_xgb_rejected, 0,
                       (int)(sizeof bad_models / sizeof bad_models[0]));
+  tcase_add_test(tc, test_progress_format);
+  tcase_add_test(tc, test_progress_update);
   suite_add_tcase(s, tc);
   return s;
 }
