@@ -789,23 +789,25 @@ bs_status bs_tx_writer(const bs_tx *t, int rank, bs_part_writer *w, bs_error *er
                              (int32_t)t->rec.cols, err);
 }
 
-bs_status bs_tx_owner_check(const bs_tx *t, bs_error *err) {
+bs_status bs_tx_owner_check(bs_tx *t, bs_error *err) {
   bs_record rec;
   char owner[200] = "", job[17] = "";
   bs_error e = {0};
-  if (read_manifest(t, &rec, owner, job, NULL, NULL, &e) != BS_OK)
-    return bs_fail(
-        err, BS_E_EXISTS,
-        "output %s: the run's manifest in %s vanished or changed (%s): another job "
-        "took the output over; this job stops and leaves it alone",
-        t->output, t->dir, e.msg);
+  if (read_manifest(t, &rec, owner, job, NULL, NULL, &e) != BS_OK) {
+    t->taken_over = 1;
+    return bs_fail(err, BS_E_EXISTS,
+                   "output %s: another job took it over (the run's manifest in %s vanished or "
+                   "changed: %s); this job stops and leaves it alone",
+                   t->output, t->dir, e.msg);
+  }
   bs_record_free(&rec);
-  if (strcmp(job, t->job) != 0)
-    return bs_fail(
-        err, BS_E_EXISTS,
-        "output %s: another job took it over (%s); this job stops and leaves it "
-        "alone",
-        t->output, owner);
+  if (strcmp(job, t->job) != 0) {
+    t->taken_over = 1;
+    return bs_fail(err, BS_E_EXISTS,
+                   "output %s: another job took it over (%s); this job stops and leaves it "
+                   "alone",
+                   t->output, owner);
+  }
   return BS_OK;
 }
 
@@ -991,6 +993,7 @@ bs_status bs_tx_commit(bs_tx *t, bs_error *err) {
 }
 
 void bs_tx_abandon(bs_tx *t) {
+  if (t->taken_over) return; /* what is there now is another job's */
   char *tmp = dir_file(t, assembled_name);
   if (tmp) unlink(tmp);
   free(tmp);

@@ -89,6 +89,7 @@ typedef struct bs_tx {
   uint64_t *final_hashes; /* COMPLETE: the output's per-chunk hashes */
   int64_t dropped;        /* kept chunks found damaged or foreign, ignored */
   int made_dir;           /* this attempt created OUTPUT.partial */
+  int taken_over;         /* another job owns the run now: touch nothing */
 } bs_tx;
 
 bs_status bs_tx_init(bs_tx *t, const char *output, const char *dataset, bs_error *err);
@@ -119,8 +120,10 @@ bs_status bs_tx_verify(bs_tx *t, MPI_Comm comm, int rank, int size, bs_tx_rows_f
 /* The part writer of `rank` for this attempt. */
 bs_status bs_tx_writer(const bs_tx *t, int rank, bs_part_writer *w, bs_error *err);
 
-/* Rank 0: fails when another job has taken the output over. */
-bs_status bs_tx_owner_check(const bs_tx *t, bs_error *err);
+/* Fails (and marks the transaction) when another job has taken the output
+ * over. Any rank may call it: a rank whose publication failed asks it
+ * whether that is why. */
+bs_status bs_tx_owner_check(bs_tx *t, bs_error *err);
 
 /* Collective: rank 0 adds every chunk the ranks published to its map. */
 bs_status bs_tx_collect(bs_tx *t, MPI_Comm comm, int rank, const bs_part_writer *w,

@@ -327,6 +327,13 @@ static bs_status make_todo(job *j, bs_error *err) {
 
 static int stop_requested(const job *j) { return j->stop && *j->stop; }
 
+/* A part that cannot be written may mean that another job took the
+ * output over (and cleared it): then that is the error to report. */
+static void check_takeover(job *j, bs_error *err) {
+  bs_error e = {0};
+  if (err->code && bs_tx_owner_check(&j->tx, &e) != BS_OK) *err = e;
+}
+
 /* Adds chunk c's scores from y to this rank's part. */
 static void store_chunk(job *j, int64_t c, const float *y, uint64_t input_hash,
                         bs_error *err) {
@@ -336,6 +343,7 @@ static void store_chunk(job *j, int64_t c, const float *y, uint64_t input_hash,
   double t0 = bs_now();
   if (bs_part_add(&j->pw, &e, y, t0, err) == BS_OK) bs_dispatch_done_one(&j->disp);
   j->st.write_s += bs_now() - t0;
+  check_takeover(j, err);
   if (j->trace_fd >= 0 && !err->code) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -349,6 +357,7 @@ static void publish(job *j, bs_error *err) {
   double t0 = bs_now();
   if (bs_part_publish(&j->pw, err) == BS_OK) j->st.parts++;
   j->st.write_s += bs_now() - t0;
+  check_takeover(j, err);
 }
 
 /* Rank 0: the progress line, when due. */
@@ -495,7 +504,7 @@ static void provenance(const job *j, char when[32], bs_attr *a, int *n) {
 /* Adds to a failure's message that its progress is kept. */
 static void note_kept(job *j, int64_t done, bs_error *err) {
   size_t len = strlen(err->msg);
-  if (done > 0 && j->tx.action != BS_TX_COMPLETE)
+  if (done > 0 && j->tx.action != BS_TX_COMPLETE && !j->tx.taken_over)
     snprintf(err->msg + len, sizeof err->msg - len,
              "; %lld of %lld chunks are kept in %s: once fixed, rerun with --resume",
              (long long)done, (long long)j->tx.rec.chunks, j->tx.dir);
@@ -504,8 +513,9 @@ static void note_kept(job *j, int64_t done, bs_error *err) {
 /* After the work: collect what every rank published, then complete the
  * output (all done), or keep the progress (interrupted, failed). */
 static bs_status finish(job *j, bs_error *err) {
-  int flags[2] = {j->interrupted, 0}, any[2];
+  int flags[2] = {j->interrupted, j->tx.taken_over}, any[2];
   MPI_Allreduce(flags, any, 2, MPI_INT, MPI_MAX, j->comm);
+  j->tx.taken_over = any[1]; /* then nobody touches the output again */
   bs_status st = agree(j, err);
   bs_error cerr = {0};
   bs_tx_collect(&j->tx, j->comm, j->rank, &j->pw, st ? &cerr : err);
