@@ -7,8 +7,10 @@
 #
 # CLUSTER_FACTS=N adds N trials of each lost-node case (both CLUSTER_RSH
 # modes, a killed rank, a signalled mpirun) and prints a tally of mpirun's
-# statuses and stderr lines; CLUSTER_FACTS_SLOW=1 also times a lost link
-# without the keepalive parameters (minutes). Neither runs in make check.
+# statuses and stderr lines, then what a signalled mpirun sends the ranks
+# and what the simulation's tuning is worth (CLUSTER_FACTS_PARTS picks
+# among "lost signals tuning"); CLUSTER_FACTS_SLOW=1 also times a lost link
+# without the keepalive parameters (minutes). None of it runs by default.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 CLUSTER_TIMEOUT=60 # a hang is a failure
@@ -96,7 +98,7 @@ host_lost host_link_down 3
 host_link_up 3
 ok "a killed host and a lost link end the job by themselves"
 
-# --- facts (not in make check) ------------------------------------------------
+# --- facts (CLUSTER_FACTS=N; not in make check) ------------------------------
 # tally TRIALS WHAT COMMAND...: runs COMMAND TRIALS times and counts the
 # outcomes: mpirun's status with the set of stderr lines.
 tally() {
@@ -114,10 +116,12 @@ tally() {
   sort "$WORK/tally" | uniq -c | sed 's/^/    /'
 }
 quiet_lost() {
+  local i
   start_job
   t0=$(now_ms)
   "$@"
   end_job "$1"
+  for i in 0 1 2 3; do host_link_up "$i"; done
 }
 rank_signal() { # SIG I: the batchscore rank on host I, only it
   local p
@@ -131,8 +135,9 @@ mpirun_signal() { # SIG: mpirun itself
     [ "$(cat "/proc/$p/comm" 2>/dev/null)" = mpirun ] && kill -"$1" "$p"
   done
 }
-facts() {
-  local n=$CLUSTER_FACTS
+
+facts_lost() {
+  local n=$1
   tally "$n" "host_kill, CLUSTER_RSH=close" quiet_lost host_kill 2
   CLUSTER_RSH=hang cluster_agent >"$CLUSTER_DIR/agent"
   tally "$n" "host_kill, CLUSTER_RSH=hang" quiet_lost host_kill 2
@@ -142,9 +147,18 @@ facts() {
   tally "$n" "mpirun SIGTERM" quiet_lost mpirun_signal TERM
   tally "$n" "mpirun SIGINT" quiet_lost mpirun_signal INT
   tally "$n" "host_link_down" quiet_lost host_link_down 3
-  host_link_up 3
-  # What a signalled mpirun does to ranks that ignore SIGTERM: a probe that
-  # logs each signal it gets, and when.
+  if [ "${CLUSTER_FACTS_SLOW:-0}" = 1 ]; then
+    JOB_OPTS=(--no-params)
+    CLUSTER_TIMEOUT=900 quiet_lost host_link_down 3
+    JOB_OPTS=()
+    echo "FACT host_link_down without the keepalive parameters: status $rc after $ms ms"
+  fi
+}
+
+# What a signalled mpirun does to ranks that ignore SIGTERM: a probe rank
+# logs each signal it gets, and when.
+facts_signals() {
+  local sig
   cat >"$WORK/probe.sh" <<'EOF'
 #!/bin/sh
 for s in TERM INT HUP USR1 USR2 CONT; do
@@ -162,20 +176,48 @@ EOF
     mpirun_signal $sig
     end_job "probe"
     echo "FACT mpirun SIG$sig, ranks that ignore it: mpirun ended $ms ms later, status $rc;" \
-      "the ranks got (signal, count, ms after):" \
-      "$(awk -v t0="$t0" '{n[$1]++; d = int($2 / 1000000) - t0; if (!($1 in m) || d < m[$1]) m[$1] = d}
-        END {for (s in n) printf "%s x%d at %d ms; ", s, n[s], m[s]}' "$WORK/probe.log" 2>/dev/null)"
+      "the ranks got: $(awk -v t0="$t0" '{ n[$1]++; d = int($2 / 1000000) - t0
+          if (!($1 in m) || d < m[$1]) m[$1] = d }
+        END { for (s in n) printf "%s x%d at %d ms; ", s, n[s], m[s] }' "$WORK/probe.log")"
     key_lines "$WORK/job.err" | sed 's/^/    /'
   done
-  if [ "${CLUSTER_FACTS_SLOW:-0}" = 1 ]; then
-    JOB_OPTS=(--no-params)
-    CLUSTER_TIMEOUT=900 quiet_lost host_link_down 3
-    JOB_OPTS=()
-    echo "FACT host_link_down without keepalive parameters: status $rc after $ms ms"
-    host_link_up 3
-  fi
 }
-[ "${CLUSTER_FACTS:-0}" -gt 0 ] && facts
+
+# What the tuning for a simulation on few cores is worth: the best of n
+# 4-host runs, in wall seconds and the ranks' CPU seconds (busy-polling
+# ranks burn CPU); and where Open MPI binds a 2-rank job without it.
+facts_tuning() {
+  local n=$1 tune k t0
+  for tune in "" "--no-tuning" "--no-tuning --mca mpi_yield_when_idle 1" \
+    "--no-tuning --bind-to none"; do
+    : >"$WORK/times"
+    for k in $(seq "$n"); do
+      t0=$(now_ms)
+      # shellcheck disable=SC2016,SC2086
+      cluster_mpirun $tune -np 4 bash -c 'TIMEFORMAT="cpu %U %S"; time "$0" "$@"' "$BS" \
+        --quiet --model "$MODEL" --input "$IN" --output "$WORK/tune.h5" --force \
+        --threads 1 >/dev/null 2>"$WORK/tune.err" || fail "tuning '$tune': run failed"
+      echo "$(($(now_ms) - t0)) $(awk '$1 == "cpu" { c += $2 + $3 } END { print c }' \
+        "$WORK/tune.err")" >>"$WORK/times"
+    done
+    echo "FACT 4-host run (50000 rows), cluster_mpirun ${tune:-(default)}: best of $n" \
+      "$(awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 }
+        END { printf "%d ms wall, %.2f s CPU in the ranks", w, c }' "$WORK/times")"
+  done
+  for tune in "" "--no-tuning"; do
+    # shellcheck disable=SC2086
+    cluster_mpirun $tune -np 2 sh -c 'grep Cpus_allowed_list /proc/self/status' \
+      >"$WORK/tune.out" 2>/dev/null
+    echo "FACT a 2-rank job, cluster_mpirun ${tune:-(default)}: ranks on CPUs" \
+      "$(awk '/^Cpus_allowed_list/ {print $2}' "$WORK/tune.out" | paste -sd' ')"
+  done
+}
+
+if [ "${CLUSTER_FACTS:-0}" -gt 0 ]; then
+  for part in ${CLUSTER_FACTS_PARTS:-lost signals tuning}; do
+    "facts_$part" "$CLUSTER_FACTS"
+  done
+fi
 
 # --- nothing left behind -----------------------------------------------------
 cluster_down

@@ -226,7 +226,8 @@ static int op_write(const char *path, const char *buf, size_t size, off_t off,
   return (int)n;
 }
 
-/* close(2) of any descriptor: publish what this handle wrote. */
+/* Every close(2) of a written file publishes it, whoever wrote it, as
+ * Blobfuse2 uploads a dirty file on each flush. */
 static int op_flush(const char *path, struct fuse_file_info *fi) {
   (void)path;
   handle *h = hnd(fi);
