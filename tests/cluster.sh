@@ -59,7 +59,9 @@ cluster_claim() {
   cluster_skip "no free bridge name bsf1..bsf250"
 }
 
-# cluster_up N [--blob BACKING COMMON_PATH]
+# cluster_up N [--blob BACKING COMMON_PATH]: BACKING is the blob container
+# (a folder that must exist); COMMON_PATH, made if missing, is where every
+# process on the hosts sees its own host's mount of it.
 cluster_up() {
   local n=$1 i ns
   shift
