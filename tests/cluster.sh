@@ -97,14 +97,18 @@ cluster_up() {
     CLUSTER_ADDRS[i]=$CLUSTER_NET.${CLUSTER_ID#bsf}.$((i + 2))
     CLUSTER_NAMES[i]=$CLUSTER_ID-node$i
     ip netns del "$ns" 2>/dev/null # a leftover of a killed run
-    ip netns add "$ns" || cluster_skip "ip netns add failed"
+    ip netns add "$ns" && ip netns exec "$ns" unshare --uts --mount true ||
+      cluster_skip "cannot make a host: ip netns add, or unshare in it, failed"
     ip link add "${CLUSTER_ID}v$i" type veth peer name eth0 netns "$ns" ||
       cluster_skip "cannot create a veth pair"
     ip link set "${CLUSTER_ID}v$i" master "$CLUSTER_ID" up &&
       ip -n "$ns" addr add "${CLUSTER_ADDRS[i]}/24" dev eth0 &&
       ip -n "$ns" link set eth0 up && ip -n "$ns" link set lo up || return 1
     mkdir -p "$CLUSTER_TMP/h$i/tmp"
-    if [ -n "$CLUSTER_BACKING" ]; then host_mount "$i" || return 1; fi
+    if [ -n "$CLUSTER_BACKING" ] && ! host_mount "$i"; then
+      [ "$i" = 0 ] && cluster_skip "cannot mount a FUSE file system here"
+      return 1
+    fi
     echo "${CLUSTER_ADDRS[i]} slots=${CLUSTER_SLOTS:-1}" >>"$CLUSTER_DIR/hostfile"
   done
   cluster_agent >"$CLUSTER_DIR/agent" && chmod +x "$CLUSTER_DIR/agent"
