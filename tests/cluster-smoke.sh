@@ -93,7 +93,6 @@ ok "4 hosts, both schedules, bitwise equal to 1 rank; hosts: $(echo $hosts)"
 
 # --- lost hosts --------------------------------------------------------------
 host_lost host_kill 2
-host_link_up 3 # (still up; the down below is the real test)
 host_lost host_link_down 3
 host_link_up 3
 ok "a killed host and a lost link end the job by themselves"
