@@ -2,6 +2,7 @@
 #include "dispatch.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #include "partition.h"
 #include "scorer.h"
@@ -15,8 +16,9 @@ typedef struct msg {
 } msg;
 
 int bs_dispatch_init(bs_dispatch *d, MPI_Comm comm, int dynamic, const int64_t *todo,
-                     int64_t n_todo, int depth) {
-  *d = (bs_dispatch){.comm = comm, .dynamic = dynamic, .todo = todo, .n_todo = n_todo};
+                     int64_t n_todo, int depth, const volatile sig_atomic_t *stop) {
+  *d = (bs_dispatch){
+      .comm = comm, .dynamic = dynamic, .todo = todo, .n_todo = n_todo, .stop = stop};
   MPI_Comm_rank(comm, &d->rank);
   MPI_Comm_size(comm, &d->size);
   d->depth = depth < 1                       ? 1
@@ -75,15 +77,28 @@ void bs_dispatch_serve(bs_dispatch *d, int refuse) {
   }
 }
 
-/* Worker: takes one answer from rank 0 into the queue. */
-static void take_answer(bs_dispatch *d) {
+/* Worker: takes one answer from rank 0 into the queue. Returns 0 when a
+ * stop request ended the wait first. */
+static int take_answer(bs_dispatch *d, int interruptible) {
   int64_t c;
+  if (interruptible && d->stop) {
+    /* Polled, not blocking: a signal must be seen even when rank 0 never
+     * answers (its node is gone). */
+    int flag = 0;
+    struct timespec pause = {0, 100 * 1000};
+    while (!flag) {
+      MPI_Iprobe(0, TAG_ASSIGN, d->comm, &flag, MPI_STATUS_IGNORE);
+      if (!flag && *d->stop) return 0;
+      if (!flag) nanosleep(&pause, NULL);
+    }
+  }
   MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, d->comm, MPI_STATUS_IGNORE);
   d->outstanding--;
   if (c < 0)
     d->exhausted = 1;
   else
     d->queue[(d->q_head + d->q_len++) % BS_DISPATCH_MAX_DEPTH] = c;
+  return 1;
 }
 
 int64_t bs_dispatch_next(bs_dispatch *d, int stop) {
@@ -97,7 +112,7 @@ int64_t bs_dispatch_next(bs_dispatch *d, int stop) {
     int flag = 1;
     while (d->outstanding > 0 && flag) {
       MPI_Iprobe(0, TAG_ASSIGN, d->comm, &flag, MPI_STATUS_IGNORE);
-      if (flag) take_answer(d);
+      if (flag) take_answer(d, 0);
     }
     if (stop) return -1;
     if (d->q_len > 0) {
@@ -113,8 +128,9 @@ int64_t bs_dispatch_next(bs_dispatch *d, int stop) {
     }
     if (d->outstanding == 0 || d->exhausted) return -1;
     double t0 = bs_now();
-    take_answer(d);
+    int got = take_answer(d, 1);
     d->wait_s += bs_now() - t0;
+    if (!got) return -1;
   }
 }
 
@@ -144,7 +160,7 @@ int bs_dispatch_finish(bs_dispatch *d, int interrupted) {
   if (d->size == 1) return interrupted;
   double t0 = bs_now();
   if (d->rank != 0) {
-    while (d->outstanding > 0) take_answer(d);
+    while (d->outstanding > 0) take_answer(d, 0);
     msg m = {.kind = MSG_BYE, .interrupted = interrupted, .completed = d->mine};
     MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm);
     d->wait_s += bs_now() - t0;

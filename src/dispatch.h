@@ -11,6 +11,7 @@
 #define BS_DISPATCH_H
 
 #include <mpi.h>
+#include <signal.h>
 #include <stdint.h>
 
 #define BS_DISPATCH_MAX_DEPTH 8
@@ -32,11 +33,15 @@ typedef struct bs_dispatch {
   int q_head, q_len, outstanding, exhausted;
   int64_t mine;     /* chunks this rank finished */
   int64_t reported; /* worker: the count rank 0 last heard */
-  double wait_s; /* blocked on rank 0 */
+  double wait_s;    /* blocked on rank 0 */
+  const volatile sig_atomic_t *stop;
 } bs_dispatch;
 
+/* `stop` (may be NULL), set by a signal handler, ends a worker's wait for
+ * work: a rank whose rank 0 is gone must still see the signal that tells
+ * it to keep what it has. */
 int bs_dispatch_init(bs_dispatch *d, MPI_Comm comm, int dynamic, const int64_t *todo,
-                     int64_t n_todo, int depth);
+                     int64_t n_todo, int depth, const volatile sig_atomic_t *stop);
 void bs_dispatch_free(bs_dispatch *d);
 /* The next chunk for this rank, or -1: none left, or `stop` (this rank
  * stops taking work). A worker may block until rank 0 answers. */

@@ -67,6 +67,9 @@ static void catch_stop_signals(void) {
 int main(int argc, char **argv) {
   /* Each rank has a scorer thread that never calls MPI (runner.c): only
    * the main thread does, which is what FUNNELED promises. */
+  /* Before MPI_Init, which can take seconds on many nodes: a SIGTERM then
+   * is an interruption too (75), not a death by signal. */
+  catch_stop_signals();
   int provided = 0;
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
     fprintf(stderr, "batchscore: MPI_Init_thread failed\n");
@@ -75,7 +78,6 @@ int main(int argc, char **argv) {
   int rank = 0, code = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   bs_h5_quiet();
-  catch_stop_signals();
   catch_crashes();
 
   bs_options o;

@@ -586,7 +586,7 @@ static void work(job *j, bs_error *err) {
       bs_tx_writer(&j->tx, j->rank, &j->pw, err) == BS_OK) {
     j->have_pw = 1;
     if (bs_dispatch_init(&j->disp, j->comm, o->schedule == BS_SCHEDULE_DYNAMIC, j->todo,
-                         j->n_todo, DISPATCH_DEPTH) != 0)
+                         j->n_todo, DISPATCH_DEPTH, j->stop) != 0)
       bs_fail(err, BS_E_NOMEM, "out of memory");
     j->have_disp = 1;
   }

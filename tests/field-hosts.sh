@@ -32,9 +32,10 @@ on() {
   for i in $1; do list+=("${CLUSTER_ADDRS[i]}"); done
   local hosts
   hosts=$(IFS=,; echo "${list[*]}")
-  shift
-  cluster_mpirun --via "$LAUNCH" --host "$hosts" -np "$@" -x BATCHSCORE_TEST_DELAY "$BS" \
-    "${ARGS[@]}" >"$WORK/out" 2>"$WORK/err"
+  local np=$2
+  shift 2
+  cluster_mpirun --via "$LAUNCH" --host "$hosts" -np "$np" -x BATCHSCORE_TEST_DELAY "$BS" \
+    "${ARGS[@]}" "$@" >"$WORK/out" 2>"$WORK/err"
 }
 
 trial=0
