@@ -550,6 +550,12 @@ expect "point 8: the quota does not cover the nodes: refused with the numbers" 3
   "err:the job needs 2 node(s) x 4 vCPUs = 8, but 20 of the 24 are in use (4 free)" \
   "called:ml compute list-usage" "called:/usages?api-version" "calls:ml compute create=0"
 unset FAKE_AZ_USAGE
+export FAKE_AZ_SCENARIO=nolist
+bs
+expect "point 8: a list az may not read leaves its check undone, with a warning" 0 \
+  "err:warning: pre-flight: az ml compute list-sizes failed: (AuthorizationFailed)" \
+  "err:the VM size and the quota are not checked" "calls:ml job create=1"
+unset FAKE_AZ_SCENARIO
 
 # point 9: registered models, reserved names, --env warning, quoted URIs,
 # the REST fallback's body, clusters without public node IPs.

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from . import EXIT_OK, EXIT_USAGE, PROG, Failure
+from . import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, Failure
 from .az import Commands, Runner
 from .cluster import Cluster
 from .config import apply_workspace_defaults, config_tokens, env_number
@@ -55,7 +55,6 @@ BATCHSCORE_SUBMIT_PROVISION_TIMEOUT give the defaults of the matching options.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    env = os.environ
     p = argparse.ArgumentParser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="%(prog)s [options] [-- BATCHSCORE_ARGS...]",
@@ -64,7 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "quota first, follow the job, resubmit it with --resume when batchscore was interrupted or\n"
                     "a node went away, and download the scores.",
         epilog=EXAMPLES)
-    g = p.add_argument_group("workspace")
+    _workspace_options(p.add_argument_group("workspace"))
+    _cluster_options(p.add_argument_group("cluster (an existing cluster keeps every setting you do not give)"))
+    _job_options(p.add_argument_group("job"))
+    _running_options(p.add_argument_group("running"))
+    return p
+
+
+def _workspace_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--subscription", metavar="ID", help="subscription id or name (default: az's current one)")
     g.add_argument("-g", "--resource-group", metavar="RG", help="resource group of the workspace")
     g.add_argument("-w", "--workspace", metavar="WS", help="Azure ML workspace")
@@ -72,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read options from FILE, one 'option = value' a line (e.g. 'tier = low_priority'); "
                         "options on the command line win")
 
-    g = p.add_argument_group("cluster (an existing cluster keeps every setting you do not give)")
+
+def _cluster_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--cluster", metavar="NAME", help="compute cluster name (3-16 letters, digits, hyphens)")
     g.add_argument("--vm-size", metavar="SIZE",
                    help="VM size (new cluster: %s; list: az ml compute list-sizes)" % NEW_CLUSTER["size"])
@@ -106,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--use-rest", action="store_true",
                    help="manage the cluster with az rest even where the ml extension is installed")
 
-    g = p.add_argument_group("job")
+
+def _job_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--nodes", type=int, default=1, metavar="N", help="nodes for the job (default 1)")
     g.add_argument("--ranks-per-node", type=int, default=1, metavar="N",
                    help="MPI processes per node (default 1); total ranks = nodes x ranks per node")
@@ -153,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on Ctrl-C: ask whether to cancel the job (default; without a terminal it is left "
                         "running), cancel it, or leave it running")
 
-    g = p.add_argument_group("running")
+
+def _running_options(g: argparse._ArgumentGroup) -> None:
+    env = os.environ
     g.add_argument("--dry-run", action="store_true", help="print every file and az command; run nothing")
     g.add_argument("--work-dir", metavar="DIR",
                    help="a new or empty folder for the generated files (default: a private temporary one); with "
@@ -169,7 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
                    default=env_number(env, "BATCHSCORE_SUBMIT_PROVISION_TIMEOUT", 1800.0),
                    help="how long to wait for the cluster to be provisioned (default 1800)")
     g.add_argument("-v", "--verbose", action="store_true", help="print every az command before running it")
-    return p
 
 
 def parse_command_line(argv: List[str]) -> argparse.Namespace:
@@ -249,9 +258,9 @@ def main(argv: List[str]) -> int:
             print(f.detail, file=sys.stderr)
         return f.code
     except KeyboardInterrupt:
-        f = job.interrupted() if job else Failure("interrupted", 130)
-        log.error("%s", f)
-        return f.code
+        stop = job.interrupted() if job else Failure("interrupted", EXIT_INTERRUPTED)
+        log.error("%s", stop)
+        return stop.code
     finally:
         if job is not None and job.node_hours_line():
             log.info("%s", job.node_hours_line())
@@ -259,7 +268,7 @@ def main(argv: List[str]) -> int:
 
 def run(plan: Plan, cluster: Cluster, job: Job, has_ml: bool) -> int:
     o = plan.o
-    log.info("generated files are in %s", plan.work.path)
+    log.info("generated files are in %s", plan.folder.path)
     attempt = None
     if not o.provision_only and has_ml:
         attempt = job.first_attempt()  # before anything changes: a run still going is not joined
@@ -306,7 +315,6 @@ def _dry_rest_body(plan: Plan) -> dict:
 
 def dry_run_text(plan: Plan, cmds: Commands) -> str:
     o = plan.o
-    j = shlex.join
     rest = o.use_rest
     out = ["# %s --dry-run: nothing is run. Run %s: %d node(s) x %d rank(s) on cluster %s.\n"
            % (PROG, plan.run, o.nodes, o.ranks_per_node, o.cluster)]

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from . import EXIT_CLUSTER, Failure, PROG
 from .az import Commands, Runner, first_line, indent, is_not_found, parse_json, redact
 from .render import MADE_BY, Plan, iso_duration, parse_iso_duration
-from .validate import GUID, NAME_MAX, NAME_MIN, TIERS
+from .validate import GUID, NAME_MAX, NAME_MIN
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def error_texts(errors: Any) -> List[str]:
     out = []
     for e in errors:
         if isinstance(e, dict):
-            inner = e.get("error") if isinstance(e.get("error"), dict) else e
+            inner: Dict[str, Any] = e["error"] if isinstance(e.get("error"), dict) else e
             code, msg = inner.get("code"), inner.get("message")
             out.append(redact(("(%s) " % code if code else "") + (msg or json.dumps(e))))
         else:
@@ -302,7 +302,7 @@ def quota_problems(usages: Dict[str, UsageFacts], facts: SizeFacts, nodes: int, 
         free = u.limit - u.current
         if need > free:
             problems.append("%s: the job needs %d node(s) x %d vCPUs = %d, but %d of the %d are in use (%d free)"
-                            % (u.name, max(0, nodes - nodes_held), facts.vcpus, need, u.current, u.limit, free))
+                            % (u.name, max(0, nodes - nodes_held), facts.vcpus or 0, need, u.current, u.limit, free))
     return problems, notes
 
 
@@ -399,9 +399,10 @@ class Cluster:
             self._location = str(self.have["location"])
         if not self._location:
             ws = self.az.json(self.cmds.rest("get", self.cmds.workspace_url(self.sub_id())), "reading the workspace")
-            self._location = ws.get("location") if isinstance(ws, dict) else None
-            if not self._location:
+            location = ws.get("location") if isinstance(ws, dict) else None
+            if not location:
                 raise Failure("cannot tell the workspace's location: give --location")
+            self._location = str(location)
         return self._location
 
     def get(self) -> Optional[Dict[str, Any]]:
@@ -457,9 +458,21 @@ class Cluster:
 
     def preflight(self) -> None:
         """Before anything is created or changed: the VM size exists in the
-        region (and on low priority, if asked), and the quota covers the job."""
+        region (and on low priority, if asked), and the quota covers the job.
+        A list az cannot give (permissions, say) leaves its check undone."""
+        try:
+            self._check_size_and_quota()
+        except Failure as f:
+            if f.code == EXIT_CLUSTER:
+                raise
+            log.warning("pre-flight: %s: the VM size and the quota are not checked", f)
+
+    def _check_size_and_quota(self) -> None:
         size, tier = self.plan.vm_size, self.tier()
         sizes = self._list("sizes")
+        if not sizes:
+            log.warning("pre-flight: az listed no VM sizes for the region: the size and the quota are not checked")
+            return
         facts = find_size(sizes, size)
         if facts is not None and (facts.vcpus is None or facts.low_priority is None) and not self.rest_mode:
             # Recent az ml versions print only name, family and gpus: ask ARM.
@@ -491,14 +504,15 @@ class Cluster:
 
     def _list(self, what: str, force_rest: bool = False) -> List[Dict[str, Any]]:
         if self.rest_mode or force_rest:
-            url = self.cmds.location_url("vmSizes" if what == "sizes" else "usages", self.location(), self.sub_id())
+            url: Optional[str] = self.cmds.location_url("vmSizes" if what == "sizes" else "usages", self.location(),
+                                                        self.sub_id())
             items: List[Dict[str, Any]] = []
             for _ in range(20):  # az rest does not follow nextLink
+                if not url:
+                    break
                 page = self.az.json(self.cmds.rest("get", url), "listing the region's %s" % what)
                 items += (page.get("value") or []) if isinstance(page, dict) else []
                 url = page.get("nextLink") if isinstance(page, dict) else None
-                if not url:
-                    break
             return items
         loc = self.o.location
         cmd = self.cmds.list_sizes(loc) if what == "sizes" else self.cmds.list_usage(loc)
@@ -536,10 +550,10 @@ class Cluster:
         if self.rest_mode:
             sub = self.real_sub_id() if self.o.vnet else None
             body = self.plan.compute_rest_body(self.location(), sub)
-            path = self.plan.work.write_text("compute-rest.json", json.dumps(body, indent=2) + "\n")
+            path = self.plan.folder.write_text("compute-rest.json", json.dumps(body, indent=2) + "\n")
             cmd = self.cmds.rest("put", self.cmds.compute_url(self.name, self.sub_id()), str(path))
         else:
-            cmd = self.cmds.compute_create(str(self.plan.work.file("compute.yml")))
+            cmd = self.cmds.compute_create(str(self.plan.folder.file("compute.yml")))
         r = self.az.run(cmd)
         if r.rc != 0:
             raise self._call_failure("creating cluster %s failed" % self.name, r.err)
@@ -554,7 +568,7 @@ class Cluster:
                      "nodeIdleTimeBeforeScaleDown": iso_duration(changes.get(
                          "idle_time_before_scale_down", h.get("idle_time_before_scale_down") or 120))}
             body = {"properties": {"properties": {"scaleSettings": scale}}}
-            path = self.plan.work.write_text("compute-update.json", json.dumps(body, indent=2) + "\n")
+            path = self.plan.folder.write_text("compute-update.json", json.dumps(body, indent=2) + "\n")
             cmd = self.cmds.rest("patch", self.cmds.compute_url(self.name, self.sub_id()), str(path))
         else:
             identity = changes.get("identity")

@@ -227,7 +227,7 @@ class Job:
     def submit(self, attempt: int) -> Tuple[str, int]:
         for _ in range(50):
             name = "%s-%d" % (self.plan.run, attempt)
-            r = self.az.run(self.cmds.job_create(str(self.plan.work.file("job.yml")), name))
+            r = self.az.run(self.cmds.job_create(str(self.plan.folder.file("job.yml")), name))
             if r.rc == 0:
                 info = parse_json(r.out, "job %s" % name)
                 studio = ((info.get("services") or {}).get("Studio") or {}).get("endpoint") \
@@ -310,7 +310,7 @@ class Job:
         if not service:  # --no-stream: a finished job's stream is its summary and error
             r = self.az.run(self.cmds.job_stream(name))
             service = r.out + "\n" + r.err
-        folder = str(self.plan.work.file("logs-" + name))
+        folder = str(self.plan.folder.file("logs-" + name))
         r = self.az.run(self.cmds.job_logs(name, folder))
         logs = []
         if r.rc == 0:
@@ -363,7 +363,7 @@ class Job:
                          "in %s", name, verdict.reason, resubmits, self.o.max_resubmits, self.plan.output_path)
                 continue
             logs = shlex.join(["az", "ml", "job", "download", "--name", name, "--all", "--download-path",
-                               str(self.plan.work.file("logs-" + name))] + self.cmds.scope())
+                               str(self.plan.folder.file("logs-" + name))] + self.cmds.scope())
             raise Failure("job %s failed: %s; not resubmitted. All its logs: %s" % (name, verdict.reason, logs),
                           EXIT_FAIL, failure_detail(text))
 

@@ -173,6 +173,13 @@ class Plan:
         # The VM size the job runs on: the existing cluster's, once known.
         self.vm_size = opts.vm_size or self.new_cluster["size"]
 
+    @property
+    def folder(self) -> WorkDir:
+        """The work folder (a dry run without --work-dir has none)."""
+        if self.work is None:
+            raise RuntimeError("no work folder in this plan")
+        return self.work
+
     def path(self, rel: str) -> str:
         return str(self.work.file(rel)) if self.work else "WORK/" + rel
 
@@ -299,14 +306,14 @@ class Plan:
 
     # -- files
     def write_compute(self) -> None:
-        self.work.write_text("compute.yml", yaml_text(self.compute_yaml()))
+        self.folder.write_text("compute.yml", yaml_text(self.compute_yaml()))
 
     def write_job(self, with_source: bool = True) -> None:
-        self.work.write_text("job.yml", yaml_text(self.job_yaml()))
+        self.folder.write_text("job.yml", yaml_text(self.job_yaml()))
         if self.builds_image():
-            self.work.write_text("environment/Dockerfile", self.dockerfile_text())
+            self.folder.write_text("environment/Dockerfile", self.dockerfile_text())
             if with_source:
-                self.work.write("environment/batchscore-src.tar.gz", pack_source(self.source))
+                self.folder.write("environment/batchscore-src.tar.gz", pack_source(self.source))
 
 
 DOCKERFILE = """\
@@ -384,6 +391,6 @@ def pack_source(source: str) -> bytes:
     raw = io.BytesIO()
     with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for f in _source_files(source):
-            tar.add(os.path.join(source, f), arcname="batchscore/" + f, recursive=False, filter=clean)
+        for rel in _source_files(source):
+            tar.add(os.path.join(source, rel), arcname="batchscore/" + rel, recursive=False, filter=clean)
     return raw.getvalue()
