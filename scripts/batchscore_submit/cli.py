@@ -241,11 +241,11 @@ def main(argv: List[str]) -> int:
         cmds = Commands(opts.resource_group, opts.workspace, opts.subscription)
         if opts.dry_run:
             return dry_run(opts, cmds)
-        plan = Plan(opts, WorkDir.create(opts.work_dir))
-        runner = Runner()
         if not shutil.which("az"):
             raise Failure("the Azure CLI (az) is not on PATH: install it, then run 'az login' and "
                           "'az extension add --name ml'")
+        plan = Plan(opts, WorkDir.create(opts.work_dir))
+        runner = Runner()
         has_ml = runner.run(cmds.ext_show()).rc == 0
         if not has_ml and not opts.use_rest:
             log.info("the Azure ML CLI extension (ml) is not installed: handling the cluster with az rest")
