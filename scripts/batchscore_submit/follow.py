@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 from . import EXIT_CLUSTER, EXIT_FAIL, EXIT_INTERRUPTED, Failure
 from .az import Commands, Runner, first_line, indent, is_not_found, parse_json, redact
 from .cluster import Cluster, explain, lock_explanation, node_summary, normalise_state
-from .render import Plan
+from .render import STATUS_LINE as STATUS_FORMAT, Plan
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ STALLED = ("NotResponding", "Paused", "Unknown")
 EXIT_MEANINGS = {0: "success", 1: "the run failed", 2: "bad command line", 70: "internal error or crash (a bug)",
                  75: "interrupted, or a node went away"}
 RETRYABLE = 75
-STATUS_LINE = re.compile(r"batchscore-submit: rank (\d+): batchscore exit status (\d+)")
+STATUS_LINE = re.compile(re.escape(STATUS_FORMAT).replace(r"\{rank\}", r"(\d+)").replace(r"\{code\}", r"(\d+)"))
 INTERRUPTED = re.compile(r"^\s*batchscore: interrupted\b", re.M)
 SERVICE_EXIT = re.compile(r"exited with (?:status )?code (\d+)", re.I)
 KILLED = re.compile(r"exited on signal (\d+)", re.I)

@@ -41,7 +41,8 @@ DESCRIPTION = "batchscore MPI cluster"
 # the tarball, so the image is rebuilt only when one of these changes.
 BUILD_FILES = ("configure.ac", "Makefile.am", "scripts/build")
 BUILD_DIRS = ("m4/", "src/", "kernels/")
-STATUS_LINE = "batchscore-submit: rank ${OMPI_COMM_WORLD_RANK:-0}: batchscore exit status $rc"
+# The line each rank's command prints when batchscore ends (follow.py reads it).
+STATUS_LINE = "batchscore-submit: rank {rank}: batchscore exit status {code}"
 
 
 def is_gpu_size(size: str) -> bool:
@@ -255,7 +256,8 @@ class Plan:
                 "--output", "${{outputs.scores}}/scores.h5", "--resume"] + list(o.batchscore_args)
         # Every rank says how batchscore ended: the helper decides on a
         # resubmission from these lines in the logs.
-        return " ".join(shell_word(a) for a in args) + "; rc=$?; echo \"%s\"; exit $rc" % STATUS_LINE
+        status = STATUS_LINE.format(rank="${OMPI_COMM_WORLD_RANK:-0}", code="$rc")
+        return " ".join(shell_word(a) for a in args) + '; rc=$?; echo "%s"; exit $rc' % status
 
     def environment(self) -> Any:
         if self.o.environment:
