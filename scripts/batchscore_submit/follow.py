@@ -279,7 +279,7 @@ class Job:
                 if status in ("Running", "Finalizing") and running_since is None:
                     running_since = now
                 if status in TERMINAL:
-                    text = streamer.finish(max(5.0, 4 * self.o.poll_seconds)) if streamer else ""
+                    text = streamer.finish(max(30.0, 4 * self.o.poll_seconds)) if streamer else ""
                     ran = now - running_since if running_since is not None else 0.0
                     return Outcome(status, text, ran, info)
                 stalled_since = self.check_stalled(name, status, stalled_since, now)
@@ -307,9 +307,11 @@ class Job:
     def evidence(self, name: str, outcome: Outcome) -> Tuple[str, str]:
         """(the service's error, the ranks' logs) of a failed job."""
         service = outcome.stream
-        if not service:  # --no-stream: a finished job's stream is its summary and error
+        if "Execution Summary" not in service:
+            # --no-stream, or a stream cut short: a finished job's stream is
+            # its summary and the service's error.
             r = self.az.run(self.cmds.job_stream(name))
-            service = r.out + "\n" + r.err
+            service += "\n" + r.out + "\n" + r.err
         folder = str(self.plan.folder.file("logs-" + name))
         r = self.az.run(self.cmds.job_logs(name, folder))
         logs = []
