@@ -71,6 +71,10 @@ newcase() {
 bs() {
   newcase
   printf '%s\n' "$*" >"$D/cmd"
+  # Whether the fake az waits for the helper to stream a job's log.
+  FAKE_AZ_STREAMS=1
+  case " $* " in *" --no-stream "*) FAKE_AZ_STREAMS=0 ;; esac
+  export FAKE_AZ_STREAMS
   # A hung helper (a log stream never stopped) fails the case, not CI.
   (cd "$D" && timeout 300 "$PY" "$HELPER" -g rg -w ws --cluster bs-cpu --model "$WORK/model.json" \
     --input "$WORK/features.h5" --run-name t1 --work-dir "$D/files" --output-dir "$D/dl" \
