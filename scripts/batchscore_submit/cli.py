@@ -54,9 +54,17 @@ BATCHSCORE_SUBMIT_PROVISION_TIMEOUT give the defaults of the matching options.
 """
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """'Usage:' as GNU programs write it, which help2man makes the man page's
+    synopsis of."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=PROG, formatter_class=_HelpFormatter,
         usage="%(prog)s [options] [-- BATCHSCORE_ARGS...]",
         description="Run batchscore on an Azure ML compute cluster as an MPI job (nodes x ranks per node):\n"
                     "make sure the cluster exists (changing only what you ask for), check the VM size and the\n"
@@ -148,7 +156,8 @@ def _job_options(g: argparse._ArgumentGroup) -> None:
                    help="Open MPI image to build batchscore on (default %s, or %s for GPU sizes)"
                         % (CPU_IMAGE, GPU_IMAGE))
     g.add_argument("--source", metavar="DIR|TARBALL",
-                   help="batchscore source to build in the image: a source tree or a .tar.gz (default: this checkout)")
+                   help="batchscore source to build in the image: a source tree or a .tar.gz (default: the source tree this "
+                        "helper runs from; an installed helper needs this, --image or --environment)")
     g.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="environment variable for the job (repeatable), e.g. OMP_NUM_THREADS=2; stored in the "
                         "job's definition, so never a secret")
