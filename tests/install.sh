@@ -86,7 +86,7 @@ else
     fail "installed batchscore-submit --source: exit $rc: $(head -5 "$WORK/submit.err")"
 fi
 if command -v python3 >/dev/null 2>&1; then
-  python3 "$bin/export-sklearn" --help >"$WORK/export.out" 2>&1 && grep -q '^Usage: export-sklearn' "$WORK/export.out" &&
+  python3 "$bin/export-sklearn" --help >"$WORK/export.out" 2>&1 && grep -qi '^usage: export-sklearn' "$WORK/export.out" &&
     ok "installed export-sklearn --help" || fail "installed export-sklearn --help: $(head -3 "$WORK/export.out")"
 fi
 [ -z "$(find "$D" -name __pycache__)" ] || fail "running the installed commands wrote byte code into the install"

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Every installed command has a man page, and man -l renders each one: the
-# sections a page needs, no complaint from groff (notes on line breaks at
-# this width aside), and a NAME line that whatis/apropos can read. Skipped
-# (77) without man, or where no pages were made (no help2man).
+# sections a page needs, a name line that says what the command does and
+# that whatis/apropos can read, no complaint from groff (notes on line
+# breaks at this width aside). Skipped (77) without man, or where no pages
+# were made (no help2man).
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
@@ -31,10 +32,11 @@ for p in $pages; do
   fi
   complaints=$(grep -v -e 'cannot adjust line' -e "can't break line" "$WORK/$name.err")
   [ -z "$complaints" ] || fail "man -l $p: $complaints"
-  for section in NAME SYNOPSIS DESCRIPTION "SEE ALSO"; do
+  for section in NAME SYNOPSIS DESCRIPTION; do
     grep -q "^$section" "$WORK/$name.txt" || fail "$p renders without a $section section"
   done
-  grep -q "^ *$name  *- " "$WORK/$name.txt" || fail "$p: NAME is not '$name - ...'"
+  grep -q "^ *$name  *- " "$WORK/$name.txt" && ! grep -q "^ *$name  *-  *manual page for" "$WORK/$name.txt" ||
+    fail "$p: NAME is not '$name - what it does'"
   if command -v lexgrog >/dev/null 2>&1; then
     lexgrog "$f" >"$WORK/$name.whatis" 2>&1 && grep -q "\"$name - " "$WORK/$name.whatis" ||
       fail "$p: whatis cannot read its NAME: $(cat "$WORK/$name.whatis")"

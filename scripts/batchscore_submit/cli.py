@@ -54,17 +54,9 @@ BATCHSCORE_SUBMIT_PROVISION_TIMEOUT give the defaults of the matching options.
 """
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """'Usage:' as GNU programs write it, which help2man makes the man page's
-    synopsis of."""
-
-    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
-        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG, formatter_class=_HelpFormatter,
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="%(prog)s [options] [-- BATCHSCORE_ARGS...]",
         description="Run batchscore on an Azure ML compute cluster as an MPI job (nodes x ranks per node):\n"
                     "make sure the cluster exists (changing only what you ask for), check the VM size and the\n"
