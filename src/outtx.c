@@ -795,18 +795,20 @@ bs_status bs_tx_owner_check(bs_tx *t, bs_error *err) {
   bs_error e = {0};
   if (read_manifest(t, &rec, owner, job, NULL, NULL, &e) != BS_OK) {
     t->taken_over = 1;
-    return bs_fail(err, BS_E_EXISTS,
-                   "output %s: another job took it over (the run's manifest in %s vanished or "
-                   "changed: %s); this job stops and leaves it alone",
-                   t->output, t->dir, e.msg);
+    return bs_fail(
+        err, BS_E_EXISTS,
+        "output %s: another job took it over (the run's manifest in %s vanished or "
+        "changed: %s); this job stops and leaves it alone",
+        t->output, t->dir, e.msg);
   }
   bs_record_free(&rec);
   if (strcmp(job, t->job) != 0) {
     t->taken_over = 1;
-    return bs_fail(err, BS_E_EXISTS,
-                   "output %s: another job took it over (%s); this job stops and leaves it "
-                   "alone",
-                   t->output, owner);
+    return bs_fail(
+        err, BS_E_EXISTS,
+        "output %s: another job took it over (%s); this job stops and leaves it "
+        "alone",
+        t->output, owner);
   }
   return BS_OK;
 }
