@@ -8,11 +8,11 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "Usage: batchscore --model PATH --input FILE[:DATASET] --output FILE[:DATASET]\n"
+    "Usage: mpirun -np N batchscore --model PATH --input FILE[:DATASET]\n"
+    "                                --output FILE[:DATASET] [options]\n"
     "\n"
     "Scores every row of an HDF5 feature matrix with a trained model and writes\n"
-    "one HDF5 output whose row i holds the scores of input row i. Run it on N\n"
-    "ranks with batchscore-mpirun -np N batchscore ... (or mpirun).\n"
+    "one HDF5 output whose row i holds the scores of input row i.\n"
     "\n"
     "  --model PATH            model file, told by content: XGBoost JSON, LightGBM\n"
     "                          text, Keras HDF5, or the native network format of\n"
