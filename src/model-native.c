@@ -15,7 +15,6 @@
  * Everything is checked on load: a missing or mistyped attribute, a shape
  * that does not chain, an unknown name, and the message names the file and
  * the layer. */
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,18 +174,6 @@ bs_status bs_h5m_attr_double(bs_h5m *h, hid_t obj, const char *what, const char 
   return st;
 }
 
-/* Writes "A x B x ..." of dims (want: -1 is "any") into buf. */
-static void shape_text(char *buf, size_t cap, int rank, const long long *dims) {
-  buf[0] = '\0';
-  for (int j = 0; j < rank; j++) {
-    size_t l = strlen(buf);
-    if (dims[j] >= 0)
-      snprintf(buf + l, cap - l, "%s%lld", j ? " x " : "", dims[j]);
-    else
-      snprintf(buf + l, cap - l, "%sany", j ? " x " : "");
-  }
-}
-
 /* Refuses, before anything is allocated for it, a dataset whose values
  * are not all in the file: external raw files or a virtual dataset (which
  * libhdf5 would open), or more values declared than stored, so that a
@@ -253,12 +240,16 @@ static bs_status read_array(bs_h5m *h, hid_t loc, const char *what, const char *
   size_t total = 1;
   for (int i = 0; i < rank; i++) {
     if (want[i] >= 0 && (long long)dims[i] != want[i]) {
-      char shape[96], expect[96];
-      long long found[8];
-      for (int j = 0; j < rank; j++)
-        found[j] = dims[j] > (hsize_t)LLONG_MAX ? LLONG_MAX : (long long)dims[j];
-      shape_text(shape, sizeof shape, rank, found);
-      shape_text(expect, sizeof expect, rank, want);
+      char shape[96] = "", expect[96] = "";
+      for (int j = 0; j < rank; j++) {
+        size_t l1 = strlen(shape), l2 = strlen(expect);
+        snprintf(shape + l1, sizeof shape - l1, "%s%llu", j ? " x " : "",
+                 (unsigned long long)dims[j]);
+        if (want[j] >= 0)
+          snprintf(expect + l2, sizeof expect - l2, "%s%lld", j ? " x " : "", want[j]);
+        else
+          snprintf(expect + l2, sizeof expect - l2, "%sany", j ? " x " : "");
+      }
       st = FAIL(h, "%s: %s: dataset '%s' is %s, expected %s", h->path, what, name, shape,
                 expect);
       goto out;
