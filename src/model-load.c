@@ -85,14 +85,10 @@ static const char *binary_kind(const char *data, size_t len) {
   if (len >= 2 && u[0] == 0x80 && u[1] >= 2 && u[1] <= 5)
     return "a Python pickle (pickle or joblib; batchscore never unpickles: convert a "
            "scikit-learn model with scripts/export-sklearn)";
+  /* gzip, bzip2, xz, lz4 and zlib (joblib's compressors) */
   if (starts(data, len, "\x1f\x8b", 2) || starts(data, len, "BZh", 3) ||
-      starts(data, len,
-             "\xfd"
-             "7zXZ",
-             5) ||
-      starts(data, len, "\x04\x22\x4d\x18", 4) ||
-      (len >= 2 && u[0] == 0x78 &&
-       (u[1] == 0x01 || u[1] == 0x5e || u[1] == 0x9c || u[1] == 0xda)))
+      starts(data, len, "\xfd\x37zXZ", 5) || starts(data, len, "\x04\x22\x4d\x18", 4) ||
+      (len >= 2 && u[0] == 0x78 && (u[1] == 0x01 || u[1] == 0x9c || u[1] == 0xda)))
     return "a compressed file (a compressed joblib or pickle dump? decompress a model "
            "first)";
   if (starts(data, len, "PK\x03\x04", 4)) {
@@ -147,10 +143,9 @@ bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model
   if (data[i] == '{') {
     /* UBJSON also opens with '{', then a typed key length. */
     if (i + 1 < len && data[i + 1] != '\0' && strchr("UiIlL$#", data[i + 1]))
-      return bs_fail(err, BS_E_UNSUPPORTED,
-                     "%s: looks like an XGBoost UBJSON model, which batchscore does not "
-                     "read yet; save it as JSON (booster.save_model(\"model.json\"))",
-                     path);
+      return not_supported(err, path,
+                           "an XGBoost UBJSON model (save it as JSON: "
+                           "booster.save_model(\"model.json\"))");
     return load_json(data, len, path, m, err);
   }
   /* LightGBM's text model opens with the line "tree" (its sub-model name). */
