@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *const status_text[BS_STATUS_COUNT] = {
     [BS_OK] = "ok",
@@ -167,6 +168,12 @@ static float argmax(const float *v, int32_t k) {
   return (float)best;
 }
 
+void bs_nan_canonical(float *v, size_t n) {
+  const uint32_t bits = BS_NAN_BITS;
+  for (size_t i = 0; i < n; i++)
+    if (v[i] != v[i]) memcpy(&v[i], &bits, sizeof bits);
+}
+
 void bs_model_transform(const bs_model *m, float *out, size_t n) {
   const int32_t k = m->n_groups;
   const size_t total = n * (size_t)k;
@@ -211,4 +218,5 @@ void bs_model_transform(const bs_model *m, float *out, size_t n) {
       for (size_t r = 0; r < n; r++) out[r] = argmax(out + r * (size_t)k, k);
       break;
   }
+  bs_nan_canonical(out, n * (size_t)bs_model_out_cols(m, 0));
 }

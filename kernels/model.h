@@ -214,4 +214,13 @@ int32_t bs_model_out_cols(const bs_model *m, int output_margin);
  * in place; out_cols <= n_groups so the rows pack towards the front. */
 void bs_model_transform(const bs_model *m, float *margins, size_t n);
 
+/* Which NaN an operation returns (its sign and payload) depends on the
+ * order of its operands in the instruction, which a vectorized kernel
+ * chooses differently from the reference. So every NaN batchscore writes
+ * is this one, BS_NAN_BITS (a positive quiet NaN): bs_kernel_score and
+ * bs_model_transform replace any other, and results stay bitwise the same
+ * whatever the kernel, NaN included. */
+#define BS_NAN_BITS 0x7fc00000u
+void bs_nan_canonical(float *v, size_t n);
+
 #endif

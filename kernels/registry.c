@@ -119,6 +119,13 @@ bs_status bs_kernel_select_on(bs_device where, const char *name, const bs_model 
       return bs_fail(err, BS_E_USAGE, "%s: kernel '%s' runs on %s, but --device %s",
                      origin, k->name, k->gpu ? "a GPU" : "the CPU",
                      where == BS_DEVICE_CPU ? "cpu (or this rank has no GPU)" : "cuda");
+    /* Naming a kernel that cannot take the model is a usage error (exit
+     * 2), as much as naming one that does not exist; a machine that
+     * cannot run the kernel is not. */
+    if (m && k->supports && !k->supports(m))
+      return bs_fail(err, BS_E_USAGE, "%s: kernel '%s' cannot run this model (%s, a %s)",
+                     origin, name, m->format,
+                     m->kind == BS_MODEL_FOREST ? "tree ensemble" : "network");
     if (!bs_kernel_usable(k, m))
       return bs_fail(err, BS_E_KERNEL,
                      "%s: kernel '%s' cannot run this model on this machine", origin,
@@ -153,7 +160,9 @@ bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows, size_t 
   if (stride < (size_t)inst->model->n_features)
     return bs_fail(err, BS_E_INTERNAL, "row stride %zu below model width %d", stride,
                    (int)inst->model->n_features);
-  return inst->kernel->score(inst->state, rows, n, stride, margins, err);
+  bs_status st = inst->kernel->score(inst->state, rows, n, stride, margins, err);
+  if (st == BS_OK) bs_nan_canonical(margins, n * (size_t)inst->model->n_groups);
+  return st;
 }
 
 void *bs_kernel_host_alloc(const bs_kernel_inst *inst, size_t bytes) {

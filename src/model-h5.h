@@ -13,10 +13,22 @@ typedef struct bs_h5m {
   hid_t file;
   const char *path; /* for messages */
   bs_error *err;
+  /* The size of the file: no array or list the file declares may need
+   * more memory than its bytes can hold (bs_h5m_read_floats). */
+  size_t file_len;
+  /* Access properties that refuse external links, so that a model file
+   * never makes libhdf5 open another file. */
+  hid_t lapl, gapl, dapl;
 } bs_h5m;
 
 /* Non-zero when `obj` has the attribute. */
 int bs_h5m_has_attr(hid_t obj, const char *name);
+
+/* Non-zero when `loc` has a link `name`. */
+int bs_h5m_exists(bs_h5m *h, hid_t loc, const char *name);
+
+/* The group `name` under `loc`, or a negative id when there is none. */
+hid_t bs_h5m_open_group(bs_h5m *h, hid_t loc, const char *name);
 
 /* A string attribute (fixed or variable length, any character set) as a
  * NUL-terminated string the caller frees. `what` names obj in messages. */
@@ -36,7 +48,10 @@ bs_status bs_h5m_attr_double(bs_h5m *h, hid_t obj, const char *what, const char 
 
 /* A numeric dataset `name` under `loc`, read as float32 (rounded to
  * nearest), that must have `rank` dimensions equal to want[] (a negative
- * want[i] takes any size; the sizes found are stored in got[]). */
+ * want[i] takes any size; the sizes found are stored in got[]). Its
+ * values must be stored in the file (no external or virtual storage, no
+ * more declared than stored, bar compression): checked before anything
+ * is allocated for it. */
 bs_status bs_h5m_read_floats(bs_h5m *h, hid_t loc, const char *what, const char *name,
                              int rank, const long long *want, long long *got,
                              float **out);

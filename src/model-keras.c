@@ -32,6 +32,10 @@ typedef struct kctx {
   const char *lname, *lclass; /* the layer being read, for messages */
 } kctx;
 
+/* The widest layer or input read (Dense's units too): a model file
+ * declaring more is refused before anything is allocated for it. */
+#define MAX_WIDTH (1 << 24)
+
 #define FAILK(c, ...) bs_fail((c)->h->err, BS_E_FORMAT, __VA_ARGS__)
 #define UNSUP(c, ...) bs_fail((c)->h->err, BS_E_UNSUPPORTED, __VA_ARGS__)
 
@@ -161,8 +165,10 @@ static bs_status input_width(kctx *c, json_t *v, int32_t *out) {
   if (!json_is_array(v)) return FAILK(c, "%s: bad input shape", c->path);
   size_t nd = json_array_size(v);
   json_t *last = json_array_get(v, nd - 1);
-  if (nd != 2 || !json_is_integer(last) || json_integer_value(last) < 1 ||
-      json_integer_value(last) > INT32_MAX) {
+  if (nd == 2 && json_is_integer(last) && json_integer_value(last) > MAX_WIDTH)
+    return UNSUP(c, "%s: input shape (None, %lld): more than %d features", c->path,
+                 (long long)json_integer_value(last), MAX_WIDTH);
+  if (nd != 2 || !json_is_integer(last) || json_integer_value(last) < 1) {
     char *s = json_dumps(v, JSON_COMPACT);
     bs_status st =
         UNSUP(c,
@@ -232,9 +238,9 @@ typedef struct wspec {
 static bs_status read_weights(kctx *c, wspec *w, size_t n) {
   char what[320];
   snprintf(what, sizeof what, "layer '%s' (%s)", c->lname, c->lclass);
-  if (H5Lexists(c->weights, c->lname, H5P_DEFAULT) <= 0)
+  if (!bs_h5m_exists(c->h, c->weights, c->lname))
     return FAILK(c, "%s: %s: no weights for it under model_weights/", c->path, what);
-  hid_t g = H5Gopen2(c->weights, c->lname, H5P_DEFAULT);
+  hid_t g = bs_h5m_open_group(c->h, c->weights, c->lname);
   if (g < 0)
     return FAILK(c, "%s: %s: cannot open model_weights/%s", c->path, what, c->lname);
   char **names = NULL;
@@ -242,9 +248,15 @@ static bs_status read_weights(kctx *c, wspec *w, size_t n) {
   bs_status st = name_list(c, g, what, "weight_names", &names, &count);
   if (!st && count != n)
     st = FAILK(c, "%s: %s has %zu weight arrays, expected %zu", c->path, what, count, n);
-  for (size_t i = 0; !st && i < n; i++)
+  for (size_t i = 0; !st && i < n; i++) {
+    /* The vectors of one layer (gamma, beta, mean, variance) have one
+     * length: the first one read fixes it when the width is not known
+     * yet, since the kernels index them all by the same width. */
+    if (i > 0 && w[i].rank == 1 && w[0].rank == 1 && w[i].dims[0] < 0)
+      w[i].dims[0] = w[0].got[0];
     st = bs_h5m_read_floats(c->h, g, what, names[i], w[i].rank, w[i].dims, w[i].got,
                             w[i].out);
+  }
   bs_h5m_strings_free(names, count);
   H5Gclose(g);
   return st;
@@ -255,7 +267,7 @@ static bs_status read_weights(kctx *c, wspec *w, size_t n) {
 static bs_status read_dense(kctx *c, json_t *cfg) {
   json_t *units = json_object_get(cfg, "units");
   if (!json_is_integer(units) || json_integer_value(units) < 1 ||
-      json_integer_value(units) > (1 << 24))
+      json_integer_value(units) > MAX_WIDTH)
     return FAILK(c, "%s: layer '%s' (Dense) has no valid 'units'", c->path, c->lname);
   const int32_t nu = (int32_t)json_integer_value(units);
   const int bias = get_bool(cfg, "use_bias", 1);
@@ -541,13 +553,15 @@ static bs_status check_chain(kctx *c, json_t *config, json_t *layers) {
     json_t *cfg = json_object_get(layer, "config");
     const char *name = json_string_value(json_object_get(layer, "name"));
     if (!name) name = json_string_value(json_object_get(cfg, "name"));
-    c->lname = name ? name : "?";
+    if (!name)
+      return FAILK(c, "%s: layer %zu of the functional model has no name", c->path, i);
+    c->lname = name;
     const char *src[4];
     size_t ns;
     bs_status st = inbound(c, layer, src, &ns);
     if (st) return st;
     if (i == 0) {
-      if (ns != 0 || !name || strcmp(name, in) != 0)
+      if (ns != 0 || strcmp(name, in) != 0)
         return UNSUP(c, "%s: the functional model does not start with its input layer",
                      c->path);
     } else if (ns != 1 || !src[0] || strcmp(src[0], prev) != 0) {
@@ -610,8 +624,7 @@ bs_status bs_model_load_keras(bs_h5m *h, bs_model *m) {
       (st = input_width(&c, json_object_get(config, "build_input_shape"), &w)) == BS_OK)
     st = set_width(&c, w);
   if (st) goto out;
-  if (H5Lexists(h->file, "model_weights", H5P_DEFAULT) <= 0 ||
-      (c.weights = H5Gopen2(h->file, "model_weights", H5P_DEFAULT)) < 0) {
+  if ((c.weights = bs_h5m_open_group(h, h->file, "model_weights")) < 0) {
     st =
         FAILK(&c, "%s: no model_weights group (save the model with model.save(\"m.h5\"))",
               h->path);

@@ -1,11 +1,22 @@
-/* Reading model files and telling their format apart by content. */
+/* Reading model files, telling their format apart by content (and naming
+ * the kinds batchscore recognises but does not read), and checking a model
+ * that a library outside batchscore parses in a separate, limited process
+ * before any rank trusts it. */
 #include "model-load.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err) {
   struct stat sb;
@@ -36,29 +47,266 @@ bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err
   return BS_OK;
 }
 
+/* ---- telling formats apart ----------------------------------------------- */
+
+static int is_hdf5(const char *data, size_t len) {
+  return len >= 8 && memcmp(data, "\x89HDF\r\n\x1a\n", 8) == 0;
+}
+
+static int starts(const char *data, size_t len, const char *magic, size_t n) {
+  return len >= n && memcmp(data, magic, n) == 0;
+}
+
+static int contains(const char *data, size_t len, const char *s) {
+  const size_t n = strlen(s);
+  for (const char *p = data; n <= len && (size_t)(p - data) <= len - n; p++) {
+    p = memchr(p, s[0], len - n + 1 - (size_t)(p - data));
+    if (!p) return 0;
+    if (memcmp(p, s, n) == 0) return 1;
+  }
+  return 0;
+}
+
+/* An ONNX ModelProto: field 1 (ir_version, a small varint) first, then
+ * one of the fields that follow it in every exporter's output. */
+static int is_onnx(const unsigned char *u, size_t len) {
+  return len >= 3 && u[0] == 0x08 && u[1] >= 1 && u[1] <= 30 &&
+         strchr("\x12\x1a\x22\x28\x32\x3a\x42", u[2]) && u[2] != 0;
+}
+
+/* Model kinds batchscore recognises by their first bytes but does not
+ * read: what to call the file, or NULL. */
+static const char *binary_kind(const char *data, size_t len) {
+  const unsigned char *u = (const unsigned char *)data;
+  if (starts(data, len, "CBM1", 4)) return "a CatBoost model (its binary format)";
+  if (starts(data, len, "binf", 4))
+    return "an XGBoost model in its old binary format (save it as JSON: "
+           "booster.save_model(\"model.json\"))";
+  if (len >= 2 && u[0] == 0x80 && u[1] >= 2 && u[1] <= 5)
+    return "a Python pickle (pickle or joblib; batchscore never unpickles: convert a "
+           "scikit-learn model with scripts/export-sklearn)";
+  /* gzip, bzip2, xz, lz4 and zlib (joblib's compressors) */
+  if (starts(data, len, "\x1f\x8b", 2) || starts(data, len, "BZh", 3) ||
+      starts(data, len, "\xfd\x37zXZ", 5) || starts(data, len, "\x04\x22\x4d\x18", 4) ||
+      (len >= 2 && u[0] == 0x78 && (u[1] == 0x01 || u[1] == 0x9c || u[1] == 0xda)))
+    return "a compressed file (a compressed joblib or pickle dump? decompress a model "
+           "first)";
+  if (starts(data, len, "PK\x03\x04", 4)) {
+    if (contains(data, len, "model.weights.h5"))
+      return "a Keras 3 '.keras' archive (save the model as HDF5: model.save(\"m.h5\"))";
+    if (contains(data, len, "data.pkl")) return "a PyTorch checkpoint";
+    return "a zip archive";
+  }
+  if (is_onnx(u, len)) return "an ONNX model";
+  return NULL;
+}
+
+/* JSON that some other library wrote: checked only once the XGBoost
+ * importer has refused the file, so no XGBoost model is ever misnamed. */
+static const char *json_kind(const char *data, size_t len) {
+  size_t head = len < (1u << 20) ? len : (1u << 20);
+  if (contains(data, head, "\"oblivious_trees\"") ||
+      contains(data, head, "\"features_info\""))
+    return "a CatBoost JSON model";
+  if (contains(data, head, "\"num_tree_per_iteration\"") &&
+      contains(data, head, "\"tree_info\""))
+    return "a LightGBM JSON dump (batchscore reads LightGBM's text model: "
+           "booster.save_model(\"model.txt\"))";
+  return NULL;
+}
+
+static bs_status not_supported(bs_error *err, const char *path, const char *kind) {
+  return bs_fail(err, BS_E_UNSUPPORTED,
+                 "%s: %s, which batchscore does not read (it reads " BS_MODEL_FORMATS ")",
+                 path, kind);
+}
+
+static bs_status load_json(const char *data, size_t len, const char *path, bs_model *m,
+                           bs_error *err) {
+  bs_error e = {0};
+  bs_status st = bs_model_load_xgboost(data, len, path, m, &e);
+  if (st == BS_OK) return st;
+  const char *kind = json_kind(data, len);
+  if (kind) return not_supported(err, path, kind);
+  return bs_fail(err, e.code, "%s", e.msg);
+}
+
 bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model *m,
                         bs_error *err) {
   /* HDF5: Keras models and batchscore's own network format. */
-  if (len >= 8 && memcmp(data, "\x89HDF\r\n\x1a\n", 8) == 0)
-    return bs_model_load_hdf5(data, len, path, m, err);
+  if (is_hdf5(data, len)) return bs_model_load_hdf5(data, len, path, m, err);
+  const char *kind = binary_kind(data, len);
+  if (kind) return not_supported(err, path, kind);
   size_t i = 0;
   while (i < len && data[i] != '\0' && strchr(" \t\r\n", data[i])) i++;
   if (i == len) return bs_fail(err, BS_E_FORMAT, "%s: the model file is empty", path);
   if (data[i] == '{') {
     /* UBJSON also opens with '{', then a typed key length. */
-    if (i + 1 < len && strchr("UiIlL$#", data[i + 1]))
-      return bs_fail(err, BS_E_UNSUPPORTED,
-                     "%s: looks like an XGBoost UBJSON model; save it as JSON "
-                     "(booster.save_model(\"model.json\"))",
-                     path);
-    return bs_model_load_xgboost(data, len, path, m, err);
+    if (i + 1 < len && data[i + 1] != '\0' && strchr("UiIlL$#", data[i + 1]))
+      return not_supported(err, path,
+                           "an XGBoost UBJSON model (save it as JSON: "
+                           "booster.save_model(\"model.json\"))");
+    return load_json(data, len, path, m, err);
   }
   /* LightGBM's text model opens with the line "tree" (its sub-model name). */
   if (len - i >= 5 && memcmp(data + i, "tree", 4) == 0 &&
       (data[i + 4] == '\n' || data[i + 4] == '\r'))
     return bs_model_load_lightgbm(data, len, path, m, err);
+  if (data[i] == '<') return not_supported(err, path, "an XML document (a PMML model?)");
   return bs_fail(err, BS_E_FORMAT,
-                 "%s: not a model batchscore knows (expected an XGBoost JSON model or a "
-                 "LightGBM text model)",
+                 "%s: not a model batchscore knows (it reads " BS_MODEL_FORMATS ")",
                  path);
+}
+
+/* ---- the isolated check -------------------------------------------------- */
+
+/* What the child sends back: the status of its load and the message. */
+typedef struct verdict {
+  int32_t code;
+  char msg[sizeof(((bs_error *)0)->msg)];
+} verdict;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The address space this process has mapped now, in bytes (0 if unknown). */
+static size_t mapped_bytes(void) {
+  unsigned long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%lu", &pages) != 1) pages = 0;
+    fclose(f);
+  }
+  return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* In the child: limits, then the load, then the verdict down the pipe. */
+static void child_check(int fd, const char *data, size_t len, const char *path,
+                        double seconds, size_t memory) {
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);
+  int null = open("/dev/null", O_WRONLY);
+  if (null >= 0) {
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+  }
+  struct rlimit core = {0, 0};
+  setrlimit(RLIMIT_CORE, &core);
+  rlim_t cpu = (rlim_t)seconds + 1;
+  struct rlimit cpu_lim = {cpu, cpu + 2};
+  setrlimit(RLIMIT_CPU, &cpu_lim);
+  size_t now = mapped_bytes();
+  if (now > 0) {
+    struct rlimit as = {(rlim_t)(now + memory), (rlim_t)(now + memory)};
+    setrlimit(RLIMIT_AS, &as);
+  }
+  alarm((unsigned)seconds + 5); /* should the parent be gone */
+  verdict v;
+  memset(&v, 0, sizeof v);
+  bs_error e = {0};
+  bs_model m;
+  v.code = (int32_t)bs_model_load(data, len, path, &m, &e);
+  if (v.code == BS_OK) bs_model_free(&m);
+  memcpy(v.msg, e.msg, sizeof v.msg);
+  const char *p = (const char *)&v;
+  for (size_t off = 0; off < sizeof v;) {
+    ssize_t w = write(fd, p + off, sizeof v - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) _exit(3);
+    off += (size_t)w;
+  }
+  _exit(0);
+}
+
+/* In the parent: reads the verdict until EOF or the deadline. Returns the
+ * bytes read, or -1 on timeout. */
+static ssize_t read_verdict(int fd, verdict *v, double deadline) {
+  size_t got = 0;
+  for (;;) {
+    double left = deadline - now_s();
+    if (left <= 0) return -1;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, (int)(left * 1000) + 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) return -1;
+    if (r < 0) return (ssize_t)got;
+    ssize_t n = got < sizeof *v ? read(fd, (char *)v + got, sizeof *v - got)
+                                : read(fd, &(char){0}, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return (ssize_t)got;
+    got += (size_t)n;
+  }
+}
+
+int bs_model_needs_isolation(const char *data, size_t len) { return is_hdf5(data, len); }
+
+bs_status bs_model_check_isolated(const char *data, size_t len, const char *path,
+                                  const bs_model_check_limits *lim, bs_error *err) {
+  const char *mode = getenv("BATCHSCORE_MODEL_CHECK");
+  if (!bs_model_needs_isolation(data, len) || (mode && strcmp(mode, "off") == 0))
+    return BS_OK;
+  double seconds = lim && lim->seconds > 0 ? lim->seconds : 10.0 + (double)len / 16e6;
+  size_t memory = lim && lim->memory > 0 ? lim->memory : ((size_t)512 << 20) + 8 * len;
+  int fds[2];
+  if (pipe(fds) != 0)
+    return bs_fail(err, BS_E_IO, "%s: cannot check the model: pipe: %s", path,
+                   strerror(errno));
+  fflush(NULL); /* nothing buffered is written twice */
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return bs_fail(err, BS_E_IO,
+                   "%s: cannot check the model in a separate process (fork: %s); "
+                   "BATCHSCORE_MODEL_CHECK=off skips the check",
+                   path, strerror(e));
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    child_check(fds[1], data, len, path, seconds, memory);
+  }
+  close(fds[1]);
+  verdict v;
+  memset(&v, 0, sizeof v);
+  ssize_t got = read_verdict(fds[0], &v, now_s() + seconds);
+  close(fds[0]);
+  if (got < 0) kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const int whole = got == (ssize_t)sizeof v && WIFEXITED(status) &&
+                    WEXITSTATUS(status) == 0 && v.code >= 0 && v.code < BS_STATUS_COUNT;
+  if (whole && v.code == BS_OK) return BS_OK;
+  if (whole && v.code != BS_E_NOMEM) {
+    v.msg[sizeof v.msg - 1] = '\0';
+    return bs_fail(err, (bs_status)v.code, "%s", v.msg);
+  }
+  const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+    return bs_fail(err, BS_E_INTERRUPTED, "%s: interrupted while checking the model",
+                   path);
+  if (whole)
+    return bs_fail(
+        err, BS_E_FORMAT,
+        "%s: damaged or hostile HDF5 file (reading it needs more than %zu MiB)", path,
+        memory >> 20);
+  if (got < 0 || sig == SIGXCPU)
+    return bs_fail(err, BS_E_FORMAT,
+                   "%s: damaged or hostile HDF5 file (the HDF5 library timed out after "
+                   "%.0f s reading it)",
+                   path, seconds);
+  if (sig)
+    return bs_fail(err, BS_E_FORMAT,
+                   "%s: damaged or hostile HDF5 file (the HDF5 library crashed with "
+                   "signal %d, %s, reading it)",
+                   path, sig, strsignal(sig));
+  return bs_fail(err, BS_E_FORMAT,
+                 "%s: damaged or hostile HDF5 file (the HDF5 library crashed reading "
+                 "it: exit status %d)",
+                 path, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }

@@ -26,6 +26,15 @@
 
 int bs_h5m_has_attr(hid_t obj, const char *name) { return H5Aexists(obj, name) > 0; }
 
+int bs_h5m_exists(bs_h5m *h, hid_t loc, const char *name) {
+  return H5Lexists(loc, name, h->lapl) > 0;
+}
+
+hid_t bs_h5m_open_group(bs_h5m *h, hid_t loc, const char *name) {
+  if (!bs_h5m_exists(h, loc, name)) return H5I_INVALID_HID;
+  return H5Gopen2(loc, name, h->gapl);
+}
+
 void bs_h5m_strings_free(char **s, size_t n) {
   if (!s) return;
   for (size_t i = 0; i < n; i++) free(s[i]);
@@ -64,7 +73,7 @@ bs_status bs_h5m_attr_strings(bs_h5m *h, hid_t obj, const char *what, const char
     goto out;
   }
   hssize_t np = H5Sget_simple_extent_npoints(s);
-  if (np < 0 || np > (1 << 24)) {
+  if (np < 0 || np > (1 << 24) || (size_t)np > h->file_len) {
     st = FAIL(h, "%s: %s: attribute '%s' has a bad shape", h->path, what, name);
     goto out;
   }
@@ -94,6 +103,10 @@ bs_status bs_h5m_attr_strings(bs_h5m *h, hid_t obj, const char *what, const char
     reclaim(mt, s, vl);
   } else {
     size_t size = H5Tget_size(t);
+    if (size == 0 || (count > 0 && size > h->file_len / count)) {
+      st = FAIL(h, "%s: %s: attribute '%s' is larger than the file", h->path, what, name);
+      goto out;
+    }
     fixed = malloc(count * size + 1);
     if (!fixed || (mt = H5Tcopy(t)) < 0) goto nomem;
     if (H5Aread(a, mt, fixed) < 0) {
@@ -161,6 +174,44 @@ bs_status bs_h5m_attr_double(bs_h5m *h, hid_t obj, const char *what, const char 
   return st;
 }
 
+/* Refuses, before anything is allocated for it, a dataset whose values
+ * are not all in the file: external raw files or a virtual dataset (which
+ * libhdf5 would open), or more values declared than stored, so that a
+ * small file cannot make every rank allocate gigabytes. Compressed
+ * chunks may hold up to 1100 times their size (deflate's limit is 1032);
+ * a chunk is no larger than the dataset or 1 MiB. */
+static bs_status check_storage(bs_h5m *h, hid_t d, hid_t t, size_t total,
+                               const char *what, const char *name) {
+  bs_status st = BS_OK;
+  hid_t dcpl = H5Dget_create_plist(d);
+  H5D_layout_t lay = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+  H5T_class_t c = H5Tget_class(t);
+  const unsigned long long tsize = H5Tget_size(t);
+  const unsigned long long declared = (unsigned long long)total * tsize;
+  const unsigned long long stored = H5Dget_storage_size(d);
+  int filters = lay == H5D_CHUNKED ? H5Pget_nfilters(dcpl) : 0;
+  hsize_t chunk[8];
+  unsigned long long chunk_bytes = tsize;
+  int crank = lay == H5D_CHUNKED ? H5Pget_chunk(dcpl, 8, chunk) : 0;
+  for (int i = 0; i < crank && i < 8 && chunk_bytes <= (1ULL << 40); i++)
+    chunk_bytes *= chunk[i];
+  if (tsize == 0 || (c == H5T_INTEGER && tsize > 8) || (c == H5T_FLOAT && tsize > 16))
+    st = FAIL(h, "%s: %s: dataset '%s' has a %llu-byte number type", h->path, what, name,
+              tsize);
+  else if (lay == H5D_VIRTUAL || lay == H5D_LAYOUT_ERROR || filters < 0 ||
+           H5Pget_external_count(dcpl) != 0)
+    st = FAIL(h, "%s: %s: dataset '%s' keeps its values outside the file", h->path, what,
+              name);
+  else if (stored > h->file_len || declared > (filters > 0 ? stored * 1100 : stored))
+    st = FAIL(h, "%s: %s: dataset '%s' declares %llu bytes but the file stores %llu",
+              h->path, what, name, declared, stored);
+  else if (lay == H5D_CHUNKED && chunk_bytes > declared && chunk_bytes > (1u << 20))
+    st = FAIL(h, "%s: %s: dataset '%s' has chunks of %llu bytes", h->path, what, name,
+              chunk_bytes);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  return st;
+}
+
 static bs_status read_array(bs_h5m *h, hid_t loc, const char *what, const char *name,
                             int rank, const long long *want, long long *got, hid_t mem,
                             size_t elsize, void **out) {
@@ -168,8 +219,7 @@ static bs_status read_array(bs_h5m *h, hid_t loc, const char *what, const char *
   hid_t d = H5I_INVALID_HID, s = H5I_INVALID_HID, t = H5I_INVALID_HID;
   void *buf = NULL;
   *out = NULL;
-  if (H5Lexists(loc, name, H5P_DEFAULT) <= 0 ||
-      (d = H5Dopen2(loc, name, H5P_DEFAULT)) < 0) {
+  if (!bs_h5m_exists(h, loc, name) || (d = H5Dopen2(loc, name, h->dapl)) < 0) {
     st = FAIL(h, "%s: %s has no dataset '%s'", h->path, what, name);
     goto out;
   }
@@ -211,6 +261,7 @@ static bs_status read_array(bs_h5m *h, hid_t loc, const char *what, const char *
     }
     total *= (size_t)dims[i];
   }
+  if ((st = check_storage(h, d, t, total, what, name))) goto out;
   buf = malloc(total * elsize);
   if (!buf) {
     st = bs_fail(h->err, BS_E_NOMEM, "%s: out of memory reading '%s'", h->path, name);
@@ -335,7 +386,7 @@ static bs_status read_layer(bs_h5m *h, hid_t g, const char *what, int32_t width,
       goto out;
     ly->n_out = (int32_t)got[1];
     const long long bdims[1] = {got[1]};
-    if (H5Lexists(g, "bias", H5P_DEFAULT) > 0)
+    if (bs_h5m_exists(h, g, "bias"))
       st = bs_h5m_read_doubles(h, g, what, "bias", 1, bdims, NULL, &ly->b64);
     else if (!(ly->b64 = calloc((size_t)ly->n_out, sizeof *ly->b64)))
       st = bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
@@ -349,7 +400,7 @@ static bs_status read_layer(bs_h5m *h, hid_t g, const char *what, int32_t width,
     if ((st = bs_h5m_read_floats(h, g, what, "weights", 2, wdims, got, &ly->w))) goto out;
     ly->n_out = (int32_t)got[1];
     const long long bdims[1] = {got[1]};
-    if (H5Lexists(g, "bias", H5P_DEFAULT) > 0) {
+    if (bs_h5m_exists(h, g, "bias")) {
       st = bs_h5m_read_floats(h, g, what, "bias", 1, bdims, NULL, &ly->b);
     } else if (!(ly->b = calloc((size_t)ly->n_out, sizeof *ly->b))) {
       st = bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
@@ -433,8 +484,7 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
   m->transform = (bs_transform)tr;
   snprintf(m->objective, sizeof m->objective, "%s", objective ? objective : output);
 
-  if (H5Lexists(h->file, "layers", H5P_DEFAULT) <= 0 ||
-      (layers = H5Gopen2(h->file, "layers", H5P_DEFAULT)) < 0) {
+  if ((layers = bs_h5m_open_group(h, h->file, "layers")) < 0) {
     st = FAIL(h, "%s: no group /layers", h->path);
     goto out;
   }
@@ -449,9 +499,7 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
     char name[16], what[48];
     snprintf(name, sizeof name, "%d", (int)l);
     snprintf(what, sizeof what, "layer %d", (int)l);
-    hid_t g = H5Lexists(layers, name, H5P_DEFAULT) > 0
-                  ? H5Gopen2(layers, name, H5P_DEFAULT)
-                  : H5I_INVALID_HID;
+    hid_t g = bs_h5m_open_group(h, layers, name);
     if (g < 0) {
       st = FAIL(h, "%s: /layers has n_layers = %d but no group /layers/%s", h->path,
                 (int)n_layers, name);
@@ -481,6 +529,15 @@ out:
 
 /* ---- HDF5 model files ---------------------------------------------------- */
 
+/* External links are never followed: a model is one file. */
+static herr_t refuse_elink(const char *parent_file, const char *parent_group,
+                           const char *child_file, const char *child_object,
+                           unsigned *flags, hid_t fapl, void *data) {
+  (void)parent_file, (void)parent_group, (void)child_file, (void)child_object;
+  (void)flags, (void)fapl, (void)data;
+  return -1;
+}
+
 bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_model *m,
                              bs_error *err) {
   H5E_auto2_t old_fn;
@@ -488,14 +545,26 @@ bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_
   H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   bs_status st;
-  bs_h5m h = {.file = H5I_INVALID_HID, .path = path, .err = err};
+  bs_h5m h = {.file = H5I_INVALID_HID,
+              .path = path,
+              .err = err,
+              .file_len = len,
+              .lapl = H5Pcreate(H5P_LINK_ACCESS),
+              .gapl = H5Pcreate(H5P_GROUP_ACCESS),
+              .dapl = H5Pcreate(H5P_DATASET_ACCESS)};
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   /* The bytes are already in memory on every rank: open them as a file
    * image, without touching the file system again. HDF5 1.10 refuses an
    * image whose name exists as a file, so it gets one that cannot. */
-  if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 ||
-      H5Pset_file_image(fapl, (void *)data, len) < 0 ||
-      (h.file = H5Fopen("/dev/null/batchscore-model-image", H5F_ACC_RDONLY, fapl)) < 0) {
+  if (h.lapl < 0 || h.gapl < 0 || h.dapl < 0 ||
+      H5Pset_elink_cb(h.lapl, refuse_elink, NULL) < 0 ||
+      H5Pset_elink_cb(h.gapl, refuse_elink, NULL) < 0 ||
+      H5Pset_elink_cb(h.dapl, refuse_elink, NULL) < 0) {
+    st = bs_fail(err, BS_E_INTERNAL, "%s: cannot set up HDF5 to read it", path);
+  } else if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 ||
+             H5Pset_file_image(fapl, (void *)data, len) < 0 ||
+             (h.file = H5Fopen("/dev/null/batchscore-model-image", H5F_ACC_RDONLY,
+                               fapl)) < 0) {
     st = bs_fail(err, BS_E_FORMAT, "%s: an HDF5 signature, but not a readable HDF5 file",
                  path);
   } else if (bs_h5m_has_attr(h.file, "model_config")) {
@@ -506,11 +575,14 @@ bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_
     st = bs_fail(err, BS_E_FORMAT,
                  "%s: an HDF5 file, but neither a Keras model (no 'model_config' "
                  "attribute; save with model.save(\"m.h5\")) nor a batchscore network "
-                 "(no 'batchscore_format' attribute)",
+                 "(no 'batchscore_format' attribute); batchscore reads " BS_MODEL_FORMATS,
                  path);
   }
   if (h.file >= 0) H5Fclose(h.file);
   if (fapl >= 0) H5Pclose(fapl);
+  if (h.lapl >= 0) H5Pclose(h.lapl);
+  if (h.gapl >= 0) H5Pclose(h.gapl);
+  if (h.dapl >= 0) H5Pclose(h.dapl);
   H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
   return st;
 }

@@ -101,8 +101,15 @@ static bs_status load_model(job *j, bs_error *err) {
   if (j->rank == 0 && bs_read_file(j->o->model, &data, &len, err) == BS_OK) {
     bs_sha256_hex(data, len, j->sha);
     n = (long long)len;
+    /* A damaged HDF5 model can crash or hang libhdf5: rank 0 loads it once
+     * in a limited child process first, and no rank parses it unless that
+     * went well. */
+    bs_model_check_isolated(data, len, j->o->model, NULL, err);
   }
-  if (agree(j, err)) return err->code;
+  if (agree(j, err)) {
+    free(data);
+    return err->code;
+  }
   /* One read of the model file, broadcast: a hundred nodes need not all hit
    * the same (often remote) file. */
   MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, j->comm);

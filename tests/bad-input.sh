@@ -37,11 +37,6 @@ expect_fail() {
 }
 
 printf 'hello, not json\n' >"$WORK/text.json"
-printf '{"a": 1}\n' >"$WORK/other.json"
-printf '{"learner": {"learner_model_param": {"num_feature": "30"},' >"$WORK/trunc.json"
-sed 's/"binary:logistic"/"survival:cox"/' "$M" >"$WORK/cox.json"
-sed 's/"name":"gbtree"/"name":"gblinear"/' "$M" >"$WORK/linear.json"
-printf '{U\x07learner' >"$WORK/model.ubj"
 mkdir -p "$WORK/adir"
 
 # Command line (status 2).
@@ -56,23 +51,7 @@ expect_fail "bad chunk rows" 2 "--chunk-rows: '0'" --model "$M" --input "$IN" \
 expect_fail "unknown kernel" 2 "unknown kernel 'warp9'" --model "$M" --input "$IN" \
   --output "$OUT" --kernel warp9
 
-# Model (status 1).
-expect_fail "model missing" 1 "$WORK/nope.json: cannot open" --model "$WORK/nope.json" \
-  --input "$IN" --output "$OUT"
-expect_fail "model is a directory" 1 "not a regular file" --model "$WORK/adir" \
-  --input "$IN" --output "$OUT"
-expect_fail "model not JSON" 1 "not a model batchscore knows" --model "$WORK/text.json" \
-  --input "$IN" --output "$OUT"
-expect_fail "model truncated JSON" 1 "not valid JSON" --model "$WORK/trunc.json" \
-  --input "$IN" --output "$OUT"
-expect_fail "JSON, not XGBoost" 1 "not an XGBoost model" --model "$WORK/other.json" \
-  --input "$IN" --output "$OUT"
-expect_fail "unsupported objective" 1 "objective 'survival:cox' is not supported" \
-  --model "$WORK/cox.json" --input "$IN" --output "$OUT"
-expect_fail "unsupported booster" 1 "booster 'gblinear' is not supported" \
-  --model "$WORK/linear.json" --input "$IN" --output "$OUT"
-expect_fail "UBJSON model" 1 "UBJSON" --model "$WORK/model.ubj" --input "$IN" \
-  --output "$OUT"
+# Models: the refusals are data, tests/cases/ (tests/cases.sh).
 
 # Input (status 1).
 expect_fail "input missing" 1 "input $WORK/none.h5: cannot open" --model "$M" \

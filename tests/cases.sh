@@ -1,0 +1,48 @@
+#!/bin/sh
+# Refusals as data: every directory under tests/cases/ is one case (see
+# tests/cases/README.md): a command line, the exit status and the message
+# it must give. Each runs at 1 and 3 ranks and must exit with that status,
+# print exactly one "batchscore:" line containing the message, never hang,
+# and leave no output and no partial output behind.
+. "$(dirname "$0")/lib.sh"
+
+CASES=$top_srcdir/tests/cases
+OUT=$WORK/out.h5
+n=0
+for dir in "$CASES"/*/; do
+  dir=${dir%/}
+  name=$(basename "$dir")
+  [ -f "$dir/args" ] || continue
+  n=$((n + 1))
+  want_rc=$(cat "$dir/status")
+  # $CASE, $DATA and $OUT in args; the line is split as the shell would.
+  line=$(sed -e "s|\$CASE|'$dir'|g" -e "s|\$DATA|'$DATA'|g" -e "s|\$OUT|'$OUT'|g" "$dir/args")
+  for np in 1 3; do
+    rm -rf "$OUT" "$OUT.partial"
+    eval "run_bs $np $line"
+    rc=$?
+    msg=$(grep '^batchscore:' "$WORK/err")
+    lines=$(grep -c '^batchscore:' "$WORK/err")
+    if [ -f "$dir/message" ]; then
+      printf '%s\n' "$msg" | grep -qF -- "$(cat "$dir/message")"
+    else
+      printf '%s\n' "$msg" | grep -qE -- "$(cat "$dir/message.re")"
+    fi
+    matched=$?
+    if [ "$rc" = 124 ]; then
+      fail "$name (np=$np): hung"
+    elif [ "$rc" != "$want_rc" ]; then
+      fail "$name (np=$np): exit $rc, expected $want_rc: $(tail -n 5 "$WORK/err")"
+    elif [ "$lines" != 1 ]; then
+      fail "$name (np=$np): $lines 'batchscore:' lines, expected 1: $(cat "$WORK/err")"
+    elif [ "$matched" != 0 ]; then
+      fail "$name (np=$np): message '$msg' lacks '$(cat "$dir"/message*)'"
+    elif [ -e "$OUT" ] || [ -e "$OUT.partial" ]; then
+      fail "$name (np=$np): left an output behind"
+    else
+      ok "$name (np=$np): $msg"
+    fi
+  done
+done
+[ "$n" -gt 0 ] || fail "no cases found under $CASES"
+finish

@@ -1,0 +1,107 @@
+/* What every fuzz harness does once a model has loaded: score a few rows
+ * with the reference kernel and with the kernel batchscore would pick for
+ * the model on this CPU, apply the transform, and insist that the two
+ * kernels agree bit for bit (or within the kernel's declared tolerance).
+ * A model that loads but sends a kernel out of bounds, or makes kernels
+ * disagree, is a finding like a crash in the parser. Included by each
+ * tests/fuzz/fuzz_*.c (see tests/fuzz/README.md). */
+#ifndef BS_FUZZ_H
+#define BS_FUZZ_H
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+#include "model-load.h"
+
+/* Rows scored per model: crosses the 64-row block of the network kernels
+ * and the tiles of the tree kernels. */
+#define FUZZ_ROWS 67
+/* Models wider than this load and are checked but not scored (the rows
+ * would be the harness's allocation, not the model's). */
+#define FUZZ_MAX_FEATURES (1 << 16)
+
+static inline void fuzz_init(void) {
+  static int done;
+  if (done) return;
+  done = 1;
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  unsetenv("BATCHSCORE_KERNEL");
+}
+
+/* Row values: small numbers, with NaN, infinities, -0.0 and huge ones. */
+static inline void fuzz_rows(float *x, size_t n) {
+  static const float special[] = {NAN, INFINITY, -INFINITY, -0.0f, 3e38f, 1e-40f, 0.5f};
+  uint64_t s = 0x1234;
+  for (size_t i = 0; i < n; i++) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint32_t r = (uint32_t)(s >> 33);
+    x[i] = r % 11 == 0 ? special[(r >> 8) % 7] : (float)((int)(r % 801) - 400) / 100.0f;
+  }
+}
+
+static inline float *fuzz_score_with(const bs_kernel *k, const bs_model *m,
+                                     const float *x, size_t stride) {
+  bs_kernel_config cfg = {.threads = 1, .device = -1};
+  bs_kernel_inst inst;
+  bs_error err = {0};
+  float *y = malloc(FUZZ_ROWS * (size_t)m->n_groups * sizeof *y);
+  if (!y) return NULL;
+  if (bs_kernel_prepare(k, m, &cfg, &inst, &err) != BS_OK) {
+    free(y);
+    return NULL;
+  }
+  if (bs_kernel_score(&inst, x, FUZZ_ROWS, stride, y, &err) != BS_OK) {
+    free(y);
+    y = NULL;
+  }
+  bs_kernel_release(&inst);
+  return y;
+}
+
+static inline int fuzz_same(float a, float b, double tol) {
+  if (memcmp(&a, &b, sizeof a) == 0) return 1;
+  if (tol <= 0 || isnan(a) || isnan(b) || isinf(a) || isinf(b)) return 0;
+  return fabs((double)a - (double)b) <= tol * fmax(fabs((double)b), 1.0);
+}
+
+static inline void fuzz_score(const bs_model *m) {
+  if (m->n_features < 1 || m->n_features > FUZZ_MAX_FEATURES || m->n_groups < 1 ||
+      m->n_groups > FUZZ_MAX_FEATURES)
+    return;
+  const size_t stride = (size_t)m->n_features + 1, k = (size_t)m->n_groups;
+  float *x = malloc(FUZZ_ROWS * stride * sizeof *x);
+  if (!x) return;
+  fuzz_rows(x, FUZZ_ROWS * stride);
+  const bs_kernel *ref = bs_kernel_find("ref"), *best = NULL;
+  bs_error err = {0};
+  float *want = fuzz_score_with(ref, m, x, stride);
+  if (want && bs_kernel_select_on(BS_DEVICE_CPU, NULL, m, &best, &err) == BS_OK &&
+      best != ref) {
+    float *got = fuzz_score_with(best, m, x, stride);
+    for (size_t i = 0; got && i < FUZZ_ROWS * k; i++)
+      if (!fuzz_same(got[i], want[i], best->tolerance)) {
+        fprintf(stderr, "fuzz: kernel '%s' gives %a at row %zu column %zu, ref %a\n",
+                best->name, (double)got[i], i / k, i % k, (double)want[i]);
+        abort();
+      }
+    free(got);
+  }
+  if (want) bs_model_transform(m, want, FUZZ_ROWS);
+  free(want);
+  free(x);
+}
+
+/* After a load: a model that loaded is scored, then freed (an importer
+ * frees what it made when it fails). */
+static inline void fuzz_done(bs_status st, bs_model *m) {
+  if (st != BS_OK) return;
+  fuzz_score(m);
+  bs_model_free(m);
+}
+
+#endif

@@ -1,0 +1,20 @@
+/* The front door: bs_model_load tells the format from the bytes and hands
+ * them on, or names what the file is (src/model-load.c). HDF5 bytes are
+ * left to fuzz_hdf5. */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  fuzz_init();
+  if (bs_model_needs_isolation((const char *)data, size)) return 0;
+  char *text = malloc(size + 1);
+  if (!text) return 0;
+  memcpy(text, data, size);
+  text[size] = '\0';
+  bs_model m;
+  bs_error err = {0};
+  fuzz_done(bs_model_load(text, size, "fuzz.model", &m, &err), &m);
+  free(text);
+  return 0;
+}

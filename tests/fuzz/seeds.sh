@@ -1,0 +1,35 @@
+#!/bin/sh
+# Makes the seed corpus of every harness under OUT/seeds/<harness>/: the
+# models in data/ (cut small, or as HDF5 recipes) and the hand-written
+# seeds kept in tests/fuzz/seeds/<harness>/.
+# Usage: tests/fuzz/seeds.sh SRCDIR MKMODEL OUT
+set -eu
+src=$1 mk=$2 out=$3/seeds
+rm -rf "$out"
+for h in "$src"/tests/fuzz/fuzz_*.c; do
+  mkdir -p "$out/$(basename "$h" .c | sed 's/^fuzz_//')"
+done
+for d in "$src"/tests/fuzz/seeds/*/; do
+  [ -d "$d" ] && mkdir -p "$out/$(basename "$d")" && cp "$d"* "$out/$(basename "$d")/"
+done
+for f in "$src"/data/xgb/*.json "$src"/data/example/model.json; do
+  n=$(basename "$(dirname "$f")")_$(basename "$f")
+  # jansson reads no bare NaN: such a model is kept whole
+  "$mk" trim-xgb "$f" 4 >"$out/xgboost/$n" 2>/dev/null || cp "$f" "$out/xgboost/$n"
+  cp "$out/xgboost/$n" "$out/json_scan/$n"
+done
+for f in "$src"/data/lgb/*.txt; do
+  "$mk" trim-lgb "$f" 3 >"$out/lightgbm/$(basename "$f")"
+done
+cp "$out/xgboost/xgb_bc_logistic.json" "$out/lightgbm/iris_ova.txt" "$out/detect/"
+for f in "$src"/data/nn/k*.model.h5; do
+  n=$(basename "$f" .model.h5)
+  "$mk" dump "$f" 64 >"$out/keras/$n.recipe"
+  sed -n 's/^attr \/ model_config str //p' "$out/keras/$n.recipe" >"$out/keras_config/$n.json"
+done
+for f in "$src"/data/nn/sk_*.model.h5; do
+  "$mk" dump "$f" 64 >"$out/native/$(basename "$f" .model.h5).recipe"
+done
+cp "$src"/data/nn/sk_iris_mlp.model.h5 "$src"/data/nn/sk_diabetes_linear.model.h5 \
+  "$src"/data/nn/k3_iris_layers.model.h5 "$src"/data/nn/k2_iris_layers.model.h5 "$out/hdf5/"
+echo "fuzz: seeds in $out"
