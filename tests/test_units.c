@@ -934,6 +934,17 @@ static const struct json_case {
     {"{\"a\":1,\"a\":[2],\"\":{}}", 0, NULL},
     {"[true,false,null,[[[]]],{\"\":{\"\":[]}}]", 0, NULL},
     {"[1.5e308, 0.00000000000000000000000001e330]", 0, NULL},
+    /* jansson drops one NUL right after a number or a literal, no more. */
+    {"[1\0]", 4, NULL},
+    {"[1.5e3\0, true\0 ,false\0\n,null\0]", 30, NULL},
+    {"{\"a\":-7\0}", 9, NULL},
+    {"[1\0\0]", 5, "']' expected"},
+    {"[1 \0]", 5, "']' expected"},
+    {"[\"a\"\0]", 6, "']' expected"},
+    {"[1,\0 2]", 7, "invalid token"},
+    {"[{}\0]", 5, "']' expected"},
+    {"[1\0", 3, "premature end of input"},
+    {"[NaN\0]", 6, "']' expected"},
 };
 
 START_TEST(test_json_refused) {
@@ -1055,13 +1066,44 @@ START_TEST(test_json_truncated) {
 }
 END_TEST
 
+/* The NUL jansson drops after a number or a literal belongs to the token:
+ * the readers step over it to the next element. */
+START_TEST(test_json_nul_after_token) {
+  static const char doc[] = "[7\0,2.5\0 , true\0,null\0,{\"k\":-1\0}]";
+  const size_t len = sizeof doc - 1;
+  char *buf = exact_copy(doc, len);
+  bs_json j;
+  ck_assert_int_eq(bs_json_open(&j, buf, len, NULL), BS_JSON_OK);
+  static const bs_json_type want[] = {BS_JSON_INTEGER, BS_JSON_REAL, BS_JSON_TRUE,
+                                      BS_JSON_NULL, BS_JSON_OBJECT};
+  size_t e = bs_json_first(&j, j.root);
+  for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+    bs_json_scalar v;
+    ck_assert_uint_ne(e, BS_JSON_NONE);
+    ck_assert_int_eq(bs_json_type_at(&j, e), want[k]);
+    ck_assert_uint_eq(bs_json_read(&j, e, &v), bs_json_skip(&j, e));
+    if (k == 0) ck_assert_int_eq(v.i, 7);
+    if (k == 1) ck_assert(v.d == 2.5);
+    e = bs_json_next(&j, bs_json_skip(&j, e));
+  }
+  ck_assert_uint_eq(e, BS_JSON_NONE);
+  bs_json_scalar v;
+  size_t obj = (size_t)((const char *)memchr(doc, '{', len) - doc);
+  bs_json_read(&j, bs_json_get(&j, obj, "k"), &v);
+  ck_assert_int_eq(v.i, -1);
+  bs_json_close(&j);
+  free(buf);
+}
+END_TEST
+
 /* Random edits of a small document: the scanner and jansson agree on every
  * one (no bare words here, so jansson can read the text as it is). */
 START_TEST(test_json_matches_jansson) {
   static const char doc[] =
       "{\"a\":[1,-2.5e-3,true,false,null,\"\\u00e9\\ud83d\\ude00\\n\"],\"b\":{\"c\":"
       "[[],{}],\"d\":\"}]\\\"\"},\"e\":-0,\"f\":1E+2,\"g\":\"\xc3\xa9\"}";
-  static const char alphabet[] = "{}[]:,\" \\\n\t-+.eE0123456789tfnu\xc3\xa9\x80\xff\x01";
+  static const char alphabet[] =
+      "{}[]:,\" \\\n\t-+.eE0123456789tfnu\xc3\xa9\x80\xff\x01\0\0";
   const size_t len = strlen(doc);
   char buf[sizeof doc + 8];
   rng r = {2024};
@@ -1839,6 +1881,7 @@ static Suite *units_suite(void) {
   tcase_add_test(tc, test_json_depth);
   tcase_add_test(tc, test_json_truncated);
   tcase_add_test(tc, test_json_matches_jansson);
+  tcase_add_test(tc, test_json_nul_after_token);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("xgboost");
