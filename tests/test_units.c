@@ -77,8 +77,27 @@ START_TEST(test_options_defaults) {
   ck_assert_int_eq(o.allow_extra_columns, 0);
   ck_assert_int_eq(o.help, 0);
   ck_assert_int_eq(o.version, 0);
+  ck_assert_int_eq(o.iter_begin, -1); /* the model's own choice */
   bs_options_free(&o);
   ck_assert_ptr_eq(o.model, NULL);
+}
+END_TEST
+
+START_TEST(test_options_iteration_range) {
+  static const struct {
+    const char *v;
+    long long b, e;
+  } ok[] = {{"0:0", 0, 0}, {"0:10", 0, 10}, {"3:4", 3, 4}, {"7:0", 7, 0}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    bs_options o;
+    bs_error err;
+    ck_assert_int_eq(PARSE(&o, &err, "--model", "m", "--input", "i.h5", "--output",
+                           "o.h5", "--iteration-range", (char *)ok[i].v),
+                     BS_OK);
+    ck_assert_int_eq(o.iter_begin, ok[i].b);
+    ck_assert_int_eq(o.iter_end, ok[i].e);
+    bs_options_free(&o);
+  }
 }
 END_TEST
 
@@ -254,6 +273,12 @@ static const struct bad_cmd {
     {{"--chunk-rows="}, {"--chunk-rows", "not an integer"}},
     {{"--chunk-rows", "2147483649"}, {"--chunk-rows", "'2147483649'"}},
     {{"--chunk-rows", "99999999999999999999"}, {"--chunk-rows", "not an integer"}},
+    {{"--iteration-range", "5"}, {"--iteration-range", "not BEGIN:END"}},
+    {{"--iteration-range", "3:2"}, {"--iteration-range", "'3:2' is empty"}},
+    {{"--iteration-range", "2:2"}, {"--iteration-range", "is empty"}},
+    {{"--iteration-range", "-1:2"}, {"--iteration-range", "'-1'"}},
+    {{"--iteration-range", "1:x"}, {"--iteration-range", "'x'"}},
+    {{"--iteration-range", ":3"}, {"--iteration-range", "''"}},
     {{"--threads", "0"}, {"--threads", "'0'"}},
     {{"--threads", "-1"}, {"--threads", "'-1'"}},
     {{"--threads", "four"}, {"--threads", "'four'"}},
@@ -1838,6 +1863,7 @@ static Suite *units_suite(void) {
   tc = tcase_create("options");
   tcase_add_test(tc, test_options_defaults);
   tcase_add_test(tc, test_options_every_option);
+  tcase_add_test(tc, test_options_iteration_range);
   tcase_add_test(tc, test_options_value_forms);
   tcase_add_loop_test(tc, test_options_split_path, 0,
                       (int)(sizeof split_cases / sizeof split_cases[0]));
