@@ -81,6 +81,7 @@ typedef struct job {
   int64_t n_todo;
   int32_t cols; /* output columns */
   int any_gpu;  /* some rank scores on a GPU: larger chunks */
+  int f64;      /* rows read and scored as doubles (x[] holds doubles) */
   float *x[2];  /* chunks of input rows, one read while one is scored */
   float *y[2];  /* their margins, then packed predictions */
   float *rbuf;  /* rank 0, root mode: a worker's scored chunk */
@@ -324,7 +325,11 @@ static bs_status alloc_buffers(job *j, bs_error *err) {
     return bs_fail(err, BS_E_USAGE, "--chunk-rows %lld is too large for %lld columns",
                    (long long)j->chunk_rows, (long long)width);
   const size_t rows = (size_t)j->chunk_rows;
-  const size_t xb = rows * (size_t)(j->in.cols > 0 ? j->in.cols : 1) * sizeof(float);
+  /* A model that compares inputs as doubles reads what float32 cannot hold
+   * as doubles. */
+  j->f64 = j->model.input_f64 && bs_input_wide(&j->in);
+  const size_t xb = rows * (size_t)(j->in.cols > 0 ? j->in.cols : 1) *
+                    (j->f64 ? sizeof(double) : sizeof(float));
   const size_t yb = rows * (size_t)j->model.n_groups * sizeof(float);
   int ok = 1;
   for (int s = 0; s < 2; s++) {
@@ -406,7 +411,10 @@ static void *scorer_main(void *arg) {
     double t0 = now();
     bs_error e = {0};
     bs_status st =
-        bs_kernel_score(&j->kinst, s->x, (size_t)s->n, (size_t)j->in.cols, s->y, &e);
+        j->f64 ? bs_kernel_score_f64(&j->kinst, (const double *)(const void *)s->x,
+                                     (size_t)s->n, (size_t)j->in.cols, s->y, &e)
+               : bs_kernel_score(&j->kinst, s->x, (size_t)s->n, (size_t)j->in.cols, s->y,
+                                 &e);
     if (st == BS_OK && !j->o->output_margin)
       bs_model_transform(&j->model, s->y, (size_t)s->n);
     s->score_s += now() - t0;
@@ -501,7 +509,8 @@ static bs_status read_chunk(job *j, int64_t c, float *x, bs_error *err) {
   int64_t row0, n;
   bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
   double t0 = now();
-  bs_status st = bs_input_read(&j->in, row0, n, x, err);
+  bs_status st = j->f64 ? bs_input_read_f64(&j->in, row0, n, (double *)(void *)x, err)
+                        : bs_input_read(&j->in, row0, n, x, err);
   j->st.read_s += now() - t0;
   return st;
 }
