@@ -133,6 +133,12 @@ static bs_status load_model(job *j, bs_error *err) {
   if (bs_model_load(data, (size_t)n, j->o->model, &j->model, err) == BS_OK)
     j->have_model = 1;
   free(data);
+  char note[256];
+  if (j->have_model &&
+      bs_model_select_iterations(&j->model, j->o->iter_begin, j->o->iter_end, note,
+                                 sizeof note, err) == BS_OK &&
+      j->rank == 0 && note[0])
+    fprintf(stderr, "batchscore: %s: %s\n", j->o->model, note);
   return agree(j, err);
 }
 
