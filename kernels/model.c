@@ -255,7 +255,9 @@ void bs_model_transform(const bs_model *m, float *out, size_t n) {
   }
 }
 
-/* The iterations to keep: [*b, *e) and what to say about it. */
+/* The iterations to keep: [*b, *e), and a note when the model's own best
+ * iteration drops some (XGBoost 1.x records the last one even without
+ * early stopping: that changes nothing and says nothing). */
 static bs_status iteration_range(const bs_forest *f, long long begin, long long end,
                                  long long *b, long long *e, char *note, size_t cap,
                                  bs_error *err) {
@@ -263,12 +265,11 @@ static bs_status iteration_range(const bs_forest *f, long long begin, long long 
   if (begin < 0) {
     *b = 0;
     *e = best >= 0 ? best + 1 : n;
-    if (best < 0) return BS_OK;
     if (best >= n)
       return bs_fail(err, BS_E_FORMAT,
                      "the model records best_iteration %lld but has %lld iterations",
                      best, n);
-    if (note)
+    if (note && best >= 0 && best + 1 < n)
       snprintf(note, cap,
                "the model records best_iteration %lld (early stopping): scoring its "
                "iterations 0..%lld of %lld, as XGBoost's scikit-learn predict does "
@@ -283,11 +284,6 @@ static bs_status iteration_range(const bs_forest *f, long long begin, long long 
                    "--iteration-range %lld:%lld: the model has iterations 0 to %lld "
                    "(END 0 means through the last)",
                    begin, end, n);
-  if (note && best >= 0)
-    snprintf(note, cap,
-             "the model records best_iteration %lld (early stopping); scoring "
-             "iterations %lld..%lld as --iteration-range says",
-             best, *b, *e - 1);
   return BS_OK;
 }
 

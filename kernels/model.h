@@ -230,9 +230,9 @@ void bs_model_free(bs_model *m);
  * the last), as XGBoost's iteration_range. Without a range (begin < 0)
  * the model's best iteration is used if it records one, as XGBoost's
  * scikit-learn interface predicts by default; `note` (may be NULL, cap
- * bytes) then says so in one line, and is "" otherwise. A range that is
- * empty or beyond the model is a BS_E_USAGE error naming
- * --iteration-range. */
+ * bytes) then says so in one line when that leaves iterations out, and is
+ * "" otherwise. A range that is empty or beyond the model is a BS_E_USAGE
+ * error naming --iteration-range. */
 bs_status bs_model_select_iterations(bs_model *m, long long begin, long long end,
                                      char *note, size_t cap, bs_error *err);
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ubjson.h"
+
 bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err) {
   struct stat sb;
   *data = NULL;
@@ -41,18 +43,12 @@ bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model
   /* HDF5: Keras models and batchscore's own network format. */
   if (len >= 8 && memcmp(data, "\x89HDF\r\n\x1a\n", 8) == 0)
     return bs_model_load_hdf5(data, len, path, m, err);
+  /* XGBoost's UBJSON: '{' then a key's length marker, never JSON text. */
+  if (bs_ubj_detect(data, len)) return bs_model_load_xgboost_ubj(data, len, path, m, err);
   size_t i = 0;
   while (i < len && data[i] != '\0' && strchr(" \t\r\n", data[i])) i++;
   if (i == len) return bs_fail(err, BS_E_FORMAT, "%s: the model file is empty", path);
-  if (data[i] == '{') {
-    /* UBJSON also opens with '{', then a typed key length. */
-    if (i + 1 < len && strchr("UiIlL$#", data[i + 1]))
-      return bs_fail(err, BS_E_UNSUPPORTED,
-                     "%s: looks like an XGBoost UBJSON model; save it as JSON "
-                     "(booster.save_model(\"model.json\"))",
-                     path);
-    return bs_model_load_xgboost(data, len, path, m, err);
-  }
+  if (data[i] == '{') return bs_model_load_xgboost(data, len, path, m, err);
   /* LightGBM's text model opens with the line "tree" (its sub-model name). */
   if (len - i >= 5 && memcmp(data + i, "tree", 4) == 0 &&
       (data[i + 4] == '\n' || data[i + 4] == '\r'))

@@ -21,6 +21,9 @@ bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_
 
 bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
                                 bs_model *m, bs_error *err);
+/* XGBoost's UBJSON (binary JSON) models. */
+bs_status bs_model_load_xgboost_ubj(const char *data, size_t len, const char *path,
+                                    bs_model *m, bs_error *err);
 
 bs_status bs_model_load_lightgbm(const char *text, size_t len, const char *path,
                                  bs_model *m, bs_error *err);

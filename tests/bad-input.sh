@@ -39,7 +39,7 @@ expect_fail() {
 printf 'hello, not json\n' >"$WORK/text.json"
 printf '{"a": 1}\n' >"$WORK/other.json"
 printf '{"learner": {"learner_model_param": {"num_feature": "30"},' >"$WORK/trunc.json"
-sed 's/"binary:logistic"/"survival:cox"/' "$M" >"$WORK/cox.json"
+sed 's/"binary:logistic"/"survival:nope"/' "$M" >"$WORK/cox.json"
 sed 's/"name":"gbtree"/"name":"gblinear"/' "$M" >"$WORK/linear.json"
 printf '{U\x07learner' >"$WORK/model.ubj"
 mkdir -p "$WORK/adir"
@@ -65,7 +65,7 @@ expect_fail "model truncated JSON" 1 "not valid JSON" --model "$WORK/trunc.json"
   --input "$IN" --output "$OUT"
 expect_fail "JSON, not XGBoost" 1 "not an XGBoost model" --model "$WORK/other.json" \
   --input "$IN" --output "$OUT"
-expect_fail "unsupported objective" 1 "objective 'survival:cox' is not supported" \
+expect_fail "unsupported objective" 1 "objective 'survival:nope' is not supported" \
   --model "$WORK/cox.json" --input "$IN" --output "$OUT"
 expect_fail "unsupported booster" 1 "booster 'gblinear' is not supported" \
   --model "$WORK/linear.json" --input "$IN" --output "$OUT"

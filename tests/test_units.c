@@ -1343,7 +1343,8 @@ START_TEST(test_xgb_base_score_exact) {
   assert_float_bits(m.base_margin[2], 0.3f);
   bs_model_free(&m);
   load_ok(DOC("'num_feature':'1','num_class':'3','base_score':'5E-1'", "multi:softmax",
-              GBTREE("", "")),
+              GBTREE("0,1,2", STUMP(0, 0.5, 1, 2, 1) "," STUMP(0, 0.5, 1, 2, 1) "," STUMP(
+                                  0, 0.5, 1, 2, 1))),
           &m);
   for (int g = 0; g < 3; g++) assert_float_bits(m.base_margin[g], 0.5f);
   bs_model_free(&m);
@@ -1371,12 +1372,21 @@ static const struct obj_case {
     {DOC(PARAMS1(1, "5E-1"), "reg:gamma", GBTREE("", "")), BS_TRANSFORM_EXP, 1, 1},
     {DOC(PARAMS1(1, "5E-1"), "reg:tweedie", GBTREE("", "")), BS_TRANSFORM_EXP, 1, 1},
     {DOC(PARAMS1(1, "5E-1"), "rank:ndcg", GBTREE("", "")), BS_TRANSFORM_IDENTITY, 1, 1},
-    {DOC("'num_feature':'1','num_class':'3','base_score':'5E-1'", "multi:softprob",
-         GBTREE("", "")),
+    /* Without trees, outputs beyond one are justified by base_score alone. */
+    {DOC("'num_feature':'1','num_class':'3','base_score':'[5E-1,5E-1,5E-1]'",
+         "multi:softprob", GBTREE("", "")),
      BS_TRANSFORM_SOFTMAX, 3, 3},
-    {DOC("'num_feature':'1','num_class':'3','base_score':'5E-1'", "multi:softmax",
-         GBTREE("", "")),
+    {DOC("'num_feature':'1','num_class':'3','base_score':'[5E-1,5E-1,5E-1]'",
+         "multi:softmax", GBTREE("", "")),
      BS_TRANSFORM_ARGMAX, 3, 1},
+    {DOC("'num_feature':'1','num_target':'3','base_score':'[1,2,3]'", "reg:quantileerror",
+         GBTREE("", "")),
+     BS_TRANSFORM_SORT, 3, 3},
+    {DOC("'num_feature':'1','num_target':'2','base_score':'[1,2]'", "reg:expectileerror",
+         GBTREE("", "")),
+     BS_TRANSFORM_CUMULATIVE_SOFTPLUS, 2, 2},
+    {DOC(PARAMS1(1, "5E-1"), "survival:cox", GBTREE("", "")), BS_TRANSFORM_EXP, 1, 1},
+    {DOC(PARAMS1(1, "5E-1"), "survival:aft", GBTREE("", "")), BS_TRANSFORM_EXP, 1, 1},
     /* Multi-target regression: one margin per target. */
     {DOC("'num_feature':'1','num_target':'2','base_score':'[1,2]'", "reg:squarederror",
          GBTREE("", "")),
@@ -1709,10 +1719,24 @@ static const struct bad_model {
     {"{ 'learner': ", 0, BS_E_FORMAT, "not valid JSON"},
     {"{'learner':{}}", 0, BS_E_FORMAT, "not an XGBoost model"},
     {"{'a':1}", 0, BS_E_FORMAT, "not an XGBoost model"},
-    {"{U\x07learner{", 0, BS_E_UNSUPPORTED, "UBJSON"},
-    {"  {$U#i\x03", 0, BS_E_UNSUPPORTED, "UBJSON"},
-    {DOC(PARAMS1(1, "5E-1"), "survival:cox", GBTREE("", "")), 0, BS_E_UNSUPPORTED,
-     "'survival:cox'"},
+    {"{U\x07learner{", 0, BS_E_FORMAT, "not valid UBJSON (byte 11: premature end"},
+    {"{U\x07learner[$d#U\x09", 0, BS_E_FORMAT, "not valid UBJSON (byte 16: premature"},
+    {"{U\x01x[$Z#U\x09}", 0, BS_E_FORMAT, "typed array of 'Z' is not supported"},
+    {"{i\x01xL\x80\0\0\0\0\0\0\0}", 13, BS_E_FORMAT, "not valid UBJSON"},
+    {"{i\x02\xc3\x28Z}", 0, BS_E_FORMAT, "not UTF-8"},
+    {"{U\x01xZ}\0", 7, BS_E_FORMAT, "1 bytes after the root object"},
+    {"{U\x01xZ}", 0, BS_E_FORMAT, "UBJSON but not an XGBoost model"},
+    {"  {$U#i\x03", 0, BS_E_FORMAT, "not valid JSON"},
+    {DOC("'num_feature':'1','num_class':'1048576','base_score':'5E-1'", "multi:softprob",
+         GBTREE("0", STUMP(0, 0.5, 1, 2, 1))),
+     0, BS_E_FORMAT,
+     "declares 1048576 outputs (num_class/num_target) but its trees add "
+     "to only 1 of them"},
+    {DOC("'num_feature':'1','num_class':'3','base_score':'5E-1'", "multi:softprob",
+         GBTREE("", "")),
+     0, BS_E_FORMAT, "declares 3 outputs"},
+    {DOC(PARAMS1(1, "5E-1"), "survival:unknown", GBTREE("", "")), 0, BS_E_UNSUPPORTED,
+     "'survival:unknown'"},
     {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
          "{'name':'gblinear','model':{'weights':[0.5,0.1]}}"),
      0, BS_E_UNSUPPORTED, "'gblinear'"},
@@ -1826,12 +1850,20 @@ static const struct bad_model {
     {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
          GBTREE("0", TREE(3, "1,-1,-1", "2,-1,-1", "0,0,0", "0.5,-NaN,2", "1,0,0", ""))),
      0, BS_E_FORMAT, "not valid JSON"},
-    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror", DART("0", STUMP(0, 0.5, 1, 2, 1), "")),
-     0, BS_E_FORMAT, "weight_drop has 0 entries"},
     {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
-         "{'name':'dart','gbtree':{'name':'gbtree','model':{'tree_info':[],'trees':[]}}"
-         "}"),
-     0, BS_E_FORMAT, "without weight_drop"},
+         DART("0,0", STUMP(0, 0.5, 1, 2, 1) "," STUMP(0, 0.5, 1, 2, 1), "1")),
+     0, BS_E_FORMAT, "weight_drop has 1 entries for 2 trees"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         DART("0", STUMP(0, 0.5, 1, 2, 1), "'a'")),
+     0, BS_E_FORMAT, "weight_drop[0] is not a number"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         "{'name':'gbtree','model':{'tree_info':[0],'trees':[" STUMP(
+             0, 0.5, 1, 2, 1) "],'iteration_indptr':[0,2]}}"),
+     0, BS_E_FORMAT, "iteration_indptr"},
+    {"{'learner':{'attributes':{'best_iteration':'1'},'learner_model_param':{" PARAMS1(
+         1, "5E-1") "},'objective':{'name':'reg:squarederror'},'gradient_booster'"
+                    ":" GBTREE("0", STUMP(0, 0.5, 1, 2, 1)) "}}",
+     0, BS_E_FORMAT, "best_iteration is not one of the model's 1 iterations"},
 };
 
 START_TEST(test_xgb_rejected) {
