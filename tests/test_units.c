@@ -26,6 +26,7 @@
 #include "partition.h"
 #include "sha256.h"
 #include "testutil.h"
+#include "ubjson.h"
 
 /* Sanitizer builds run several times slower than the default 4 s allows. */
 #define TEST_TIMEOUT 60
@@ -1169,6 +1170,312 @@ START_TEST(test_json_matches_jansson) {
 }
 END_TEST
 
+/* ---- UBJSON ----------------------------------------------------------------- */
+
+/* Documents built byte by byte, big-endian as UBJSON has it. */
+typedef struct ubuf {
+  unsigned char b[512];
+  size_t n;
+} ubuf;
+
+static void ub_raw(ubuf *u, const void *s, size_t n) {
+  ck_assert_uint_le(u->n + n, sizeof u->b);
+  memcpy(u->b + u->n, s, n);
+  u->n += n;
+}
+
+static void ub_be(ubuf *u, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; i--) {
+    unsigned char c = (unsigned char)(v >> (8 * i));
+    ub_raw(u, &c, 1);
+  }
+}
+
+/* A marker and its big-endian payload. */
+static void ub_put(ubuf *u, char marker, uint64_t v, int bytes) {
+  ub_raw(u, &marker, 1);
+  ub_be(u, v, bytes);
+}
+
+static void ub_key(ubuf *u, const char *k) {
+  ub_put(u, 'U', strlen(k), 1);
+  ub_raw(u, k, strlen(k));
+}
+
+static uint32_t f32_bits(float f) {
+  uint32_t x;
+  memcpy(&x, &f, sizeof x);
+  return x;
+}
+
+/* { a: [$l 1 -2 2^31-1], b: [$d 1.5 NaN], c: [# -1 "hi" [T F Z]],
+ *   d: {x: 2.0 (D)}, a: 5, e: [$U#0], f: [$L -5], g: -300 (I), h: "é" } */
+static void ub_sample(ubuf *u) {
+  u->n = 0;
+  ub_raw(u, "{", 1);
+  ub_key(u, "a");
+  ub_raw(u, "[$l#", 4);
+  ub_put(u, 'U', 3, 1);
+  ub_be(u, 1, 4);
+  ub_be(u, (uint32_t)-2, 4);
+  ub_be(u, 0x7fffffff, 4);
+  ub_key(u, "b");
+  ub_raw(u, "[$d#", 4);
+  ub_put(u, 'U', 2, 1);
+  ub_be(u, f32_bits(1.5f), 4);
+  ub_be(u, 0x7fc00000, 4);
+  ub_key(u, "c");
+  ub_raw(u, "[#", 2);
+  ub_put(u, 'U', 3, 1);
+  ub_put(u, 'i', 0xff, 1);
+  ub_raw(u, "S", 1);
+  ub_put(u, 'U', 2, 1);
+  ub_raw(u, "hi[TFZ]", 7);
+  ub_key(u, "d");
+  ub_raw(u, "{", 1);
+  ub_put(u, 'L', 1, 8);
+  ub_raw(u, "x", 1);
+  ub_put(u, 'D', 0x4000000000000000ull, 8);
+  ub_raw(u, "}", 1);
+  ub_key(u, "a");
+  ub_put(u, 'U', 5, 1);
+  ub_key(u, "e");
+  ub_raw(u, "[$U#", 4);
+  ub_put(u, 'i', 0, 1);
+  ub_key(u, "f");
+  ub_raw(u, "[$L#", 4);
+  ub_put(u, 'U', 1, 1);
+  ub_be(u, (uint64_t)-5, 8);
+  ub_key(u, "g");
+  ub_put(u, 'I', (uint16_t)-300, 2);
+  ub_key(u, "h");
+  ub_raw(u, "S", 1);
+  ub_put(u, 'U', 2, 1);
+  ub_raw(u, "\xc3\xa9", 2);
+  ub_raw(u, "}", 1);
+}
+
+/* All elements of the array at `pos` (of `u`), read as scalars. */
+static size_t ub_elements(const bs_ubj *u, size_t pos, bs_ubj_value *out, size_t cap) {
+  bs_ubj_iter it;
+  size_t n = 0;
+  ck_assert(bs_ubj_iter_init(u, pos, &it));
+  while (n < cap && bs_ubj_next(u, &it, NULL, NULL, &out[n])) n++;
+  return n;
+}
+
+START_TEST(test_ubj_read) {
+  ubuf b;
+  ub_sample(&b);
+  char *buf = exact_copy((const char *)b.b, b.n);
+  bs_ubj u;
+  bs_ubj_error err;
+  ck_assert_msg(bs_ubj_open(&u, buf, b.n, &err) == BS_UBJ_OK, "%s at %zu", err.text,
+                err.pos);
+  ck_assert(bs_ubj_detect(buf, b.n));
+  ck_assert_int_eq(bs_ubj_type_at(&u, u.root), BS_UBJ_OBJECT);
+  bs_ubj_value v[8];
+  /* The last "a" wins, as in JSON. */
+  size_t a = bs_ubj_get(&u, u.root, "a");
+  bs_ubj_read(&u, a, &v[0]);
+  ck_assert_int_eq(v[0].type, BS_UBJ_INTEGER);
+  ck_assert_int_eq(v[0].i, 5);
+  /* The first "a", a typed int32 array, through the iterator. */
+  bs_ubj_iter it;
+  const char *key;
+  size_t kn;
+  ck_assert(bs_ubj_iter_init(&u, u.root, &it));
+  ck_assert(bs_ubj_next(&u, &it, &key, &kn, &v[0]));
+  ck_assert(kn == 1 && key[0] == 'a' && v[0].type == BS_UBJ_ARRAY);
+  ck_assert_uint_eq(ub_elements(&u, v[0].pos, v, 8), 3);
+  ck_assert(v[0].i == 1 && v[1].i == -2 && v[2].i == INT32_MAX);
+  ck_assert(v[0].type == BS_UBJ_INTEGER && v[0].pos == BS_UBJ_NONE);
+  ck_assert_uint_eq(ub_elements(&u, bs_ubj_get(&u, u.root, "b"), v, 8), 2);
+  ck_assert(v[0].type == BS_UBJ_REAL && v[0].d == 1.5 && isnan(v[1].d));
+  ck_assert_uint_eq(ub_elements(&u, bs_ubj_get(&u, u.root, "c"), v, 8), 3);
+  ck_assert(v[0].type == BS_UBJ_INTEGER && v[0].i == -1);
+  ck_assert(v[1].type == BS_UBJ_STRING && v[1].n == 2 && memcmp(v[1].s, "hi", 2) == 0);
+  ck_assert(bs_ubj_string_is(&u, v[1].pos, "hi") && !bs_ubj_string_is(&u, v[1].pos, "h"));
+  ck_assert_int_eq(v[2].type, BS_UBJ_ARRAY);
+  ck_assert_uint_eq(ub_elements(&u, v[2].pos, v, 8), 3);
+  ck_assert(v[0].type == BS_UBJ_TRUE && v[0].i == 1 && v[1].type == BS_UBJ_FALSE &&
+            v[2].type == BS_UBJ_NULL);
+  bs_ubj_read(&u, bs_ubj_get(&u, bs_ubj_get(&u, u.root, "d"), "x"), &v[0]);
+  ck_assert(v[0].type == BS_UBJ_REAL && v[0].d == 2.0);
+  ck_assert_uint_eq(ub_elements(&u, bs_ubj_get(&u, u.root, "e"), v, 8), 0);
+  ck_assert_uint_eq(ub_elements(&u, bs_ubj_get(&u, u.root, "f"), v, 8), 1);
+  ck_assert_int_eq(v[0].i, -5);
+  bs_ubj_read(&u, bs_ubj_get(&u, u.root, "g"), &v[0]);
+  ck_assert_int_eq(v[0].i, -300);
+  ck_assert(bs_ubj_string_is(&u, bs_ubj_get(&u, u.root, "h"), "\xc3\xa9"));
+  ck_assert_uint_eq(bs_ubj_get(&u, u.root, "zz"), BS_UBJ_NONE);
+  ck_assert_uint_eq(bs_ubj_get(&u, BS_UBJ_NONE, "a"), BS_UBJ_NONE);
+  /* The root's end is the document's. */
+  ck_assert_uint_eq(bs_ubj_read(&u, u.root, &v[0]), b.n);
+  free(buf);
+}
+END_TEST
+
+/* Refused documents, and the words of the reason. */
+#define UB(s) s, sizeof s - 1
+static const struct ubj_case {
+  const char *text;
+  size_t len;
+  const char *why; /* NULL: accepted */
+} ubj_cases[] = {
+    {UB("{}"), NULL},
+    {UB("{U\x01k[]}"), NULL},
+    {UB("{U\x01k[#U\x00}"), NULL},
+    {UB(""), "root is not an object"},
+    {UB("[]"), "root is not an object"},
+    {UB("{"), "premature end"},
+    {UB("{}}"), "1 bytes after the root"},
+    {UB("{U\x01kX}"), "unknown marker 0x58"},
+    {UB("{U\x01kH}"), "high-precision"},
+    {UB("{U\x01kN}"), "unknown marker 0x4e"},
+    {UB("{i\xff"
+        "kZ}"),
+     "negative length"},
+    {UB("{C\x01kZ}"), "a length must be an integer"},
+    {UB("{d\x01kZ}"), "a length must be an integer"},
+    {UB("{U\x05kZ}"), "premature end"},
+    {UB("{U\x01kSU\x05"
+        "ab}"),
+     "premature end"},
+    {UB("{U\x01kSU\x01\x00}"), "NUL byte"},
+    {UB("{U\x01\xff"
+        "Z}"),
+     "not UTF-8"},
+    {UB("{U\x01k[$Z#U\x01}"), "typed array of 'Z'"},
+    {UB("{U\x01k[$C#U\x01"
+        "a}"),
+     "typed array of 'C'"},
+    {UB("{U\x01k[$lU\x01}"), "typed array without a count"},
+    {UB("{U\x01k[$l#U\x02\x00\x00\x00\x01}"), "premature end"},
+    {UB("{U\x01k[$l#L\x7f\xff\xff\xff\xff\xff\xff\xff}"), "premature end"},
+    {UB("{U\x01k[#L\x7f\xff\xff\xff\xff\xff\xff\xff}"), "premature end"},
+    {UB("{U\x01k[#U\x02Z}"), "unknown marker 0x7d"},
+    {UB("{U\x01k{#U\x01}"), "counted or typed objects"},
+    {UB("{U\x01k[Z"), "premature end"},
+    {UB("{U\x01kL\x00\x00}"), "premature end"},
+};
+
+START_TEST(test_ubj_refused) {
+  const struct ubj_case *c = &ubj_cases[_i];
+  char *buf = exact_copy(c->text, c->len);
+  bs_ubj u;
+  bs_ubj_error err;
+  bs_ubj_status st = bs_ubj_open(&u, buf, c->len, &err);
+  if (c->why) {
+    ck_assert_msg(st == BS_UBJ_SYNTAX, "case %d accepted", _i);
+    ck_assert_msg(strstr(err.text, c->why) != NULL, "case %d: '%s', want '%s'", _i,
+                  err.text, c->why);
+    ck_assert_uint_le(err.pos, c->len);
+  } else {
+    ck_assert_msg(st == BS_UBJ_OK, "case %d refused: %s", _i, err.text);
+  }
+  free(buf);
+}
+END_TEST
+
+/* Nesting beyond the limit is refused, at the limit taken. */
+START_TEST(test_ubj_depth) {
+  enum { D = BS_UBJ_MAX_DEPTH };
+  static char doc[2 * D + 8];
+  for (int extra = 0; extra <= 1; extra++) {
+    size_t n = 0;
+    int arrays = D - 1 + extra; /* plus the root object */
+    doc[n++] = '{';
+    memcpy(doc + n, "U\x01k", 3);
+    n += 3;
+    for (int i = 0; i < arrays; i++) doc[n++] = '[';
+    for (int i = 0; i < arrays; i++) doc[n++] = ']';
+    doc[n++] = '}';
+    bs_ubj u;
+    bs_ubj_error err;
+    bs_ubj_status st = bs_ubj_open(&u, doc, n, &err);
+    ck_assert_msg((st == BS_UBJ_OK) == !extra, "%d extra: %s", extra, err.text);
+    if (extra) ck_assert_ptr_ne(strstr(err.text, "nested deeper"), NULL);
+  }
+}
+END_TEST
+
+/* Every proper prefix is refused; the readers, at any position of any
+ * prefix (checked or not), stay inside it (the sanitizers watch). */
+START_TEST(test_ubj_truncated) {
+  ubuf b;
+  ub_sample(&b);
+  for (size_t len = 0; len <= b.n; len++) {
+    char *buf = exact_copy((const char *)b.b, len);
+    bs_ubj u;
+    bs_ubj_error err;
+    bs_ubj_status st = bs_ubj_open(&u, buf, len, &err);
+    ck_assert_msg((st == BS_UBJ_OK) == (len == b.n), "prefix of %zu bytes", len);
+    u = (bs_ubj){.data = (const unsigned char *)buf, .len = len};
+    for (size_t p = 0; p <= len + 1; p++) {
+      size_t pos = p == len + 1 ? BS_UBJ_NONE : p;
+      bs_ubj_value v;
+      bs_ubj_iter it;
+      CHECK(bs_ubj_read(&u, pos, &v) <= len);
+      if (v.type == BS_UBJ_STRING) CHECK(v.s + v.n <= buf + len);
+      bs_ubj_type_at(&u, pos);
+      bs_ubj_get(&u, pos, "a");
+      bs_ubj_string_is(&u, pos, "hi");
+      if (bs_ubj_iter_init(&u, pos, &it))
+        for (int k = 0; k < 64 && bs_ubj_next(&u, &it, NULL, NULL, &v); k++)
+          CHECK(it.pos <= len);
+    }
+    free(buf);
+  }
+}
+END_TEST
+
+/* Random edits of the sample: opening never fails to decide, and a
+ * document it takes is walked to its leaves inside its bytes. */
+static void ub_walk(const bs_ubj *u, size_t pos, int depth) {
+  bs_ubj_iter it;
+  bs_ubj_value v;
+  CHECK(depth <= BS_UBJ_MAX_DEPTH);
+  if (!bs_ubj_iter_init(u, pos, &it)) return;
+  while (bs_ubj_next(u, &it, NULL, NULL, &v)) {
+    CHECK(v.type != BS_UBJ_INVALID);
+    if (v.type == BS_UBJ_STRING) CHECK(v.s + v.n <= (const char *)u->data + u->len);
+    if (v.type == BS_UBJ_ARRAY || v.type == BS_UBJ_OBJECT) ub_walk(u, v.pos, depth + 1);
+  }
+}
+
+START_TEST(test_ubj_mutations) {
+  ubuf b;
+  ub_sample(&b);
+  rng r = {77};
+  int ok_count = 0;
+  for (int iter = 0; iter < 20000; iter++) {
+    unsigned char doc[sizeof b.b];
+    size_t n = b.n;
+    memcpy(doc, b.b, n);
+    for (int k = 1 + (int)rng_below(&r, 3); k > 0; k--) {
+      size_t i = rng_below(&r, (uint32_t)n);
+      static const char alphabet[] = "{}[]$#iUIlLdDSZTFCH\x00\x01\x02\x7f\x80\xff";
+      unsigned char ch = (unsigned char)alphabet[rng_below(&r, sizeof alphabet - 1)];
+      if (rng_below(&r, 2))
+        doc[i] = ch;
+      else if (n > 1) {
+        memmove(doc + i, doc + i + 1, n - i - 1);
+        n--;
+      }
+    }
+    char *copy = exact_copy((const char *)doc, n);
+    bs_ubj u;
+    if (bs_ubj_open(&u, copy, n, NULL) == BS_UBJ_OK) {
+      ok_count++;
+      ub_walk(&u, u.root, 1);
+    }
+    free(copy);
+  }
+  ck_assert_int_gt(ok_count, 100);
+}
+END_TEST
+
 /* ---- XGBoost import ----------------------------------------------------- */
 
 /* Model text is written with ' for ", turned back here. */
@@ -1940,6 +2247,15 @@ static Suite *units_suite(void) {
   tcase_add_test(tc, test_json_truncated);
   tcase_add_test(tc, test_json_matches_jansson);
   tcase_add_test(tc, test_json_nul_after_token);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("ubjson");
+  tcase_add_test(tc, test_ubj_read);
+  tcase_add_loop_test(tc, test_ubj_refused, 0,
+                      (int)(sizeof ubj_cases / sizeof ubj_cases[0]));
+  tcase_add_test(tc, test_ubj_depth);
+  tcase_add_test(tc, test_ubj_truncated);
+  tcase_add_test(tc, test_ubj_mutations);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("xgboost");
