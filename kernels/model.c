@@ -281,9 +281,9 @@ static bs_status iteration_range(const bs_forest *f, long long begin, long long 
   *e = end == 0 ? n : end;
   if (*b >= *e || *e > n)
     return bs_fail(err, BS_E_USAGE,
-                   "--iteration-range %lld:%lld: the model has iterations 0 to %lld "
-                   "(END 0 means through the last)",
-                   begin, end, n);
+                   "--iteration-range %lld:%lld: the model has %lld iterations "
+                   "(BEGIN < END <= %lld; END 0 means through the last)",
+                   begin, end, n, n);
   return BS_OK;
 }
 
