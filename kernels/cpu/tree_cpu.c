@@ -24,6 +24,7 @@ typedef struct tree_cpu {
   const bs_model *m;
   bs_pforest p;
   bs_tree_walk_fn walk;
+  bs_tree_walk64_fn walk64;
   int threads;
 } tree_cpu;
 
@@ -43,9 +44,9 @@ void bs_tree_walk_generic(const bs_ptree *pt, const float *x, size_t stride,
   for (size_t r = 0; r < BS_TILE_ROWS; r++) leaf_out[r] = pt->leaf[idx[r] - first_leaf];
 }
 
-/* The double walk of a packed tree (value64 forests): the slot each of the
- * BS_TILE_ROWS rows at x reaches, level by level as the generic walk. */
-static void walk_f64(const bs_ptree *pt, const double *x, size_t stride, int32_t *slot) {
+/* The double walk of a packed tree, level by level as the generic walk. */
+void bs_tree_walk64_generic(const bs_ptree *pt, const double *x, size_t stride,
+                            int32_t *slot) {
   int32_t idx[BS_TILE_ROWS] = {0};
   for (int32_t l = 0; l < pt->depth; l++)
     for (size_t r = 0; r < BS_TILE_ROWS; r++) {
@@ -135,8 +136,10 @@ static void score_tile_f64(const tree_cpu *s, const double *x, size_t stride, si
     const bs_ptree *pt = &s->p.trees[t];
     const bs_tree *tr = &f->trees[t];
     const size_t base = (size_t)pt->group * BS_TILE_ROWS;
-    if (pt->packed) {
-      walk_f64(pt, x, stride, b->slot);
+    if (pt->packed && pt->depth == 0) {
+      for (size_t r = 0; r < BS_TILE_ROWS; r++) accd[base + r] += pt->leaf64[0];
+    } else if (pt->packed) {
+      s->walk64(pt, x, stride, b->slot);
       for (size_t r = 0; r < BS_TILE_ROWS; r++) accd[base + r] += pt->leaf64[b->slot[r]];
     } else {
       for (size_t r = 0; r < n; r++)
@@ -232,11 +235,13 @@ static bs_status tree_cpu_score_f64(void *state, const double *rows, size_t n,
 }
 
 static bs_status prepare_with(const bs_model *m, const bs_kernel_config *cfg,
-                              bs_tree_walk_fn walk, void **state, bs_error *err) {
+                              bs_tree_walk_fn walk, bs_tree_walk64_fn walk64,
+                              void **state, bs_error *err) {
   tree_cpu *s = calloc(1, sizeof *s);
   if (!s) return bs_fail(err, BS_E_NOMEM, "out of memory preparing a tree kernel");
   s->m = m;
   s->walk = walk;
+  s->walk64 = walk64;
   s->threads = cfg ? cfg->threads : 0;
   bs_status st = bs_pforest_build(m, &s->p, err);
   if (st) {
@@ -258,7 +263,7 @@ static int supports_forest(const bs_model *m) { return m->kind == BS_MODEL_FORES
 
 static bs_status prepare_generic(const bs_model *m, const bs_kernel_config *cfg,
                                  void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_generic, state, err);
+  return prepare_with(m, cfg, bs_tree_walk_generic, bs_tree_walk64_generic, state, err);
 }
 
 const bs_kernel bs_kernel_tree_generic = {
@@ -277,12 +282,12 @@ static int probe_avx512(void) { return bs_cpu_level_get() >= BS_CPU_AVX512; }
 
 static bs_status prepare_avx2(const bs_model *m, const bs_kernel_config *cfg,
                               void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_avx2, state, err);
+  return prepare_with(m, cfg, bs_tree_walk_avx2, bs_tree_walk64_avx2, state, err);
 }
 
 static bs_status prepare_avx512(const bs_model *m, const bs_kernel_config *cfg,
                                 void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_avx512, state, err);
+  return prepare_with(m, cfg, bs_tree_walk_avx512, bs_tree_walk64_avx512, state, err);
 }
 
 const bs_kernel bs_kernel_tree_avx2 = {
