@@ -517,7 +517,8 @@ typedef struct header {
   long long num_class, per_iter, max_feature;
   char objective[256];
   int has_objective, average_output;
-  long tree_sizes; /* count of tree_sizes entries, -1 if absent */
+  long tree_sizes;     /* count of tree_sizes entries, -1 if absent */
+  char *feature_names; /* the line's value (in the reader's copy), or NULL */
 } header;
 
 static bs_status read_header(ctx *c, reader *r, header *h, char **first_tree) {
@@ -548,6 +549,8 @@ static bs_status read_header(ctx *c, reader *r, header *h, char **first_tree) {
       h->average_output = 1;
     else if (strcmp(line, "tree_sizes") == 0)
       h->tree_sizes = count_tokens(val);
+    else if (strcmp(line, "feature_names") == 0)
+      h->feature_names = (char *)val;
     else if (strcmp(line, "objective") == 0) {
       if (strlen(val) >= sizeof h->objective)
         return FAIL(c, "%s: line %ld: the objective line is too long", c->path, r->line);
@@ -612,6 +615,24 @@ static bs_status set_objective(ctx *c, const header *h, bs_model *m) {
   return BS_OK;
 }
 
+/* The feature_names line, when it names every feature (as LightGBM's
+ * loader insists); otherwise the model records none. */
+static bs_status feature_names(ctx *c, const header *h, bs_model *m) {
+  char *s = h->feature_names;
+  if (!s || count_tokens(s) != m->n_features) return BS_OK;
+  if (!(m->feature_names = calloc((size_t)m->n_features, sizeof *m->feature_names)))
+    return NOMEM(c);
+  for (int32_t i = 0; i < m->n_features; i++) {
+    while (*s == ' ') s++;
+    size_t n = strcspn(s, " ");
+    if (!(m->feature_names[i] = malloc(n + 1))) return NOMEM(c);
+    memcpy(m->feature_names[i], s, n);
+    m->feature_names[i][n] = '\0';
+    s += n;
+  }
+  return BS_OK;
+}
+
 static bs_status read_model(ctx *c, reader *r, bs_model *m) {
   header h;
   memset(&h, 0, sizeof h);
@@ -632,7 +653,7 @@ static bs_status read_model(ctx *c, reader *r, bs_model *m) {
     return FAIL(c, "%s: num_tree_per_iteration=%lld", c->path, h.per_iter);
   m->n_features = (int32_t)(h.max_feature + 1);
   m->n_groups = (int32_t)h.per_iter;
-  if ((st = set_objective(c, &h, m))) return st;
+  if ((st = set_objective(c, &h, m)) || (st = feature_names(c, &h, m))) return st;
   if (!(m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin)))
     return NOMEM(c);
 

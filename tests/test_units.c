@@ -2193,6 +2193,114 @@ START_TEST(test_xgb_rejected) {
 }
 END_TEST
 
+/* ---- LightGBM: double values, iterations, names -------------------------- */
+
+/* Tree 0: time (x1) <= 1700000000.25 ? (age (x0) <= 0 ? 0.5 : 1e4) : -1.25,
+ * missing type None. Tree 1: a constant -0.5. */
+static const char lgb_doc[] =
+    "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n"
+    "max_feature_idx=1\nobjective=regression\nfeature_names=age time\n"
+    "feature_infos=[0:1] [0:2e9]\n\n"
+    "Tree=0\nnum_leaves=3\nnum_cat=0\nsplit_feature=1 0\nsplit_gain=1 1\n"
+    "threshold=1700000000.25 0\ndecision_type=2 2\nleft_child=1 -1\nright_child=-2 -3\n"
+    "leaf_value=0.5 -1.25 10000\nleaf_weight=1 1 1\nleaf_count=1 1 1\n"
+    "internal_value=0 0\ninternal_weight=1 1\ninternal_count=3 2\nis_linear=0\n"
+    "shrinkage=1\n\n\n"
+    "Tree=1\nnum_leaves=1\nnum_cat=0\nleaf_value=-0.5\nis_linear=0\nshrinkage=1\n\n\n"
+    "end of trees\n";
+
+static void score_ref_f64(const bs_model *m, const double *rows, size_t n, size_t stride,
+                          float *margins) {
+  const bs_kernel *k = bs_kernel_find("ref");
+  bs_kernel_config cfg = {.threads = 1};
+  bs_kernel_inst inst;
+  bs_error err = {0};
+  ck_assert_int_eq(bs_kernel_prepare(k, m, &cfg, &inst, &err), BS_OK);
+  ck_assert_int_eq(bs_kernel_score_f64(&inst, rows, n, stride, margins, &err), BS_OK);
+  bs_kernel_release(&inst);
+}
+
+START_TEST(test_lgb_double_values) {
+  bs_model m;
+  bs_error err = {0};
+  ck_assert_int_eq(bs_model_load(lgb_doc, sizeof lgb_doc - 1, "m.txt", &m, &err), BS_OK);
+  ck_assert(m.input_f64 && m.forest.has_values64 && m.forest.accumulate_double);
+  ck_assert_str_eq(m.feature_names[0], "age");
+  ck_assert_str_eq(m.feature_names[1], "time");
+  ck_assert_int_eq(m.forest.n_iterations, 2);
+  const double t = 1700000000.25, kz = (double)1e-35f;
+  /* "x <= t" in double is "x < value64"; value keeps the float rule. */
+  ck_assert(m.forest.trees[0].value64[0] == nextafter(t, INFINITY));
+  ck_assert(m.forest.trees[0].nodes[0].value == nextafterf(1700000000.0f, INFINITY));
+  const double up = nextafter(t, INFINITY), kup = nextafter(kz, INFINITY);
+  const double rows[][2] = {{0, t},   {0, up},  {2e-35, t},         {-1e-36, t}, {kz, t},
+                            {kup, t}, {NAN, t}, {-0.0, 1.7e9 + 64}, {1, NAN}};
+  /* NaN is 0.0 under missing type None; |x| <= kz is 0 too. */
+  const float want[] = {0.5f - 0.5f, -1.25f - 0.5f, 1e4f - 0.5f,
+                        0.5f - 0.5f, 0.5f - 0.5f,   1e4f - 0.5f,
+                        0.5f - 0.5f, -1.25f - 0.5f, 1e4f - 0.5f};
+  const size_t n = sizeof rows / sizeof rows[0];
+  float out[sizeof rows / sizeof rows[0]];
+  score_ref_f64(&m, &rows[0][0], n, 2, out);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(out[i] == want[i], "row %zu: %g, want %g", i, (double)out[i],
+                  (double)want[i]);
+  /* As float32 the time just above t is the float below it: the left. */
+  float rows32[2] = {0.0f, (float)up}, out32;
+  score_ref(&m, rows32, 1, 2, &out32);
+  ck_assert(out32 == 0.5f - 0.5f);
+
+  /* Iterations: the second alone, then refusals. */
+  char note[256];
+  ck_assert_int_eq(bs_model_select_iterations(&m, 1, 0, note, sizeof note, &err), BS_OK);
+  ck_assert_str_eq(note, "");
+  ck_assert_int_eq(m.forest.n_trees, 1);
+  score_ref_f64(&m, &rows[0][0], 1, 2, out);
+  ck_assert(out[0] == -0.5f);
+  memset(&err, 0, sizeof err);
+  ck_assert_int_eq(bs_model_select_iterations(&m, 0, 2, note, sizeof note, &err),
+                   BS_E_USAGE);
+  ck_assert_ptr_ne(strstr(err.msg, "--iteration-range 0:2: the model has 1 iterations"),
+                   NULL);
+  bs_model_free(&m);
+}
+END_TEST
+
+/* XGBoost: the recorded best iteration is used unless a range is given,
+ * with a note when it leaves trees out; feature names are kept. */
+START_TEST(test_xgb_best_iteration) {
+  static const char doc[] =
+      "{'learner':{'attributes':{'best_iteration':'1'},'feature_names':['a'],"
+      "'learner_model_param':{'num_feature':'1','base_score':'0'},'objective':{'name':"
+      "'reg:squarederror'},'gradient_booster':{'name':'gbtree','model':{'tree_info':[0,0,"
+      "0],'iteration_indptr':[0,1,2,3],'trees':[" STUMP(0, 0.5, 1, 2, 1) "," STUMP(
+          0, 0.5, 10, 20, 1) "," STUMP(0, 0.5, 100, 200, 1) "]}}}}";
+  bs_model m;
+  bs_error err = {0};
+  char note[256];
+  load_ok(doc, &m);
+  ck_assert_str_eq(m.feature_names[0], "a");
+  ck_assert_int_eq(m.forest.best_iteration, 1);
+  ck_assert_int_eq(bs_model_select_iterations(&m, -1, 0, note, sizeof note, &err), BS_OK);
+  ck_assert_ptr_ne(strstr(note, "best_iteration 1"), NULL);
+  const float row = 0.0f;
+  float out;
+  score_ref(&m, &row, 1, 1, &out);
+  ck_assert(out == 1 + 10);
+  bs_model_free(&m);
+  load_ok(doc, &m);
+  ck_assert_int_eq(bs_model_select_iterations(&m, 0, 0, note, sizeof note, &err), BS_OK);
+  score_ref(&m, &row, 1, 1, &out);
+  ck_assert(out == 1 + 10 + 100);
+  bs_model_free(&m);
+  load_ok(doc, &m);
+  ck_assert_int_eq(bs_model_select_iterations(&m, 2, 3, note, sizeof note, &err), BS_OK);
+  score_ref(&m, &row, 1, 1, &out);
+  ck_assert(out == 100);
+  bs_model_free(&m);
+}
+END_TEST
+
 /* ---- the runner --------------------------------------------------------- */
 
 static Suite *units_suite(void) {
@@ -2278,6 +2386,11 @@ static Suite *units_suite(void) {
   tcase_add_test(tc, test_xgb_truncated);
   tcase_add_loop_test(tc, test_xgb_rejected, 0,
                       (int)(sizeof bad_models / sizeof bad_models[0]));
+  tcase_add_test(tc, test_xgb_best_iteration);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("lightgbm");
+  tcase_add_test(tc, test_lgb_double_values);
   suite_add_tcase(s, tc);
   return s;
 }
