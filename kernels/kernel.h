@@ -32,6 +32,12 @@ typedef struct bs_kernel {
    * bits whatever n, the thread count or where the block starts. */
   bs_status (*score)(void *state, const float *rows, size_t n, size_t stride,
                      float *margins, bs_error *err);
+  /* (optional) The same for rows of doubles, which models with input_f64
+   * compare as doubles (the margins are those the training library
+   * computes from those doubles); other models read them as float32.
+   * Kernels without it are not usable for models with input_f64. */
+  bs_status (*score_f64)(void *state, const double *rows, size_t n, size_t stride,
+                         float *margins, bs_error *err);
   void (*release)(void *state);
   /* (optional) host memory for the blocks score() reads and writes, in
    * which it works fastest (the CUDA kernels: page-locked, so the copies
@@ -88,6 +94,9 @@ bs_status bs_kernel_prepare(const bs_kernel *k, const bs_model *m,
                             bs_error *err);
 bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows, size_t n,
                           size_t stride, float *margins, bs_error *err);
+/* Rows of doubles (score_f64); BS_E_KERNEL for a kernel without it. */
+bs_status bs_kernel_score_f64(const bs_kernel_inst *inst, const double *rows, size_t n,
+                              size_t stride, float *margins, bs_error *err);
 void bs_kernel_release(bs_kernel_inst *inst);
 /* Buffers for score(): the kernel's host_alloc, or malloc. NULL when out
  * of memory. Free them before bs_kernel_release. */

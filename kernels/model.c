@@ -43,8 +43,13 @@ bs_status bs_fail(bs_error *err, bs_status code, const char *fmt, ...) {
 
 void bs_model_free(bs_model *m) {
   if (!m) return;
-  for (int32_t t = 0; t < m->forest.n_trees; t++) free(m->forest.trees[t].nodes);
+  for (int32_t t = 0; t < m->forest.n_trees; t++) {
+    free(m->forest.trees[t].nodes);
+    free(m->forest.trees[t].value64);
+  }
   free(m->forest.trees);
+  free(m->forest.iter_ptr);
+  m->forest.iter_ptr = NULL;
   free(m->forest.cat_bits);
   free(m->base_margin);
   if (m->feature_names)
@@ -160,6 +165,36 @@ static void modified_huber(float *v, int32_t k) {
     v[i] = sum > 0.0 ? (float)(v[i] / sum) : 1.0f / (float)k;
 }
 
+/* XGBoost's QuantileRegression::PredTransform: the row's quantiles sorted
+ * ascending by its insertion sort, so they never cross. */
+static void sort_row(float *v, int32_t k) {
+  for (int32_t i = 1; i < k; i++) {
+    float x = v[i];
+    int32_t pos = i;
+    while (pos > 0 && v[pos - 1] > x) {
+      v[pos] = v[pos - 1];
+      pos--;
+    }
+    v[pos] = x;
+  }
+}
+
+/* XGBoost's common::SoftPlus for float. */
+static float softplus(float x) {
+  if (x > 0.0) return x + log1pf(expf(-x));
+  return log1pf(expf(x));
+}
+
+/* XGBoost's ExpectileRegression::PredTransform: the first margin, then
+ * increments of at least kRtEps = 1e-6, so expectiles never cross. */
+static void cumulative_softplus(float *v, int32_t k) {
+  float pred = v[0];
+  for (int32_t j = 1; j < k; j++) {
+    pred += 1e-6f + softplus(v[j]);
+    v[j] = pred;
+  }
+}
+
 /* First index of the largest margin, as XGBoost's FindMaxIndex. */
 static float argmax(const float *v, int32_t k) {
   int32_t best = 0;
@@ -213,10 +248,77 @@ void bs_model_transform(const bs_model *m, float *out, size_t n) {
         out[i] = (float)(((x > 0) - (x < 0)) * x * x);
       }
       break;
+    case BS_TRANSFORM_SORT:
+      for (size_t r = 0; r < n; r++) sort_row(out + r * (size_t)k, k);
+      break;
+    case BS_TRANSFORM_CUMULATIVE_SOFTPLUS:
+      for (size_t r = 0; r < n; r++) cumulative_softplus(out + r * (size_t)k, k);
+      break;
     case BS_TRANSFORM_ARGMAX:
       /* Row r's result lands at r <= r*k, after its margins were read. */
       for (size_t r = 0; r < n; r++) out[r] = argmax(out + r * (size_t)k, k);
       break;
   }
   bs_nan_canonical(out, n * (size_t)bs_model_out_cols(m, 0));
+}
+
+/* The iterations to keep: [*b, *e), and a note when the model's own best
+ * iteration drops some (XGBoost 1.x records the last one even without
+ * early stopping: that changes nothing and says nothing). */
+static bs_status iteration_range(const bs_forest *f, long long begin, long long end,
+                                 long long *b, long long *e, char *note, size_t cap,
+                                 bs_error *err) {
+  const long long n = f->n_iterations, best = f->best_iteration;
+  if (begin < 0) {
+    *b = 0;
+    *e = best >= 0 ? best + 1 : n;
+    if (best >= n)
+      return bs_fail(err, BS_E_FORMAT,
+                     "the model records best_iteration %lld but has %lld iterations",
+                     best, n);
+    if (note && best >= 0 && best + 1 < n)
+      snprintf(note, cap,
+               "the model records best_iteration %lld (early stopping): scoring its "
+               "iterations 0..%lld of %lld, as XGBoost's scikit-learn predict does "
+               "(--iteration-range 0:0 scores them all)",
+               best, best, n);
+    return BS_OK;
+  }
+  *b = begin;
+  *e = end == 0 ? n : end;
+  if (*b >= *e || *e > n)
+    return bs_fail(err, BS_E_USAGE,
+                   "--iteration-range %lld:%lld: the model has %lld iterations "
+                   "(BEGIN < END <= %lld; END 0 means through the last)",
+                   begin, end, n, n);
+  return BS_OK;
+}
+
+bs_status bs_model_select_iterations(bs_model *m, long long begin, long long end,
+                                     char *note, size_t cap, bs_error *err) {
+  if (note && cap) note[0] = '\0';
+  bs_forest *f = &m->forest;
+  if (m->kind != BS_MODEL_FOREST || !f->iter_ptr) {
+    if (begin >= 0)
+      return bs_fail(err, BS_E_USAGE,
+                     "--iteration-range: the model is not a tree ensemble with "
+                     "recorded iterations");
+    return BS_OK;
+  }
+  long long b, e;
+  bs_status st = iteration_range(f, begin, end, &b, &e, note, cap, err);
+  if (st || (b == 0 && e == f->n_iterations)) return st;
+  const int32_t t0 = f->iter_ptr[b], t1 = f->iter_ptr[e];
+  for (int32_t t = 0; t < f->n_trees; t++)
+    if (t < t0 || t >= t1) {
+      free(f->trees[t].nodes);
+      free(f->trees[t].value64);
+    }
+  memmove(f->trees, f->trees + t0, (size_t)(t1 - t0) * sizeof *f->trees);
+  f->n_trees = t1 - t0;
+  for (long long i = b; i <= e; i++) f->iter_ptr[i - b] = f->iter_ptr[i] - t0;
+  f->n_iterations = (int32_t)(e - b);
+  /* LightGBM's random forests average over the iterations predicted. */
+  if (m->pred_divisor > 0) m->pred_divisor = f->n_iterations;
+  return BS_OK;
 }

@@ -73,6 +73,11 @@ typedef struct bs_tree {
   int32_t n_nodes;
   int32_t group; /* output column this tree adds to */
   float weight;  /* leaf multiplier: 1, or the DART drop weight */
+  /* Forests with has_values64 only (else NULL): per node, in double, the
+   * leaf value, or the threshold of a numerical split for double inputs
+   * (go left iff x < value64[i]; value keeps the float threshold that
+   * takes the same branch for every float x). */
+  double *value64;
 } bs_tree;
 
 typedef struct bs_forest {
@@ -88,6 +93,17 @@ typedef struct bs_forest {
    * when divisor > 0 (LightGBM's average_output). */
   int accumulate_double;
   int32_t divisor;
+  /* Every tree has value64 (LightGBM keeps thresholds and leaves in
+   * double): leaves add value64[i] in double (tree weights are all 1), so
+   * it comes with accumulate_double. */
+  int has_values64;
+  /* Boosting iterations: iteration i holds trees [iter_ptr[i],
+   * iter_ptr[i + 1]) (n_iterations + 1 entries from 0 to n_trees), or NULL
+   * when the format does not say. best_iteration: the iteration early
+   * stopping recorded as the best (0-based; XGBoost), or -1. */
+  int32_t *iter_ptr;
+  int32_t n_iterations;
+  int32_t best_iteration;
 } bs_forest;
 
 /* ---- networks ------------------------------------------------------------ */
@@ -178,7 +194,10 @@ typedef enum bs_transform {
   /* LightGBM's ConvertOutput, in double as LightGBM computes it: */
   BS_TRANSFORM_SIGMOID_SCALED, /* 1 / (1 + exp(-sigmoid_scale * m)) */
   BS_TRANSFORM_LOG1P_EXP,      /* log(1 + exp(m)) (cross_entropy_lambda) */
-  BS_TRANSFORM_SIGNED_SQUARE   /* sign(m) * m * m (reg_sqrt=True) */
+  BS_TRANSFORM_SIGNED_SQUARE,  /* sign(m) * m * m (reg_sqrt=True) */
+  /* XGBoost's quantile and expectile regression (one group per alpha): */
+  BS_TRANSFORM_SORT,               /* each row sorted ascending (no crossing) */
+  BS_TRANSFORM_CUMULATIVE_SOFTPLUS /* y0 = m0, yj = y(j-1) + 1e-6 + softplus(mj) */
 } bs_transform;
 
 typedef struct bs_model {
@@ -197,11 +216,25 @@ typedef struct bs_model {
   /* > 0: predictions divide the margins by this first (LightGBM's
    * average_output, whose raw scores stay the plain sums) */
   int32_t pred_divisor;
+  /* The training library compares inputs as doubles (LightGBM): inputs
+   * that float32 cannot hold exactly (float64, integers wider than 24
+   * bits) must be scored by a kernel's score_f64 to get its answer. */
+  int input_f64;
   bs_forest forest;
   bs_network network;
 } bs_model;
 
 void bs_model_free(bs_model *m);
+
+/* Keeps the trees of iterations [begin, end) of a forest (end 0: through
+ * the last), as XGBoost's iteration_range. Without a range (begin < 0)
+ * the model's best iteration is used if it records one, as XGBoost's
+ * scikit-learn interface predicts by default; `note` (may be NULL, cap
+ * bytes) then says so in one line when that leaves iterations out, and is
+ * "" otherwise. A range that is empty or beyond the model is a BS_E_USAGE
+ * error naming --iteration-range. */
+bs_status bs_model_select_iterations(bs_model *m, long long begin, long long end,
+                                     char *note, size_t cap, bs_error *err);
 
 /* Checks that a network's layers chain from n_features to n_groups and that
  * every array a layer needs is there; importers call it last. */

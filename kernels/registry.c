@@ -64,6 +64,9 @@ const bs_kernel *bs_kernel_find(const char *name) {
 int bs_kernel_usable(const bs_kernel *k, const bs_model *m) {
   if (k->probe && !k->probe()) return 0;
   if (m && k->supports && !k->supports(m)) return 0;
+  /* Such a model may meet float64 inputs, which only score_f64 scores as
+   * its training library does. */
+  if (m && m->input_f64 && !k->score_f64) return 0;
   return 1;
 }
 
@@ -163,6 +166,18 @@ bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows, size_t 
   bs_status st = inst->kernel->score(inst->state, rows, n, stride, margins, err);
   if (st == BS_OK) bs_nan_canonical(margins, n * (size_t)inst->model->n_groups);
   return st;
+}
+
+bs_status bs_kernel_score_f64(const bs_kernel_inst *inst, const double *rows, size_t n,
+                              size_t stride, float *margins, bs_error *err) {
+  if (!inst->kernel->score_f64)
+    return bs_fail(err, BS_E_KERNEL, "kernel '%s' cannot score float64 rows",
+                   inst->kernel->name);
+  if (n == 0) return BS_OK;
+  if (stride < (size_t)inst->model->n_features)
+    return bs_fail(err, BS_E_INTERNAL, "row stride %zu below model width %d", stride,
+                   (int)inst->model->n_features);
+  return inst->kernel->score_f64(inst->state, rows, n, stride, margins, err);
 }
 
 void *bs_kernel_host_alloc(const bs_kernel_inst *inst, size_t bytes) {

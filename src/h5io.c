@@ -117,8 +117,9 @@ fail:
   return st;
 }
 
-bs_status bs_input_read(bs_input *in, int64_t row0, int64_t n, float *buf,
-                        bs_error *err) {
+/* Rows [row0, row0 + n) converted by HDF5 to mem_type into buf. */
+static bs_status read_rows(bs_input *in, int64_t row0, int64_t n, hid_t mem_type,
+                           void *buf, bs_error *err) {
   if (n <= 0) return BS_OK;
   hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)n, (hsize_t)in->cols};
   hid_t fspace = H5Dget_space(in->dset);
@@ -126,13 +127,33 @@ bs_status bs_input_read(bs_input *in, int64_t row0, int64_t n, float *buf,
   herr_t rc = -1;
   if (fspace >= 0 && mspace >= 0 &&
       H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
-    rc = H5Dread(in->dset, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, buf);
+    rc = H5Dread(in->dset, mem_type, mspace, fspace, H5P_DEFAULT, buf);
   if (mspace >= 0) H5Sclose(mspace);
   if (fspace >= 0) H5Sclose(fspace);
   if (rc < 0)
     return bs_fail(err, BS_E_IO, "input %s: cannot read rows %lld..%lld of '%s'",
                    in->path, (long long)row0, (long long)(row0 + n - 1), in->dataset);
   return BS_OK;
+}
+
+bs_status bs_input_read(bs_input *in, int64_t row0, int64_t n, float *buf,
+                        bs_error *err) {
+  return read_rows(in, row0, n, H5T_NATIVE_FLOAT, buf, err);
+}
+
+bs_status bs_input_read_f64(bs_input *in, int64_t row0, int64_t n, double *buf,
+                            bs_error *err) {
+  return read_rows(in, row0, n, H5T_NATIVE_DOUBLE, buf, err);
+}
+
+int bs_input_wide(const bs_input *in) {
+  hid_t type = H5Dget_type(in->dset);
+  if (type < 0) return 1;
+  H5T_class_t cls = H5Tget_class(type);
+  size_t bytes = H5Tget_size(type);
+  H5Tclose(type);
+  /* float32 holds floats up to 32 bits and integers up to 16 exactly. */
+  return cls == H5T_FLOAT ? bytes > 4 : bytes > 2;
 }
 
 void bs_input_close(bs_input *in) {

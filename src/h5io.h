@@ -25,5 +25,12 @@ bs_status bs_input_open(const char *path, const char *dataset, bs_input *in,
                         bs_error *err);
 /* Reads rows [row0, row0 + n) as float32 into buf (n x cols). */
 bs_status bs_input_read(bs_input *in, int64_t row0, int64_t n, float *buf, bs_error *err);
+/* The same as float64, for models that compare inputs as doubles. */
+bs_status bs_input_read_f64(bs_input *in, int64_t row0, int64_t n, double *buf,
+                            bs_error *err);
+/* Whether float32 may not hold the stored values exactly (float64, or
+ * integers wider than 16 bits): such inputs take bs_input_read_f64 for
+ * models with input_f64. */
+int bs_input_wide(const bs_input *in);
 void bs_input_close(bs_input *in);
 #endif

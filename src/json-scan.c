@@ -31,6 +31,15 @@ static size_t skip_ws(const unsigned char *s, size_t len, size_t p) {
   return p;
 }
 
+/* jansson's lexer reads a number or a literal (true, false, null) one
+ * character too far and pushes that character back into a buffer where a
+ * NUL byte reads as "empty": so one NUL right after such a token is
+ * dropped, and "[1\0]" is [1]. The scanner takes the token to end after
+ * that NUL, both when checking and when reading. */
+static size_t nul_after(const unsigned char *s, size_t len, size_t p) {
+  return p < len && s[p] == '\0' ? p + 1 : p;
+}
+
 /* Length of the bare NaN, Infinity or -Infinity at p (< len), or 0; called
  * for every number, so the first bytes decide before any comparison. */
 static size_t word_len(const unsigned char *s, size_t len, size_t p) {
@@ -311,7 +320,7 @@ value:
       const char *lit = s[p] == 't' ? "true" : s[p] == 'f' ? "false" : "null";
       size_t n = strlen(lit);
       if (len - p < n || memcmp(s + p, lit, n) != 0) return fail(k, p, "invalid token");
-      p += n;
+      p = nul_after(s, len, p + n);
       goto after;
     }
     default: {
@@ -322,6 +331,7 @@ value:
       }
       if (s[p] != '-' && !is_digit(s[p])) return fail(k, p, "invalid token");
       if ((p = check_number(k, p)) == BS_JSON_NONE) return p;
+      p = nul_after(s, len, p);
       goto after;
     }
   }
@@ -414,11 +424,16 @@ static size_t string_end(const unsigned char *s, size_t len, size_t p) {
   return len;
 }
 
-static size_t number_end(const unsigned char *s, size_t len, size_t p) {
+/* The end of a number's characters, without the NUL jansson drops. */
+static size_t number_chars(const unsigned char *s, size_t len, size_t p) {
   while (p < len && (is_digit(s[p]) || s[p] == '-' || s[p] == '+' || s[p] == '.' ||
                      s[p] == 'e' || s[p] == 'E'))
     p++;
   return p;
+}
+
+static size_t number_end(const unsigned char *s, size_t len, size_t p) {
+  return nul_after(s, len, number_chars(s, len, p));
 }
 
 static size_t container_end(const bs_json *j, size_t p) {
@@ -471,7 +486,7 @@ bs_json_type bs_json_type_at(const bs_json *j, size_t pos) {
   if (word_len(s, j->len, pos)) return BS_JSON_STRING;
   size_t d = pos + (s[pos] == '-');
   if (d >= j->len || !is_digit(s[d])) return BS_JSON_INVALID;
-  size_t end = number_end(s, j->len, pos);
+  size_t end = number_chars(s, j->len, pos);
   for (size_t p = pos; p < end; p++)
     if (s[p] == '.' || s[p] == 'e' || s[p] == 'E') return BS_JSON_REAL;
   return BS_JSON_INTEGER;
@@ -495,10 +510,10 @@ size_t bs_json_skip(const bs_json *j, size_t pos) {
       n = 5;
       break;
     default:
-      if ((n = word_len(s, j->len, pos))) break;
+      if ((n = word_len(s, j->len, pos))) return j->len - pos < n ? j->len : pos + n;
       return number_end(s, j->len, pos);
   }
-  return j->len - pos < n ? j->len : pos + n;
+  return j->len - pos < n ? j->len : nul_after(s, j->len, pos + n);
 }
 
 size_t bs_json_first(const bs_json *j, size_t container) {
@@ -614,13 +629,13 @@ size_t bs_json_read(const bs_json *j, size_t pos, bs_json_scalar *v) {
       v->type = BS_JSON_INTEGER;
       v->i = c != '-' ? (long long)u : u > LLONG_MAX ? LLONG_MIN : -(long long)u;
       v->d = (double)v->i;
-      return p;
+      return nul_after(s, len, p);
     }
-    size_t end = number_end(s, len, pos);
+    size_t end = number_chars(s, len, pos);
     if (!fast_double(s, pos, end, &v->d) && !to_double(s + pos, end - pos, &v->d))
       return end;
     v->type = BS_JSON_REAL;
-    return end;
+    return nul_after(s, len, end);
   }
   v->type = bs_json_type_at(j, pos);
   if (v->type == BS_JSON_TRUE) v->i = 1;

@@ -6,7 +6,8 @@
  * bs_json_open checks the whole text once, against exactly what jansson's
  * json_loadb(text, len, 0) accepts (the root an array or object, nesting
  * at most 2048 deep, integers that fit a long long, reals that do not
- * overflow a double, strings in UTF-8 without \u0000), plus the bare tokens
+ * overflow a double, strings in UTF-8 without \u0000, one NUL byte right
+ * after a number or a literal, which jansson drops), plus the bare tokens
  * NaN, Infinity and -Infinity that XGBoost writes, read as strings with
  * those spellings wherever a string may stand. While it checks, it records
  * where each large array or object ends, so that skipping a value later

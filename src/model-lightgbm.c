@@ -7,7 +7,13 @@
  * re-laid depth-first from the root while they are read, which proves the
  * structure is a tree (every node reached exactly once, indices in range)
  * before any kernel walks it. Leaf values already include the shrinkage and,
- * in the first trees, the initial score, so nothing is scaled or added. */
+ * in the first trees, the initial score, so nothing is scaled or added.
+ *
+ * LightGBM keeps thresholds and leaves in double and compares its inputs as
+ * doubles. Every node keeps its value twice: in double (value64, for rows
+ * of doubles, and the leaves summed in double whatever the input) and as
+ * the float threshold that sends every float input the same way (see
+ * numerical_threshold), for the float32 fast path. */
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
@@ -219,6 +225,17 @@ static float numerical_threshold(double t) {
   return nextafterf(tf, INFINITY);
 }
 
+/* The same rule for a double x, as "x < value64": z(x) <= t is x <= t for
+ * t >= kz or t < -kz (the band agrees with x there); x <= kz for t in
+ * [0, kz); x < -kz for t in [-kz, 0). For doubles, x <= u iff x <
+ * nextafter(u, +inf). */
+static double numerical_threshold64(double t) {
+  const double kz = LGB_ZERO_THRESHOLD;
+  if (t >= -kz && t < 0.0) return -kz;
+  if (t >= 0.0 && t < kz) t = kz;
+  return nextafter(t, INFINITY);
+}
+
 typedef struct tree_arrays {
   double *feature, *threshold, *dtype, *left, *right, *leaf, *cat_bounds, *cat_words;
   long n_cat;
@@ -227,8 +244,8 @@ typedef struct tree_arrays {
 /* One internal node: its split feature, threshold and missing-value rule.
  * Sets *swap when the node's children must trade places. */
 static bs_status make_split(ctx *c, int t, long src, const tree_arrays *a,
-                            int32_t n_features, bs_node *nd, cat_pool *pool, bs_forest *f,
-                            int *swap) {
+                            int32_t n_features, bs_node *nd, double *nd64, cat_pool *pool,
+                            bs_forest *f, int *swap) {
   double feat = a->feature[src], thr = a->threshold[src];
   if (feat < 0 || feat >= n_features)
     return FAIL(c, "%s: tree %d: node %ld splits on feature %.0f, the model has %d",
@@ -269,6 +286,7 @@ static bs_status make_split(ctx *c, int t, long src, const tree_arrays *a,
     return FAIL(c, "%s: tree %d: node %ld has threshold NaN", c->path, t, src);
   int default_left = (dt & 2) != 0;
   nd->value = numerical_threshold(thr);
+  *nd64 = numerical_threshold64(thr);
   if (thr == INFINITY) {
     /* "x <= +inf": every value that is not missing goes left, +inf too,
      * which no "x < value" can say. LightGBM writes it for splits that
@@ -277,6 +295,7 @@ static bs_status make_split(ctx *c, int t, long src, const tree_arrays *a,
      * side flips with them. */
     *swap = 1;
     nd->value = -INFINITY;
+    *nd64 = -INFINITY;
     default_left = !default_left;
   }
   switch ((dt >> 2) & 3) {
@@ -323,6 +342,7 @@ static bs_status build_tree(ctx *c, int t, char *const *fld, int32_t n_features,
   bs_status st = BS_OK;
   tree_arrays a = {.n_cat = (long)ncat};
   bs_node *nodes = NULL;
+  double *nodes64 = NULL;
   int32_t *stack = NULL;
   uint8_t *seen = NULL;
   const long n_int = (long)L - 1;
@@ -335,11 +355,13 @@ static bs_status build_tree(ctx *c, int t, char *const *fld, int32_t n_features,
       goto done;
     }
   if (!(nodes = malloc((size_t)(2 * L - 1) * sizeof *nodes))) goto nomem;
+  if (!(nodes64 = calloc((size_t)(2 * L - 1), sizeof *nodes64))) goto nomem;
   memset(nodes, 0, sizeof *nodes);
   if (L == 1) { /* a constant tree: leaf_value only */
     nodes[0].flags = BS_NODE_LEAF;
     nodes[0].left = nodes[0].right = -1;
     nodes[0].value = (float)a.leaf[0];
+    nodes64[0] = a.leaf[0];
     goto built;
   }
 
@@ -412,6 +434,7 @@ static bs_status build_tree(ctx *c, int t, char *const *fld, int32_t n_features,
       nd->flags = BS_NODE_LEAF;
       nd->left = nd->right = -1;
       nd->value = (float)a.leaf[~src];
+      nodes64[dst] = a.leaf[~src];
       continue;
     }
     double kids[2] = {a.left[src], a.right[src]};
@@ -427,7 +450,8 @@ static bs_status build_tree(ctx *c, int t, char *const *fld, int32_t n_features,
       seen[slot] = 1;
     }
     int swap = 0;
-    if ((st = make_split(c, t, src, &a, n_features, nd, pool, f, &swap))) goto done;
+    if ((st = make_split(c, t, src, &a, n_features, nd, &nodes64[dst], pool, f, &swap)))
+      goto done;
     nd->left = count++;
     nd->right = count++;
     stack[top++] = (int32_t)(swap ? a.left : a.right)[src];
@@ -442,9 +466,11 @@ static bs_status build_tree(ctx *c, int t, char *const *fld, int32_t n_features,
   }
 built:
   out->nodes = nodes;
+  out->value64 = nodes64;
   out->n_nodes = (int32_t)(2 * L - 1);
   out->weight = 1.0f;
   nodes = NULL;
+  nodes64 = NULL;
   goto done;
 nomem:
   st = NOMEM(c);
@@ -458,6 +484,7 @@ done:
   free(a.cat_bounds);
   free(a.cat_words);
   free(nodes);
+  free(nodes64);
   free(stack);
   free(seen);
   return st;
@@ -490,7 +517,8 @@ typedef struct header {
   long long num_class, per_iter, max_feature;
   char objective[256];
   int has_objective, average_output;
-  long tree_sizes; /* count of tree_sizes entries, -1 if absent */
+  long tree_sizes;     /* count of tree_sizes entries, -1 if absent */
+  char *feature_names; /* the line's value (in the reader's copy), or NULL */
 } header;
 
 static bs_status read_header(ctx *c, reader *r, header *h, char **first_tree) {
@@ -521,6 +549,8 @@ static bs_status read_header(ctx *c, reader *r, header *h, char **first_tree) {
       h->average_output = 1;
     else if (strcmp(line, "tree_sizes") == 0)
       h->tree_sizes = count_tokens(val);
+    else if (strcmp(line, "feature_names") == 0)
+      h->feature_names = (char *)val;
     else if (strcmp(line, "objective") == 0) {
       if (strlen(val) >= sizeof h->objective)
         return FAIL(c, "%s: line %ld: the objective line is too long", c->path, r->line);
@@ -585,6 +615,24 @@ static bs_status set_objective(ctx *c, const header *h, bs_model *m) {
   return BS_OK;
 }
 
+/* The feature_names line, when it names every feature (as LightGBM's
+ * loader insists); otherwise the model records none. */
+static bs_status feature_names(ctx *c, const header *h, bs_model *m) {
+  char *s = h->feature_names;
+  if (!s || count_tokens(s) != m->n_features) return BS_OK;
+  if (!(m->feature_names = calloc((size_t)m->n_features, sizeof *m->feature_names)))
+    return NOMEM(c);
+  for (int32_t i = 0; i < m->n_features; i++) {
+    while (*s == ' ') s++;
+    size_t n = strcspn(s, " ");
+    if (!(m->feature_names[i] = malloc(n + 1))) return NOMEM(c);
+    memcpy(m->feature_names[i], s, n);
+    m->feature_names[i][n] = '\0';
+    s += n;
+  }
+  return BS_OK;
+}
+
 static bs_status read_model(ctx *c, reader *r, bs_model *m) {
   header h;
   memset(&h, 0, sizeof h);
@@ -605,7 +653,7 @@ static bs_status read_model(ctx *c, reader *r, bs_model *m) {
     return FAIL(c, "%s: num_tree_per_iteration=%lld", c->path, h.per_iter);
   m->n_features = (int32_t)(h.max_feature + 1);
   m->n_groups = (int32_t)h.per_iter;
-  if ((st = set_objective(c, &h, m))) return st;
+  if ((st = set_objective(c, &h, m)) || (st = feature_names(c, &h, m))) return st;
   if (!(m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin)))
     return NOMEM(c);
 
@@ -660,10 +708,22 @@ static bs_status read_model(ctx *c, reader *r, bs_model *m) {
   if (t % m->n_groups)
     return FAIL(c, "%s: %d trees is not a whole number of iterations of %d trees",
                 c->path, t, (int)m->n_groups);
-  /* LightGBM sums in double; for random forests its predictions (not its
-   * raw scores) average over the iterations. */
+  /* Outputs beyond one need trees: no more columns than the file holds. */
+  if (t == 0 && m->n_groups > 1)
+    return FAIL(c, "%s: %d outputs per row (num_tree_per_iteration) but no trees",
+                c->path, (int)m->n_groups);
+  /* LightGBM sums its double leaves in double and compares double inputs;
+   * for random forests its predictions (not its raw scores) average over
+   * the iterations. */
   f->accumulate_double = 1;
+  f->has_values64 = 1;
+  m->input_f64 = 1;
   if (h.average_output) m->pred_divisor = t / m->n_groups;
+  f->best_iteration = -1;
+  f->n_iterations = t / m->n_groups;
+  if (!(f->iter_ptr = malloc(((size_t)f->n_iterations + 1) * sizeof *f->iter_ptr)))
+    return NOMEM(c);
+  for (int32_t i = 0; i <= f->n_iterations; i++) f->iter_ptr[i] = i * m->n_groups;
   return BS_OK;
 }
 

@@ -9,8 +9,8 @@
 
 /* Every model format batchscore reads, for the messages that refuse a
  * file as none of them. */
-#define BS_MODEL_FORMATS                                                   \
-  "XGBoost JSON models, LightGBM text models, Keras models saved as HDF5 " \
+#define BS_MODEL_FORMATS                                                              \
+  "XGBoost JSON and UBJSON models, LightGBM text models, Keras models saved as HDF5 " \
   "(.h5) and batchscore's own network format (HDF5)"
 
 /* Reads a whole file into a NUL-terminated buffer (freed by the caller). */
@@ -51,6 +51,9 @@ bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_
 
 bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
                                 bs_model *m, bs_error *err);
+/* XGBoost's UBJSON (binary JSON) models. */
+bs_status bs_model_load_xgboost_ubj(const char *data, size_t len, const char *path,
+                                    bs_model *m, bs_error *err);
 
 bs_status bs_model_load_lightgbm(const char *text, size_t len, const char *path,
                                  bs_model *m, bs_error *err);

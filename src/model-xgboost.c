@@ -1,5 +1,6 @@
-/* XGBoost JSON model import (booster.save_model("m.json")), for the 1.x,
- * 2.x and 3.x layouts, into the format-independent bs_model.
+/* XGBoost model import, JSON (booster.save_model("m.json")) and UBJSON
+ * (save_model("m.ubj"), and any other name in 3.x), for the 1.x, 2.x and
+ * 3.x layouts, into the format-independent bs_model.
  *
  * Trees are re-laid depth-first from the root while they are read, which
  * drops deleted nodes and proves the structure is a tree (no cycles, no
@@ -12,19 +13,31 @@
  * would), the trees are read straight from it, skipping what is not
  * needed, and jansson parses only the small rest: a copy of the text in
  * which the trees array reads []. Both read a value by the same rules
- * (get_long and get_float below, scan_long and scan_float for the trees). */
+ * (get_long and get_float below, scan_long and scan_float for the trees).
+ *
+ * UBJSON goes the same way: the document is checked once (ubjson.h), its
+ * small rest is turned into jansson values (trees left out), and the trees
+ * are read straight from its typed arrays. A `doc` stands for either
+ * document wherever trees are read. */
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json-scan.h"
 #include "model-load.h"
+#include "ubjson.h"
 
 /* Objectives we score: how the intercept becomes a margin, and the output
  * transform; the intercept rule is XGBoost's ProbToMargin (binary:logitraw
  * adds base_score as it is, in 1.x as in 3.x). */
-typedef enum { INTERCEPT_IDENTITY, INTERCEPT_LOGIT, INTERCEPT_LOG } intercept_kind;
+typedef enum {
+  INTERCEPT_IDENTITY,
+  INTERCEPT_LOGIT,
+  INTERCEPT_LOG,
+  INTERCEPT_EXPECTILE /* the vector's gaps, through SoftPlusInv */
+} intercept_kind;
 
 typedef struct objective_info {
   const char *name;
@@ -42,7 +55,13 @@ static const objective_info objectives[] = {
     {"reg:squaredlogerror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
     {"reg:pseudohubererror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
     {"reg:absoluteerror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"reg:quantileerror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
+    /* 3.x sorts each row's quantiles (one per alpha) so they never cross */
+    {"reg:quantileerror", INTERCEPT_IDENTITY, BS_TRANSFORM_SORT},
+    {"reg:expectileerror", INTERCEPT_EXPECTILE, BS_TRANSFORM_CUMULATIVE_SOFTPLUS},
+    /* Predictions need no more than the features: exp of the margin (the
+     * hazard ratio for cox, the survival time for aft). */
+    {"survival:cox", INTERCEPT_LOG, BS_TRANSFORM_EXP},
+    {"survival:aft", INTERCEPT_LOG, BS_TRANSFORM_EXP},
     {"count:poisson", INTERCEPT_LOG, BS_TRANSFORM_EXP},
     {"reg:gamma", INTERCEPT_LOG, BS_TRANSFORM_EXP},
     {"reg:tweedie", INTERCEPT_LOG, BS_TRANSFORM_EXP},
@@ -107,46 +126,145 @@ static int get_float(json_t *v, float *out) {
   return 0;
 }
 
-/* The same on a scanned value. A string's text is decoded on the stack, or
- * on the heap if it is long (never, in XGBoost's output). */
-static int scan_string_as(const bs_json *doc, size_t pos, int as_float, long long *l,
-                          float *f) {
+/* ---- a document: scanned JSON text or checked UBJSON --------------------- */
+
+typedef struct doc {
+  const bs_json *json; /* one of the two */
+  const bs_ubj *ubj;
+} doc;
+
+/* A scalar of either document, as the tree readers take it. */
+typedef enum { SC_OTHER, SC_INT, SC_REAL, SC_BOOL, SC_STRING } scalar_kind;
+typedef struct scalar {
+  scalar_kind kind;
+  long long i;   /* SC_INT, SC_BOOL */
+  double d;      /* SC_INT as (double)i (json_number_value), SC_REAL */
+  size_t pos;    /* the value's position (JSON strings are decoded from it) */
+  const char *s; /* UBJSON strings: their n bytes */
+  size_t n;
+} scalar;
+
+static void from_json(const bs_json_scalar *v, scalar *x) {
+  static const scalar_kind kinds[] = {
+      [BS_JSON_INTEGER] = SC_INT, [BS_JSON_REAL] = SC_REAL,     [BS_JSON_TRUE] = SC_BOOL,
+      [BS_JSON_FALSE] = SC_BOOL,  [BS_JSON_STRING] = SC_STRING,
+  };
+  x->kind = (size_t)v->type < sizeof kinds / sizeof kinds[0] ? kinds[v->type] : SC_OTHER;
+  x->i = v->i;
+  x->d = v->d;
+  x->pos = v->pos;
+}
+
+static void from_ubj(const bs_ubj_value *v, scalar *x) {
+  static const scalar_kind kinds[] = {
+      [BS_UBJ_INTEGER] = SC_INT, [BS_UBJ_REAL] = SC_REAL,     [BS_UBJ_TRUE] = SC_BOOL,
+      [BS_UBJ_FALSE] = SC_BOOL,  [BS_UBJ_STRING] = SC_STRING,
+  };
+  x->kind = (size_t)v->type < sizeof kinds / sizeof kinds[0] ? kinds[v->type] : SC_OTHER;
+  x->i = v->i;
+  x->d = v->d;
+  x->pos = v->pos;
+  x->s = v->s;
+  x->n = v->n;
+}
+
+static void read_at(const doc *d, size_t pos, scalar *x) {
+  if (d->ubj) {
+    bs_ubj_value v;
+    bs_ubj_read(d->ubj, pos, &v);
+    from_ubj(&v, x);
+  } else {
+    bs_json_scalar v;
+    bs_json_read(d->json, pos, &v);
+    from_json(&v, x);
+  }
+}
+
+/* The elements of an array, one after the other. */
+typedef struct cursor {
+  const doc *d;
+  size_t pos; /* JSON: the next element, or BS_JSON_NONE */
+  bs_ubj_iter it;
+} cursor;
+
+/* 0 when `arr` is not an array. */
+static int cursor_open(cursor *cu, const doc *d, size_t arr) {
+  cu->d = d;
+  if (d->ubj)
+    return bs_ubj_type_at(d->ubj, arr) == BS_UBJ_ARRAY &&
+           bs_ubj_iter_init(d->ubj, arr, &cu->it);
+  if (bs_json_type_at(d->json, arr) != BS_JSON_ARRAY) return 0;
+  cu->pos = bs_json_first(d->json, arr);
+  return 1;
+}
+
+/* The next element into x: 0 after the last. */
+static int cursor_next(cursor *cu, scalar *x) {
+  if (cu->d->ubj) {
+    bs_ubj_value v;
+    if (!bs_ubj_next(cu->d->ubj, &cu->it, NULL, NULL, &v)) return 0;
+    from_ubj(&v, x);
+    return 1;
+  }
+  if (cu->pos == BS_JSON_NONE) return 0;
+  bs_json_scalar v;
+  size_t after = bs_json_read(cu->d->json, cu->pos, &v);
+  from_json(&v, x);
+  cu->pos = bs_json_next(cu->d->json, after);
+  return 1;
+}
+
+static size_t doc_get(const doc *d, size_t obj, const char *key) {
+  return d->ubj ? bs_ubj_get(d->ubj, obj, key) : bs_json_get(d->json, obj, key);
+}
+
+static int doc_string_is(const doc *d, size_t pos, const char *s) {
+  return d->ubj ? bs_ubj_string_is(d->ubj, pos, s) : bs_json_string_is(d->json, pos, s);
+}
+
+/* A string scalar read by get_long's or get_float's rules. Its text is
+ * copied to the stack, or to the heap if it is long (never, in XGBoost's
+ * output). */
+static int string_as(const doc *d, const scalar *v, int as_float, long long *l,
+                     float *f) {
   char small[128], *buf = small;
-  size_t n = bs_json_string(doc, pos, small, sizeof small);
-  if (n >= sizeof small) {
-    if (!(buf = malloc(n + 1))) return 0;
-    bs_json_string(doc, pos, buf, n + 1);
+  size_t n = d->ubj ? v->n : bs_json_string(d->json, v->pos, small, sizeof small);
+  if (n >= sizeof small && !(buf = malloc(n + 1))) return 0;
+  if (d->ubj) {
+    memcpy(buf, v->s, n);
+    buf[n] = '\0';
+  } else if (buf != small) {
+    bs_json_string(d->json, v->pos, buf, n + 1);
   }
   int ok = as_float ? float_of_string(buf, f) : long_of_string(buf, l);
   if (buf != small) free(buf);
   return ok;
 }
 
-static int scan_long(const bs_json *doc, const bs_json_scalar *v, long long *out) {
-  switch (v->type) {
-    case BS_JSON_INTEGER:
-    case BS_JSON_TRUE:
-    case BS_JSON_FALSE:
+static int scan_long(const doc *d, const scalar *v, long long *out) {
+  switch (v->kind) {
+    case SC_INT:
+    case SC_BOOL:
       *out = v->i;
       return 1;
-    case BS_JSON_REAL:
+    case SC_REAL:
       return long_of_real(v->d, out);
-    case BS_JSON_STRING:
-      return scan_string_as(doc, v->pos, 0, out, NULL);
+    case SC_STRING:
+      return string_as(d, v, 0, out, NULL);
     default:
       return 0;
   }
 }
 
 /* Numbers as json_number_value gives them, integers through (double). */
-static int scan_float(const bs_json *doc, const bs_json_scalar *v, float *out) {
-  switch (v->type) {
-    case BS_JSON_INTEGER:
-    case BS_JSON_REAL:
+static int scan_float(const doc *d, const scalar *v, float *out) {
+  switch (v->kind) {
+    case SC_INT:
+    case SC_REAL:
       *out = (float)v->d;
       return 1;
-    case BS_JSON_STRING:
-      return scan_string_as(doc, v->pos, 1, NULL, out);
+    case SC_STRING:
+      return string_as(d, v, 1, NULL, out);
     default:
       return 0;
   }
@@ -171,8 +289,11 @@ static bs_status get_param(ctx *c, json_t *obj, const char *key, long long dflt,
   return BS_OK;
 }
 
-/* base_score: "5E-1" (up to 3.0) or the array text "[5E-1]" / "[a,b,c]". */
-static bs_status parse_base_score(ctx *c, json_t *v, float *vals, int32_t n) {
+/* base_score: "5E-1" (up to 3.0) or the array text "[5E-1]" / "[a,b,c]".
+ * *listed: how many values the file gives. */
+static bs_status parse_base_score(ctx *c, json_t *v, float *vals, int32_t n,
+                                  int32_t *listed) {
+  *listed = 1;
   const char *s = json_is_string(v) ? json_string_value(v) : NULL;
   if (json_is_number(v)) {
     for (int32_t i = 0; i < n; i++) vals[i] = (float)json_number_value(v);
@@ -201,6 +322,7 @@ static bs_status parse_base_score(ctx *c, json_t *v, float *vals, int32_t n) {
     while (*s == ' ') s++;
     if (*s == ',') s++;
   }
+  *listed = got;
   if (got == 1)
     for (int32_t i = 1; i < n; i++) vals[i] = vals[0];
   else if (got != n)
@@ -226,6 +348,8 @@ static bs_status intercept_to_margin(ctx *c, intercept_kind k, float p, float *o
                     c->path, (double)p);
       *out = logf(p);
       return BS_OK;
+    case INTERCEPT_EXPECTILE: /* a vector rule: base_margins */
+      break;
   }
   return BS_OK;
 }
@@ -298,9 +422,26 @@ static bs_status nomem(ctx *c) {
 }
 
 /* Where each member of member_names starts (the last one of a name, as
- * jansson keeps it), or BS_JSON_NONE. */
-static void find_members(const bs_json *doc, size_t tree, size_t at[M_COUNT]) {
+ * jansson keeps it), or BS_JSON_NONE (which is BS_UBJ_NONE). */
+static void find_members(const doc *d, size_t tree, size_t at[M_COUNT]) {
   for (int i = 0; i < M_COUNT; i++) at[i] = BS_JSON_NONE;
+  if (d->ubj) {
+    bs_ubj_iter it;
+    bs_ubj_value v;
+    const char *key;
+    size_t n;
+    if (bs_ubj_type_at(d->ubj, tree) != BS_UBJ_OBJECT ||
+        !bs_ubj_iter_init(d->ubj, tree, &it))
+      return;
+    while (bs_ubj_next(d->ubj, &it, &key, &n, &v))
+      for (int i = 0; i < M_COUNT; i++)
+        if (strlen(member_names[i]) == n && memcmp(member_names[i], key, n) == 0) {
+          at[i] = v.pos;
+          break;
+        }
+    return;
+  }
+  const bs_json *doc = d->json;
   if (bs_json_type_at(doc, tree) != BS_JSON_OBJECT) return;
   for (size_t k = bs_json_first(doc, tree); k != BS_JSON_NONE;) {
     size_t v = bs_json_member(doc, k);
@@ -317,9 +458,9 @@ static void find_members(const bs_json *doc, size_t tree, size_t at[M_COUNT]) {
 /* Member `k` must be an array of n entries; they are converted into
  * s->raw[0, n). Failures are recorded in *st and the next array is still
  * read, so that the first failure in member order is the one reported. */
-static int node_array(ctx *c, const bs_json *doc, const size_t at[M_COUNT], int k, int t,
+static int node_array(ctx *c, const doc *d, const size_t at[M_COUNT], int k, int t,
                       size_t n, int required, scratch *s, bs_status *st) {
-  size_t a = at[k], i = 0, after;
+  size_t a = at[k], i = 0;
   if (a == BS_JSON_NONE) {
     if (required) *st = FAIL(c, "%s: tree %d has no '%s'", c->path, t, member_names[k]);
     return 0;
@@ -330,9 +471,10 @@ static int node_array(ctx *c, const bs_json *doc, const size_t at[M_COUNT], int 
                  : k == M_VALUE   ? OK_VALUE
                  : k == M_DLEFT   ? OK_DLEFT
                                   : OK_TYPE;
-  int is_array = bs_json_type_at(doc, a) == BS_JSON_ARRAY;
-  for (size_t e = bs_json_first(doc, a); is_array && e != BS_JSON_NONE;
-       e = bs_json_next(doc, after)) {
+  cursor cu;
+  scalar v;
+  int is_array = cursor_open(&cu, d, a);
+  while (is_array && cursor_next(&cu, &v)) {
     if (i == n) { /* one too many is enough to know */
       i++;
       break;
@@ -350,27 +492,25 @@ static int node_array(ctx *c, const bs_json *doc, const size_t at[M_COUNT], int 
       s->raw_cap = cap;
     }
     raw_node *r = &s->raw[i++];
-    bs_json_scalar v;
     int ok;
-    after = bs_json_read(doc, e, &v);
     switch (k) {
       case M_VALUE:
-        ok = scan_float(doc, &v, &r->value);
+        ok = scan_float(d, &v, &r->value);
         break;
       case M_LEFT:
-        ok = scan_long(doc, &v, &r->left);
+        ok = scan_long(d, &v, &r->left);
         break;
       case M_RIGHT:
-        ok = scan_long(doc, &v, &r->right);
+        ok = scan_long(d, &v, &r->right);
         break;
       case M_FEATURE:
-        ok = scan_long(doc, &v, &r->feature);
+        ok = scan_long(d, &v, &r->feature);
         break;
       case M_DLEFT:
-        ok = scan_long(doc, &v, &r->dleft);
+        ok = scan_long(d, &v, &r->dleft);
         break;
       default:
-        ok = scan_long(doc, &v, &r->type);
+        ok = scan_long(d, &v, &r->type);
         break;
     }
     r->ok = ok ? r->ok | bit : r->ok & ~bit;
@@ -385,14 +525,14 @@ static int node_array(ctx *c, const bs_json *doc, const size_t at[M_COUNT], int 
 
 /* Reads the categories_* arrays of a tree into s->cat[]: 0 when one of
  * them is not an array. */
-static int read_cat_lists(ctx *c, const bs_json *doc, const size_t at[M_COUNT],
-                          scratch *s, bs_status *st) {
+static int read_cat_lists(ctx *c, const doc *d, const size_t at[M_COUNT], scratch *s,
+                          bs_status *st) {
   for (int l = 0; l < 4; l++) {
-    size_t a = at[M_CAT_NODES + l], after;
+    cursor cu;
+    scalar v;
     s->cat_n[l] = 0;
-    if (bs_json_type_at(doc, a) != BS_JSON_ARRAY) return 0;
-    for (size_t e = bs_json_first(doc, a); e != BS_JSON_NONE;
-         e = bs_json_next(doc, after)) {
+    if (!cursor_open(&cu, d, at[M_CAT_NODES + l])) return 0;
+    while (cursor_next(&cu, &v)) {
       if (s->cat_n[l] == s->cat_cap[l]) {
         size_t cap = s->cat_cap[l] ? 2 * s->cat_cap[l] : 64;
         cat_entry *ce = realloc(s->cat[l], cap * sizeof *ce);
@@ -403,11 +543,9 @@ static int read_cat_lists(ctx *c, const bs_json *doc, const size_t at[M_COUNT],
         s->cat[l] = ce;
         s->cat_cap[l] = cap;
       }
-      bs_json_scalar v;
       cat_entry *ce = &s->cat[l][s->cat_n[l]++];
-      after = bs_json_read(doc, e, &v);
       ce->v = 0;
-      ce->ok = scan_long(doc, &v, &ce->v);
+      ce->ok = scan_long(d, &v, &ce->v);
     }
   }
   return 1;
@@ -431,12 +569,12 @@ static bs_status pool_grow(ctx *c, cat_pool *p, size_t words) {
 
 /* The category set of node `nid`, from the CSR-like categories arrays
  * (read once per tree: *lists is 0 before, 1 when valid, -1 when not). */
-static bs_status read_categories(ctx *c, const bs_json *doc, const size_t at[M_COUNT],
-                                 int t, int32_t nid, bs_node *out, cat_pool *pool,
-                                 scratch *s, int *lists) {
+static bs_status read_categories(ctx *c, const doc *d, const size_t at[M_COUNT], int t,
+                                 int32_t nid, bs_node *out, cat_pool *pool, scratch *s,
+                                 int *lists) {
   bs_status st = BS_OK;
   if (*lists == 0) {
-    *lists = read_cat_lists(c, doc, at, s, &st) ? 1 : -1;
+    *lists = read_cat_lists(c, d, at, s, &st) ? 1 : -1;
     if (st) return st;
   }
   const cat_entry *nodes = s->cat[0], *segs = s->cat[1], *sizes = s->cat[2],
@@ -479,37 +617,36 @@ static bs_status read_categories(ctx *c, const bs_json *doc, const size_t at[M_C
 }
 
 /* A scalar member of an object, read by get_long's rules. */
-static int member_long(const bs_json *doc, size_t obj, const char *key, long long *out) {
-  size_t v = bs_json_get(doc, obj, key);
-  bs_json_scalar x;
+static int member_long(const doc *d, size_t obj, const char *key, long long *out) {
+  size_t v = doc_get(d, obj, key);
+  scalar x;
   if (v == BS_JSON_NONE) return 0;
-  bs_json_read(doc, v, &x);
-  return scan_long(doc, &x, out);
+  read_at(d, v, &x);
+  return scan_long(d, &x, out);
 }
 
-static bs_status read_tree(ctx *c, const bs_json *doc, size_t tree, int t,
-                           int32_t n_features, bs_tree *out, cat_pool *pool, int *has_cat,
-                           scratch *s) {
+static bs_status read_tree(ctx *c, const doc *d, size_t tree, int t, int32_t n_features,
+                           bs_tree *out, cat_pool *pool, int *has_cat, scratch *s) {
   bs_status st = BS_OK;
   size_t at[M_COUNT];
-  find_members(doc, tree, at);
+  find_members(d, tree, at);
   long long n = 0;
   size_t param = at[M_PARAM];
-  if (param == BS_JSON_NONE || !member_long(doc, param, "num_nodes", &n) || n < 1 ||
+  if (param == BS_JSON_NONE || !member_long(d, param, "num_nodes", &n) || n < 1 ||
       n > INT32_MAX / 2)
     return FAIL(c, "%s: tree %d has no valid tree_param.num_nodes", c->path, t);
   long long leaf_vec = 1;
-  if (member_long(doc, param, "size_leaf_vector", &leaf_vec) && leaf_vec > 1)
+  if (member_long(d, param, "size_leaf_vector", &leaf_vec) && leaf_vec > 1)
     return bs_fail(c->err, BS_E_UNSUPPORTED,
                    "%s: vector-leaf (multi_strategy=multi_output_tree) trees are "
                    "not supported",
                    c->path);
-  node_array(c, doc, at, M_LEFT, t, (size_t)n, 1, s, &st);
-  node_array(c, doc, at, M_RIGHT, t, (size_t)n, 1, s, &st);
-  node_array(c, doc, at, M_FEATURE, t, (size_t)n, 1, s, &st);
-  node_array(c, doc, at, M_VALUE, t, (size_t)n, 1, s, &st);
-  node_array(c, doc, at, M_DLEFT, t, (size_t)n, 1, s, &st);
-  int has_type = node_array(c, doc, at, M_TYPE, t, (size_t)n, 0, s, &st);
+  node_array(c, d, at, M_LEFT, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_RIGHT, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_FEATURE, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_VALUE, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_DLEFT, t, (size_t)n, 1, s, &st);
+  int has_type = node_array(c, d, at, M_TYPE, t, (size_t)n, 0, s, &st);
   if (st) return st;
 
   if ((size_t)n > s->walk_cap) {
@@ -536,7 +673,7 @@ static bs_status read_tree(ctx *c, const bs_json *doc, size_t tree, int t,
     int32_t dst = stack[--top], src = stack[--top];
     bs_node *nd = &nodes[dst];
     const raw_node *r = &raw[src];
-    long long l = r->left, rt = r->right, f = r->feature, d = r->dleft;
+    long long l = r->left, rt = r->right, f = r->feature, dl = r->dleft;
     long long type = has_type ? r->type : 0;
     memset(nd, 0, sizeof *nd);
     if ((r->ok & (OK_LEFT | OK_RIGHT | OK_VALUE)) != (OK_LEFT | OK_RIGHT | OK_VALUE)) {
@@ -566,11 +703,11 @@ static bs_status read_tree(ctx *c, const bs_json *doc, size_t tree, int t,
       goto done;
     }
     nd->feature = (int32_t)f;
-    nd->flags = d ? BS_NODE_DEFAULT_LEFT : 0;
+    nd->flags = dl ? BS_NODE_DEFAULT_LEFT : 0;
     if (type == 1) {
       nd->flags |= BS_NODE_CATEGORICAL;
       *has_cat = 1;
-      if ((st = read_categories(c, doc, at, t, src, nd, pool, s, &cat_lists))) goto done;
+      if ((st = read_categories(c, d, at, t, src, nd, pool, s, &cat_lists))) goto done;
     } else if (type != 0) {
       st = bs_fail(c->err, BS_E_UNSUPPORTED, "%s: tree %d: unknown split_type %lld",
                    c->path, t, type);
@@ -598,36 +735,125 @@ static const objective_info *find_objective(const char *name) {
   return NULL;
 }
 
-/* The trees array read_forest will use, found in the text by the same
- * lookups (gbtree: gradient_booster.model; dart: gradient_booster.gbtree
- * .model), or BS_JSON_NONE when there is none. */
-static size_t find_trees(const bs_json *doc) {
-  size_t learner = bs_json_get(doc, doc->root, "learner");
-  size_t gbm = bs_json_get(doc, learner, "gradient_booster");
-  size_t name = bs_json_get(doc, gbm, "name"), model = BS_JSON_NONE;
-  if (bs_json_string_is(doc, name, "gbtree"))
-    model = bs_json_get(doc, gbm, "model");
-  else if (bs_json_string_is(doc, name, "dart"))
-    model = bs_json_get(doc, bs_json_get(doc, gbm, "gbtree"), "model");
-  size_t trees = bs_json_get(doc, model, "trees");
-  return bs_json_type_at(doc, trees) == BS_JSON_ARRAY ? trees : BS_JSON_NONE;
+/* The trees array read_forest will use, found by the same lookups
+ * (gradient_booster.model, or for the 1.x and 2.x dart layout
+ * gradient_booster.gbtree.model), or BS_JSON_NONE when there is none. */
+static size_t find_trees(const doc *d, size_t root) {
+  size_t learner = doc_get(d, root, "learner");
+  size_t gbm = doc_get(d, learner, "gradient_booster");
+  size_t name = doc_get(d, gbm, "name"), model = BS_JSON_NONE;
+  if (doc_string_is(d, name, "gbtree"))
+    model = doc_get(d, gbm, "model");
+  else if (doc_string_is(d, name, "dart"))
+    model = doc_get(d, doc_get(d, gbm, "gbtree"), "model");
+  size_t trees = doc_get(d, model, "trees");
+  cursor cu;
+  return cursor_open(&cu, d, trees) ? trees : BS_JSON_NONE;
 }
 
-/* `trees` is the scanned trees array (find_trees); jansson's copy of the
- * document holds [] in its place. */
-static bs_status read_forest(ctx *c, json_t *gbm, const bs_json *doc, size_t trees,
-                             bs_model *m) {
+/* DART tree weights, in both layouts: 3.x keeps them in the tree model
+ * (model.weight_drop, under a booster named gbtree), 1.x and 2.x beside it
+ * (gradient_booster.weight_drop of a dart booster); XGBoost's loader
+ * takes the latter first, as here. None, or none listed: every weight is
+ * 1. XGBoost reads one weight per tree, so a shorter list is refused. */
+static bs_status tree_weights(ctx *c, json_t *gbm, json_t *model, size_t nt,
+                              json_t **drop) {
+  *drop = json_object_get(gbm, "weight_drop");
+  if (!*drop && model) *drop = json_object_get(model, "weight_drop");
+  if (!*drop) return BS_OK;
+  if (!json_is_array(*drop)) return FAIL(c, "%s: weight_drop is not an array", c->path);
+  if (json_array_size(*drop) == 0)
+    *drop = NULL;
+  else if (json_array_size(*drop) != nt)
+    return FAIL(c, "%s: weight_drop has %zu entries for %zu trees", c->path,
+                json_array_size(*drop), nt);
+  return BS_OK;
+}
+
+/* The boosting iterations: iteration_indptr (2.x and 3.x), or as XGBoost
+ * makes it for older models, num_parallel_tree x the outputs' trees each. */
+static bs_status iterations(ctx *c, json_t *model, bs_forest *f, int32_t groups) {
+  json_t *ptr = json_object_get(model, "iteration_indptr");
+  const int32_t nt = f->n_trees;
+  long long n, layer = 1, v, prev = 0;
+  if (ptr) {
+    if (!json_is_array(ptr) || json_array_size(ptr) < 1 ||
+        json_array_size(ptr) > (size_t)nt + 1)
+      return FAIL(c, "%s: iteration_indptr is not a list of tree offsets", c->path);
+    n = (long long)json_array_size(ptr) - 1;
+  } else {
+    json_t *np = path_get(
+        model, (const char *const[]){"gbtree_model_param", "num_parallel_tree", NULL});
+    if (np && (!get_long(np, &layer) || layer < 1 || layer > INT32_MAX))
+      return FAIL(c, "%s: num_parallel_tree is not a positive integer", c->path);
+    layer *= groups;
+    if (nt % layer) return BS_OK; /* XGBoost would not load it; we do not know */
+    n = nt / layer;
+  }
+  if (!(f->iter_ptr = malloc(((size_t)n + 1) * sizeof *f->iter_ptr))) return nomem(c);
+  f->n_iterations = (int32_t)n;
+  for (long long i = 0; i <= n; i++) {
+    if (!ptr)
+      v = i * layer;
+    else if (!get_long(json_array_get(ptr, (size_t)i), &v))
+      v = -1;
+    if (v < prev || v > nt || (i == 0 && v != 0) || (i == n && v != nt))
+      return FAIL(c, "%s: iteration_indptr[%lld] is not a tree offset in order", c->path,
+                  i);
+    f->iter_ptr[i] = (int32_t)(prev = v);
+  }
+  return BS_OK;
+}
+
+/* The iteration early stopping recorded (learner.attributes), or -1. */
+static bs_status best_iteration(ctx *c, json_t *learner, bs_forest *f) {
+  json_t *v =
+      path_get(learner, (const char *const[]){"attributes", "best_iteration", NULL});
+  long long best;
+  f->best_iteration = -1;
+  if (!v) return BS_OK;
+  if (!get_long(v, &best) || best < 0 || best >= f->n_iterations || !f->iter_ptr)
+    return FAIL(c,
+                "%s: attributes.best_iteration is not one of the model's %d iterations",
+                c->path, (int)f->n_iterations);
+  f->best_iteration = (int32_t)best;
+  return BS_OK;
+}
+
+/* Every output column needs a tree, or in a model without trees a listed
+ * base_score: a num_class (or num_target) that the file does not bear
+ * out would only make output (and memory) nobody trained. */
+static bs_status groups_justified(ctx *c, const bs_model *m, int32_t listed) {
+  const bs_forest *f = &m->forest;
+  if (m->n_groups == 1 || (f->n_trees == 0 && listed == m->n_groups)) return BS_OK;
+  uint8_t *seen = calloc((size_t)m->n_groups, 1);
+  if (!seen) return nomem(c);
+  int32_t missing = m->n_groups;
+  for (int32_t t = 0; t < f->n_trees; t++)
+    if (!seen[f->trees[t].group]) {
+      seen[f->trees[t].group] = 1;
+      missing--;
+    }
+  free(seen);
+  if (missing)
+    return FAIL(c,
+                "%s: the model declares %d outputs (num_class/num_target) but its "
+                "trees add to only %d of them",
+                c->path, (int)m->n_groups, (int)(m->n_groups - missing));
+  return BS_OK;
+}
+
+/* `trees` is the trees array in the document (find_trees); jansson's copy
+ * of the rest holds [] in its place. */
+static bs_status read_forest(ctx *c, json_t *gbm, const doc *d, size_t trees,
+                             int32_t listed, bs_model *m) {
   const char *booster = json_string_value(json_object_get(gbm, "name"));
-  json_t *model, *drop = NULL;
+  json_t *model, *drop;
   if (!booster) return FAIL(c, "%s: gradient_booster has no name", c->path);
   if (strcmp(booster, "gbtree") == 0) {
     model = json_object_get(gbm, "model");
   } else if (strcmp(booster, "dart") == 0) {
     model = path_get(gbm, (const char *const[]){"gbtree", "model", NULL});
-    drop = json_object_get(gbm, "weight_drop");
-    if (!drop && model) drop = json_object_get(model, "weight_drop");
-    if (!json_is_array(drop))
-      return FAIL(c, "%s: dart booster without weight_drop", c->path);
   } else {
     return bs_fail(c->err, BS_E_UNSUPPORTED,
                    "%s: booster '%s' is not supported (gbtree and dart are)", c->path,
@@ -635,24 +861,22 @@ static bs_status read_forest(ctx *c, json_t *gbm, const bs_json *doc, size_t tre
   }
   json_t *info = json_object_get(model, "tree_info");
   size_t nt = 0;
-  for (size_t e = bs_json_first(doc, trees); e != BS_JSON_NONE;
-       e = bs_json_next(doc, bs_json_skip(doc, e)))
-    nt++;
+  cursor cu;
+  scalar e;
+  for (int ok = cursor_open(&cu, d, trees); ok && cursor_next(&cu, &e);) nt++;
   if (trees == BS_JSON_NONE || !json_is_array(info) || json_array_size(info) != nt)
     return FAIL(c, "%s: the tree list or tree_info is missing or inconsistent", c->path);
-  if (drop && json_array_size(drop) != nt)
-    return FAIL(c, "%s: weight_drop has %zu entries for %zu trees", c->path,
-                json_array_size(drop), nt);
   if (nt > INT32_MAX) return FAIL(c, "%s: too many trees", c->path);
+  bs_status st = tree_weights(c, gbm, model, nt, &drop);
+  if (st) return st;
 
   bs_forest *f = &m->forest;
   f->trees = calloc(nt ? nt : 1, sizeof *f->trees);
   if (!f->trees) return nomem(c);
   cat_pool pool = {0};
   scratch s = {0};
-  bs_status st = BS_OK;
-  size_t e = bs_json_first(doc, trees);
-  for (size_t t = 0; t < nt; t++, e = bs_json_next(doc, bs_json_skip(doc, e))) {
+  cursor_open(&cu, d, trees);
+  for (size_t t = 0; t < nt && cursor_next(&cu, &e); t++) {
     bs_tree *tr = &f->trees[t];
     long long group;
     if (!get_long(json_array_get(info, t), &group)) {
@@ -671,13 +895,18 @@ static bs_status read_forest(ctx *c, json_t *gbm, const bs_json *doc, size_t tre
       break;
     }
     if (tr->weight != 1.0f) f->has_weights = 1;
-    st = read_tree(c, doc, e, (int)t, m->n_features, tr, &pool, &f->has_categorical, &s);
+    st =
+        read_tree(c, d, e.pos, (int)t, m->n_features, tr, &pool, &f->has_categorical, &s);
     if (st) break;
     f->n_trees = (int32_t)t + 1;
   }
   scratch_free(&s);
   f->cat_bits = pool.bits;
   f->n_cat_words = pool.n;
+  if (!st && (size_t)f->n_trees != nt)
+    st = FAIL(c, "%s: a tree could not be read", c->path);
+  if (!st) st = groups_justified(c, m, listed);
+  if (!st) st = iterations(c, model, f, m->n_groups);
   return st;
 }
 
@@ -734,12 +963,123 @@ static char *quote_nonfinite(const char *text, size_t len, size_t hole, size_t h
   return out;
 }
 
+/* XGBoost's SoftPlusInv for float, kRtEps = 1e-6. */
+static float softplus_inv(float x) {
+  x = x < 1e-6f ? 1e-6f : x; /* std::max(x, kRtEps) */
+  return x + logf(-expm1f(-x));
+}
+
+/* The intercepts as margins: ProbToMargin of the objective. */
+static bs_status base_margins(ctx *c, intercept_kind k, float *v, int32_t n) {
+  if (k == INTERCEPT_EXPECTILE) {
+    /* From the last down, each from its original neighbour. */
+    for (int32_t j = n - 1; j > 0; j--) {
+      float gap = v[j] - v[j - 1];
+      v[j] = softplus_inv(gap - 1e-6f);
+    }
+    return BS_OK;
+  }
+  for (int32_t g = 0; g < n; g++) {
+    bs_status st = intercept_to_margin(c, k, v[g], &v[g]);
+    if (st) return st;
+  }
+  return BS_OK;
+}
+
+/* The names learner.feature_names records, when there is one per feature. */
+static bs_status feature_names(ctx *c, json_t *learner, bs_model *m) {
+  json_t *names = json_object_get(learner, "feature_names");
+  if (!json_is_array(names) || json_array_size(names) != (size_t)m->n_features)
+    return BS_OK;
+  for (size_t i = 0; i < json_array_size(names); i++)
+    if (!json_is_string(json_array_get(names, i))) return BS_OK;
+  if (!(m->feature_names = calloc((size_t)m->n_features, sizeof *m->feature_names)))
+    return nomem(c);
+  for (int32_t i = 0; i < m->n_features; i++) {
+    const char *s = json_string_value(json_array_get(names, (size_t)i));
+    if (!(m->feature_names[i] = malloc(strlen(s) + 1))) return nomem(c);
+    strcpy(m->feature_names[i], s);
+  }
+  return BS_OK;
+}
+
+/* The outputs: num_class for multi-class objectives, else num_target. */
+static bs_status outputs(ctx *c, json_t *mp, const objective_info *oi, bs_model *m) {
+  long long nfeat, nclass, ntarget;
+  bs_status st;
+  if ((st = get_param(c, mp, "num_feature", -1, 1, INT32_MAX, &nfeat)) ||
+      (st = get_param(c, mp, "num_class", 0, 0, 1 << 20, &nclass)) ||
+      (st = get_param(c, mp, "num_target", 1, 1, 1 << 20, &ntarget)))
+    return st;
+  if (nfeat < 1)
+    return FAIL(c, "%s: learner_model_param.num_feature is missing", c->path);
+  m->n_features = (int32_t)nfeat;
+  int multiclass =
+      oi->transform == BS_TRANSFORM_SOFTMAX || oi->transform == BS_TRANSFORM_ARGMAX;
+  if (multiclass && nclass < 2)
+    return FAIL(c, "%s: objective %s needs num_class >= 2", c->path, oi->name);
+  if (nclass > 1 && ntarget > 1)
+    return FAIL(c, "%s: num_class and num_target are both above 1", c->path);
+  m->n_groups = (int32_t)(nclass > 1 ? nclass : ntarget);
+  if (!multiclass && nclass > 1)
+    return FAIL(c, "%s: num_class %lld with objective %s", c->path, nclass, oi->name);
+  return BS_OK;
+}
+
+/* The model from jansson's values of everything but the trees, and the
+ * trees array of the document. */
+static bs_status import(ctx *c, json_t *root, const doc *d, size_t trees, bs_model *m) {
+  const char *kind = d->ubj ? "UBJSON" : "JSON";
+  bs_status st;
+  json_t *learner = json_object_get(root, "learner");
+  json_t *mp = json_object_get(learner, "learner_model_param");
+  json_t *gbm = json_object_get(learner, "gradient_booster");
+  if (!json_is_object(learner) || !json_is_object(mp) || !json_is_object(gbm))
+    return FAIL(c,
+                "%s: %s but not an XGBoost model (no learner / learner_model_param / "
+                "gradient_booster)",
+                c->path, kind);
+  const char *obj = json_string_value(
+      path_get(learner, (const char *const[]){"objective", "name", NULL}));
+  if (!obj) return FAIL(c, "%s: the model names no objective", c->path);
+  const objective_info *oi = find_objective(obj);
+  if (!oi)
+    return bs_fail(c->err, BS_E_UNSUPPORTED, "%s: objective '%s' is not supported",
+                   c->path, obj);
+  snprintf(m->objective, sizeof m->objective, "%s", obj);
+  m->transform = oi->transform;
+  if ((st = outputs(c, mp, oi, m))) return st;
+
+  m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin);
+  if (!m->base_margin) return nomem(c);
+  json_t *bsv = json_object_get(mp, "base_score");
+  int32_t listed = 0;
+  if (bsv) {
+    if ((st = parse_base_score(c, bsv, m->base_margin, m->n_groups, &listed))) return st;
+  } else {
+    for (int32_t g = 0; g < m->n_groups; g++) m->base_margin[g] = 0.5f;
+  }
+  if ((st = base_margins(c, oi->intercept, m->base_margin, m->n_groups)) ||
+      (st = read_forest(c, gbm, d, trees, listed, m)) ||
+      (st = best_iteration(c, learner, &m->forest)))
+    return st;
+  return feature_names(c, learner, m);
+}
+
+static void model_init(bs_model *m) {
+  memset(m, 0, sizeof *m);
+  m->kind = BS_MODEL_FOREST;
+  snprintf(m->format, sizeof m->format, "xgboost");
+  m->forest.best_iteration = -1;
+}
+
 bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
                                 bs_model *m, bs_error *err) {
   ctx c = {.path = path, .err = err};
-  bs_json doc;
+  bs_json scan;
   bs_json_error serr;
-  switch (bs_json_open(&doc, text, len, &serr)) {
+  model_init(m);
+  switch (bs_json_open(&scan, text, len, &serr)) {
     case BS_JSON_OK:
       break;
     case BS_JSON_NOMEM:
@@ -748,97 +1088,100 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
       return bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (line %d: %s)", path,
                      serr.line, serr.text);
   }
-  size_t trees = find_trees(&doc);
-  size_t trees_end = trees == BS_JSON_NONE ? BS_JSON_NONE : bs_json_skip(&doc, trees);
+  doc d = {.json = &scan};
+  size_t trees = find_trees(&d, scan.root);
+  size_t trees_end = trees == BS_JSON_NONE ? BS_JSON_NONE : bs_json_skip(&scan, trees);
   json_error_t jerr;
   size_t qlen = 0;
   char *quoted = quote_nonfinite(text, len, trees, trees_end, &qlen);
   if (!quoted) {
-    bs_json_close(&doc);
+    bs_json_close(&scan);
     return bs_fail(err, BS_E_NOMEM, "out of memory reading %s", path);
   }
   json_t *root = json_loadb(quoted, qlen, 0, &jerr);
   free(quoted);
-  if (!root) {
-    bs_json_close(&doc);
-    return bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (line %d: %s)", path, jerr.line,
-                   jerr.text);
-  }
-  bs_status st = BS_OK;
-  memset(m, 0, sizeof *m);
-  m->kind = BS_MODEL_FOREST;
-  snprintf(m->format, sizeof m->format, "xgboost");
-
-  json_t *learner = json_object_get(root, "learner");
-  json_t *mp = json_object_get(learner, "learner_model_param");
-  json_t *gbm = json_object_get(learner, "gradient_booster");
-  if (!json_is_object(learner) || !json_is_object(mp) || !json_is_object(gbm)) {
-    st = FAIL(&c,
-              "%s: JSON but not an XGBoost model (no learner / "
-              "learner_model_param / gradient_booster)",
-              path);
-    goto out;
-  }
-  const char *obj = json_string_value(
-      path_get(learner, (const char *const[]){"objective", "name", NULL}));
-  if (!obj) {
-    st = FAIL(&c, "%s: the model names no objective", path);
-    goto out;
-  }
-  const objective_info *oi = find_objective(obj);
-  if (!oi) {
-    st = bs_fail(err, BS_E_UNSUPPORTED, "%s: objective '%s' is not supported", path, obj);
-    goto out;
-  }
-  snprintf(m->objective, sizeof m->objective, "%s", obj);
-  m->transform = oi->transform;
-
-  long long nfeat, nclass, ntarget;
-  if ((st = get_param(&c, mp, "num_feature", -1, 1, INT32_MAX, &nfeat)) ||
-      (st = get_param(&c, mp, "num_class", 0, 0, 1 << 20, &nclass)) ||
-      (st = get_param(&c, mp, "num_target", 1, 1, 1 << 20, &ntarget)))
-    goto out;
-  if (nfeat < 1) {
-    st = FAIL(&c, "%s: learner_model_param.num_feature is missing", path);
-    goto out;
-  }
-  m->n_features = (int32_t)nfeat;
-  int multiclass =
-      oi->transform == BS_TRANSFORM_SOFTMAX || oi->transform == BS_TRANSFORM_ARGMAX;
-  if (multiclass && nclass < 2) {
-    st = FAIL(&c, "%s: objective %s needs num_class >= 2", path, obj);
-    goto out;
-  }
-  if (nclass > 1 && ntarget > 1) {
-    st = FAIL(&c, "%s: num_class and num_target are both above 1", path);
-    goto out;
-  }
-  m->n_groups = (int32_t)(nclass > 1 ? nclass : ntarget);
-  if (!multiclass && nclass > 1) {
-    st = FAIL(&c, "%s: num_class %lld with objective %s", path, nclass, obj);
-    goto out;
-  }
-
-  m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin);
-  if (!m->base_margin) {
-    st = bs_fail(err, BS_E_NOMEM, "out of memory reading %s", path);
-    goto out;
-  }
-  json_t *bsv = json_object_get(mp, "base_score");
-  if (bsv) {
-    if ((st = parse_base_score(&c, bsv, m->base_margin, m->n_groups))) goto out;
-  } else {
-    for (int32_t g = 0; g < m->n_groups; g++) m->base_margin[g] = 0.5f;
-  }
-  for (int32_t g = 0; g < m->n_groups; g++)
-    if ((st = intercept_to_margin(&c, oi->intercept, m->base_margin[g],
-                                  &m->base_margin[g])))
-      goto out;
-
-  st = read_forest(&c, gbm, &doc, trees, m);
-out:
+  bs_status st = root ? import(&c, root, &d, trees, m)
+                      : bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (line %d: %s)",
+                                path, jerr.line, jerr.text);
   json_decref(root);
-  bs_json_close(&doc);
+  bs_json_close(&scan);
+  if (st) bs_model_free(m);
+  return st;
+}
+
+/* ---- UBJSON --------------------------------------------------------------- */
+
+/* A checked UBJSON value as a jansson value, the container at `hole` (the
+ * trees) as []. Non-finite reals become the strings the JSON path quotes
+ * them to. NULL when out of memory. Recursion is bounded by the check's
+ * BS_UBJ_MAX_DEPTH. */
+static json_t *ubj_to_jansson(const bs_ubj *u, const bs_ubj_value *v, size_t hole) {
+  switch (v->type) {
+    case BS_UBJ_INTEGER:
+      return json_integer(v->i);
+    case BS_UBJ_REAL:
+      if (isnan(v->d)) return json_string("NaN");
+      if (isinf(v->d)) return json_string(v->d > 0 ? "Infinity" : "-Infinity");
+      return json_real(v->d);
+    case BS_UBJ_STRING:
+      return json_stringn(v->s, v->n);
+    case BS_UBJ_TRUE:
+      return json_true();
+    case BS_UBJ_FALSE:
+      return json_false();
+    case BS_UBJ_NULL:
+      return json_null();
+    case BS_UBJ_ARRAY:
+    case BS_UBJ_OBJECT:
+      break;
+    default:
+      return NULL;
+  }
+  int object = v->type == BS_UBJ_OBJECT;
+  json_t *out = object ? json_object() : json_array();
+  bs_ubj_iter it;
+  bs_ubj_value e;
+  const char *key;
+  size_t kn;
+  if (!out || v->pos == hole || !bs_ubj_iter_init(u, v->pos, &it)) return out;
+  while (bs_ubj_next(u, &it, &key, &kn, &e)) {
+    json_t *x = ubj_to_jansson(u, &e, hole);
+    int bad = !x;
+    if (x && object) {
+      char small[64], *k = kn < sizeof small ? small : malloc(kn + 1);
+      if (k) {
+        memcpy(k, key, kn);
+        k[kn] = '\0';
+      }
+      bad = !k || json_object_set_new(out, k, x) != 0;
+      if (k != small) free(k);
+    } else if (x) {
+      bad = json_array_append_new(out, x) != 0;
+    }
+    if (bad) {
+      json_decref(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
+bs_status bs_model_load_xgboost_ubj(const char *data, size_t len, const char *path,
+                                    bs_model *m, bs_error *err) {
+  ctx c = {.path = path, .err = err};
+  bs_ubj u;
+  bs_ubj_error uerr;
+  model_init(m);
+  if (bs_ubj_open(&u, data, len, &uerr) != BS_UBJ_OK)
+    return bs_fail(err, BS_E_FORMAT, "%s: not valid UBJSON (byte %zu: %s)", path,
+                   uerr.pos, uerr.text);
+  doc d = {.ubj = &u};
+  size_t trees = find_trees(&d, u.root);
+  bs_ubj_value rv;
+  bs_ubj_read(&u, u.root, &rv);
+  json_t *root = ubj_to_jansson(&u, &rv, trees);
+  bs_status st = root ? import(&c, root, &d, trees, m) : nomem(&c);
+  json_decref(root);
   if (st) bs_model_free(m);
   return st;
 }

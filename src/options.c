@@ -41,6 +41,11 @@ static const char usage_text[] =
     "  --device auto|cpu|cuda  where to score: auto (default) takes the rank's GPU\n"
     "                          when it has one (local rank i, GPU i), else the CPU\n"
     "  --allow-gpu-sharing     let more ranks than GPUs on a node share them\n"
+    "  --iteration-range BEGIN:END\n"
+    "                          score only the trees of boosting iterations BEGIN to\n"
+    "                          END-1 (END 0: through the last), as xgboost names it;\n"
+    "                          default: the best iteration an XGBoost model records\n"
+    "                          (early stopping), as its scikit-learn predict, else all\n"
     "  --stats FILE            write per-rank counters and timings as JSON\n"
     "  --progress SECONDS      progress on rank 0's stderr: one line updated in place\n"
     "                          on a terminal, else a line every SECONDS (default\n"
@@ -124,6 +129,7 @@ enum opt_id {
   OPT_DEVICE,
   OPT_GPU_SHARING,
   OPT_STATS,
+  OPT_ITER_RANGE,
   OPT_RESUME,
   OPT_SCHEDULE,
   OPT_QUIET,
@@ -147,8 +153,31 @@ static const struct {
     {"--device", OPT_DEVICE, 1},     {"--allow-gpu-sharing", OPT_GPU_SHARING, 0},
     {"--help", OPT_HELP, 0},         {"-h", OPT_HELP, 0},
     {"--version", OPT_VERSION, 0},   {"--checkpoint", OPT_CHECKPOINT, 1},
-    {"--progress", OPT_PROGRESS, 1},
+    {"--progress", OPT_PROGRESS, 1}, {"--iteration-range", OPT_ITER_RANGE, 1},
 };
+
+/* "BEGIN:END", both integers >= 0, BEGIN < END unless END is 0. */
+static bs_status parse_range(const char *opt, const char *v, bs_options *o,
+                             bs_error *err) {
+  const char *colon = strchr(v, ':');
+  char begin[32];
+  long long b, e;
+  size_t n = colon ? (size_t)(colon - v) : 0;
+  if (!colon || n >= sizeof begin)
+    return bs_fail(err, BS_E_USAGE, "%s: '%s' is not BEGIN:END", opt, v);
+  memcpy(begin, v, n);
+  begin[n] = '\0';
+  bs_status st;
+  if ((st = parse_int(opt, begin, 0, INT32_MAX, &b, err)) ||
+      (st = parse_int(opt, colon + 1, 0, INT32_MAX, &e, err)))
+    return st;
+  if (e != 0 && b >= e)
+    return bs_fail(err, BS_E_USAGE, "%s: '%s' is empty (BEGIN must be below END)", opt,
+                   v);
+  o->iter_begin = b;
+  o->iter_end = e;
+  return BS_OK;
+}
 
 static bs_status set_string(char **dst, const char *opt, const char *v, bs_error *err) {
   if (!*v) return bs_fail(err, BS_E_USAGE, "%s: empty value", opt);
@@ -233,6 +262,8 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       return BS_OK;
     case OPT_STATS:
       return set_string(&o->stats, opt, v, err);
+    case OPT_ITER_RANGE:
+      return parse_range(opt, v, o, err);
     case OPT_QUIET:
       o->quiet = 1;
       return BS_OK;
@@ -250,6 +281,7 @@ bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) 
   memset(o, 0, sizeof *o);
   o->checkpoint = BS_DEFAULT_CHECKPOINT_S;
   o->progress = BS_DEFAULT_PROGRESS_S;
+  o->iter_begin = -1;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     const char *eq = strchr(arg, '=');

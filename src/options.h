@@ -36,6 +36,9 @@ typedef struct bs_options {
   bs_device device;   /* --device: auto (default), cpu or cuda */
   int gpu_share;      /* --allow-gpu-sharing: more ranks than GPUs share them */
   char *stats;        /* JSON run statistics, written by rank 0 */
+  /* --iteration-range BEGIN:END: the boosting iterations of a tree model
+   * to score (END 0: through the last); iter_begin -1 when not given */
+  long long iter_begin, iter_end;
   int help;
   int version;
 } bs_options;

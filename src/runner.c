@@ -62,6 +62,7 @@ typedef struct job {
   bs_tx tx;
   int64_t *todo; /* chunks still to do, in order */
   int64_t n_todo;
+  int f64;           /* rows read and scored as doubles (x[] holds doubles) */
   float *x[2];       /* chunks of input rows, one read while one is scored */
   uint64_t xhash[2]; /* their hashes */
   float *y[2];       /* their margins, then packed predictions */
@@ -128,6 +129,12 @@ static bs_status load_model(job *j, bs_error *err) {
   if (bs_model_load(data, (size_t)n, j->o->model, &j->model, err) == BS_OK)
     j->have_model = 1;
   free(data);
+  char note[256];
+  if (j->have_model &&
+      bs_model_select_iterations(&j->model, j->o->iter_begin, j->o->iter_end, note,
+                                 sizeof note, err) == BS_OK &&
+      j->rank == 0 && note[0])
+    fprintf(stderr, "batchscore: %s: %s\n", j->o->model, note);
   return agree(j, err);
 }
 
@@ -271,7 +278,11 @@ static bs_status alloc_buffers(job *j, bs_error *err) {
     return bs_fail(err, BS_E_USAGE, "--chunk-rows %lld is too large for %lld columns",
                    (long long)chunk_rows, (long long)width);
   const size_t rows = (size_t)chunk_rows;
-  const size_t xb = rows * (size_t)(j->in.cols > 0 ? j->in.cols : 1) * sizeof(float);
+  /* A model that compares inputs as doubles reads what float32 cannot hold
+   * as doubles. */
+  j->f64 = j->model.input_f64 && bs_input_wide(&j->in);
+  const size_t xb = rows * (size_t)(j->in.cols > 0 ? j->in.cols : 1) *
+                    (j->f64 ? sizeof(double) : sizeof(float));
   const size_t yb = rows * (size_t)j->model.n_groups * sizeof(float);
   int ok = 1;
   for (int s = 0; s < 2; s++) {
@@ -288,8 +299,10 @@ static bs_status alloc_buffers(job *j, bs_error *err) {
 static bs_status read_rows(job *j, int64_t row0, int64_t n, float *x, uint64_t *hash,
                            bs_error *err) {
   double t0 = bs_now();
-  if (bs_input_read(&j->in, row0, n, x, err) == BS_OK && input_unchanged(j, err) == BS_OK)
-    *hash = bs_rows_hash(x, (size_t)n * (size_t)j->in.cols * sizeof *x, row0);
+  bs_status st = j->f64 ? bs_input_read_f64(&j->in, row0, n, (double *)(void *)x, err)
+                        : bs_input_read(&j->in, row0, n, x, err);
+  if (st == BS_OK && input_unchanged(j, err) == BS_OK)
+    *hash = bs_rows_hash(x, (size_t)n * (size_t)j->in.cols * (j->f64 ? 8 : 4), row0);
   j->st.read_s += bs_now() - t0;
   return err->code;
 }
@@ -588,8 +601,8 @@ static void fill_summary(const job *j, bs_run_summary *sum) {
  * loop, and winds them down. */
 static void work(job *j, bs_error *err) {
   const bs_options *o = j->o;
-  if (bs_scorer_start(&j->sc, &j->kinst, &j->model, (size_t)j->in.cols, o->output_margin,
-                      j->rank, err) == BS_OK &&
+  if (bs_scorer_start(&j->sc, &j->kinst, &j->model, (size_t)j->in.cols, j->f64,
+                      o->output_margin, j->rank, err) == BS_OK &&
       bs_tx_writer(&j->tx, j->rank, &j->pw, err) == BS_OK) {
     j->have_pw = 1;
     if (bs_dispatch_init(&j->disp, j->comm, o->schedule == BS_SCHEDULE_DYNAMIC, j->todo,

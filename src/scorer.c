@@ -47,7 +47,10 @@ static void *scorer_main(void *arg) {
     pthread_mutex_unlock(&s->mu);
     double t0 = bs_now();
     bs_error e = {0};
-    bs_status st = bs_kernel_score(s->kinst, s->x, (size_t)s->n, s->stride, s->y, &e);
+    bs_status st =
+        s->f64 ? bs_kernel_score_f64(s->kinst, (const double *)(const void *)s->x,
+                                     (size_t)s->n, s->stride, s->y, &e)
+               : bs_kernel_score(s->kinst, s->x, (size_t)s->n, s->stride, s->y, &e);
     if (st == BS_OK && !s->output_margin)
       bs_model_transform(s->model, s->y, (size_t)s->n);
     if (s->delay_ms > 0) sleep_ms(s->delay_ms);
@@ -63,12 +66,13 @@ static void *scorer_main(void *arg) {
 }
 
 bs_status bs_scorer_start(bs_scorer *s, const bs_kernel_inst *kinst,
-                          const bs_model *model, size_t stride, int output_margin,
-                          int rank, bs_error *err) {
+                          const bs_model *model, size_t stride, int f64,
+                          int output_margin, int rank, bs_error *err) {
   memset(s, 0, sizeof *s);
   s->kinst = kinst;
   s->model = model;
   s->stride = stride;
+  s->f64 = f64;
   s->output_margin = output_margin;
   s->delay_ms = test_delay(rank);
   pthread_condattr_t ca;

@@ -28,13 +28,15 @@ typedef struct bs_scorer {
   const bs_kernel_inst *kinst;
   const bs_model *model;
   size_t stride;
+  int f64;
   int output_margin;
   int delay_ms; /* test hook: added to each chunk's scoring */
 } bs_scorer;
 
+/* f64: the rows are doubles, scored by bs_kernel_score_f64. */
 bs_status bs_scorer_start(bs_scorer *s, const bs_kernel_inst *kinst,
-                          const bs_model *model, size_t stride, int output_margin,
-                          int rank, bs_error *err);
+                          const bs_model *model, size_t stride, int f64,
+                          int output_margin, int rank, bs_error *err);
 void bs_scorer_submit(bs_scorer *s, const float *x, int64_t n, float *y);
 /* Waits until the job is done or the monotonic clock passes `until`
  * (seconds; <= 0: no limit). Returns 1 when done, with its outcome in

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Oracle test for LightGBM: every model in data/lgb/ scored by batchscore
 # matches the predictions and raw scores LightGBM itself stored next to it,
-# to 1e-5 relative or 1e-6 absolute on every value. Prints the largest
+# to 1e-5 relative or 1e-6 absolute on every value, at 1 rank, and bitwise
+# the same at 3 ranks (float64 inputs on, just below and just above every
+# threshold among them: epoch_f64, epoch_int64). Prints the largest
 # differences. Then other spellings of a model, and refusals with one clear
 # line each.
 . "$(dirname "$0")/lib.sh"
@@ -19,11 +21,17 @@ for model in "$DATA"/lgb/*.txt; do
       fail "$case $kind: batchscore failed: $(cat "$WORK/err")"
       continue
     fi
-    if res=$("$CMP" --rtol 1e-5 --atol 1e-6 "$out" "$input:$ref"); then
-      ok "$case $kind: $res"
-    else
+    if ! res=$("$CMP" --rtol 1e-5 --atol 1e-6 "$out" "$input:$ref"); then
       fail "$case $kind: $res"
+    elif ! run_bs 3 --quiet --model "$model" --input "$input" --output "$out.3" \
+      --chunk-rows 100 $flag; then
+      fail "$case $kind, 3 ranks: batchscore failed: $(cat "$WORK/err")"
+    elif ! res3=$("$CMP" --exact "$out.3" "$out"); then
+      fail "$case $kind, 3 ranks differ from 1: $res3"
+    else
+      ok "$case $kind: $res; 3 ranks bitwise equal"
     fi
+    rm -f "$out" "$out.3"
   done
 done
 

@@ -1,27 +1,68 @@
 #!/bin/sh
-# Oracle test: every fixture in data/xgb/ scored by batchscore matches the
-# predictions and margins xgboost itself stored next to it, to 1e-5
-# relative or 1e-6 absolute on every value. Prints the largest differences.
+# Oracle test: every XGBoost model in data/xgb/ (JSON, and UBJSON saved as
+# .ubj or .bin) scored by batchscore matches the predictions and margins
+# xgboost itself stored next to it, to 1e-5 relative or 1e-6 absolute on
+# every value, at 1 rank, and bitwise the same at 3 ranks. Prints the
+# largest differences. Then the iteration range of a model trained with
+# early stopping.
 . "$(dirname "$0")/lib.sh"
 
-for model in "$DATA"/xgb/*.json; do
-  case=$(basename "$model" .json)
+# oracle CASE MODEL INPUT FLAG REF: batchscore at 1 and 3 ranks against REF.
+oracle() {
+  case=$1 model=$2 input=$3 flag=$4 ref=$5
+  out=$WORK/$case.h5
+  if ! run_bs 1 --quiet --model "$model" --input "$input" --output "$out" $flag; then
+    fail "$case: batchscore failed: $(cat "$WORK/err")"
+    return
+  fi
+  if ! res=$("$CMP" --rtol 1e-5 --atol 1e-6 "$out" "$input:$ref"); then
+    fail "$case: $res"
+    return
+  fi
+  # Small chunks, so that every rank scores some.
+  if ! run_bs 3 --quiet --model "$model" --input "$input" --output "$WORK/$case-3.h5" \
+    --chunk-rows 100 $flag; then
+    fail "$case, 3 ranks: batchscore failed: $(cat "$WORK/err")"
+  elif ! res3=$("$CMP" --exact "$WORK/$case-3.h5" "$out"); then
+    fail "$case, 3 ranks differ from 1: $res3"
+  else
+    ok "$case: $res; 3 ranks bitwise equal"
+  fi
+  rm -f "$out" "$WORK/$case-3.h5"
+}
+
+for model in "$DATA"/xgb/*.json "$DATA"/xgb/*.ubj "$DATA"/xgb/*.bin; do
+  [ -e "$model" ] || continue
+  file=$(basename "$model")
+  case=${file%.*}
   input=$DATA/xgb/$case.h5
-  for kind in prediction margin; do
-    flag= ref=/expected
-    [ "$kind" = margin ] && flag=--output-margin ref=/expected_margin
-    out=$WORK/$case-$kind.h5
-    if ! run_bs 1 --quiet --model "$model" --input "$input" --output "$out" $flag; then
-      fail "$case $kind: batchscore failed: $(cat "$WORK/err")"
-      continue
-    fi
-    if res=$("$CMP" --rtol 1e-5 --atol 1e-6 "$out" "$input:$ref"); then
-      ok "$case $kind: $res"
-    else
-      fail "$case $kind: $res"
-    fi
-  done
+  oracle "$file-prediction" "$model" "$input" "" /expected
+  oracle "$file-margin" "$model" "$input" --output-margin /expected_margin
 done
+
+# Early stopping through scikit-learn: predictions use the recorded best
+# iteration (checked above) and say so once on stderr; --iteration-range
+# chooses, as xgboost's iteration_range.
+es=$DATA/xgb/bc_early_stop_v3.json
+esin=$DATA/xgb/bc_early_stop_v3.h5
+if run_bs 3 --model "$es" --input "$esin" --output "$WORK/es.h5" --quiet &&
+  [ "$(grep -c 'records best_iteration' "$WORK/err")" -eq 1 ]; then
+  ok "best iteration: one note on stderr: $(grep 'best_iteration' "$WORK/err")"
+else
+  fail "best iteration: expected one note on stderr: $(cat "$WORK/err")"
+fi
+oracle "iteration-range-0-0" "$es" "$esin" "--iteration-range 0:0" /expected_all_iterations
+oracle "iteration-range-2-10" "$es" "$esin" "--iteration-range=2:10" \
+  /expected_iterations_2_10
+run_bs 1 --quiet --model "$es" --input "$esin" --output "$WORK/no.h5" \
+  --iteration-range 0:1000
+st=$?
+if [ "$st" -eq 2 ] && grep -q -- "--iteration-range 0:1000: the model has 35 iterations" \
+  "$WORK/err" && [ ! -e "$WORK/no.h5" ]; then
+  ok "iteration range beyond the model: exit 2, $(grep batchscore: "$WORK/err")"
+else
+  fail "iteration range beyond the model: exit $st: $(cat "$WORK/err")"
+fi
 
 # The bundled example, as the README runs it.
 out=$WORK/example.h5

@@ -14,7 +14,12 @@
  * registry is tested without touching this file; one that cannot run on
  * this machine (probe() == 0) is skipped with a line on stdout. The
  * reference kernel itself is checked against an evaluator written from
- * the rules in model.h, since it is the oracle for all the others. */
+ * the rules in model.h, since it is the oracle for all the others.
+ *
+ * Some LightGBM-like models also carry value64 (double thresholds and
+ * leaves): they are scored from float rows and from double rows
+ * (score_f64) whose values sit on, just below and just above the double
+ * thresholds, which no float can tell apart. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -47,6 +52,11 @@ static float rng_unit(rng *r) { return (float)(rng_next(r) >> 40) / 16777216.0f;
 
 static const float thresholds[] = {-2.0f, -1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 2.5f, 3.0f};
 #define N_THRESHOLDS (sizeof thresholds / sizeof thresholds[0])
+/* Double thresholds of value64 models: floats, and values between floats
+ * (epoch seconds among them, where floats are 128 apart). */
+static const double thresholds64[] = {-2.0, -0.5 - 0x1p-40, 0.0,         0.5 + 0x1p-30,
+                                      1.0,  2.5 - 0x1p-45,  1.7e9 + 0.5, 1.7e9 + 64.0};
+#define N_THRESHOLDS64 (sizeof thresholds64 / sizeof thresholds64[0])
 #define MAX_DEPTH 8
 #define MAX_NODES ((1 << (MAX_DEPTH + 1)) - 1)
 #define MAX_CAT_WORDS 4
@@ -54,6 +64,7 @@ static const float thresholds[] = {-2.0f, -1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 2.5f, 
 typedef struct gen {
   rng *r;
   bs_node *nodes;
+  double *v64; /* value64 models: the nodes' double values; else NULL */
   int32_t n;
   uint32_t **bits; /* the forest's pool, grown as sets are added */
   size_t *n_words;
@@ -67,6 +78,12 @@ typedef struct gen {
 /* A pseudo-random leaf value with all of its mantissa in use. */
 static float leaf_value(rng *r) {
   return (rng_unit(r) * 2.0f - 1.0f) * (float)(1 + rng_below(r, 4));
+}
+
+/* The smallest float >= t: for every float x, x < it iff x < t. */
+static float float_above(double t) {
+  float f = (float)t;
+  return (double)f < t ? nextafterf(f, INFINITY) : f;
 }
 
 static void add_cat_set(gen *g, bs_node *nd) {
@@ -96,6 +113,10 @@ static int32_t grow(gen *g, int depth, int max_depth) {
     nd.left = nd.right = -1;
     nd.feature = 0;
     nd.value = leaf_value(g->r);
+    if (g->v64) { /* a double leaf whose low bits a float would lose */
+      g->v64[id] = (double)nd.value + (double)(rng_unit(g->r) - 0.5f) * 0x1p-30;
+      nd.value = (float)g->v64[id];
+    }
     g->nodes[id] = nd;
     return id;
   }
@@ -108,8 +129,16 @@ static int32_t grow(gen *g, int depth, int max_depth) {
     else if (rng_below(g->r, 3) == 0)
       nd.flags |= BS_NODE_CAT_IN_SET_LEFT;
     nd.value = NAN; /* as XGBoost stores it: the threshold is unused */
+    if (g->v64) g->v64[id] = NAN;
     add_cat_set(g, &nd);
     *g->has_cat = 1;
+  } else if (g->v64) {
+    g->v64[id] = thresholds64[rng_below(g->r, N_THRESHOLDS64)];
+    nd.value = float_above(g->v64[id]);
+    if (rng_below(g->r, 4) == 0) {
+      nd.flags |= BS_NODE_ZERO_MISSING;
+      *g->has_zero_missing = 1;
+    }
   } else {
     nd.value = thresholds[rng_below(g->r, N_THRESHOLDS)];
     if (g->lightgbm && rng_below(g->r, 4) == 0) {
@@ -131,7 +160,8 @@ static void shuffle_nodes(rng *r, bs_tree *t) {
   int32_t n = t->n_nodes;
   int32_t *to = malloc((size_t)n * sizeof *to);
   bs_node *moved = malloc((size_t)n * sizeof *moved);
-  ck_assert(to && moved);
+  double *moved64 = malloc((size_t)n * sizeof *moved64);
+  ck_assert(to && moved && moved64);
   for (int32_t i = 0; i < n; i++) to[i] = i;
   for (int32_t i = n - 1; i > 1; i--) {
     int32_t j = 1 + (int32_t)rng_below(r, (uint32_t)i);
@@ -146,8 +176,11 @@ static void shuffle_nodes(rng *r, bs_tree *t) {
       nd.right = to[nd.right];
     }
     moved[to[i]] = nd;
+    if (t->value64) moved64[to[i]] = t->value64[i];
   }
   memcpy(t->nodes, moved, (size_t)n * sizeof *moved);
+  if (t->value64) memcpy(t->value64, moved64, (size_t)n * sizeof *moved64);
+  free(moved64);
   free(moved);
   free(to);
 }
@@ -174,6 +207,10 @@ static void random_model(uint64_t seed, bs_model *m) {
   int lightgbm = rng_below(&r, 3) == 0;
   f->accumulate_double = lightgbm;
   if (lightgbm && rng_below(&r, 2)) f->divisor = 1 + (int32_t)rng_below(&r, 5);
+  /* Half of those keep double values and compare double inputs. */
+  int v64 = lightgbm && rng_below(&r, 2);
+  f->has_values64 = m->input_f64 = v64;
+  if (v64) weighted = 0;
   int32_t n_trees = (int32_t)rng_below(&r, 41);
   f->trees = calloc((size_t)n_trees + 1, sizeof *f->trees);
   ck_assert_ptr_ne(f->trees, NULL);
@@ -181,8 +218,13 @@ static void random_model(uint64_t seed, bs_model *m) {
     bs_tree *tr = &f->trees[t];
     tr->nodes = malloc(MAX_NODES * sizeof *tr->nodes);
     ck_assert_ptr_ne(tr->nodes, NULL);
+    if (v64) {
+      tr->value64 = malloc(MAX_NODES * sizeof *tr->value64);
+      ck_assert_ptr_ne(tr->value64, NULL);
+    }
     gen g = {.r = &r,
              .nodes = tr->nodes,
+             .v64 = tr->value64,
              .bits = &f->cat_bits,
              .n_words = &f->n_cat_words,
              .n_features = m->n_features,
@@ -246,6 +288,32 @@ static float *random_rows(uint64_t seed, size_t n, size_t stride) {
   return x;
 }
 
+/* The same in double: the double thresholds, their neighbours one double
+ * away (the same float as the threshold), and the float inputs. */
+static double *random_rows64(uint64_t seed, size_t n, size_t stride) {
+  rng r = {seed ^ 0x2545f4914f6cdd1dULL};
+  size_t len = n * stride;
+  double *x = malloc((len ? len : 1) * sizeof *x);
+  ck_assert_ptr_ne(x, NULL);
+  for (size_t i = 0; i < len; i++) {
+    double t = thresholds64[rng_below(&r, N_THRESHOLDS64)];
+    switch (rng_below(&r, 6)) {
+      case 0:
+        x[i] = t;
+        break;
+      case 1:
+        x[i] = nextafter(t, rng_below(&r, 2) ? INFINITY : -INFINITY);
+        break;
+      case 2:
+        x[i] = (double)(float)t;
+        break;
+      default:
+        x[i] = (double)random_input(&r);
+    }
+  }
+  return x;
+}
+
 /* ---- scoring ------------------------------------------------------------ */
 
 /* The kernel at index i, or NULL (and a line) when this machine cannot run
@@ -287,6 +355,22 @@ static float *score_all(const bs_kernel *k, const bs_model *m, int threads,
   bs_kernel_inst inst;
   prepare(k, m, threads, &inst);
   score(&inst, rows, n, stride, out);
+  bs_kernel_release(&inst);
+  return out;
+}
+
+/* score_all for double rows (score_f64). */
+static float *score_all_f64(const bs_kernel *k, const bs_model *m, int threads,
+                            const double *rows, size_t n, size_t stride) {
+  size_t len = n * (size_t)m->n_groups;
+  float *out = malloc((len ? len : 1) * sizeof *out);
+  ck_assert_ptr_ne(out, NULL);
+  memset(out, 0xff, (len ? len : 1) * sizeof *out);
+  bs_kernel_inst inst;
+  prepare(k, m, threads, &inst);
+  bs_error err = {0};
+  bs_status st = bs_kernel_score_f64(&inst, rows, n, stride, out, &err);
+  if (st != BS_OK) ck_abort_msg("kernel '%s': score_f64: %s", k->name, err.msg);
   bs_kernel_release(&inst);
   return out;
 }
@@ -347,7 +431,9 @@ static void spec_score(const bs_model *m, const float *rows, size_t n, size_t st
       /* Trees in order, each leaf scaled by its weight: XGBoost's sum. */
       float leaf = tr->nodes[i].value;
       float w = f->has_weights ? tr->weight * leaf : leaf;
-      if (f->accumulate_double)
+      if (f->has_values64)
+        acc[tr->group] += tr->value64[i]; /* LightGBM's double leaves */
+      else if (f->accumulate_double)
         acc[tr->group] += (double)w; /* LightGBM's sum */
       else
         o[tr->group] += w;
@@ -355,6 +441,44 @@ static void spec_score(const bs_model *m, const float *rows, size_t n, size_t st
     for (int32_t g = 0; g < m->n_groups && f->accumulate_double; g++)
       o[g] = (float)((double)m->base_margin[g] +
                      (f->divisor > 0 ? acc[g] / f->divisor : acc[g]));
+  }
+}
+
+/* Double rows of a value64 forest, from model.h's rules in double. */
+static int spec_goes_left64(const bs_forest *f, const bs_node *nd, double t, double x) {
+  int zero_missing = (nd->flags & BS_NODE_ZERO_MISSING) && fabs(x) <= (double)1e-35f;
+  if (isnan(x) || zero_missing) return (nd->flags & BS_NODE_DEFAULT_LEFT) != 0;
+  if (!(nd->flags & BS_NODE_CATEGORICAL)) return x < t;
+  int member = 0;
+  int valid = (nd->flags & BS_NODE_CAT_TRUNCATE) ? x > -1.0 : x >= 0.0;
+  if (valid && x < 32.0 * (double)nd->cat_words) {
+    uint32_t c = (uint32_t)(int32_t)x;
+    member = (int)((f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u);
+  }
+  return (nd->flags & BS_NODE_CAT_IN_SET_LEFT) ? member : !member;
+}
+
+static void spec_score_f64(const bs_model *m, const double *rows, size_t n, size_t stride,
+                           float *out) {
+  const bs_forest *f = &m->forest;
+  CHECK(f->has_values64 && m->n_groups <= 8);
+  for (size_t r = 0; r < n; r++) {
+    const double *x = rows + r * stride;
+    double acc[8] = {0};
+    for (int32_t t = 0; t < f->n_trees; t++) {
+      const bs_tree *tr = &f->trees[t];
+      int32_t i = 0;
+      while (!(tr->nodes[i].flags & BS_NODE_LEAF)) {
+        const bs_node *nd = &tr->nodes[i];
+        i = spec_goes_left64(f, nd, tr->value64[i], x[nd->feature]) ? nd->left
+                                                                    : nd->right;
+      }
+      acc[tr->group] += tr->value64[i];
+    }
+    for (int32_t g = 0; g < m->n_groups; g++)
+      out[r * (size_t)m->n_groups + g] =
+          (float)((double)m->base_margin[g] +
+                  (f->divisor > 0 ? acc[g] / f->divisor : acc[g]));
   }
 }
 
@@ -378,6 +502,80 @@ START_TEST(test_ref_matches_spec) {
     free(rows);
     bs_model_free(&m);
   }
+}
+END_TEST
+
+/* Double rows: the reference against the double rules of model.h for
+ * value64 forests, and against its own float path on the rows rounded to
+ * float for the others (which read inputs as float32). */
+START_TEST(test_ref_f64_matches_spec) {
+  const bs_kernel *ref = bs_kernel_find("ref");
+  int v64 = 0;
+  for (uint64_t seed = 0; seed < 3 * N_SEEDS; seed++) {
+    bs_model m;
+    random_model(seed, &m);
+    size_t n = 1000, stride = (size_t)m.n_features + 1;
+    double *rows = random_rows64(seed, n, stride);
+    float *want = malloc(n * (size_t)m.n_groups * sizeof *want);
+    ck_assert_ptr_ne(want, NULL);
+    if (m.forest.has_values64) {
+      spec_score_f64(&m, rows, n, stride, want);
+      v64++;
+    } else {
+      float *rows32 = malloc(n * stride * sizeof *rows32);
+      ck_assert_ptr_ne(rows32, NULL);
+      for (size_t i = 0; i < n * stride; i++) rows32[i] = (float)rows[i];
+      free(want);
+      want = score_all(ref, &m, 1, rows32, n, stride);
+      free(rows32);
+    }
+    float *got = score_all_f64(ref, &m, 1, rows, n, stride);
+    assert_same_bits(got, want, n, m.n_groups, "f64 against model.h", "ref", seed, 1);
+    free(got);
+    free(want);
+    free(rows);
+    bs_model_free(&m);
+  }
+  ck_assert_int_ge(v64, 3); /* both kinds were tried */
+}
+END_TEST
+
+/* Kernel _i with double rows against the reference's double rows. */
+START_TEST(test_kernel_f64_matches_ref) {
+  const bs_kernel *k = runnable_kernel(_i);
+  if (!k) return;
+  if (!k->score_f64) {
+    printf("kernel '%s': no score_f64, skipped\n", k->name);
+    return;
+  }
+  const bs_kernel *ref = bs_kernel_find("ref");
+  int scored = 0;
+  for (uint64_t seed = 0; seed < 3 * N_SEEDS; seed++) {
+    bs_model m;
+    random_model(seed, &m);
+    if (!bs_kernel_usable(k, &m)) {
+      bs_model_free(&m);
+      continue;
+    }
+    size_t stride = (size_t)m.n_features + 2;
+    for (size_t c = 0; c < N_ROW_COUNTS; c++) {
+      size_t n = row_counts[c];
+      double *rows = random_rows64(seed * 7 + c, n, stride);
+      float *want = score_all_f64(ref, &m, 1, rows, n, stride);
+      for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
+        float *got = score_all_f64(k, &m, thread_counts[t], rows, n, stride);
+        assert_same_bits(got, want, n, m.n_groups, "f64 vs ref", k->name, seed,
+                         thread_counts[t]);
+        free(got);
+      }
+      free(want);
+      free(rows);
+    }
+    scored++;
+    bs_model_free(&m);
+  }
+  printf("kernel '%s': %d random models match the reference on double rows\n", k->name,
+         scored);
 }
 END_TEST
 
@@ -663,6 +861,8 @@ static Suite *kernels_suite(void) {
   tc = tcase_create("oracle");
   tcase_set_timeout(tc, TEST_TIMEOUT);
   tcase_add_test(tc, test_ref_matches_spec);
+  tcase_add_test(tc, test_ref_f64_matches_spec);
+  tcase_add_loop_test(tc, test_kernel_f64_matches_ref, 0, nk);
   tcase_add_loop_test(tc, test_kernel_matches_ref, 0, nk);
   tcase_add_loop_test(tc, test_kernel_block_independent, 0, nk);
   tcase_add_loop_test(tc, test_kernel_edge_models, 0, nk);

@@ -27,6 +27,7 @@
 #include "progress.h"
 #include "sha256.h"
 #include "testutil.h"
+#include "ubjson.h"
 
 /* Sanitizer builds run several times slower than the default 4 s allows. */
 #define TEST_TIMEOUT 60
@@ -78,8 +79,27 @@ START_TEST(test_options_defaults) {
   ck_assert_int_eq(o.allow_extra_columns, 0);
   ck_assert_int_eq(o.help, 0);
   ck_assert_int_eq(o.version, 0);
+  ck_assert_int_eq(o.iter_begin, -1); /* the model's own choice */
   bs_options_free(&o);
   ck_assert_ptr_eq(o.model, NULL);
+}
+END_TEST
+
+START_TEST(test_options_iteration_range) {
+  static const struct {
+    const char *v;
+    long long b, e;
+  } ok[] = {{"0:0", 0, 0}, {"0:10", 0, 10}, {"3:4", 3, 4}, {"7:0", 7, 0}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    bs_options o;
+    bs_error err;
+    ck_assert_int_eq(PARSE(&o, &err, "--model", "m", "--input", "i.h5", "--output",
+                           "o.h5", "--iteration-range", (char *)ok[i].v),
+                     BS_OK);
+    ck_assert_int_eq(o.iter_begin, ok[i].b);
+    ck_assert_int_eq(o.iter_end, ok[i].e);
+    bs_options_free(&o);
+  }
 }
 END_TEST
 
@@ -257,6 +277,12 @@ static const struct bad_cmd {
     {{"--chunk-rows="}, {"--chunk-rows", "not an integer"}},
     {{"--chunk-rows", "2147483649"}, {"--chunk-rows", "'2147483649'"}},
     {{"--chunk-rows", "99999999999999999999"}, {"--chunk-rows", "not an integer"}},
+    {{"--iteration-range", "5"}, {"--iteration-range", "not BEGIN:END"}},
+    {{"--iteration-range", "3:2"}, {"--iteration-range", "'3:2' is empty"}},
+    {{"--iteration-range", "2:2"}, {"--iteration-range", "is empty"}},
+    {{"--iteration-range", "-1:2"}, {"--iteration-range", "'-1'"}},
+    {{"--iteration-range", "1:x"}, {"--iteration-range", "'x'"}},
+    {{"--iteration-range", ":3"}, {"--iteration-range", "''"}},
     {{"--threads", "0"}, {"--threads", "'0'"}},
     {{"--threads", "-1"}, {"--threads", "'-1'"}},
     {{"--threads", "four"}, {"--threads", "'four'"}},
@@ -937,6 +963,17 @@ static const struct json_case {
     {"{\"a\":1,\"a\":[2],\"\":{}}", 0, NULL},
     {"[true,false,null,[[[]]],{\"\":{\"\":[]}}]", 0, NULL},
     {"[1.5e308, 0.00000000000000000000000001e330]", 0, NULL},
+    /* jansson drops one NUL right after a number or a literal, no more. */
+    {"[1\0]", 4, NULL},
+    {"[1.5e3\0, true\0 ,false\0\n,null\0]", 30, NULL},
+    {"{\"a\":-7\0}", 9, NULL},
+    {"[1\0\0]", 5, "']' expected"},
+    {"[1 \0]", 5, "']' expected"},
+    {"[\"a\"\0]", 6, "']' expected"},
+    {"[1,\0 2]", 7, "invalid token"},
+    {"[{}\0]", 5, "']' expected"},
+    {"[1\0", 3, "premature end of input"},
+    {"[NaN\0]", 6, "']' expected"},
 };
 
 START_TEST(test_json_refused) {
@@ -1058,13 +1095,44 @@ START_TEST(test_json_truncated) {
 }
 END_TEST
 
+/* The NUL jansson drops after a number or a literal belongs to the token:
+ * the readers step over it to the next element. */
+START_TEST(test_json_nul_after_token) {
+  static const char doc[] = "[7\0,2.5\0 , true\0,null\0,{\"k\":-1\0}]";
+  const size_t len = sizeof doc - 1;
+  char *buf = exact_copy(doc, len);
+  bs_json j;
+  ck_assert_int_eq(bs_json_open(&j, buf, len, NULL), BS_JSON_OK);
+  static const bs_json_type want[] = {BS_JSON_INTEGER, BS_JSON_REAL, BS_JSON_TRUE,
+                                      BS_JSON_NULL, BS_JSON_OBJECT};
+  size_t e = bs_json_first(&j, j.root);
+  for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+    bs_json_scalar v;
+    ck_assert_uint_ne(e, BS_JSON_NONE);
+    ck_assert_int_eq(bs_json_type_at(&j, e), want[k]);
+    ck_assert_uint_eq(bs_json_read(&j, e, &v), bs_json_skip(&j, e));
+    if (k == 0) ck_assert_int_eq(v.i, 7);
+    if (k == 1) ck_assert(v.d == 2.5);
+    e = bs_json_next(&j, bs_json_skip(&j, e));
+  }
+  ck_assert_uint_eq(e, BS_JSON_NONE);
+  bs_json_scalar v;
+  size_t obj = (size_t)((const char *)memchr(doc, '{', len) - doc);
+  bs_json_read(&j, bs_json_get(&j, obj, "k"), &v);
+  ck_assert_int_eq(v.i, -1);
+  bs_json_close(&j);
+  free(buf);
+}
+END_TEST
+
 /* Random edits of a small document: the scanner and jansson agree on every
  * one (no bare words here, so jansson can read the text as it is). */
 START_TEST(test_json_matches_jansson) {
   static const char doc[] =
       "{\"a\":[1,-2.5e-3,true,false,null,\"\\u00e9\\ud83d\\ude00\\n\"],\"b\":{\"c\":"
       "[[],{}],\"d\":\"}]\\\"\"},\"e\":-0,\"f\":1E+2,\"g\":\"\xc3\xa9\"}";
-  static const char alphabet[] = "{}[]:,\" \\\n\t-+.eE0123456789tfnu\xc3\xa9\x80\xff\x01";
+  static const char alphabet[] =
+      "{}[]:,\" \\\n\t-+.eE0123456789tfnu\xc3\xa9\x80\xff\x01\0\0";
   const size_t len = strlen(doc);
   char buf[sizeof doc + 8];
   rng r = {2024};
@@ -1102,6 +1170,312 @@ START_TEST(test_json_matches_jansson) {
     free(copy);
   }
   ck_assert_int_gt(agreed_ok, 1000); /* both outcomes were tried */
+}
+END_TEST
+
+/* ---- UBJSON ----------------------------------------------------------------- */
+
+/* Documents built byte by byte, big-endian as UBJSON has it. */
+typedef struct ubuf {
+  unsigned char b[512];
+  size_t n;
+} ubuf;
+
+static void ub_raw(ubuf *u, const void *s, size_t n) {
+  ck_assert_uint_le(u->n + n, sizeof u->b);
+  memcpy(u->b + u->n, s, n);
+  u->n += n;
+}
+
+static void ub_be(ubuf *u, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; i--) {
+    unsigned char c = (unsigned char)(v >> (8 * i));
+    ub_raw(u, &c, 1);
+  }
+}
+
+/* A marker and its big-endian payload. */
+static void ub_put(ubuf *u, char marker, uint64_t v, int bytes) {
+  ub_raw(u, &marker, 1);
+  ub_be(u, v, bytes);
+}
+
+static void ub_key(ubuf *u, const char *k) {
+  ub_put(u, 'U', strlen(k), 1);
+  ub_raw(u, k, strlen(k));
+}
+
+static uint32_t f32_bits(float f) {
+  uint32_t x;
+  memcpy(&x, &f, sizeof x);
+  return x;
+}
+
+/* { a: [$l 1 -2 2^31-1], b: [$d 1.5 NaN], c: [# -1 "hi" [T F Z]],
+ *   d: {x: 2.0 (D)}, a: 5, e: [$U#0], f: [$L -5], g: -300 (I), h: "é" } */
+static void ub_sample(ubuf *u) {
+  u->n = 0;
+  ub_raw(u, "{", 1);
+  ub_key(u, "a");
+  ub_raw(u, "[$l#", 4);
+  ub_put(u, 'U', 3, 1);
+  ub_be(u, 1, 4);
+  ub_be(u, (uint32_t)-2, 4);
+  ub_be(u, 0x7fffffff, 4);
+  ub_key(u, "b");
+  ub_raw(u, "[$d#", 4);
+  ub_put(u, 'U', 2, 1);
+  ub_be(u, f32_bits(1.5f), 4);
+  ub_be(u, 0x7fc00000, 4);
+  ub_key(u, "c");
+  ub_raw(u, "[#", 2);
+  ub_put(u, 'U', 3, 1);
+  ub_put(u, 'i', 0xff, 1);
+  ub_raw(u, "S", 1);
+  ub_put(u, 'U', 2, 1);
+  ub_raw(u, "hi[TFZ]", 7);
+  ub_key(u, "d");
+  ub_raw(u, "{", 1);
+  ub_put(u, 'L', 1, 8);
+  ub_raw(u, "x", 1);
+  ub_put(u, 'D', 0x4000000000000000ull, 8);
+  ub_raw(u, "}", 1);
+  ub_key(u, "a");
+  ub_put(u, 'U', 5, 1);
+  ub_key(u, "e");
+  ub_raw(u, "[$U#", 4);
+  ub_put(u, 'i', 0, 1);
+  ub_key(u, "f");
+  ub_raw(u, "[$L#", 4);
+  ub_put(u, 'U', 1, 1);
+  ub_be(u, (uint64_t)-5, 8);
+  ub_key(u, "g");
+  ub_put(u, 'I', (uint16_t)-300, 2);
+  ub_key(u, "h");
+  ub_raw(u, "S", 1);
+  ub_put(u, 'U', 2, 1);
+  ub_raw(u, "\xc3\xa9", 2);
+  ub_raw(u, "}", 1);
+}
+
+/* All elements of the array at `pos` (of `u`), read as scalars. */
+static size_t ub_elements(const bs_ubj *u, size_t pos, bs_ubj_value *out, size_t cap) {
+  bs_ubj_iter it;
+  size_t n = 0;
+  ck_assert(bs_ubj_iter_init(u, pos, &it));
+  while (n < cap && bs_ubj_next(u, &it, NULL, NULL, &out[n])) n++;
+  return n;
+}
+
+START_TEST(test_ubj_read) {
+  ubuf b;
+  ub_sample(&b);
+  char *buf = exact_copy((const char *)b.b, b.n);
+  bs_ubj u;
+  bs_ubj_error err;
+  ck_assert_msg(bs_ubj_open(&u, buf, b.n, &err) == BS_UBJ_OK, "%s at %zu", err.text,
+                err.pos);
+  ck_assert(bs_ubj_detect(buf, b.n));
+  ck_assert_int_eq(bs_ubj_type_at(&u, u.root), BS_UBJ_OBJECT);
+  bs_ubj_value v[8];
+  /* The last "a" wins, as in JSON. */
+  size_t a = bs_ubj_get(&u, u.root, "a");
+  bs_ubj_read(&u, a, &v[0]);
+  ck_assert_int_eq(v[0].type, BS_UBJ_INTEGER);
+  ck_assert_int_eq(v[0].i, 5);
+  /* The first "a", a typed int32 array, through the iterator. */
+  bs_ubj_iter it;
+  const char *key;
+  size_t kn;
+  ck_assert(bs_ubj_iter_init(&u, u.root, &it));
+  ck_assert(bs_ubj_next(&u, &it, &key, &kn, &v[0]));
+  ck_assert(kn == 1 && key[0] == 'a' && v[0].type == BS_UBJ_ARRAY);
+  ck_assert_uint_eq(ub_elements(&u, v[0].pos, v, 8), 3);
+  ck_assert(v[0].i == 1 && v[1].i == -2 && v[2].i == INT32_MAX);
+  ck_assert(v[0].type == BS_UBJ_INTEGER && v[0].pos == BS_UBJ_NONE);
+  ck_assert_uint_eq(ub_elements(&u, bs_ubj_get(&u, u.root, "b"), v, 8), 2);
+  ck_assert(v[0].type == BS_UBJ_REAL && v[0].d == 1.5 && isnan(v[1].d));
+  ck_assert_uint_eq(ub_elements(&u, bs_ubj_get(&u, u.root, "c"), v, 8), 3);
+  ck_assert(v[0].type == BS_UBJ_INTEGER && v[0].i == -1);
+  ck_assert(v[1].type == BS_UBJ_STRING && v[1].n == 2 && memcmp(v[1].s, "hi", 2) == 0);
+  ck_assert(bs_ubj_string_is(&u, v[1].pos, "hi") && !bs_ubj_string_is(&u, v[1].pos, "h"));
+  ck_assert_int_eq(v[2].type, BS_UBJ_ARRAY);
+  ck_assert_uint_eq(ub_elements(&u, v[2].pos, v, 8), 3);
+  ck_assert(v[0].type == BS_UBJ_TRUE && v[0].i == 1 && v[1].type == BS_UBJ_FALSE &&
+            v[2].type == BS_UBJ_NULL);
+  bs_ubj_read(&u, bs_ubj_get(&u, bs_ubj_get(&u, u.root, "d"), "x"), &v[0]);
+  ck_assert(v[0].type == BS_UBJ_REAL && v[0].d == 2.0);
+  ck_assert_uint_eq(ub_elements(&u, bs_ubj_get(&u, u.root, "e"), v, 8), 0);
+  ck_assert_uint_eq(ub_elements(&u, bs_ubj_get(&u, u.root, "f"), v, 8), 1);
+  ck_assert_int_eq(v[0].i, -5);
+  bs_ubj_read(&u, bs_ubj_get(&u, u.root, "g"), &v[0]);
+  ck_assert_int_eq(v[0].i, -300);
+  ck_assert(bs_ubj_string_is(&u, bs_ubj_get(&u, u.root, "h"), "\xc3\xa9"));
+  ck_assert_uint_eq(bs_ubj_get(&u, u.root, "zz"), BS_UBJ_NONE);
+  ck_assert_uint_eq(bs_ubj_get(&u, BS_UBJ_NONE, "a"), BS_UBJ_NONE);
+  /* The root's end is the document's. */
+  ck_assert_uint_eq(bs_ubj_read(&u, u.root, &v[0]), b.n);
+  free(buf);
+}
+END_TEST
+
+/* Refused documents, and the words of the reason. */
+#define UB(s) s, sizeof s - 1
+static const struct ubj_case {
+  const char *text;
+  size_t len;
+  const char *why; /* NULL: accepted */
+} ubj_cases[] = {
+    {UB("{}"), NULL},
+    {UB("{U\x01k[]}"), NULL},
+    {UB("{U\x01k[#U\x00}"), NULL},
+    {UB(""), "root is not an object"},
+    {UB("[]"), "root is not an object"},
+    {UB("{"), "premature end"},
+    {UB("{}}"), "1 bytes after the root"},
+    {UB("{U\x01kX}"), "unknown marker 0x58"},
+    {UB("{U\x01kH}"), "high-precision"},
+    {UB("{U\x01kN}"), "unknown marker 0x4e"},
+    {UB("{i\xff"
+        "kZ}"),
+     "negative length"},
+    {UB("{C\x01kZ}"), "a length must be an integer"},
+    {UB("{d\x01kZ}"), "a length must be an integer"},
+    {UB("{U\x05kZ}"), "premature end"},
+    {UB("{U\x01kSU\x05"
+        "ab}"),
+     "premature end"},
+    {UB("{U\x01kSU\x01\x00}"), "NUL byte"},
+    {UB("{U\x01\xff"
+        "Z}"),
+     "not UTF-8"},
+    {UB("{U\x01k[$Z#U\x01}"), "typed array of 'Z'"},
+    {UB("{U\x01k[$C#U\x01"
+        "a}"),
+     "typed array of 'C'"},
+    {UB("{U\x01k[$lU\x01}"), "typed array without a count"},
+    {UB("{U\x01k[$l#U\x02\x00\x00\x00\x01}"), "premature end"},
+    {UB("{U\x01k[$l#L\x7f\xff\xff\xff\xff\xff\xff\xff}"), "premature end"},
+    {UB("{U\x01k[#L\x7f\xff\xff\xff\xff\xff\xff\xff}"), "premature end"},
+    {UB("{U\x01k[#U\x02Z}"), "unknown marker 0x7d"},
+    {UB("{U\x01k{#U\x01}"), "counted or typed objects"},
+    {UB("{U\x01k[Z"), "premature end"},
+    {UB("{U\x01kL\x00\x00}"), "premature end"},
+};
+
+START_TEST(test_ubj_refused) {
+  const struct ubj_case *c = &ubj_cases[_i];
+  char *buf = exact_copy(c->text, c->len);
+  bs_ubj u;
+  bs_ubj_error err;
+  bs_ubj_status st = bs_ubj_open(&u, buf, c->len, &err);
+  if (c->why) {
+    ck_assert_msg(st == BS_UBJ_SYNTAX, "case %d accepted", _i);
+    ck_assert_msg(strstr(err.text, c->why) != NULL, "case %d: '%s', want '%s'", _i,
+                  err.text, c->why);
+    ck_assert_uint_le(err.pos, c->len);
+  } else {
+    ck_assert_msg(st == BS_UBJ_OK, "case %d refused: %s", _i, err.text);
+  }
+  free(buf);
+}
+END_TEST
+
+/* Nesting beyond the limit is refused, at the limit taken. */
+START_TEST(test_ubj_depth) {
+  enum { D = BS_UBJ_MAX_DEPTH };
+  static char doc[2 * D + 8];
+  for (int extra = 0; extra <= 1; extra++) {
+    size_t n = 0;
+    int arrays = D - 1 + extra; /* plus the root object */
+    doc[n++] = '{';
+    memcpy(doc + n, "U\x01k", 3);
+    n += 3;
+    for (int i = 0; i < arrays; i++) doc[n++] = '[';
+    for (int i = 0; i < arrays; i++) doc[n++] = ']';
+    doc[n++] = '}';
+    bs_ubj u;
+    bs_ubj_error err;
+    bs_ubj_status st = bs_ubj_open(&u, doc, n, &err);
+    ck_assert_msg((st == BS_UBJ_OK) == !extra, "%d extra: %s", extra, err.text);
+    if (extra) ck_assert_ptr_ne(strstr(err.text, "nested deeper"), NULL);
+  }
+}
+END_TEST
+
+/* Every proper prefix is refused; the readers, at any position of any
+ * prefix (checked or not), stay inside it (the sanitizers watch). */
+START_TEST(test_ubj_truncated) {
+  ubuf b;
+  ub_sample(&b);
+  for (size_t len = 0; len <= b.n; len++) {
+    char *buf = exact_copy((const char *)b.b, len);
+    bs_ubj u;
+    bs_ubj_error err;
+    bs_ubj_status st = bs_ubj_open(&u, buf, len, &err);
+    ck_assert_msg((st == BS_UBJ_OK) == (len == b.n), "prefix of %zu bytes", len);
+    u = (bs_ubj){.data = (const unsigned char *)buf, .len = len};
+    for (size_t p = 0; p <= len + 1; p++) {
+      size_t pos = p == len + 1 ? BS_UBJ_NONE : p;
+      bs_ubj_value v;
+      bs_ubj_iter it;
+      CHECK(bs_ubj_read(&u, pos, &v) <= len);
+      if (v.type == BS_UBJ_STRING) CHECK(v.s + v.n <= buf + len);
+      bs_ubj_type_at(&u, pos);
+      bs_ubj_get(&u, pos, "a");
+      bs_ubj_string_is(&u, pos, "hi");
+      if (bs_ubj_iter_init(&u, pos, &it))
+        for (int k = 0; k < 64 && bs_ubj_next(&u, &it, NULL, NULL, &v); k++)
+          CHECK(it.pos <= len);
+    }
+    free(buf);
+  }
+}
+END_TEST
+
+/* Random edits of the sample: opening never fails to decide, and a
+ * document it takes is walked to its leaves inside its bytes. */
+static void ub_walk(const bs_ubj *u, size_t pos, int depth) {
+  bs_ubj_iter it;
+  bs_ubj_value v;
+  CHECK(depth <= BS_UBJ_MAX_DEPTH);
+  if (!bs_ubj_iter_init(u, pos, &it)) return;
+  while (bs_ubj_next(u, &it, NULL, NULL, &v)) {
+    CHECK(v.type != BS_UBJ_INVALID);
+    if (v.type == BS_UBJ_STRING) CHECK(v.s + v.n <= (const char *)u->data + u->len);
+    if (v.type == BS_UBJ_ARRAY || v.type == BS_UBJ_OBJECT) ub_walk(u, v.pos, depth + 1);
+  }
+}
+
+START_TEST(test_ubj_mutations) {
+  ubuf b;
+  ub_sample(&b);
+  rng r = {77};
+  int ok_count = 0;
+  for (int iter = 0; iter < 20000; iter++) {
+    unsigned char doc[sizeof b.b];
+    size_t n = b.n;
+    memcpy(doc, b.b, n);
+    for (int k = 1 + (int)rng_below(&r, 3); k > 0; k--) {
+      size_t i = rng_below(&r, (uint32_t)n);
+      static const char alphabet[] = "{}[]$#iUIlLdDSZTFCH\x00\x01\x02\x7f\x80\xff";
+      unsigned char ch = (unsigned char)alphabet[rng_below(&r, sizeof alphabet - 1)];
+      if (rng_below(&r, 2))
+        doc[i] = ch;
+      else if (n > 1) {
+        memmove(doc + i, doc + i + 1, n - i - 1);
+        n--;
+      }
+    }
+    char *copy = exact_copy((const char *)doc, n);
+    bs_ubj u;
+    if (bs_ubj_open(&u, copy, n, NULL) == BS_UBJ_OK) {
+      ok_count++;
+      ub_walk(&u, u.root, 1);
+    }
+    free(copy);
+  }
+  ck_assert_int_gt(ok_count, 100);
 }
 END_TEST
 
@@ -1279,7 +1653,8 @@ START_TEST(test_xgb_base_score_exact) {
   assert_float_bits(m.base_margin[2], 0.3f);
   bs_model_free(&m);
   load_ok(DOC("'num_feature':'1','num_class':'3','base_score':'5E-1'", "multi:softmax",
-              GBTREE("", "")),
+              GBTREE("0,1,2", STUMP(0, 0.5, 1, 2, 1) "," STUMP(0, 0.5, 1, 2, 1) "," STUMP(
+                                  0, 0.5, 1, 2, 1))),
           &m);
   for (int g = 0; g < 3; g++) assert_float_bits(m.base_margin[g], 0.5f);
   bs_model_free(&m);
@@ -1307,12 +1682,21 @@ static const struct obj_case {
     {DOC(PARAMS1(1, "5E-1"), "reg:gamma", GBTREE("", "")), BS_TRANSFORM_EXP, 1, 1},
     {DOC(PARAMS1(1, "5E-1"), "reg:tweedie", GBTREE("", "")), BS_TRANSFORM_EXP, 1, 1},
     {DOC(PARAMS1(1, "5E-1"), "rank:ndcg", GBTREE("", "")), BS_TRANSFORM_IDENTITY, 1, 1},
-    {DOC("'num_feature':'1','num_class':'3','base_score':'5E-1'", "multi:softprob",
-         GBTREE("", "")),
+    /* Without trees, outputs beyond one are justified by base_score alone. */
+    {DOC("'num_feature':'1','num_class':'3','base_score':'[5E-1,5E-1,5E-1]'",
+         "multi:softprob", GBTREE("", "")),
      BS_TRANSFORM_SOFTMAX, 3, 3},
-    {DOC("'num_feature':'1','num_class':'3','base_score':'5E-1'", "multi:softmax",
-         GBTREE("", "")),
+    {DOC("'num_feature':'1','num_class':'3','base_score':'[5E-1,5E-1,5E-1]'",
+         "multi:softmax", GBTREE("", "")),
      BS_TRANSFORM_ARGMAX, 3, 1},
+    {DOC("'num_feature':'1','num_target':'3','base_score':'[1,2,3]'", "reg:quantileerror",
+         GBTREE("", "")),
+     BS_TRANSFORM_SORT, 3, 3},
+    {DOC("'num_feature':'1','num_target':'2','base_score':'[1,2]'", "reg:expectileerror",
+         GBTREE("", "")),
+     BS_TRANSFORM_CUMULATIVE_SOFTPLUS, 2, 2},
+    {DOC(PARAMS1(1, "5E-1"), "survival:cox", GBTREE("", "")), BS_TRANSFORM_EXP, 1, 1},
+    {DOC(PARAMS1(1, "5E-1"), "survival:aft", GBTREE("", "")), BS_TRANSFORM_EXP, 1, 1},
     /* Multi-target regression: one margin per target. */
     {DOC("'num_feature':'1','num_target':'2','base_score':'[1,2]'", "reg:squarederror",
          GBTREE("", "")),
@@ -1645,10 +2029,24 @@ static const struct bad_model {
     {"{ 'learner': ", 0, BS_E_FORMAT, "not valid JSON"},
     {"{'learner':{}}", 0, BS_E_FORMAT, "not an XGBoost model"},
     {"{'a':1}", 0, BS_E_FORMAT, "not an XGBoost model"},
-    {"{U\x07learner{", 0, BS_E_UNSUPPORTED, "UBJSON"},
-    {"  {$U#i\x03", 0, BS_E_UNSUPPORTED, "UBJSON"},
-    {DOC(PARAMS1(1, "5E-1"), "survival:cox", GBTREE("", "")), 0, BS_E_UNSUPPORTED,
-     "'survival:cox'"},
+    {"{U\x07learner{", 0, BS_E_FORMAT, "not valid UBJSON (byte 11: premature end"},
+    {"{U\x07learner[$d#U\x09", 0, BS_E_FORMAT, "not valid UBJSON (byte 16: premature"},
+    {"{U\x01x[$Z#U\x09}", 0, BS_E_FORMAT, "typed array of 'Z' is not supported"},
+    {"{i\x01xL\x80\0\0\0\0\0\0\0}", 13, BS_E_FORMAT, "not valid UBJSON"},
+    {"{i\x02\xc3\x28Z}", 0, BS_E_FORMAT, "not UTF-8"},
+    {"{U\x01xZ}\0", 7, BS_E_FORMAT, "1 bytes after the root object"},
+    {"{U\x01xZ}", 0, BS_E_FORMAT, "UBJSON but not an XGBoost model"},
+    {"  {$U#i\x03", 0, BS_E_FORMAT, "not valid JSON"},
+    {DOC("'num_feature':'1','num_class':'1048576','base_score':'5E-1'", "multi:softprob",
+         GBTREE("0", STUMP(0, 0.5, 1, 2, 1))),
+     0, BS_E_FORMAT,
+     "declares 1048576 outputs (num_class/num_target) but its trees add "
+     "to only 1 of them"},
+    {DOC("'num_feature':'1','num_class':'3','base_score':'5E-1'", "multi:softprob",
+         GBTREE("", "")),
+     0, BS_E_FORMAT, "declares 3 outputs"},
+    {DOC(PARAMS1(1, "5E-1"), "survival:unknown", GBTREE("", "")), 0, BS_E_UNSUPPORTED,
+     "'survival:unknown'"},
     {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
          "{'name':'gblinear','model':{'weights':[0.5,0.1]}}"),
      0, BS_E_UNSUPPORTED, "'gblinear'"},
@@ -1762,12 +2160,20 @@ static const struct bad_model {
     {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
          GBTREE("0", TREE(3, "1,-1,-1", "2,-1,-1", "0,0,0", "0.5,-NaN,2", "1,0,0", ""))),
      0, BS_E_FORMAT, "not valid JSON"},
-    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror", DART("0", STUMP(0, 0.5, 1, 2, 1), "")),
-     0, BS_E_FORMAT, "weight_drop has 0 entries"},
     {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
-         "{'name':'dart','gbtree':{'name':'gbtree','model':{'tree_info':[],'trees':[]}}"
-         "}"),
-     0, BS_E_FORMAT, "without weight_drop"},
+         DART("0,0", STUMP(0, 0.5, 1, 2, 1) "," STUMP(0, 0.5, 1, 2, 1), "1")),
+     0, BS_E_FORMAT, "weight_drop has 1 entries for 2 trees"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         DART("0", STUMP(0, 0.5, 1, 2, 1), "'a'")),
+     0, BS_E_FORMAT, "weight_drop[0] is not a number"},
+    {DOC(PARAMS1(1, "5E-1"), "reg:squarederror",
+         "{'name':'gbtree','model':{'tree_info':[0],'trees':[" STUMP(
+             0, 0.5, 1, 2, 1) "],'iteration_indptr':[0,2]}}"),
+     0, BS_E_FORMAT, "iteration_indptr"},
+    {"{'learner':{'attributes':{'best_iteration':'1'},'learner_model_param':{" PARAMS1(
+         1, "5E-1") "},'objective':{'name':'reg:squarederror'},'gradient_booster'"
+                    ":" GBTREE("0", STUMP(0, 0.5, 1, 2, 1)) "}}",
+     0, BS_E_FORMAT, "best_iteration is not one of the model's 1 iterations"},
 };
 
 START_TEST(test_xgb_rejected) {
@@ -1786,6 +2192,114 @@ START_TEST(test_xgb_rejected) {
   /* A refused model holds nothing; freeing it is harmless. */
   ck_assert_ptr_eq(m.forest.trees, NULL);
   ck_assert_ptr_eq(m.base_margin, NULL);
+  bs_model_free(&m);
+}
+END_TEST
+
+/* ---- LightGBM: double values, iterations, names -------------------------- */
+
+/* Tree 0: time (x1) <= 1700000000.25 ? (age (x0) <= 0 ? 0.5 : 1e4) : -1.25,
+ * missing type None. Tree 1: a constant -0.5. */
+static const char lgb_doc[] =
+    "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n"
+    "max_feature_idx=1\nobjective=regression\nfeature_names=age time\n"
+    "feature_infos=[0:1] [0:2e9]\n\n"
+    "Tree=0\nnum_leaves=3\nnum_cat=0\nsplit_feature=1 0\nsplit_gain=1 1\n"
+    "threshold=1700000000.25 0\ndecision_type=2 2\nleft_child=1 -1\nright_child=-2 -3\n"
+    "leaf_value=0.5 -1.25 10000\nleaf_weight=1 1 1\nleaf_count=1 1 1\n"
+    "internal_value=0 0\ninternal_weight=1 1\ninternal_count=3 2\nis_linear=0\n"
+    "shrinkage=1\n\n\n"
+    "Tree=1\nnum_leaves=1\nnum_cat=0\nleaf_value=-0.5\nis_linear=0\nshrinkage=1\n\n\n"
+    "end of trees\n";
+
+static void score_ref_f64(const bs_model *m, const double *rows, size_t n, size_t stride,
+                          float *margins) {
+  const bs_kernel *k = bs_kernel_find("ref");
+  bs_kernel_config cfg = {.threads = 1};
+  bs_kernel_inst inst;
+  bs_error err = {0};
+  ck_assert_int_eq(bs_kernel_prepare(k, m, &cfg, &inst, &err), BS_OK);
+  ck_assert_int_eq(bs_kernel_score_f64(&inst, rows, n, stride, margins, &err), BS_OK);
+  bs_kernel_release(&inst);
+}
+
+START_TEST(test_lgb_double_values) {
+  bs_model m;
+  bs_error err = {0};
+  ck_assert_int_eq(bs_model_load(lgb_doc, sizeof lgb_doc - 1, "m.txt", &m, &err), BS_OK);
+  ck_assert(m.input_f64 && m.forest.has_values64 && m.forest.accumulate_double);
+  ck_assert_str_eq(m.feature_names[0], "age");
+  ck_assert_str_eq(m.feature_names[1], "time");
+  ck_assert_int_eq(m.forest.n_iterations, 2);
+  const double t = 1700000000.25, kz = (double)1e-35f;
+  /* "x <= t" in double is "x < value64"; value keeps the float rule. */
+  ck_assert(m.forest.trees[0].value64[0] == nextafter(t, INFINITY));
+  ck_assert(m.forest.trees[0].nodes[0].value == nextafterf(1700000000.0f, INFINITY));
+  const double up = nextafter(t, INFINITY), kup = nextafter(kz, INFINITY);
+  const double rows[][2] = {{0, t},   {0, up},  {2e-35, t},         {-1e-36, t}, {kz, t},
+                            {kup, t}, {NAN, t}, {-0.0, 1.7e9 + 64}, {1, NAN}};
+  /* NaN is 0.0 under missing type None; |x| <= kz is 0 too. */
+  const float want[] = {0.5f - 0.5f, -1.25f - 0.5f, 1e4f - 0.5f,
+                        0.5f - 0.5f, 0.5f - 0.5f,   1e4f - 0.5f,
+                        0.5f - 0.5f, -1.25f - 0.5f, 1e4f - 0.5f};
+  const size_t n = sizeof rows / sizeof rows[0];
+  float out[sizeof rows / sizeof rows[0]];
+  score_ref_f64(&m, &rows[0][0], n, 2, out);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(out[i] == want[i], "row %zu: %g, want %g", i, (double)out[i],
+                  (double)want[i]);
+  /* As float32 the time just above t is the float below it: the left. */
+  float rows32[2] = {0.0f, (float)up}, out32;
+  score_ref(&m, rows32, 1, 2, &out32);
+  ck_assert(out32 == 0.5f - 0.5f);
+
+  /* Iterations: the second alone, then refusals. */
+  char note[256];
+  ck_assert_int_eq(bs_model_select_iterations(&m, 1, 0, note, sizeof note, &err), BS_OK);
+  ck_assert_str_eq(note, "");
+  ck_assert_int_eq(m.forest.n_trees, 1);
+  score_ref_f64(&m, &rows[0][0], 1, 2, out);
+  ck_assert(out[0] == -0.5f);
+  memset(&err, 0, sizeof err);
+  ck_assert_int_eq(bs_model_select_iterations(&m, 0, 2, note, sizeof note, &err),
+                   BS_E_USAGE);
+  ck_assert_ptr_ne(strstr(err.msg, "--iteration-range 0:2: the model has 1 iterations"),
+                   NULL);
+  bs_model_free(&m);
+}
+END_TEST
+
+/* XGBoost: the recorded best iteration is used unless a range is given,
+ * with a note when it leaves trees out; feature names are kept. */
+START_TEST(test_xgb_best_iteration) {
+  static const char doc[] =
+      "{'learner':{'attributes':{'best_iteration':'1'},'feature_names':['a'],"
+      "'learner_model_param':{'num_feature':'1','base_score':'0'},'objective':{'name':"
+      "'reg:squarederror'},'gradient_booster':{'name':'gbtree','model':{'tree_info':[0,0,"
+      "0],'iteration_indptr':[0,1,2,3],'trees':[" STUMP(0, 0.5, 1, 2, 1) "," STUMP(
+          0, 0.5, 10, 20, 1) "," STUMP(0, 0.5, 100, 200, 1) "]}}}}";
+  bs_model m;
+  bs_error err = {0};
+  char note[256];
+  load_ok(doc, &m);
+  ck_assert_str_eq(m.feature_names[0], "a");
+  ck_assert_int_eq(m.forest.best_iteration, 1);
+  ck_assert_int_eq(bs_model_select_iterations(&m, -1, 0, note, sizeof note, &err), BS_OK);
+  ck_assert_ptr_ne(strstr(note, "best_iteration 1"), NULL);
+  const float row = 0.0f;
+  float out;
+  score_ref(&m, &row, 1, 1, &out);
+  ck_assert(out == 1 + 10);
+  bs_model_free(&m);
+  load_ok(doc, &m);
+  ck_assert_int_eq(bs_model_select_iterations(&m, 0, 0, note, sizeof note, &err), BS_OK);
+  score_ref(&m, &row, 1, 1, &out);
+  ck_assert(out == 1 + 10 + 100);
+  bs_model_free(&m);
+  load_ok(doc, &m);
+  ck_assert_int_eq(bs_model_select_iterations(&m, 2, 3, note, sizeof note, &err), BS_OK);
+  score_ref(&m, &row, 1, 1, &out);
+  ck_assert(out == 100);
   bs_model_free(&m);
 }
 END_TEST
@@ -1840,6 +2354,7 @@ static Suite *units_suite(void) {
   tc = tcase_create("options");
   tcase_add_test(tc, test_options_defaults);
   tcase_add_test(tc, test_options_every_option);
+  tcase_add_test(tc, test_options_iteration_range);
   tcase_add_test(tc, test_options_value_forms);
   tcase_add_loop_test(tc, test_options_split_path, 0,
                       (int)(sizeof split_cases / sizeof split_cases[0]));
@@ -1883,6 +2398,16 @@ static Suite *units_suite(void) {
   tcase_add_test(tc, test_json_depth);
   tcase_add_test(tc, test_json_truncated);
   tcase_add_test(tc, test_json_matches_jansson);
+  tcase_add_test(tc, test_json_nul_after_token);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("ubjson");
+  tcase_add_test(tc, test_ubj_read);
+  tcase_add_loop_test(tc, test_ubj_refused, 0,
+                      (int)(sizeof ubj_cases / sizeof ubj_cases[0]));
+  tcase_add_test(tc, test_ubj_depth);
+  tcase_add_test(tc, test_ubj_truncated);
+  tcase_add_test(tc, test_ubj_mutations);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("xgboost");
@@ -1907,6 +2432,11 @@ static Suite *units_suite(void) {
                       (int)(sizeof bad_models / sizeof bad_models[0]));
   tcase_add_test(tc, test_progress_format);
   tcase_add_test(tc, test_progress_update);
+  tcase_add_test(tc, test_xgb_best_iteration);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("lightgbm");
+  tcase_add_test(tc, test_lgb_double_values);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -66,3 +66,46 @@ void bs_tree_walk_avx2(const bs_ptree *pt, const float *x, size_t stride,
     }
   }
 }
+
+/* The double walk (value64 forests, double rows): 4 rows per vector, the
+ * row indices in 128-bit vectors, four vectors in flight; every level
+ * gathers. */
+#define LANES64 4
+
+void bs_tree_walk64_avx2(const bs_ptree *pt, const double *x, size_t stride,
+                         int32_t *slot_out) {
+  const int32_t depth = pt->depth;
+  const __m128i two = _mm_set1_epi32(2);
+  const __m128i low31 = _mm_set1_epi32(INT32_MAX);
+  const __m128i rowoff =
+      _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32((int)stride));
+  const __m128i first_leaf = _mm_set1_epi32((1 << depth) - 1);
+  for (int v0 = 0; v0 < BS_TILE_ROWS / LANES64; v0 += INFLIGHT) {
+    const double *xv[INFLIGHT];
+    __m128i idx[INFLIGHT];
+    for (int v = 0; v < INFLIGHT; v++) {
+      xv[v] = x + (size_t)(v0 + v) * LANES64 * stride;
+      idx[v] = _mm_setzero_si128();
+    }
+    for (int32_t l = 0; l < depth; l++)
+      for (int v = 0; v < INFLIGHT; v++) {
+        __m256d t = _mm256_i32gather_pd(pt->thr64, idx[v], 8);
+        __m128i f = _mm_i32gather_epi32(pt->feat, idx[v], 4);
+        __m128i fi = _mm_and_si128(f, low31);
+        __m256d val = _mm256_i32gather_pd(xv[v], _mm_add_epi32(rowoff, fi), 8);
+        __m256d lt = _mm256_cmp_pd(val, t, _CMP_LT_OQ);
+        __m256d nan = _mm256_cmp_pd(val, val, _CMP_UNORD_Q);
+        /* f < 0 marks default-left; its sign, widened to 64 bits. */
+        __m256d dl = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_srai_epi32(f, 31)));
+        __m256d left64 = _mm256_or_pd(lt, _mm256_and_pd(nan, dl));
+        /* The 64-bit lane masks narrowed to 32 bits (-1 or 0 each). */
+        __m128i left = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+            _mm256_castpd_si256(left64), _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+        /* left lanes are -1: i = 2i + 2 - 1 */
+        idx[v] = _mm_add_epi32(_mm_add_epi32(_mm_add_epi32(idx[v], idx[v]), two), left);
+      }
+    for (int v = 0; v < INFLIGHT; v++)
+      _mm_storeu_si128((__m128i *)(slot_out + (v0 + v) * LANES64),
+                       _mm_sub_epi32(idx[v], first_leaf));
+  }
+}

@@ -76,3 +76,42 @@ void bs_tree_walk_avx512(const bs_ptree *pt, const float *x, size_t stride,
     }
   }
 }
+
+/* The double walk (value64 forests, double rows): 8 rows per vector, the
+ * row indices in 256-bit vectors, four vectors in flight; every level
+ * gathers (a level's thresholds are twice as wide as the float ones). */
+#define LANES64 8
+
+void bs_tree_walk64_avx512(const bs_ptree *pt, const double *x, size_t stride,
+                           int32_t *slot_out) {
+  const int32_t depth = pt->depth;
+  const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+  const __m256i low31 = _mm256_set1_epi32(INT32_MAX);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i rowoff = _mm256_mullo_epi32(lane, _mm256_set1_epi32((int)stride));
+  const __m256i first_leaf = _mm256_set1_epi32((1 << depth) - 1);
+  for (int v0 = 0; v0 < BS_TILE_ROWS / LANES64; v0 += INFLIGHT) {
+    const double *xv[INFLIGHT];
+    __m256i idx[INFLIGHT];
+    for (int v = 0; v < INFLIGHT; v++) {
+      xv[v] = x + (size_t)(v0 + v) * LANES64 * stride;
+      idx[v] = _mm256_setzero_si256();
+    }
+    for (int32_t l = 0; l < depth; l++)
+      for (int v = 0; v < INFLIGHT; v++) {
+        __m512d t = _mm512_i32gather_pd(idx[v], pt->thr64, 8);
+        __m256i f = _mm256_i32gather_epi32(pt->feat, idx[v], 4);
+        __mmask8 dl = _mm256_movepi32_mask(f); /* sign bit: NaN goes left */
+        __m256i fi = _mm256_and_si256(f, low31);
+        __m512d val = _mm512_i32gather_pd(_mm256_add_epi32(rowoff, fi), xv[v], 8);
+        __mmask8 lt = _mm512_cmp_pd_mask(val, t, _CMP_LT_OQ);
+        __mmask8 nan = _mm512_cmp_pd_mask(val, val, _CMP_UNORD_Q);
+        __mmask8 left = lt | (nan & dl);
+        __m256i next = _mm256_add_epi32(_mm256_add_epi32(idx[v], idx[v]), two);
+        idx[v] = _mm256_mask_sub_epi32(next, left, next, one);
+      }
+    for (int v = 0; v < INFLIGHT; v++)
+      _mm256_storeu_si256((__m256i *)(slot_out + (v0 + v) * LANES64),
+                          _mm256_sub_epi32(idx[v], first_leaf));
+  }
+}

@@ -5,7 +5,8 @@
  * first, then each tree's leaf in model order, in float32 (or in double,
  * rounded once, for models that ask for it). Only the order of work across
  * rows changes, so the bits match the reference for any tile, thread count
- * or chunk boundary. */
+ * or chunk boundary. Rows of doubles of value64 forests (LightGBM) take a
+ * double walk of the same layout; other forests read them as float32. */
 #include "tree_cpu.h"
 
 #include <math.h>
@@ -23,6 +24,7 @@ typedef struct tree_cpu {
   const bs_model *m;
   bs_pforest p;
   bs_tree_walk_fn walk;
+  bs_tree_walk64_fn walk64;
   int threads;
 } tree_cpu;
 
@@ -42,12 +44,52 @@ void bs_tree_walk_generic(const bs_ptree *pt, const float *x, size_t stride,
   for (size_t r = 0; r < BS_TILE_ROWS; r++) leaf_out[r] = pt->leaf[idx[r] - first_leaf];
 }
 
+/* The double walk of a packed tree, level by level as the generic walk. */
+void bs_tree_walk64_generic(const bs_ptree *pt, const double *x, size_t stride,
+                            int32_t *slot) {
+  int32_t idx[BS_TILE_ROWS] = {0};
+  for (int32_t l = 0; l < pt->depth; l++)
+    for (size_t r = 0; r < BS_TILE_ROWS; r++) {
+      int32_t i = idx[r], f = pt->feat[i];
+      double v = x[r * stride + (size_t)(f & INT32_MAX)];
+      int left = v < pt->thr64[i] || (isnan(v) && f < 0);
+      idx[r] = 2 * i + 2 - left;
+    }
+  const int32_t first_leaf = (1 << pt->depth) - 1;
+  for (size_t r = 0; r < BS_TILE_ROWS; r++) slot[r] = idx[r] - first_leaf;
+}
+
+/* Per-thread scratch of the tile loops. */
+typedef struct tile_buf {
+  float *acc, *leaf, *tail;
+  double *accd, *tail64;
+  int32_t *slot;
+} tile_buf;
+
+/* The margins of n rows from their accumulators. */
+static void tile_finish(const bs_model *m, size_t n, const tile_buf *b, float *margins) {
+  const bs_forest *f = &m->forest;
+  const size_t k = (size_t)m->n_groups;
+  for (size_t r = 0; r < n; r++)
+    for (size_t g = 0; g < k; g++) {
+      if (f->accumulate_double) {
+        double sum = b->accd[g * BS_TILE_ROWS + r];
+        margins[r * k + g] = (float)((double)m->base_margin[g] +
+                                     (f->divisor > 0 ? sum / f->divisor : sum));
+      } else {
+        margins[r * k + g] = b->acc[g * BS_TILE_ROWS + r];
+      }
+    }
+}
+
 /* One tile: n <= BS_TILE_ROWS valid rows at x; writes n x k margins. */
 static void score_tile(const tree_cpu *s, const float *x, size_t stride, size_t n,
-                       float *margins, float *acc, double *accd, float *leaf) {
+                       float *margins, const tile_buf *b) {
   const bs_model *m = s->m;
   const bs_forest *f = &m->forest;
   const size_t k = (size_t)m->n_groups;
+  float *acc = b->acc, *leaf = b->leaf;
+  double *accd = b->accd;
   if (f->accumulate_double)
     memset(accd, 0, k * BS_TILE_ROWS * sizeof *accd);
   else
@@ -56,51 +98,95 @@ static void score_tile(const tree_cpu *s, const float *x, size_t stride, size_t 
         acc[g * BS_TILE_ROWS + r] = m->base_margin[g];
   for (int32_t t = 0; t < s->p.n_trees; t++) {
     const bs_ptree *pt = &s->p.trees[t];
+    const bs_tree *tr = &f->trees[t];
+    const size_t base = (size_t)pt->group * BS_TILE_ROWS;
     if (pt->packed) {
       s->walk(pt, x, stride, leaf);
+      if (pt->leaf64) { /* leaf[r] is the slot reached */
+        for (size_t r = 0; r < BS_TILE_ROWS; r++)
+          accd[base + r] += pt->leaf64[(int32_t)leaf[r]];
+        continue;
+      }
+    } else if (tr->value64) {
+      for (size_t r = 0; r < n; r++)
+        accd[base + r] += tr->value64[bs_ref_tree_leaf_index(f, tr, x + r * stride)];
+      continue;
     } else {
-      const bs_tree *tr = &f->trees[t];
       for (size_t r = 0; r < n; r++) {
         float v = bs_ref_tree_leaf(f, tr, x + r * stride);
         leaf[r] = f->has_weights ? tr->weight * v : v;
       }
     }
-    const size_t base = (size_t)pt->group * BS_TILE_ROWS;
     if (f->accumulate_double)
       for (size_t r = 0; r < BS_TILE_ROWS; r++) accd[base + r] += (double)leaf[r];
     else
       for (size_t r = 0; r < BS_TILE_ROWS; r++) acc[base + r] += leaf[r];
   }
-  for (size_t r = 0; r < n; r++)
-    for (size_t g = 0; g < k; g++) {
-      if (f->accumulate_double) {
-        double sum = accd[g * BS_TILE_ROWS + r];
-        margins[r * k + g] = (float)((double)m->base_margin[g] +
-                                     (f->divisor > 0 ? sum / f->divisor : sum));
-      } else {
-        margins[r * k + g] = acc[g * BS_TILE_ROWS + r];
-      }
-    }
+  tile_finish(m, n, b, margins);
 }
 
-static bs_status tree_cpu_score(void *state, const float *rows, size_t n, size_t stride,
-                                float *margins, bs_error *err) {
-  const tree_cpu *s = state;
+/* One tile of double rows of a value64 forest. */
+static void score_tile_f64(const tree_cpu *s, const double *x, size_t stride, size_t n,
+                           float *margins, const tile_buf *b) {
+  const bs_model *m = s->m;
+  const bs_forest *f = &m->forest;
+  double *accd = b->accd;
+  memset(accd, 0, (size_t)m->n_groups * BS_TILE_ROWS * sizeof *accd);
+  for (int32_t t = 0; t < s->p.n_trees; t++) {
+    const bs_ptree *pt = &s->p.trees[t];
+    const bs_tree *tr = &f->trees[t];
+    const size_t base = (size_t)pt->group * BS_TILE_ROWS;
+    if (pt->packed && pt->depth == 0) {
+      for (size_t r = 0; r < BS_TILE_ROWS; r++) accd[base + r] += pt->leaf64[0];
+    } else if (pt->packed) {
+      s->walk64(pt, x, stride, b->slot);
+      for (size_t r = 0; r < BS_TILE_ROWS; r++) accd[base + r] += pt->leaf64[b->slot[r]];
+    } else {
+      for (size_t r = 0; r < n; r++)
+        accd[base + r] += tr->value64[bs_ref_tree_leaf_index_f64(f, tr, x + r * stride)];
+    }
+  }
+  tile_finish(m, n, b, margins);
+}
+
+static int tile_buf_alloc(tile_buf *b, size_t k, size_t nf, int f64) {
+  memset(b, 0, sizeof *b);
+  b->acc = malloc(k * BS_TILE_ROWS * sizeof *b->acc);
+  b->accd = malloc(k * BS_TILE_ROWS * sizeof *b->accd);
+  b->leaf = malloc(BS_TILE_ROWS * sizeof *b->leaf);
+  b->slot = malloc(BS_TILE_ROWS * sizeof *b->slot);
+  /* A padded copy of a last, partial tile, so the walks never read past
+   * the rows given. */
+  if (f64)
+    b->tail64 = calloc(BS_TILE_ROWS * (nf ? nf : 1), sizeof *b->tail64);
+  else
+    b->tail = calloc(BS_TILE_ROWS * (nf ? nf : 1), sizeof *b->tail);
+  return b->acc && b->accd && b->leaf && b->slot && (f64 ? !!b->tail64 : !!b->tail);
+}
+
+static void tile_buf_free(tile_buf *b) {
+  free(b->acc);
+  free(b->accd);
+  free(b->leaf);
+  free(b->slot);
+  free(b->tail);
+  free(b->tail64);
+}
+
+/* Rows of floats (rows) or, for value64 forests, of doubles (rows64). */
+static bs_status score_rows(const tree_cpu *s, const float *rows, const double *rows64,
+                            size_t n, size_t stride, float *margins, bs_error *err) {
   const size_t k = (size_t)s->m->n_groups, nf = (size_t)s->m->n_features;
   const long long tiles = (long long)((n + BS_TILE_ROWS - 1) / BS_TILE_ROWS);
+  const int f64 = rows64 != NULL;
   int failed = 0;
 #ifdef _OPENMP
   const int threads = s->threads > 0 ? s->threads : omp_get_max_threads();
 #pragma omp parallel num_threads(threads) if (tiles > 1) reduction(| : failed)
 #endif
   {
-    /* Per thread: accumulators, leaves of one tree, and a padded copy of a
-     * last, partial tile so the walks never read past the rows given. */
-    float *acc = malloc(k * BS_TILE_ROWS * sizeof *acc);
-    double *accd = malloc(k * BS_TILE_ROWS * sizeof *accd);
-    float *leaf = malloc(BS_TILE_ROWS * sizeof *leaf);
-    float *tail = calloc(BS_TILE_ROWS * (nf ? nf : 1), sizeof *tail);
-    if (!acc || !accd || !leaf || !tail) failed = 1;
+    tile_buf b;
+    if (!tile_buf_alloc(&b, k, nf, f64)) failed = 1;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -108,30 +194,54 @@ static bs_status tree_cpu_score(void *state, const float *rows, size_t n, size_t
       if (failed) continue;
       size_t r0 = (size_t)t * BS_TILE_ROWS;
       size_t cnt = n - r0 < BS_TILE_ROWS ? n - r0 : BS_TILE_ROWS;
-      const float *x = rows + r0 * stride;
       size_t xs = stride;
-      if (cnt < BS_TILE_ROWS) {
-        for (size_t r = 0; r < cnt; r++)
-          memcpy(tail + r * nf, x + r * stride, nf * sizeof *x);
-        x = tail;
-        xs = nf;
+      if (f64) {
+        const double *x = rows64 + r0 * stride;
+        if (cnt < BS_TILE_ROWS) {
+          for (size_t r = 0; r < cnt; r++)
+            memcpy(b.tail64 + r * nf, x + r * stride, nf * sizeof *x);
+          x = b.tail64;
+          xs = nf;
+        }
+        score_tile_f64(s, x, xs, cnt, margins + r0 * k, &b);
+      } else {
+        const float *x = rows + r0 * stride;
+        if (cnt < BS_TILE_ROWS) {
+          for (size_t r = 0; r < cnt; r++)
+            memcpy(b.tail + r * nf, x + r * stride, nf * sizeof *x);
+          x = b.tail;
+          xs = nf;
+        }
+        score_tile(s, x, xs, cnt, margins + r0 * k, &b);
       }
-      score_tile(s, x, xs, cnt, margins + r0 * k, acc, accd, leaf);
     }
-    free(acc);
-    free(accd);
-    free(leaf);
-    free(tail);
+    tile_buf_free(&b);
   }
   return failed ? bs_fail(err, BS_E_NOMEM, "out of memory in the tree kernel") : BS_OK;
 }
 
+static bs_status tree_cpu_score(void *state, const float *rows, size_t n, size_t stride,
+                                float *margins, bs_error *err) {
+  return score_rows(state, rows, NULL, n, stride, margins, err);
+}
+
+static bs_status tree_cpu_score_f64(void *state, const double *rows, size_t n,
+                                    size_t stride, float *margins, bs_error *err) {
+  const tree_cpu *s = state;
+  if (!s->m->forest.has_values64)
+    return bs_ref_score_as_float(state, tree_cpu_score, s->m->n_features, rows, n, stride,
+                                 margins, err);
+  return score_rows(s, NULL, rows, n, stride, margins, err);
+}
+
 static bs_status prepare_with(const bs_model *m, const bs_kernel_config *cfg,
-                              bs_tree_walk_fn walk, void **state, bs_error *err) {
+                              bs_tree_walk_fn walk, bs_tree_walk64_fn walk64,
+                              void **state, bs_error *err) {
   tree_cpu *s = calloc(1, sizeof *s);
   if (!s) return bs_fail(err, BS_E_NOMEM, "out of memory preparing a tree kernel");
   s->m = m;
   s->walk = walk;
+  s->walk64 = walk64;
   s->threads = cfg ? cfg->threads : 0;
   bs_status st = bs_pforest_build(m, &s->p, err);
   if (st) {
@@ -153,7 +263,7 @@ static int supports_forest(const bs_model *m) { return m->kind == BS_MODEL_FORES
 
 static bs_status prepare_generic(const bs_model *m, const bs_kernel_config *cfg,
                                  void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_generic, state, err);
+  return prepare_with(m, cfg, bs_tree_walk_generic, bs_tree_walk64_generic, state, err);
 }
 
 const bs_kernel bs_kernel_tree_generic = {
@@ -162,6 +272,7 @@ const bs_kernel bs_kernel_tree_generic = {
     .supports = supports_forest,
     .prepare = prepare_generic,
     .score = tree_cpu_score,
+    .score_f64 = tree_cpu_score_f64,
     .release = tree_cpu_release,
 };
 
@@ -171,12 +282,12 @@ static int probe_avx512(void) { return bs_cpu_level_get() >= BS_CPU_AVX512; }
 
 static bs_status prepare_avx2(const bs_model *m, const bs_kernel_config *cfg,
                               void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_avx2, state, err);
+  return prepare_with(m, cfg, bs_tree_walk_avx2, bs_tree_walk64_avx2, state, err);
 }
 
 static bs_status prepare_avx512(const bs_model *m, const bs_kernel_config *cfg,
                                 void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_avx512, state, err);
+  return prepare_with(m, cfg, bs_tree_walk_avx512, bs_tree_walk64_avx512, state, err);
 }
 
 const bs_kernel bs_kernel_tree_avx2 = {
@@ -186,6 +297,7 @@ const bs_kernel bs_kernel_tree_avx2 = {
     .supports = supports_forest,
     .prepare = prepare_avx2,
     .score = tree_cpu_score,
+    .score_f64 = tree_cpu_score_f64,
     .release = tree_cpu_release,
 };
 
@@ -196,6 +308,7 @@ const bs_kernel bs_kernel_tree_avx512 = {
     .supports = supports_forest,
     .prepare = prepare_avx512,
     .score = tree_cpu_score,
+    .score_f64 = tree_cpu_score_f64,
     .release = tree_cpu_release,
 };
 #endif

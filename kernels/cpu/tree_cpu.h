@@ -23,4 +23,16 @@ void bs_tree_walk_avx2(const bs_ptree *pt, const float *x, size_t stride,
 void bs_tree_walk_avx512(const bs_ptree *pt, const float *x, size_t stride,
                          float *leaf_out);
 
+/* The double walk of value64 forests: for each of the BS_TILE_ROWS rows of
+ * doubles at x, the leaf slot it reaches in pt (pt->depth >= 1). */
+typedef void (*bs_tree_walk64_fn)(const bs_ptree *pt, const double *x, size_t stride,
+                                  int32_t *slot_out);
+
+void bs_tree_walk64_generic(const bs_ptree *pt, const double *x, size_t stride,
+                            int32_t *slot_out);
+void bs_tree_walk64_avx2(const bs_ptree *pt, const double *x, size_t stride,
+                         int32_t *slot_out);
+void bs_tree_walk64_avx512(const bs_ptree *pt, const double *x, size_t stride,
+                           int32_t *slot_out);
+
 #endif

@@ -17,26 +17,44 @@ static int32_t subtree_depth(const bs_tree *t, int32_t i, int32_t level) {
   return 1 + (l > r ? l : r);
 }
 
+/* Where fill writes one packed tree. */
+typedef struct dest {
+  float *thr, *leaf;
+  int32_t *feat;
+  double *thr64, *leaf64; /* value64 forests only */
+  float weight;
+  int weighted;
+} dest;
+
 /* Writes the subtree at src into heap slot `slot` of a tree of depth D. */
-static void fill(const bs_tree *t, float weight, int weighted, int32_t src, int32_t slot,
-                 int32_t level, int32_t depth, float *thr, int32_t *feat, float *leaf) {
+static void fill(const bs_tree *t, const dest *d, int32_t src, int32_t slot,
+                 int32_t level, int32_t depth) {
   const bs_node *nd = &t->nodes[src];
   if (level == depth) {
-    leaf[slot - ((1 << depth) - 1)] = weighted ? weight * nd->value : nd->value;
+    int32_t s = slot - ((1 << depth) - 1);
+    if (d->leaf64) {
+      d->leaf64[s] = t->value64[src];
+      d->leaf[s] = (float)s;
+    } else {
+      d->leaf[s] = d->weighted ? d->weight * nd->value : nd->value;
+    }
     return;
   }
+  int32_t l = src, r = src;
   if (nd->flags & BS_NODE_LEAF) {
     /* Padding: any direction reaches a copy of this leaf. */
-    thr[slot] = 0.0f;
-    feat[slot] = 0;
-    fill(t, weight, weighted, src, 2 * slot + 1, level + 1, depth, thr, feat, leaf);
-    fill(t, weight, weighted, src, 2 * slot + 2, level + 1, depth, thr, feat, leaf);
-    return;
+    d->thr[slot] = 0.0f;
+    d->feat[slot] = 0;
+    if (d->thr64) d->thr64[slot] = 0.0;
+  } else {
+    d->thr[slot] = nd->value;
+    d->feat[slot] = nd->feature | ((nd->flags & BS_NODE_DEFAULT_LEFT) ? INT32_MIN : 0);
+    if (d->thr64) d->thr64[slot] = t->value64[src];
+    l = nd->left;
+    r = nd->right;
   }
-  thr[slot] = nd->value;
-  feat[slot] = nd->feature | ((nd->flags & BS_NODE_DEFAULT_LEFT) ? INT32_MIN : 0);
-  fill(t, weight, weighted, nd->left, 2 * slot + 1, level + 1, depth, thr, feat, leaf);
-  fill(t, weight, weighted, nd->right, 2 * slot + 2, level + 1, depth, thr, feat, leaf);
+  fill(t, d, l, 2 * slot + 1, level + 1, depth);
+  fill(t, d, r, 2 * slot + 2, level + 1, depth);
 }
 
 static size_t node_slots(int32_t depth) {
@@ -50,7 +68,8 @@ bs_status bs_pforest_build(const bs_model *m, bs_pforest *p, bs_error *err) {
   p->n_trees = f->n_trees;
   p->trees = calloc(f->n_trees ? (size_t)f->n_trees : 1, sizeof *p->trees);
   if (!p->trees) return bs_fail(err, BS_E_NOMEM, "out of memory packing trees");
-  size_t nf = 0, ni = 0;
+  size_t nf = 0, ni = 0, nd = 0;
+  const int v64 = f->has_values64;
   for (int32_t t = 0; t < f->n_trees; t++) {
     bs_ptree *pt = &p->trees[t];
     pt->group = f->trees[t].group;
@@ -63,29 +82,39 @@ bs_status bs_pforest_build(const bs_model *m, bs_pforest *p, bs_error *err) {
     nf += node_slots(pt->depth) + ((size_t)1 << pt->depth);
     ni += node_slots(pt->depth);
   }
-  p->pool_f = malloc((nf ? nf : 1) * sizeof *p->pool_f);
-  p->pool_i = malloc((ni ? ni : 1) * sizeof *p->pool_i);
-  if (!p->pool_f || !p->pool_i) {
+  if (v64) nd = nf;
+  p->pool_f = calloc(nf ? nf : 1, sizeof *p->pool_f);
+  p->pool_i = calloc(ni ? ni : 1, sizeof *p->pool_i);
+  p->pool_d = calloc(nd ? nd : 1, sizeof *p->pool_d);
+  if (!p->pool_f || !p->pool_i || !p->pool_d) {
     bs_pforest_free(p);
     return bs_fail(err, BS_E_NOMEM, "out of memory packing trees");
   }
-  memset(p->pool_f, 0, (nf ? nf : 1) * sizeof *p->pool_f);
-  memset(p->pool_i, 0, (ni ? ni : 1) * sizeof *p->pool_i);
   float *pf = p->pool_f;
   int32_t *pi = p->pool_i;
+  double *pd = p->pool_d;
   for (int32_t t = 0; t < f->n_trees; t++) {
     bs_ptree *pt = &p->trees[t];
     if (!pt->packed) continue;
-    size_t slots = node_slots(pt->depth);
-    float *thr = pf, *leaf = pf + slots;
-    int32_t *feat = pi;
-    pf += slots + ((size_t)1 << pt->depth);
+    size_t slots = node_slots(pt->depth), leaves = (size_t)1 << pt->depth;
+    dest d = {.thr = pf,
+              .leaf = pf + slots,
+              .feat = pi,
+              .weight = f->trees[t].weight,
+              .weighted = f->has_weights};
+    pf += slots + leaves;
     pi += slots;
-    fill(&f->trees[t], f->trees[t].weight, f->has_weights, 0, 0, 0, pt->depth, thr, feat,
-         leaf);
-    pt->thr = thr;
-    pt->feat = feat;
-    pt->leaf = leaf;
+    if (v64) {
+      d.thr64 = pd;
+      d.leaf64 = pd + slots;
+      pd += slots + leaves;
+    }
+    fill(&f->trees[t], &d, 0, 0, 0, pt->depth);
+    pt->thr = d.thr;
+    pt->feat = d.feat;
+    pt->leaf = d.leaf;
+    pt->thr64 = d.thr64;
+    pt->leaf64 = d.leaf64;
   }
   return BS_OK;
 }
@@ -94,5 +123,6 @@ void bs_pforest_free(bs_pforest *p) {
   free(p->trees);
   free(p->pool_f);
   free(p->pool_i);
+  free(p->pool_d);
   memset(p, 0, sizeof *p);
 }

@@ -8,7 +8,12 @@
  * nodes may send a row either way. Leaves are pre-multiplied by the tree's
  * weight (the same float product the reference computes per row).
  * Trees the walk cannot express (categorical splits, zero-as-missing,
- * deeper than the limit) are marked and left to the reference walk. */
+ * deeper than the limit) are marked and left to the reference walk.
+ *
+ * Forests with value64 (LightGBM) also get double thresholds for double
+ * rows, and their leaves are doubles: `leaf` then holds each slot's own
+ * index (exact in a float), so the float walks, unchanged, say which slot
+ * a row reached, and the driver adds leaf64[slot]. */
 #ifndef BS_TREE_PACK_H
 #define BS_TREE_PACK_H
 
@@ -24,9 +29,11 @@ typedef struct bs_ptree {
   int32_t group;  /* output column */
   int32_t packed; /* 0: use the reference walk on the original tree */
   int32_t pad;
-  const float *thr;    /* 2^depth - 1 thresholds (padded) */
-  const int32_t *feat; /* feature index; bit 31 set = NaN goes left */
-  const float *leaf;   /* 2^depth weighted leaf values */
+  const float *thr;     /* 2^depth - 1 thresholds (padded) */
+  const int32_t *feat;  /* feature index; bit 31 set = NaN goes left */
+  const float *leaf;    /* 2^depth weighted leaf values (value64: slot indices) */
+  const double *thr64;  /* value64 only: the thresholds for double rows */
+  const double *leaf64; /* value64 only: 2^depth leaf values */
 } bs_ptree;
 
 typedef struct bs_pforest {
@@ -35,6 +42,7 @@ typedef struct bs_pforest {
   int32_t n_unpacked; /* trees left to the reference walk */
   float *pool_f;      /* storage of thr and leaf */
   int32_t *pool_i;    /* storage of feat */
+  double *pool_d;     /* storage of thr64 and leaf64 */
 } bs_pforest;
 
 bs_status bs_pforest_build(const bs_model *m, bs_pforest *p, bs_error *err);

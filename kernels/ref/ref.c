@@ -14,6 +14,7 @@ void bs_ref_dense_release(void *state);
 
 typedef struct ref_state {
   bs_model_kind kind;
+  int32_t n_features;
   void *inner;
 } ref_state;
 
@@ -26,6 +27,7 @@ static bs_status ref_prepare(const bs_model *m, const bs_kernel_config *cfg, voi
   ref_state *s = calloc(1, sizeof *s);
   if (!s) return bs_fail(err, BS_E_NOMEM, "out of memory preparing kernel 'ref'");
   s->kind = m->kind;
+  s->n_features = m->n_features;
   bs_status st = BS_E_UNSUPPORTED;
   switch (m->kind) {
     case BS_MODEL_FOREST:
@@ -58,6 +60,20 @@ static bs_status ref_score(void *state, const float *rows, size_t n, size_t stri
   }
 }
 
+static bs_status ref_score_f64(void *state, const double *rows, size_t n, size_t stride,
+                               float *margins, bs_error *err) {
+  ref_state *s = state;
+  switch (s->kind) {
+    case BS_MODEL_FOREST:
+      return bs_ref_tree_score_f64(s->inner, rows, n, stride, margins, err);
+    case BS_MODEL_NETWORK:
+      return bs_ref_score_as_float(s->inner, bs_ref_dense_score, s->n_features, rows, n,
+                                   stride, margins, err);
+    default:
+      return bs_fail(err, BS_E_INTERNAL, "kernel 'ref': unknown model family");
+  }
+}
+
 static void ref_release(void *state) {
   ref_state *s = state;
   if (!s) return;
@@ -81,5 +97,6 @@ const bs_kernel bs_kernel_ref = {
     .supports = ref_supports,
     .prepare = ref_prepare,
     .score = ref_score,
+    .score_f64 = ref_score_f64,
     .release = ref_release,
 };
