@@ -1,6 +1,7 @@
-/* All HDF5: the input matrix, the output dataset, its provenance, and the
+/* HDF5 output: the output dataset, its provenance, and the
  * temporary-name-then-rename that keeps a failed run from leaving a file
- * that looks complete. Ids start invalid and are closed in one place. */
+ * that looks complete. Ids start invalid and are closed in one place. The
+ * input is read by the input module (input.h). */
 #ifndef BS_H5IO_H
 #define BS_H5IO_H
 
@@ -12,22 +13,6 @@
 
 /* Silences HDF5's own error stack printing: we report errors ourselves. */
 void bs_h5_quiet(void);
-
-typedef struct bs_input {
-  hid_t file, dset;
-  int64_t rows, cols;
-  char type_desc[48]; /* e.g. "float64", "uint8" for messages and provenance */
-  const char *path, *dataset;
-} bs_input;
-
-/* Opens FILE:DATASET read-only and checks it is a 2-D numeric matrix. */
-bs_status bs_input_open(const char *path, const char *dataset, bs_input *in,
-                        bs_error *err);
-/* Reads rows [row0, row0 + n) as float32 into buf (n x cols). */
-bs_status bs_input_read(bs_input *in, int64_t row0, int64_t n, float *buf, bs_error *err);
-void bs_input_close(bs_input *in);
-/* SHA-256 over the input's shape, type and a sample of its rows. */
-bs_status bs_input_fingerprint(bs_input *in, char hex[65], bs_error *err);
 
 /* One provenance attribute: a string, or (str == NULL) an integer. */
 typedef struct bs_attr {
