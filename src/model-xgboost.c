@@ -157,6 +157,26 @@ static json_t *path_get(json_t *root, const char *const *keys) {
   return root;
 }
 
+/* learner.feature_names, when the model records them (XGBoost writes []
+ * when it was trained without names). */
+static bs_status read_feature_names(ctx *c, json_t *learner, bs_model *m) {
+  json_t *a = json_object_get(learner, "feature_names");
+  size_t n = json_array_size(a);
+  if (n == 0) return BS_OK;
+  if (n != (size_t)m->n_features)
+    return FAIL(c, "%s: learner.feature_names has %zu names for %d features", c->path, n,
+                (int)m->n_features);
+  if (!(m->feature_names = calloc(n, sizeof *m->feature_names)))
+    return bs_fail(c->err, BS_E_NOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    const char *s = json_string_value(json_array_get(a, i));
+    if (!s) return FAIL(c, "%s: learner.feature_names[%zu] is not a string", c->path, i);
+    if (!(m->feature_names[i] = strdup(s)))
+      return bs_fail(c->err, BS_E_NOMEM, "out of memory");
+  }
+  return BS_OK;
+}
+
 /* An optional scalar like learner_model_param.num_class; absent gives dflt. */
 static bs_status get_param(ctx *c, json_t *obj, const char *key, long long dflt,
                            long long lo, long long hi, long long *out) {
@@ -803,6 +823,7 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
     goto out;
   }
   m->n_features = (int32_t)nfeat;
+  if ((st = read_feature_names(&c, learner, m))) goto out;
   int multiclass =
       oi->transform == BS_TRANSFORM_SOFTMAX || oi->transform == BS_TRANSFORM_ARGMAX;
   if (multiclass && nclass < 2) {
