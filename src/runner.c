@@ -30,6 +30,7 @@
 #include "../kernels/kernel.h"
 #include "config.h"
 #include "h5io.h"
+#include "input.h"
 #include "model-load.h"
 #include "partition.h"
 #include "sha256.h"
@@ -67,7 +68,7 @@ typedef struct job {
   bs_model model;
   int have_model;
   char sha[65];
-  bs_input in;
+  bs_input *in;
   bs_output out;
   int have_out;
   out_plan plan;
@@ -135,22 +136,16 @@ static bs_status load_model(job *j, bs_error *err) {
   return agree(j, err);
 }
 
+/* The input module checks the columns against the model's features. */
 static bs_status open_input(job *j, bs_error *err) {
   const bs_options *o = j->o;
-  if (bs_input_open(o->input_file, o->input_dataset, &j->in, err) == BS_OK) {
-    int64_t need = j->model.n_features, have = j->in.cols;
-    if (j->in.rows > 0 && have < need)
-      bs_fail(err, BS_E_MISMATCH,
-              "input %s: dataset '%s' has %lld columns; the model reads %lld features",
-              o->input_file, o->input_dataset, (long long)have, (long long)need);
-    else if (j->in.rows > 0 && have > need && !o->allow_extra_columns)
-      bs_fail(err, BS_E_MISMATCH,
-              "input %s: dataset '%s' has %lld columns; the model reads %lld features "
-              "(pass --allow-extra-columns to ignore the trailing %lld)",
-              o->input_file, o->input_dataset, (long long)have, (long long)need,
-              (long long)(have - need));
-  }
-  return agree(j, err);
+  bs_input_spec spec = {.input = o->input,
+                        .delimiter = o->delimiter,
+                        .feature_names = j->model.feature_names,
+                        .n_features = j->model.n_features,
+                        .allow_extra_columns = o->allow_extra_columns,
+                        .quiet = o->quiet};
+  return bs_input_open(&spec, j->comm, &j->in, err);
 }
 
 /* Test hook: BATCHSCORE_TEST_DELAY="MS" slows every rank, "RANK:MS[,...]"
@@ -177,9 +172,9 @@ static int64_t default_chunk_rows(const job *j) {
    * ranks idle for little while the slowest finishes, and a preempted run
    * loses little. A GPU wants big blocks to amortise its latency: up to
    * 64 MiB (1M rows), about 4 chunks per rank (the pipeline needs two). */
-  int64_t c = (j->any_gpu ? 16 << 20 : 4 << 20) / (j->in.cols > 0 ? j->in.cols : 1);
+  int64_t c = (j->any_gpu ? 16 << 20 : 4 << 20) / (j->in->cols > 0 ? j->in->cols : 1);
   const int64_t most = j->any_gpu ? 1 << 20 : 65536, per_rank = j->any_gpu ? 4 : 16;
-  int64_t share = (j->in.rows + per_rank * j->size - 1) / (per_rank * j->size);
+  int64_t share = (j->in->rows + per_rank * j->size - 1) / (per_rank * j->size);
   if (share < c) c = share;
   return c < 1024 ? 1024 : c > most ? most : c;
 }
@@ -212,17 +207,17 @@ static bs_status plan_output(job *j, bs_error *err) {
     snprintf(fp->model_sha256, sizeof fp->model_sha256, "%s", j->sha);
     snprintf(fp->output_dataset, sizeof fp->output_dataset, "%s", o->output_dataset);
     fp->output_margin = o->output_margin;
-    fp->rows = j->in.rows;
+    fp->rows = j->in->rows;
     fp->cols = bs_model_out_cols(&j->model, o->output_margin);
     fp->chunk_rows = j->chunk_rows;
-    fp->chunks = bs_chunk_count(j->in.rows, j->chunk_rows);
+    fp->chunks = bs_chunk_count(j->in->rows, j->chunk_rows);
     char *tmp = bs_output_tmp_path(o->output_file);
     struct {
       int final, partial;
     } ex = {access(o->output_file, F_OK) == 0, tmp && access(tmp, F_OK) == 0};
     if (!tmp) bs_fail(err, BS_E_NOMEM, "out of memory");
     if (!err->code && bs_output_check_dir(o->output_file, err) == BS_OK &&
-        bs_input_fingerprint(&j->in, fp->input_fingerprint, err) == BS_OK) {
+        bs_input_fingerprint(j->in, fp->input_fingerprint, err) == BS_OK) {
       bs_fingerprint rec;
       const char *which = ex.final ? o->output_file : tmp;
       if (o->force) {
@@ -319,12 +314,12 @@ static bs_status select_kernel(job *j, bs_error *err) {
 /* The chunk buffers, from the kernel (pinned memory for a GPU). */
 static bs_status alloc_buffers(job *j, bs_error *err) {
   /* Chunks travel as single MPI messages, whose counts are int. */
-  int64_t width = j->in.cols > j->model.n_groups ? j->in.cols : j->model.n_groups;
+  int64_t width = j->in->cols > j->model.n_groups ? j->in->cols : j->model.n_groups;
   if (j->chunk_rows > INT32_MAX / (width > 0 ? width : 1))
     return bs_fail(err, BS_E_USAGE, "--chunk-rows %lld is too large for %lld columns",
                    (long long)j->chunk_rows, (long long)width);
   const size_t rows = (size_t)j->chunk_rows;
-  const size_t xb = rows * (size_t)(j->in.cols > 0 ? j->in.cols : 1) * sizeof(float);
+  const size_t xb = rows * (size_t)(j->in->cols > 0 ? j->in->cols : 1) * sizeof(float);
   const size_t yb = rows * (size_t)j->model.n_groups * sizeof(float);
   int ok = 1;
   for (int s = 0; s < 2; s++) {
@@ -356,12 +351,12 @@ static bs_status open_output(job *j, bs_error *err) {
           {"model_format", j->model.format, 0},
           {"objective", j->model.objective, 0},
           {"output", o->output_margin ? "margin" : "prediction", 0},
-          {"input_file", o->input_file, 0},
+          {"input_file", o->input, 0},
           {"input_dataset", o->input_dataset, 0},
-          {"input_type", j->in.type_desc, 0},
+          {"input_type", j->in->type_desc, 0},
           {"input_fingerprint", j->fp.input_fingerprint, 0},
-          {"rows", NULL, j->in.rows},
-          {"features", NULL, j->in.cols},
+          {"rows", NULL, j->in->rows},
+          {"features", NULL, j->in->cols},
           {"columns", NULL, j->cols},
           {"ranks", NULL, j->size},
           {"kernel", j->kernel->name, 0},
@@ -406,7 +401,7 @@ static void *scorer_main(void *arg) {
     double t0 = now();
     bs_error e = {0};
     bs_status st =
-        bs_kernel_score(&j->kinst, s->x, (size_t)s->n, (size_t)j->in.cols, s->y, &e);
+        bs_kernel_score(&j->kinst, s->x, (size_t)s->n, (size_t)j->in->cols, s->y, &e);
     if (st == BS_OK && !j->o->output_margin)
       bs_model_transform(&j->model, s->y, (size_t)s->n);
     s->score_s += now() - t0;
@@ -499,9 +494,9 @@ static bs_status scorer_wait(job *j, coord *k, bs_error *err) {
 
 static bs_status read_chunk(job *j, int64_t c, float *x, bs_error *err) {
   int64_t row0, n;
-  bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
+  bs_chunk_rows(j->in->rows, j->chunk_rows, c, &row0, &n);
   double t0 = now();
-  bs_status st = bs_input_read(&j->in, row0, n, x, err);
+  bs_status st = bs_input_read(j->in, row0, n, x, err);
   j->st.read_s += now() - t0;
   return st;
 }
@@ -509,7 +504,7 @@ static bs_status read_chunk(job *j, int64_t c, float *x, bs_error *err) {
 /* Writes chunk c's rows, makes them durable, then records c as done. */
 static bs_status store_chunk(job *j, int64_t c, const float *buf, bs_error *err) {
   int64_t row0, n;
-  bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
+  bs_chunk_rows(j->in->rows, j->chunk_rows, c, &row0, &n);
   double t0 = now();
   if (bs_output_write(&j->out, row0, n, buf, err) == BS_OK &&
       bs_output_sync(&j->out, err) == BS_OK)
@@ -539,7 +534,7 @@ static void serve_one(job *j, coord *k, bs_error *err) {
     if (h.interrupted) k->stopping = 1;
   } else {
     int64_t row0, n;
-    bs_chunk_rows(j->in.rows, j->chunk_rows, h.chunk, &row0, &n);
+    bs_chunk_rows(j->in->rows, j->chunk_rows, h.chunk, &row0, &n);
     MPI_Recv(j->rbuf, (int)(n * j->cols), MPI_FLOAT, ms.MPI_SOURCE, TAG_DATA, j->comm,
              MPI_STATUS_IGNORE);
     j->st.wait_s += now() - t0;
@@ -619,7 +614,7 @@ static void deliver(job *j, flow *f, int64_t c, int s, bs_error *err) {
     return;
   }
   int64_t row0, n;
-  bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
+  bs_chunk_rows(j->in->rows, j->chunk_rows, c, &row0, &n);
   f->hdr[s] = (msg_hdr){.chunk = c, .kind = MSG_RESULT};
   MPI_Isend(&f->hdr[s], (int)sizeof f->hdr[s], MPI_BYTE, 0, TAG_HDR, j->comm,
             &f->req[s][0]);
@@ -634,7 +629,7 @@ static void run_chunks(job *j, flow *f, bs_error *err) {
   if (c >= 0 && read_chunk(j, c, j->x[b], err)) c = -1;
   while (c >= 0) {
     int64_t row0, n;
-    bs_chunk_rows(j->in.rows, j->chunk_rows, c, &row0, &n);
+    bs_chunk_rows(j->in->rows, j->chunk_rows, c, &row0, &n);
     slot_free(j, f, b);
     scorer_submit(j, j->x[b], n, j->y[b]);
     int64_t c2 = next_chunk(j, f, err);
@@ -688,6 +683,9 @@ static int64_t run_worker(job *j, int64_t s0, int64_t sn, bs_error *err) {
 static bs_status finish(job *j, int64_t completed, bs_error *err) {
   const bs_options *o = j->o;
   if (j->have_out) bs_output_close(&j->out, err);
+  /* Reads checked their files; a file deleted or changed after its last
+   * read is still a changed input. */
+  if (!err->code) bs_input_check_unchanged(j->in, err);
   int flags[2] = {j->interrupted, 0}, any[2];
   MPI_Allreduce(flags, any, 2, MPI_INT, MPI_MAX, j->comm);
   bs_status st = agree(j, err);
@@ -722,7 +720,7 @@ static void job_free(job *j) {
     bs_kernel_release(&j->kinst);
   }
   if (j->have_model) bs_model_free(&j->model);
-  bs_input_close(&j->in);
+  bs_input_close(j->in);
   if (j->have_out) {
     bs_output_close(&j->out, NULL);
     bs_output_free(&j->out);
@@ -735,7 +733,6 @@ static void job_free(job *j) {
 bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t *stop,
                  bs_run_summary *sum, bs_error *err) {
   job j = {.o = o, .comm = comm, .stop = stop};
-  j.in.file = j.in.dset = H5I_INVALID_HID;
   MPI_Comm_rank(comm, &j.rank);
   MPI_Comm_size(comm, &j.size);
   memset(sum, 0, sizeof *sum);
@@ -748,7 +745,7 @@ bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t
       (st = select_kernel(&j, err)) || (st = plan_output(&j, err)) ||
       (st = alloc_buffers(&j, err)) || (st = open_output(&j, err)))
     goto out;
-  sum->rows = j.in.rows;
+  sum->rows = j.in->rows;
   sum->cols = j.cols;
   sum->ranks = j.size;
   sum->threads = o->threads;
