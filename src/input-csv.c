@@ -126,13 +126,15 @@ static void put_error(sbuf *rec, int64_t file, const bs_error *e) {
  * all numbers: that file has no header. */
 static int put_header(sbuf *rec, const char *path, char delim, char **names, int32_t n,
                       bs_error *e) {
-  int32_t numeric = 0;
+  int32_t numbers = 0, data = 0; /* numbers, and empty or missing-value words */
   for (int32_t j = 0; j < n; j++) {
     double d;
     size_t len = strlen(names[j]);
-    numeric += len > 0 && bs_scan_double(names[j], len, &d) == len;
+    int num = len > 0 && bs_scan_double(names[j], len, &d) == len;
+    numbers += num;
+    data += num || len == 0 || bs_csv_missing(names[j], len);
   }
-  if (numeric == n) {
+  if (numbers > 0 && data == n) {
     bs_fail(e, BS_E_FORMAT,
             "input %s: the first line is numbers, not a header; CSV input needs a header "
             "row naming the columns",
@@ -275,11 +277,6 @@ static void scan_gzip(const input_file *f, int64_t i, char delim, int64_t every,
             (long long)g.scan.lines + 1);
   else if (rc == -2 || g.scan.oom || g.head.oom)
     bs_fail(&e, BS_E_NOMEM, "out of memory indexing %s", f->path);
-  else if (!e.code && g.scan.parity)
-    bs_fail(&e, BS_E_FORMAT,
-            "input %s: a quoted field is never closed (the file has an odd number of "
-            "quotes)",
-            f->path);
   char **names = NULL, d = 0;
   int32_t n = 0;
   sbuf h = {0};
@@ -304,6 +301,7 @@ static void scan_gzip(const input_file *f, int64_t i, char delim, int64_t every,
     sput_i64(rec, i);
     sbuf_put(rec, h.p, h.n);
     sput_i64(rec, ix.usize);
+    sput_i64(rec, g.scan.parity);
     put_scan(rec, &g.scan, 0);
     sput_i64(rec, ix.n);
     sbuf_put(rec, ix.pts, (size_t)ix.n * sizeof *ix.pts);
@@ -437,6 +435,7 @@ static int take_records(sreader *r, file_recs *fr, int64_t n_files) {
       /* Its length: usize, marks, points, windows. */
       int64_t rows, n;
       sget_i64(r);
+      sget_i64(r);
       get_marks(r, &rows, &n);
       int64_t np = sget_i64(r);
       if (np < 0 || (size_t)(r->end - r->p) / sizeof(bs_gz_point) < (size_t)np) return -1;
@@ -469,7 +468,7 @@ static bs_status put_marks(csv_shard *sh, const char *m, int64_t n, int64_t row_
 /* A plain file's pieces, in order: the true quote state at each piece's
  * start is the parity of the quotes before it. */
 static bs_status assemble_plain(const input_file *f, const file_recs *fr, csv_shard *sh,
-                                bs_error *err) {
+                                int *odd, bs_error *err) {
   int parity = 0;
   int64_t row_base = -1, line_base = 0; /* the first row is the header */
   for (int64_t k = 0; k < fr->n_pieces; k++) {
@@ -480,19 +479,17 @@ static bs_status assemble_plain(const input_file *f, const file_recs *fr, csv_sh
     line_base += p->lines;
     parity ^= (int)(p->quotes & 1);
   }
-  if (parity)
-    return bs_fail(err, BS_E_FORMAT,
-                   "input %s: a quoted field is never closed (the file has an odd number "
-                   "of quotes)",
-                   f->path);
+  *odd = parity;
   sh->rows = row_base;
   sh->end = f->size;
   return BS_OK;
 }
 
-static bs_status assemble_gzip(const file_recs *fr, csv_shard *sh, bs_error *err) {
+static bs_status assemble_gzip(const file_recs *fr, csv_shard *sh, int *odd,
+                               bs_error *err) {
   sreader r = {fr->gzip, fr->gzip_end, 0};
   sh->end = sget_i64(&r);
+  *odd = (int)sget_i64(&r);
   int64_t rows, n;
   const char *m = get_marks(&r, &rows, &n);
   if (r.bad) return bs_fail(err, BS_E_INTERNAL, "input: a damaged index record");
@@ -550,6 +547,8 @@ static bs_status same_header(struct input_impl *x, int64_t i, const char *hdr,
   return BS_OK;
 }
 
+static bs_status diagnose_quotes(bs_input *in, int64_t s, bs_error *err);
+
 /* The gathered records into shards; every rank alike. */
 static bs_status assemble(bs_input *in, const char *all, const size_t *offs,
                           bs_error *err) {
@@ -571,10 +570,12 @@ static bs_status assemble(bs_input *in, const char *all, const size_t *offs,
     } else if (!fr[i].header) {
       rc = bs_fail(err, BS_E_INTERNAL, "input %s: no header record", f->path);
     } else if (same_header(x, i, fr[i].header, err) == BS_OK) {
-      rc = f->gzip ? assemble_gzip(&fr[i], &st->sh[i], err)
-                   : assemble_plain(f, &fr[i], &st->sh[i], err);
+      int odd = 0;
+      rc = f->gzip ? assemble_gzip(&fr[i], &st->sh[i], &odd, err)
+                   : assemble_plain(f, &fr[i], &st->sh[i], &odd, err);
       if (rc == BS_OK && st->sh[i].rows < 0)
         rc = bs_fail(err, BS_E_FORMAT, "input %s: empty file (no header line)", f->path);
+      if (rc == BS_OK && odd) rc = diagnose_quotes(in, i, err);
       x->shard_rows[i] = st->sh[i].rows;
     } else {
       rc = err->code;
@@ -672,13 +673,13 @@ static int64_t mark_before(const csv_shard *sh, int64_t r) {
   return lo;
 }
 
-static bs_status csv_read(bs_input *in, int64_t s, int64_t row0, int64_t n, void *out,
-                          int dbl, bs_error *err) {
+/* Rows [row0, row0 + n) of shard s through the layout; faults name the
+ * file, line and column. */
+static bs_status parse_rows(bs_input *in, int64_t s, int64_t row0, int64_t n,
+                            const bs_csv_layout *lay, void *out, int dbl, bs_error *err) {
   struct input_impl *x = in->x;
   csv_state *st = x->sd;
   const csv_shard *sh = &st->sh[s];
-  bs_csv_layout lay;
-  if (layout(in, &lay, err)) return err->code;
   int64_t a = mark_before(sh, row0), b = a;
   while (b < sh->n_marks && sh->marks[b].row < row0 + n) b++;
   int64_t u0 = sh->marks[a].off, u1 = b < sh->n_marks ? sh->marks[b].off : sh->end;
@@ -692,11 +693,42 @@ static bs_status csv_read(bs_input *in, int64_t s, int64_t row0, int64_t n, void
   if (bs_csv_skip(st->buf, len, &pos, &line, row0 - sh->marks[a].row) != 0) {
     f.problem = BS_CSV_SHORT;
     f.line = line;
-  } else if (bs_csv_parse(st->buf, len, &pos, &line, n, &lay, out, dbl, &f) == 0) {
+  } else if (bs_csv_parse(st->buf, len, &pos, &line, n, lay, out, dbl, &f) == 0) {
     return BS_OK;
   }
   return fault_error(x->files[s].path, &f, x->in_names, (int32_t)x->n_in_cols, st->delim,
                      err);
+}
+
+static bs_status csv_read(bs_input *in, int64_t s, int64_t row0, int64_t n, void *out,
+                          int dbl, bs_error *err) {
+  bs_csv_layout lay;
+  if (layout(in, &lay, err)) return err->code;
+  return parse_rows(in, s, row0, n, &lay, out, dbl, err);
+}
+
+/* A file with an odd number of quotes. Its rows as counted run true up to
+ * the culprit (a stray quote, or a quoted field never closed), so a strict
+ * parse of them from the start stops at its line. Every rank does the
+ * same and reaches the same message. */
+static bs_status diagnose_quotes(bs_input *in, int64_t s, bs_error *err) {
+  struct input_impl *x = in->x;
+  csv_state *st = x->sd;
+  int32_t *none = malloc((size_t)(x->n_in_cols > 0 ? x->n_in_cols : 1) * sizeof *none);
+  if (!none) return bs_fail(err, BS_E_NOMEM, "out of memory");
+  for (int64_t j = 0; j < x->n_in_cols; j++) none[j] = -1;
+  bs_csv_layout lay = {st->delim, (int32_t)x->n_in_cols, none, 0};
+  const int64_t step = 65536, rows = st->sh[s].rows;
+  bs_status rc = BS_OK;
+  for (int64_t r0 = 0; r0 < rows && rc == BS_OK; r0 += step)
+    rc = parse_rows(in, s, r0, rows - r0 < step ? rows - r0 : step, &lay, NULL, 0, err);
+  free(none);
+  if (rc != BS_OK) return rc;
+  return bs_fail(
+      err, BS_E_FORMAT,
+      "input %s: a quoted field is never closed (the file has an odd number of "
+      "quotes)",
+      x->files[s].path);
 }
 
 static void csv_describe(const bs_input *in, int64_t s, sbuf *b) {

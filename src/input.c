@@ -636,8 +636,9 @@ const char *bs_input_identity(const bs_input *in) { return in->x->identity; }
 void input_rows_text(const bs_input *in, int64_t shard, int64_t row0, int64_t n,
                      char *buf, size_t len) {
   const struct input_impl *x = in->x;
-  int64_t g = x->shard_row0[shard] + row0;
-  if (x->n_shards > 1)
+  /* At open (no global rows yet), rows within the shard. */
+  int64_t g = x->shard_row0 ? x->shard_row0[shard] + row0 : -1;
+  if (x->n_shards > 1 && g >= 0)
     snprintf(buf, len, "rows %lld..%lld (input rows %lld..%lld)", (long long)row0,
              (long long)(row0 + n - 1), (long long)g, (long long)(g + n - 1));
   else
@@ -667,7 +668,12 @@ static bs_status read_rows(bs_input *in, int64_t row0, int64_t n, void *buf, int
     if (row0 >= end) continue;
     int64_t k = end - row0 < n ? end - row0 : n;
     bs_status st = x->src->read(in, s, row0 - x->shard_row0[s], k, out, dbl, err);
-    if (st == BS_OK) st = input_check_file(&x->files[s], err);
+    /* A file changed under the read explains whatever the read found. */
+    bs_error changed = {0};
+    if (input_check_file(&x->files[s], &changed) != BS_OK) {
+      *err = changed;
+      return changed.code;
+    }
     if (st != BS_OK) return st;
     out += (size_t)k * row_bytes;
     row0 += k;
