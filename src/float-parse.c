@@ -38,23 +38,28 @@ static size_t word(const char *s, size_t n, const char *w) {
   return k;
 }
 
-static size_t scan(const char *s, size_t n, decimal *d) {
-  size_t p = 0;
-  memset(d, 0, sizeof *d);
-  d->exact = 1;
-  if (p < n && (s[p] == '+' || s[p] == '-')) d->neg = s[p++] == '-';
-  size_t k;
-  if ((k = word(s + p, n - p, "infinity")) || (k = word(s + p, n - p, "inf"))) {
-    d->kind = DEC_INF;
-    return p + k;
-  }
-  if ((k = word(s + p, n - p, "nan"))) {
-    d->kind = DEC_NAN;
-    return p + k;
-  }
-  int nd = 0, any = 0;
+/* The exponent part at s[p] ("e-12"), added to d->q; returns where the
+ * number ends ("1e" ends before the e, as strtod has it). */
+static size_t scan_exponent(const char *s, size_t n, size_t p, decimal *d) {
+  if (p >= n || (s[p] != 'e' && s[p] != 'E')) return p;
+  size_t e = p + 1;
+  int eneg = 0;
+  if (e < n && (s[e] == '+' || s[e] == '-')) eneg = s[e++] == '-';
+  if (e >= n || !is_digit(s[e])) return p;
+  int64_t x = 0;
+  for (; e < n && is_digit(s[e]); e++)
+    if (x < 100000000) x = x * 10 + (s[e] - '0');
+  d->q += eneg ? -x : x;
+  return e;
+}
+
+/* Digits beyond 19, leading zeros aside: the first 19 significant ones in
+ * w, the rest only in the exponent (and `exact`). */
+static size_t scan_long(const char *s, size_t n, size_t p, decimal *d) {
+  int nd = 0;
+  d->w = 0;
+  d->q = 0;
   for (; p < n && is_digit(s[p]); p++) {
-    any = 1;
     if (nd == 0 && s[p] == '0') continue;
     if (nd < 19) {
       d->w = d->w * 10 + (uint64_t)(s[p] - '0');
@@ -66,7 +71,6 @@ static size_t scan(const char *s, size_t n, decimal *d) {
   }
   if (p < n && s[p] == '.') {
     for (p++; p < n && is_digit(s[p]); p++) {
-      any = 1;
       if (nd == 0 && s[p] == '0') {
         d->q--;
       } else if (nd < 19) {
@@ -78,20 +82,87 @@ static size_t scan(const char *s, size_t n, decimal *d) {
       }
     }
   }
-  if (!any) return 0;
-  if (p < n && (s[p] == 'e' || s[p] == 'E')) {
-    size_t e = p + 1;
-    int eneg = 0;
-    if (e < n && (s[e] == '+' || s[e] == '-')) eneg = s[e++] == '-';
-    if (e < n && is_digit(s[e])) {
-      int64_t x = 0;
-      for (; e < n && is_digit(s[e]); e++)
-        if (x < 100000000) x = x * 10 + (s[e] - '0');
-      d->q += eneg ? -x : x;
-      p = e;
-    }
-  }
   return p;
+}
+
+/* Eight ASCII digits at once (SWAR): whether the 8 bytes are all digits,
+ * and their value. Bytes are loaded little-endian, first digit lowest. */
+static uint64_t load8(const char *s) {
+  uint64_t v;
+  memcpy(&v, s, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  return v;
+}
+
+static int all_digits8(uint64_t v) {
+  return !(((v + 0x4646464646464646ull) | (v - 0x3030303030303030ull)) &
+           0x8080808080808080ull);
+}
+
+static uint64_t value8(uint64_t v) {
+  v -= 0x3030303030303030ull;
+  v = v * 10 + (v >> 8); /* pairs of digits */
+  const uint64_t m = 0x000000ff000000ffull;
+  return (((v & m) * 0x000f424000000064ull) +
+          (((v >> 16) & m) * 0x0000271000000001ull)) >>
+         32;
+}
+
+/* The digits at s[p]: accumulated into *w (which may overflow; the caller
+ * checks the count). Returns where they end. */
+static size_t digits(const char *s, size_t n, size_t p, uint64_t *w) {
+  uint64_t v = *w;
+  while (p + 8 <= n && all_digits8(load8(s + p))) {
+    v = v * 100000000u + value8(load8(s + p));
+    p += 8;
+  }
+  for (; p < n && is_digit(s[p]); p++) v = v * 10 + (uint64_t)(s[p] - '0');
+  *w = v;
+  return p;
+}
+
+static size_t scan(const char *s, size_t n, decimal *d) {
+  size_t p = 0;
+  d->w = 0;
+  d->q = 0;
+  d->neg = 0;
+  d->exact = 1;
+  d->kind = DEC_NUMBER;
+  if (p < n && (s[p] == '+' || s[p] == '-')) d->neg = s[p++] == '-';
+  if (p < n && !is_digit(s[p]) && s[p] != '.') {
+    size_t k;
+    char c = (char)(s[p] | 0x20);
+    if (c == 'i' &&
+        ((k = word(s + p, n - p, "infinity")) || (k = word(s + p, n - p, "inf")))) {
+      d->kind = DEC_INF;
+      return p + k;
+    }
+    if (c == 'n' && (k = word(s + p, n - p, "nan"))) {
+      d->kind = DEC_NAN;
+      return p + k;
+    }
+    return 0;
+  }
+  /* Up to 19 digits in all cannot overflow w: take them as they come. */
+  const size_t start = p;
+  uint64_t w = 0;
+  p = digits(s, n, p, &w);
+  size_t nint = p - start, nfrac = 0;
+  if (p < n && s[p] == '.') {
+    size_t f = ++p;
+    p = digits(s, n, p, &w);
+    nfrac = p - f;
+  }
+  if (nint + nfrac == 0) return 0;
+  if (nint + nfrac <= 19) {
+    d->w = w;
+    d->q = -(int64_t)nfrac;
+  } else {
+    p = scan_long(s, n, start, d);
+  }
+  return scan_exponent(s, n, p, d);
 }
 
 /* The 128-bit product a * b as two halves. */
