@@ -129,6 +129,7 @@ done:
   free(out);
   free(ring);
   if (rc == -2) snprintf(msg, msglen, "out of memory");
+  if (rc != 0) bs_gz_index_free(ix);
   return rc;
 }
 

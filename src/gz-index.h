@@ -34,7 +34,7 @@ typedef struct bs_gz_index {
 /* Inflates the gzip file at fd from its start to its end, handing every
  * output byte to sink, and records points about every `span` output bytes.
  * Returns 0; -1 with msg set when the file is not gzip, damaged or ends
- * inside a member; -2 when out of memory. */
+ * inside a member; -2 when out of memory (ix is then empty). */
 int bs_gz_build(int fd, int64_t span, void (*sink)(void *ctx, const char *buf, size_t n),
                 void *ctx, bs_gz_index *ix, char *msg, size_t msglen);
 void bs_gz_index_free(bs_gz_index *ix);

@@ -308,7 +308,7 @@ static void scan_gzip(const input_file *f, int64_t i, char delim, int64_t every,
     sput_i64(rec, (int64_t)ix.win_n);
     sbuf_put(rec, ix.win, ix.win_n);
   }
-  if (rc == 0 && fd >= 0) bs_gz_index_free(&ix);
+  if (fd >= 0) bs_gz_index_free(&ix);
   free(names);
   sbuf_free(&h);
   sbuf_free(&g.head);

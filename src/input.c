@@ -249,7 +249,7 @@ static bs_status add_folder(struct input_impl *x, const char *dir, bs_error *err
     names[n++] = p;
   }
   closedir(d);
-  if (st == BS_OK) qsort(names, n, sizeof *names, by_name);
+  if (st == BS_OK && n > 0) qsort(names, n, sizeof *names, by_name);
   int64_t before = x->n_files;
   for (size_t i = 0; i < n && st == BS_OK; i++) {
     struct stat sb;
