@@ -6,10 +6,12 @@
  * leave no doubt about the direction (they are not all ones, which a carry
  * from the truncated part could change, and not exactly a tie), the
  * rounded result is final. This is the algorithm of Eisel and Lemire
- * ("Number Parsing at a Gigabyte per Second", 2021). Everything it declines
- * goes to strtod/strtof, so the result is always theirs. */
+ * ("Number Parsing at a Gigabyte per Second", 2021). Short numbers take
+ * Clinger's exact path first; everything both decline goes to
+ * strtod/strtof, so the result is always theirs. */
 #include "float-parse.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -112,7 +114,8 @@ static uint64_t value8(uint64_t v) {
 
 /* The digits at s[p]: accumulated into *w (which may overflow; the caller
  * checks the count). Returns where they end. */
-static size_t digits(const char *s, size_t n, size_t p, uint64_t *w) {
+static inline __attribute__((always_inline)) size_t digits(const char *s, size_t n,
+                                                           size_t p, uint64_t *w) {
   uint64_t v = *w;
   while (p + 8 <= n && all_digits8(load8(s + p))) {
     v = v * 100000000u + value8(load8(s + p));
@@ -243,6 +246,34 @@ static double fallback(const char *s, size_t n, int single, float *f) {
   return d;
 }
 
+/* Clinger's fast path: w and 10^|q| both exact in the format, so one
+ * correctly rounded division or multiplication is the answer. Needs
+ * arithmetic without excess precision (SSE, not x87). */
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+#define CLINGER 1
+#else
+#define CLINGER 0
+#endif
+
+static int exact_float(const decimal *d, float *out) {
+  static const float p10[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,
+                              1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
+  if (!CLINGER || d->w > (1u << 24) || d->q < -10 || d->q > 10) return 0;
+  float f = (float)d->w;
+  *out = d->q < 0 ? f / p10[-d->q] : f * p10[d->q];
+  return 1;
+}
+
+static int exact_double(const decimal *d, double *out) {
+  static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  if (!CLINGER || d->w > (1ull << 53) || d->q < -22 || d->q > 22) return 0;
+  double x = (double)d->w;
+  *out = d->q < 0 ? x / p10[-d->q] : x * p10[d->q];
+  return 1;
+}
+
 size_t bs_scan_double(const char *s, size_t n, double *out) {
   decimal d;
   size_t used = scan(s, n, &d);
@@ -254,6 +285,8 @@ size_t bs_scan_double(const char *s, size_t n, double *out) {
     *out = copysign(NAN, d.neg ? -1.0 : 1.0);
   } else if (d.w == 0) {
     *out = d.neg ? -0.0 : 0.0;
+  } else if (d.exact && exact_double(&d, out)) {
+    if (d.neg) *out = -*out;
   } else if (d.exact && eisel_lemire(d.w, d.q, 52, 1023, 0x7FF, &bits)) {
     bits |= (uint64_t)d.neg << 63;
     memcpy(out, &bits, sizeof *out);
@@ -274,6 +307,8 @@ size_t bs_scan_float(const char *s, size_t n, float *out) {
     *out = copysignf(NAN, d.neg ? -1.0f : 1.0f);
   } else if (d.w == 0) {
     *out = d.neg ? -0.0f : 0.0f;
+  } else if (d.exact && exact_float(&d, out)) {
+    if (d.neg) *out = -*out;
   } else if (d.exact && eisel_lemire(d.w, d.q, 23, 127, 0xFF, &bits)) {
     uint32_t b = (uint32_t)bits | (uint32_t)d.neg << 31;
     memcpy(out, &b, sizeof *out);
