@@ -324,10 +324,11 @@ static void index_mine(struct input_impl *x, sbuf *rec) {
   int64_t plain = 0, zipped = 0;
   for (int64_t i = 0; i < x->n_shards; i++)
     *(x->files[i].gzip ? &zipped : &plain) += x->files[i].size;
-  /* A point per 4 MiB of text, or fewer when there is a lot: the windows
-   * (32 KiB each) stay under about 100 MiB per rank. */
+  /* A point per MiB of text, or fewer when there is a lot: the windows
+   * (32 KiB each) stay under about 100 MiB per rank. A read inflates on
+   * average half a span it does not keep. */
   const int64_t span =
-      env_i64("BATCHSCORE_GZ_SPAN", zipped / 512 > (4 << 20) ? zipped / 512 : (4 << 20));
+      env_i64("BATCHSCORE_GZ_SPAN", zipped / 512 > (1 << 20) ? zipped / 512 : (1 << 20));
   char *buf = malloc(BLOCK);
   int64_t *load = calloc((size_t)x->size, sizeof *load);
   int64_t *order = malloc(((size_t)x->n_shards + 1) * sizeof *order);
