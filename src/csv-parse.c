@@ -283,7 +283,9 @@ int bs_csv_header(const char *text, size_t len, int eof, char delim, char *delim
   int64_t line = 1;
   *names = NULL;
   *n_names = 0;
-  size_t b = skip_blank_lines(text, len, 0, &line);
+  /* A UTF-8 byte order mark (as spreadsheets write) is not part of a name. */
+  size_t bom = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+  size_t b = skip_blank_lines(text, len, bom, &line);
   if (b >= len) {
     if (!eof) return 1;
     return fault(f, BS_CSV_NO_HEADER, line, -1);

@@ -3,7 +3,8 @@
  * MPI), so the unit tests drive them directly.
  *
  * The dialect (RFC 4180, with what real files add):
- * - the first non-blank line is the header; fields are separated by one
+ * - the first non-blank line is the header (after a UTF-8 byte order
+ *   mark, if the file starts with one); fields are separated by one
  *   delimiter byte; lines end in "\n" or "\r\n"; blank lines are skipped;
  * - a field may be enclosed in double quotes, and then holds delimiters,
  *   line breaks and doubled quotes (""); spaces around a field (and tabs,

@@ -213,6 +213,9 @@ START_TEST(test_csv_header) {
   free(names);
   CHECK(header("a|b\n", 1, 0, &d, &names, &n, &f) == 0 && d == '|' && n == 2);
   free(names);
+  CHECK(header("\xEF\xBB\xBF\"a\",b\n", 1, 0, &d, &names, &n, &f) == 0);
+  CHECK(n == 2 && strcmp(names[0], "a") == 0);
+  free(names);
   CHECK(header("single\n", 1, 0, &d, &names, &n, &f) == 0 && d == ',' && n == 1);
   free(names);
   CHECK(header("a;b,c\n", 1, ';', &d, &names, &n, &f) == 0 && d == ';' && n == 2);
