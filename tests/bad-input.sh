@@ -12,31 +12,6 @@ IN=$DATA/xgb/bc_logistic.h5
 T=$DATA/tests
 OUT=$WORK/out.h5
 
-# expect_fail NAME STATUS TEXT ARGS...: on 1 and 3 ranks.
-expect_fail() {
-  what=$1 want_rc=$2 text=$3
-  shift 3
-  for np in 1 3; do
-    rm -f "$OUT" "$OUT.partial"
-    run_bs "$np" "$@"
-    rc=$?
-    lines=$(grep '^batchscore:' "$WORK/err" | grep -vc '^batchscore: note:')
-    if [ "$rc" = 124 ]; then
-      fail "$what (np=$np): hung"
-    elif [ "$rc" != "$want_rc" ]; then
-      fail "$what (np=$np): exit $rc, expected $want_rc: $(cat "$WORK/err")"
-    elif [ "$lines" != 1 ]; then
-      fail "$what (np=$np): $lines error lines, expected 1: $(cat "$WORK/err")"
-    elif ! grep '^batchscore:' "$WORK/err" | grep -qF -- "$text"; then
-      fail "$what (np=$np): message lacks '$text': $(grep '^batchscore:' "$WORK/err")"
-    elif [ -e "$OUT" ] || [ -e "$OUT.partial" ]; then
-      fail "$what (np=$np): left an output file behind"
-    else
-      ok "$what (np=$np): $(grep '^batchscore:' "$WORK/err")"
-    fi
-  done
-}
-
 printf 'hello, not json\n' >"$WORK/text.json"
 printf '{"a": 1}\n' >"$WORK/other.json"
 printf '{"learner": {"learner_model_param": {"num_feature": "30"},' >"$WORK/trunc.json"

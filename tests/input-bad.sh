@@ -12,40 +12,6 @@ OUT=$WORK/out.h5
 W=$WORK
 export BATCHSCORE_CSV_ROWS_PER_MARK=7 BATCHSCORE_GZ_SPAN=4096
 
-# expect_fail NAME STATUS TEXT ARGS...: on 1 and 3 ranks (as bad-input.sh).
-expect_fail() {
-  what=$1 want_rc=$2 text=$3
-  shift 3
-  for np in 1 3; do
-    rm -f "$OUT" "$OUT.partial"
-    run_bs "$np" "$@"
-    rc=$?
-    lines=$(grep '^batchscore:' "$WORK/err" | grep -vc '^batchscore: note:')
-    if [ "$rc" = 124 ]; then
-      fail "$what (np=$np): hung"
-    elif [ "$rc" != "$want_rc" ]; then
-      fail "$what (np=$np): exit $rc, expected $want_rc: $(cat "$WORK/err")"
-    elif [ "$lines" != 1 ]; then
-      fail "$what (np=$np): $lines error lines, expected 1: $(cat "$WORK/err")"
-    elif ! grep '^batchscore:' "$WORK/err" | grep -qF -- "$text"; then
-      fail "$what (np=$np): message lacks '$text': $(grep '^batchscore:' "$WORK/err")"
-    elif [ -e "$OUT" ] || [ -e "$OUT.partial" ]; then
-      fail "$what (np=$np): left an output file behind"
-    else
-      ok "$what (np=$np): $(grep '^batchscore:' "$WORK/err" | grep -v 'note:')"
-    fi
-  done
-}
-
-# Shards of bc.csv (150 rows each, with the header) in folder $1.
-shards() {
-  mkdir -p "$1"
-  awk -v dir="$1" 'NR == 1 { h = $0; next }
-    { f = sprintf("%s/part-%02d.csv", dir, int((NR - 2) / 150))
-      if (!(f in seen)) { print h > f; seen[f] = 1 }
-      print > f }' "$CSV"
-}
-
 # Damaged CSV text.
 sed '10s/,[^,]*$//' "$CSV" >"$W/ragged.csv"
 sed '20s/^[^,]*,/17.5,abc,/' "$CSV" >"$W/word.csv"
@@ -70,17 +36,17 @@ expect_fail "no header row" 1 "noheader.csv: the first line is numbers, not a he
 expect_fail "empty file" 1 "empty.csv: empty file (no header line)" \
   --model "$M" --input "$W/empty.csv" --output "$OUT"
 
-# Shards.
-shards "$W/hdr"
+# Shards (150 rows each: csv_shards in tests/lib.sh).
+csv_shards "$CSV" "$W/hdr"
 sed -i '1s/mean area/mean aera/' "$W/hdr/part-02.csv"
 expect_fail "headers differ between shards" 1 \
   "part-02.csv: header column 4 is 'mean aera' but in $W/hdr/part-00.csv it is 'mean area'" \
   --model "$M" --input "$W/hdr" --output "$OUT"
-shards "$W/emp"
+csv_shards "$CSV" "$W/emp"
 : >"$W/emp/part-01.csv"
 expect_fail "an empty shard" 1 "emp/part-01.csv: empty file (no header line)" \
   --model "$M" --input "$W/emp" --output "$OUT"
-shards "$W/rag"
+csv_shards "$CSV" "$W/rag"
 sed -i '3s/,[^,]*$//' "$W/rag/part-03.csv"
 expect_fail "ragged row in a later shard" 1 "rag/part-03.csv: line 3 has 29 fields" \
   --model "$M" --input "$W/rag" --output "$OUT"
@@ -106,7 +72,7 @@ size=$(wc -c <"$W/bc.csv.gz")
 head -c $((size / 2)) "$W/bc.csv.gz" >"$W/cut.csv.gz"
 cp "$W/bc.csv.gz" "$W/bad.csv.gz"
 printf '\377\377\377\377' | dd of="$W/bad.csv.gz" bs=1 seek=$((size / 3)) conv=notrunc 2>/dev/null
-shards "$W/gzs"
+csv_shards "$CSV" "$W/gzs"
 gzip "$W/gzs/part-02.csv"
 head -c 2000 "$W/gzs/part-02.csv.gz" >"$W/gzs/part-02.csv.gz.cut"
 mv "$W/gzs/part-02.csv.gz.cut" "$W/gzs/part-02.csv.gz"
@@ -169,7 +135,7 @@ changed_during() {
     fi
   done
 }
-shards "$W/del0"
+csv_shards "$CSV" "$W/del0"
 changed_during "a shard deleted during the run" "part-03.csv: deleted while the job ran" \
   "rm -rf '$W/del'; cp -r '$W/del0' '$W/del'" "rm -f '$W/del/part-03.csv'" \
   --model "$M" --input "$W/del"

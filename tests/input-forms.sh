@@ -50,18 +50,10 @@ gzip -c "$CSV" >"$W/bc.csv.gz"
 sed 's/$/\r/' "$CSV" >"$W/crlf.csv"
 tr ',' ';' <"$CSV" >"$W/semi.csv"
 tr ',' '\t' <"$CSV" >"$W/tab.tsv"
-# Shards of 150 rows, each with the header.
-shards() {
-  mkdir -p "$1"
-  awk -v dir="$1" 'NR == 1 { h = $0; next }
-    { f = sprintf("%s/part-%02d.csv", dir, int((NR - 2) / 150))
-      if (!(f in seen)) { print h > f; seen[f] = 1 }
-      print > f }' "$CSV"
-}
-shards "$W/plain"
-shards "$W/gz"
+csv_shards "$CSV" "$W/plain"
+csv_shards "$CSV" "$W/gz"
 gzip "$W/gz/part-00.csv" "$W/gz/part-01.csv" "$W/gz/part-02.csv" "$W/gz/part-03.csv"
-shards "$W/mixed"
+csv_shards "$CSV" "$W/mixed"
 gzip "$W/mixed/part-01.csv" "$W/mixed/part-03.csv"
 : >"$W/mixed/_SUCCESS" # bookkeeping files are not shards
 
