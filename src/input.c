@@ -353,6 +353,13 @@ static bs_status pick_source(struct input_impl *x, int *which, bs_error *err) {
       return bs_fail(err, BS_E_IO, "input %s: cannot read: %s", x->files[i].path,
                      strerror(errno));
     x->files[i].gzip = got >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+    if ((got >= 4 && memcmp(head, "PAR1", 4) == 0) ||
+        (got >= 6 && memcmp(head, "ARROW1", 6) == 0))
+      return bs_fail(
+          err, BS_E_UNSUPPORTED,
+          "input %s: Parquet or Feather, which batchscore reads once converted "
+          "to HDF5 (scripts/batchscore-convert)",
+          x->files[i].path);
     int s = 0;
     while (s < N_SOURCES - 1 && !sources[s]->claims(x->files[i].path, head, (size_t)got))
       s++;

@@ -35,6 +35,9 @@ expect_fail "no header row" 1 "noheader.csv: the first line is numbers, not a he
   --model "$M" --input "$W/noheader.csv" --output "$OUT"
 expect_fail "empty file" 1 "empty.csv: empty file (no header line)" \
   --model "$M" --input "$W/empty.csv" --output "$OUT"
+printf 'PAR1\025\004' >"$W/rows.parquet"
+expect_fail "a Parquet file" 1 "rows.parquet: Parquet or Feather, which batchscore reads once" \
+  --model "$M" --input "$W/rows.parquet" --output "$OUT"
 
 # Shards (150 rows each: csv_shards in tests/lib.sh).
 csv_shards "$CSV" "$W/hdr"
