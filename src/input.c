@@ -640,6 +640,10 @@ bs_status bs_input_open(const bs_input_spec *spec, MPI_Comm comm, bs_input **out
 
 const char *bs_input_identity(const bs_input *in) { return in->x->identity; }
 
+const char *bs_input_file(const bs_input *in, int64_t i) {
+  return i >= 0 && i < in->x->n_files ? in->x->files[i].path : NULL;
+}
+
 void input_rows_text(const bs_input *in, int64_t shard, int64_t row0, int64_t n,
                      char *buf, size_t len) {
   const struct input_impl *x = in->x;

@@ -61,6 +61,10 @@ bs_status bs_input_read_f64(bs_input *in, int64_t row0, int64_t n, double *buf,
  * check the files they read from. */
 bs_status bs_input_check_unchanged(bs_input *in, bs_error *err);
 
+/* The i-th file read: the shards in order, then files watched for
+ * changes (virtual dataset sources); NULL past the last. */
+const char *bs_input_file(const bs_input *in, int64_t i);
+
 /* SHA-256 (hex) over the identity and the first and last rows: what a
  * partial output records to be resumed from the same input. */
 bs_status bs_input_fingerprint(bs_input *in, char hex[65], bs_error *err);

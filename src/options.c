@@ -26,17 +26,19 @@ static const char usage_text[] =
     "  --output FILE[:DATASET] output file (default dataset /scores), float32 rows x K\n"
     "  --output-margin         write raw margins instead of transformed predictions\n"
     "  --force                 replace an existing output (and any partial one)\n"
-    "  --resume                finish an interrupted run from OUTPUT.partial, scoring\n"
+    "  --resume                finish an interrupted run from OUTPUT.partial/, scoring\n"
     "                          only the chunks not yet done (any rank count); a\n"
     "                          complete output with the same model and input is\n"
     "                          left as it is\n"
     "  --allow-extra-columns   ignore input columns the model does not read\n"
-    "  --write-mode MODE       root (default): rank 0 writes everything;\n"
-    "                          parallel: every rank writes its rows via MPI-IO\n"
     "  --schedule MODE         dynamic (default): rank 0 hands out chunks on demand;\n"
     "                          static: each rank a fixed contiguous share\n"
     "  --chunk-rows N          rows per unit of work (default: about 16 MiB of input,\n"
     "                          1024 to 65536 rows)\n"
+    "  --checkpoint SECONDS    publish each rank's finished chunks at least this\n"
+    "                          often (default 10; 0: after every chunk); a lost\n"
+    "                          node loses at most this much work besides its\n"
+    "                          chunks in flight\n"
     "  --threads N             OpenMP threads per rank (default: OpenMP's choice)\n"
     "  --kernel NAME           scoring kernel (default: best available; 'ref' always\n"
     "                          exists; also $BATCHSCORE_KERNEL)\n"
@@ -44,12 +46,16 @@ static const char usage_text[] =
     "                          when it has one (local rank i, GPU i), else the CPU\n"
     "  --allow-gpu-sharing     let more ranks than GPUs on a node share them\n"
     "  --stats FILE            write per-rank counters and timings as JSON\n"
-    "  --quiet                 no summary\n"
+    "  --progress SECONDS      progress on rank 0's stderr: one line updated in place\n"
+    "                          on a terminal, else a line every SECONDS (default\n"
+    "                          30; 0: none)\n"
+    "  --quiet                 no summary and no progress\n"
     "  --help, --version\n"
     "\n"
     "The last colon in FILE[:DATASET] separates the dataset.\n"
-    "Exit status: 0 success, 1 the run failed, 2 bad command line, 75 interrupted\n"
-    "by SIGTERM/SIGINT with progress kept (rerun with --resume).\n";
+    "Exit status: 0 success, 1 the run failed, 2 bad command line, 70 internal\n"
+    "error, 75 interrupted (a signal, or a node went away; batchscore-mpirun maps\n"
+    "lost nodes to it) with progress kept: rerun with --resume.\n";
 
 const char *bs_usage(void) { return usage_text; }
 
@@ -118,6 +124,18 @@ static bs_status parse_delimiter(const char *v, char *out, bs_error *err) {
       v);
 }
 
+static bs_status parse_seconds(const char *opt, const char *v, double *out,
+                               bs_error *err) {
+  char *end;
+  errno = 0;
+  double s = strtod(v, &end);
+  if (errno || end == v || *end || !(s >= 0 && s <= 86400))
+    return bs_fail(err, BS_E_USAGE, "%s: '%s' is not a number of seconds in [0, 86400]",
+                   opt, v);
+  *out = s;
+  return BS_OK;
+}
+
 enum opt_id {
   OPT_MODEL,
   OPT_INPUT,
@@ -127,6 +145,7 @@ enum opt_id {
   OPT_FORCE,
   OPT_EXTRA,
   OPT_WRITE,
+  OPT_CHECKPOINT,
   OPT_CHUNK,
   OPT_THREADS,
   OPT_KERNEL,
@@ -136,6 +155,7 @@ enum opt_id {
   OPT_RESUME,
   OPT_SCHEDULE,
   OPT_QUIET,
+  OPT_PROGRESS,
   OPT_HELP,
   OPT_VERSION
 };
@@ -165,6 +185,8 @@ static const struct {
     {"--help", OPT_HELP, 0},
     {"-h", OPT_HELP, 0},
     {"--version", OPT_VERSION, 0},
+    {"--checkpoint", OPT_CHECKPOINT, 1},
+    {"--progress", OPT_PROGRESS, 1},
 };
 
 static bs_status set_string(char **dst, const char *opt, const char *v, bs_error *err) {
@@ -207,14 +229,14 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       o->allow_extra_columns = 1;
       return BS_OK;
     case OPT_WRITE:
-      if (strcmp(v, "root") == 0)
-        o->write_mode = BS_WRITE_ROOT;
-      else if (strcmp(v, "parallel") == 0)
-        o->write_mode = BS_WRITE_PARALLEL;
-      else
-        return bs_fail(err, BS_E_USAGE,
-                       "--write-mode: '%s' is not a write mode (root or parallel)", v);
-      return BS_OK;
+      (void)v;
+      return bs_fail(err, BS_E_USAGE,
+                     "--write-mode was removed: every rank now writes its own part files "
+                     "and rank 0 assembles them (see README, \"Preemption and resume\")");
+    case OPT_CHECKPOINT:
+      return parse_seconds(opt, v, &o->checkpoint, err);
+    case OPT_PROGRESS:
+      return parse_seconds(opt, v, &o->progress, err);
     case OPT_CHUNK:
       if ((st = parse_int(opt, v, 1, 1LL << 31, &x, err))) return st;
       o->chunk_rows = x;
@@ -268,7 +290,8 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
 
 bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) {
   memset(o, 0, sizeof *o);
-  o->write_mode = BS_WRITE_ROOT;
+  o->checkpoint = BS_DEFAULT_CHECKPOINT_S;
+  o->progress = BS_DEFAULT_PROGRESS_S;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     const char *eq = strchr(arg, '=');

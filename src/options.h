@@ -7,11 +7,16 @@
 
 #include "../kernels/kernel.h"
 
-typedef enum bs_write_mode { BS_WRITE_ROOT = 0, BS_WRITE_PARALLEL } bs_write_mode;
 typedef enum bs_schedule { BS_SCHEDULE_DYNAMIC = 0, BS_SCHEDULE_STATIC } bs_schedule;
 
 #define BS_DEFAULT_INPUT_DATASET "/features"
 #define BS_DEFAULT_OUTPUT_DATASET "/scores"
+/* How long a finished chunk may wait in a rank's open part file before it is
+ * published: the most work a lost node takes with it, beside its chunks in
+ * flight. */
+#define BS_DEFAULT_CHECKPOINT_S 10.0
+/* Seconds between progress lines when stderr is not a terminal. */
+#define BS_DEFAULT_PROGRESS_S 30.0
 
 typedef struct bs_options {
   char *model;
@@ -22,11 +27,12 @@ typedef struct bs_options {
   int output_margin;
   int force;
   int quiet;
+  double progress; /* seconds between progress lines in a log; 0: none */
   int allow_extra_columns;
-  bs_write_mode write_mode;
   bs_schedule schedule;
   int resume;         /* finish an interrupted run (or confirm a complete one) */
   int64_t chunk_rows; /* 0: about 16 MiB of input per chunk */
+  double checkpoint;  /* seconds between a rank's part publications (-1: default) */
   int threads;        /* 0: OpenMP's default */
   char *kernel;       /* NULL: best available */
   bs_device device;   /* --device: auto (default), cpu or cuda */

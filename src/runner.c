@@ -1,64 +1,48 @@
-/* The job loop; see runner.h.
+/* The job; see runner.h.
  *
- * Rows are cut into chunks (partition.h), the unit of work and of progress.
- * Schedules: static gives each rank a contiguous run of the chunks still to
- * do; dynamic has rank 0 hand out chunk ids on request (each worker keeps
- * one request in flight, so it never waits for rank 0 while it has work).
+ * Setup: the model (read once on rank 0, broadcast), the input, the kernel,
+ * then the output transaction (outtx.h) decides whether this run starts
+ * afresh, resumes kept progress or finds the output complete; kept chunks
+ * are verified before anything builds on them.
  *
- * Each rank runs a pipeline: a scorer thread scores chunk c while the main
- * thread reads chunk c+1 and writes (or sends) chunk c-1, and on rank 0
- * also answers the workers' requests and takes their results. Only the
- * main thread calls MPI and HDF5, so neither needs to be thread-safe; the
- * scorer thread only runs the kernel.
+ * Work: rows are cut into chunks (partition.h), the unit of work and of
+ * progress, handed out by dispatch.h. Each rank runs a pipeline: its scorer
+ * thread (scorer.h) scores chunk c while the main thread reads chunk c+1
+ * and stores chunk c-1 in the rank's own part file, published at least
+ * every --checkpoint seconds (part.h). No rank's results pass through
+ * another rank. Only the main thread calls MPI and HDF5.
  *
- * Write modes: in root mode workers send each scored chunk to rank 0,
- * which writes it; in parallel mode every rank writes its rows through
- * MPI-IO. Either way a chunk's rows are made durable (fsync) before its
- * progress byte is set, so a run killed at any moment never claims a chunk
- * it did not write, and --resume scores only the chunks not yet done. The
- * output lives under OUTPUT.partial until every chunk is done. */
+ * Finish: rank 0 learns every published chunk, assembles the parts into
+ * the one ordered output and renames it into place. A failure or a signal
+ * keeps what was published, for --resume. */
 #include "runner.h"
 
-#include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../kernels/kernel.h"
 #include "config.h"
-#include "h5io.h"
+#include "dispatch.h"
 #include "input.h"
 #include "model-load.h"
+#include "outtx.h"
 #include "partition.h"
+#include "progress.h"
+#include "scorer.h"
 #include "sha256.h"
 
-enum { TAG_HDR = 1, TAG_DATA = 2, TAG_ASSIGN = 3 };
-enum { MSG_RESULT = 1, MSG_DONE = 2, MSG_REQ = 3 };
-
-typedef struct msg_hdr {
-  int64_t chunk, completed; /* DONE: chunks this worker finished */
-  int32_t kind, interrupted;
-} msg_hdr;
-
-typedef enum { OUT_FRESH, OUT_RESUME, OUT_COMPLETE } out_plan;
-
-/* The scorer thread and its one job at a time. */
-typedef struct scorer {
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int started;
-  int busy, quit; /* under mu */
-  const float *x; /* the job: n rows at x into margins at y */
-  int64_t n;
-  float *y;
-  bs_status st; /* its outcome */
-  bs_error err;
-  double score_s; /* the thread's own total */
-} scorer;
+/* Rank 0 answers work requests at least this often while it scores, and
+ * checks that it still owns the output this often. */
+#define SERVE_EVERY_S 0.0005
+#define OWNER_CHECK_EVERY_S 10.0
+/* Chunk requests a worker keeps in flight. */
+#define DISPATCH_DEPTH 2
 
 typedef struct job {
   const bs_options *o;
@@ -69,29 +53,32 @@ typedef struct job {
   int have_model;
   char sha[65];
   bs_input *in;
-  bs_output out;
-  int have_out;
-  out_plan plan;
-  bs_fingerprint fp;
   const bs_kernel *kernel;
   bs_kernel_inst kinst;
   int have_kinst;
-  int64_t chunk_rows, n_chunks;
-  uint8_t *done; /* progress at the start of this attempt */
-  int64_t *todo; /* chunks still to do, in order */
-  int64_t n_todo;
   int32_t cols; /* output columns */
   int any_gpu;  /* some rank scores on a GPU: larger chunks */
-  float *x[2];  /* chunks of input rows, one read while one is scored */
-  float *y[2];  /* their margins, then packed predictions */
-  float *rbuf;  /* rank 0, root mode: a worker's scored chunk */
-  scorer sc;
-  int delay_ms;     /* test hook: sleep after each chunk */
-  int interrupted;  /* this rank stopped early on a signal */
-  bs_rank_stats st; /* this rank's counters */
+  bs_tx tx;
+  int64_t *todo; /* chunks still to do, in order */
+  int64_t n_todo;
+  float *x[2];       /* chunks of input rows, one read while one is scored */
+  uint64_t xhash[2]; /* their hashes */
+  float *y[2];       /* their margins, then packed predictions */
+  bs_scorer sc;
+  bs_part_writer pw;
+  int have_pw;
+  bs_dispatch disp;
+  int have_disp;
+  double next_owner_check;
+  int *node_of; /* rank 0: each rank's node (the world rank of its first) */
+  int n_nodes;
+  bs_progress prog; /* rank 0, when progress is shown */
+  int show_progress;
+  double next_report; /* worker: when to tell rank 0 its count again */
+  int trace_fd;       /* test hook BATCHSCORE_TEST_TRACE: when chunks finish */
+  int interrupted;    /* this rank stopped early on a signal */
+  bs_rank_stats st;   /* this rank's counters */
 } job;
-
-static double now(void) { return MPI_Wtime(); }
 
 /* Every rank learns whether any rank failed; the message of the lowest
  * failing rank reaches all. Call it at the same points on every rank. */
@@ -136,7 +123,8 @@ static bs_status load_model(job *j, bs_error *err) {
   return agree(j, err);
 }
 
-/* The input module checks the columns against the model's features. */
+/* The input module checks the columns against the model's features, and
+ * every read checks that the files it read from did not change. */
 static bs_status open_input(job *j, bs_error *err) {
   const bs_options *o = j->o;
   bs_input_spec spec = {.input = o->input,
@@ -148,28 +136,10 @@ static bs_status open_input(job *j, bs_error *err) {
   return bs_input_open(&spec, j->comm, &j->in, err);
 }
 
-/* Test hook: BATCHSCORE_TEST_DELAY="MS" slows every rank, "RANK:MS[,...]"
- * only the ranks named, by MS milliseconds after each chunk. */
-static int test_delay(int rank) {
-  const char *v = getenv("BATCHSCORE_TEST_DELAY");
-  if (!v || !*v) return 0;
-  if (!strchr(v, ':')) return atoi(v);
-  for (const char *p = v; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-    int r, ms;
-    if (sscanf(p, "%d:%d", &r, &ms) == 2 && r == rank) return ms;
-  }
-  return 0;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 static int64_t default_chunk_rows(const job *j) {
   /* At most about 16 MiB of input (1024 to 65536 rows), and small enough
    * that every rank gets about 16 chunks: the last chunks then leave the
-   * ranks idle for little while the slowest finishes, and a preempted run
+   * ranks idle for little while the slowest finishes, and a lost node
    * loses little. A GPU wants big blocks to amortise its latency: up to
    * 64 MiB (1M rows), about 4 chunks per rank (the pipeline needs two). */
   int64_t c = (j->any_gpu ? 16 << 20 : 4 << 20) / (j->in->cols > 0 ? j->in->cols : 1);
@@ -179,122 +149,27 @@ static int64_t default_chunk_rows(const job *j) {
   return c < 1024 ? 1024 : c > most ? most : c;
 }
 
-static const char *fp_mismatch(const bs_fingerprint *a, const bs_fingerprint *b) {
-  if (strcmp(a->model_sha256, b->model_sha256)) return "a different model";
-  if (strcmp(a->input_fingerprint, b->input_fingerprint) || a->rows != b->rows)
-    return "a different input";
-  if (strcmp(a->output_dataset, b->output_dataset)) return "a different output dataset";
-  if (a->output_margin != b->output_margin) return "a different --output-margin setting";
-  if (a->cols != b->cols) return "a different number of output columns";
-  return NULL;
-}
-
-static int64_t count_done(const uint8_t *done, int64_t n) {
-  int64_t k = 0;
-  for (int64_t c = 0; c < n; c++) k += done[c] != 0;
-  return k;
-}
-
-/* Rank 0 decides whether this run starts afresh, resumes a partial output,
- * or finds the output already complete; everyone learns the decision, the
- * chunk grid and the chunks already done. */
-static bs_status plan_output(job *j, bs_error *err) {
-  const bs_options *o = j->o;
-  bs_fingerprint *fp = &j->fp;
-  int64_t plan[3] = {OUT_FRESH, 0, 0};
-  j->chunk_rows = o->chunk_rows > 0 ? o->chunk_rows : default_chunk_rows(j);
-  if (j->rank == 0) {
-    snprintf(fp->model_sha256, sizeof fp->model_sha256, "%s", j->sha);
-    snprintf(fp->output_dataset, sizeof fp->output_dataset, "%s", o->output_dataset);
-    fp->output_margin = o->output_margin;
-    fp->rows = j->in->rows;
-    fp->cols = bs_model_out_cols(&j->model, o->output_margin);
-    fp->chunk_rows = j->chunk_rows;
-    fp->chunks = bs_chunk_count(j->in->rows, j->chunk_rows);
-    char *tmp = bs_output_tmp_path(o->output_file);
-    struct {
-      int final, partial;
-    } ex = {access(o->output_file, F_OK) == 0, tmp && access(tmp, F_OK) == 0};
-    if (!tmp) bs_fail(err, BS_E_NOMEM, "out of memory");
-    if (!err->code && bs_output_check_dir(o->output_file, err) == BS_OK &&
-        bs_input_fingerprint(j->in, fp->input_fingerprint, err) == BS_OK) {
-      bs_fingerprint rec;
-      const char *which = ex.final ? o->output_file : tmp;
-      if (o->force) {
-        if (ex.partial) bs_output_discard(o->output_file);
-      } else if (ex.final && !o->resume) {
-        bs_fail(err, BS_E_EXISTS,
-                "output %s: exists (use --force to replace it, or --resume to check "
-                "it is complete)",
-                o->output_file);
-      } else if (ex.partial && !ex.final && !o->resume) {
-        uint8_t *d = NULL;
-        long long k = -1;
-        if (bs_output_read_progress(tmp, o->output_file, &rec, &d, NULL) == BS_OK)
-          k = count_done(d, rec.chunks);
-        free(d);
-        bs_fail(
-            err, BS_E_EXISTS,
-            "output %s: %s holds an interrupted run (%lld of %lld chunks done): rerun "
-            "with --resume to finish it, or --force to start over",
-            o->output_file, tmp, k, (long long)rec.chunks);
-      } else if (ex.final || ex.partial) {
-        /* --resume: the record must match this model, input and output. */
-        if (bs_output_read_progress(which, o->output_file, &rec, &j->done, err) ==
-            BS_OK) {
-          const char *why = fp_mismatch(&rec, fp);
-          if (why)
-            bs_fail(err, BS_E_MISMATCH,
-                    "output %s: %s was made from %s; refusing to resume (use --force to "
-                    "start over)",
-                    o->output_file, which, why);
-          else {
-            fp->chunk_rows = rec.chunk_rows;
-            fp->chunks = rec.chunks;
-            plan[0] = ex.final ? OUT_COMPLETE : OUT_RESUME;
-          }
-        }
-      }
-    }
-    plan[1] = fp->chunk_rows;
-    plan[2] = fp->chunks;
-    free(tmp);
-  }
-  if (agree(j, err)) return err->code;
-  MPI_Bcast(plan, 3, MPI_INT64_T, 0, j->comm);
-  j->plan = (out_plan)plan[0];
-  j->chunk_rows = plan[1];
-  j->n_chunks = plan[2];
-  if (j->rank != 0 || !j->done) {
-    free(j->done);
-    j->done = calloc((size_t)j->n_chunks + 1, 1);
-  }
-  if (!j->done)
-    bs_fail(err, BS_E_NOMEM, "out of memory for %lld chunks", (long long)j->n_chunks);
-  if (agree(j, err)) return err->code;
-  if (j->plan != OUT_FRESH) MPI_Bcast(j->done, (int)j->n_chunks, MPI_BYTE, 0, j->comm);
-  j->todo = malloc(((size_t)j->n_chunks + 1) * sizeof *j->todo);
-  if (!j->todo)
-    bs_fail(err, BS_E_NOMEM, "out of memory for %lld chunks", (long long)j->n_chunks);
-  else
-    for (int64_t c = 0; c < j->n_chunks; c++)
-      if (!j->done[c]) j->todo[j->n_todo++] = c;
-  return agree(j, err);
-}
-
 /* Picks this rank's GPU (if any) and kernel and prepares the model. */
 static bs_status select_kernel(job *j, bs_error *err) {
   const bs_options *o = j->o;
   j->cols = bs_model_out_cols(&j->model, o->output_margin);
-  j->delay_ms = test_delay(j->rank);
   /* The rank's GPU from its place on its node (a collective call). */
-  int local_rank = 0, local_size = 1, device = -1;
+  int local_rank = 0, local_size = 1, device = -1, leader = j->rank;
   MPI_Comm node;
   if (MPI_Comm_split_type(j->comm, MPI_COMM_TYPE_SHARED, j->rank, MPI_INFO_NULL, &node) ==
       MPI_SUCCESS) {
     MPI_Comm_rank(node, &local_rank);
     MPI_Comm_size(node, &local_size);
+    MPI_Bcast(&leader, 1, MPI_INT, 0, node);
     MPI_Comm_free(&node);
+  }
+  /* Rank 0 learns which ranks share a node, for the progress lines. */
+  if (j->rank == 0) j->node_of = malloc((size_t)j->size * sizeof *j->node_of);
+  int have = j->rank != 0 || j->node_of;
+  MPI_Bcast(&have, 1, MPI_INT, 0, j->comm);
+  if (have) {
+    MPI_Gather(&leader, 1, MPI_INT, j->node_of, 1, MPI_INT, 0, j->comm);
+    for (int r = 0; j->rank == 0 && r < j->size; r++) j->n_nodes += j->node_of[r] == r;
   }
   const int n_gpus = o->device == BS_DEVICE_CPU ? 0 : bs_gpu_count();
   if (bs_gpu_assign(o->device, local_rank, local_size, n_gpus, o->gpu_share, &device,
@@ -311,14 +186,57 @@ static bs_status select_kernel(job *j, bs_error *err) {
   return BS_OK;
 }
 
+/* A --stats path that cannot be written is found before any work, so a
+ * run never fails after its output is complete. */
+static bs_status check_stats_path(const char *path, bs_error *err) {
+  bs_error e = {0};
+  if (bs_tx_check_dir(path, &e) != BS_OK)
+    return bs_fail(err, BS_E_IO, "--stats %s",
+                   strncmp(e.msg, "output ", 7) ? e.msg : e.msg + 7);
+  if (access(path, F_OK) == 0 && access(path, W_OK) != 0)
+    return bs_fail(err, BS_E_IO, "--stats %s: not writable", path);
+  return BS_OK;
+}
+
+/* Rank 0 decides (outtx.h) what this run does with its output; everyone
+ * learns the decision, the chunk grid and what is kept. */
+static bs_status plan_output(job *j, bs_error *err) {
+  const bs_options *o = j->o;
+  if (bs_tx_init(&j->tx, o->output_file, o->output_dataset, err)) return agree(j, err);
+  if (j->rank == 0) {
+    /* What defines the rows and their order (the files with their sizes,
+     * dataset, type, shape, column mapping); their contents are covered by
+     * the per-chunk input hashes. */
+    bs_record cur = {.input = (char *)bs_input_identity(j->in),
+                     .output_margin = o->output_margin,
+                     .rows = j->in->rows,
+                     .cols = j->cols};
+    snprintf(cur.model_sha256, sizeof cur.model_sha256, "%s", j->sha);
+    snprintf(cur.output_dataset, sizeof cur.output_dataset, "%s", o->output_dataset);
+    cur.chunk_rows = o->chunk_rows > 0 ? o->chunk_rows : default_chunk_rows(j);
+    cur.chunks = bs_chunk_count(cur.rows, cur.chunk_rows);
+    if ((!o->stats || check_stats_path(o->stats, err) == BS_OK) &&
+        bs_tx_begin(&j->tx, &cur, o->force, o->resume, bs_input_file(j->in, 0), err) ==
+            BS_OK &&
+        j->tx.dropped > 0)
+      fprintf(stderr,
+              "batchscore: note: %lld kept chunks in %s are damaged or from another run; "
+              "they will be scored again\n",
+              (long long)j->tx.dropped, j->tx.dir);
+  }
+  if (agree(j, err)) return err->code;
+  bs_tx_share(&j->tx, j->comm, err);
+  return agree(j, err);
+}
+
 /* The chunk buffers, from the kernel (pinned memory for a GPU). */
 static bs_status alloc_buffers(job *j, bs_error *err) {
-  /* Chunks travel as single MPI messages, whose counts are int. */
+  const int64_t chunk_rows = j->tx.rec.chunk_rows;
   int64_t width = j->in->cols > j->model.n_groups ? j->in->cols : j->model.n_groups;
-  if (j->chunk_rows > INT32_MAX / (width > 0 ? width : 1))
+  if (chunk_rows > INT32_MAX / (width > 0 ? width : 1))
     return bs_fail(err, BS_E_USAGE, "--chunk-rows %lld is too large for %lld columns",
-                   (long long)j->chunk_rows, (long long)width);
-  const size_t rows = (size_t)j->chunk_rows;
+                   (long long)chunk_rows, (long long)width);
+  const size_t rows = (size_t)chunk_rows;
   const size_t xb = rows * (size_t)(j->in->cols > 0 ? j->in->cols : 1) * sizeof(float);
   const size_t yb = rows * (size_t)j->model.n_groups * sizeof(float);
   int ok = 1;
@@ -326,391 +244,287 @@ static bs_status alloc_buffers(job *j, bs_error *err) {
     ok &= (j->x[s] = bs_kernel_host_alloc(&j->kinst, xb)) != NULL;
     ok &= (j->y[s] = bs_kernel_host_alloc(&j->kinst, yb)) != NULL;
   }
-  if (j->rank == 0 && j->size > 1 && j->o->write_mode != BS_WRITE_PARALLEL)
-    ok &= (j->rbuf = malloc(yb)) != NULL;
   if (!ok)
     bs_fail(err, BS_E_NOMEM, "out of memory for chunks of %lld rows",
-            (long long)j->chunk_rows);
+            (long long)chunk_rows);
   return agree(j, err);
 }
 
-/* Creates the partial output (fresh) or counts the attempt (resume), then
- * opens it on the ranks that write. */
-static bs_status open_output(job *j, bs_error *err) {
-  const bs_options *o = j->o;
-  if (j->rank == 0) {
-    if (j->plan == OUT_FRESH) {
-      char when[32];
-      time_t t = time(NULL);
-      strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-      const bs_attr attrs[] = {
-          {"batchscore_version", PACKAGE_VERSION, 0},
-          {"created_utc", when, 0},
-          {"model_file", o->model, 0},
-          {"model_sha256", j->sha, 0},
-          {"model_format", j->model.format, 0},
-          {"objective", j->model.objective, 0},
-          {"output", o->output_margin ? "margin" : "prediction", 0},
-          {"input_file", o->input, 0},
-          {"input_dataset", o->input_dataset, 0},
-          {"input_type", j->in->type_desc, 0},
-          {"input_fingerprint", j->fp.input_fingerprint, 0},
-          {"rows", NULL, j->in->rows},
-          {"features", NULL, j->in->cols},
-          {"columns", NULL, j->cols},
-          {"ranks", NULL, j->size},
-          {"kernel", j->kernel->name, 0},
-          {"write_mode", o->write_mode == BS_WRITE_PARALLEL ? "parallel" : "root", 0},
-          {"schedule", o->schedule == BS_SCHEDULE_STATIC ? "static" : "dynamic", 0},
-          {"chunk_rows", NULL, j->chunk_rows},
-          {"attempts", NULL, 1},
-      };
-      bs_output_create(o->output_file, &j->fp, attrs,
-                       (int)(sizeof attrs / sizeof attrs[0]), err);
-    } else if (j->plan == OUT_RESUME) {
-      char *tmp = bs_output_tmp_path(o->output_file);
-      if (tmp) bs_output_count_attempt(tmp, err);
-      free(tmp);
-    }
-  }
-  if (agree(j, err) || j->plan == OUT_COMPLETE) return err->code;
-  if (o->write_mode == BS_WRITE_PARALLEL) {
-    bs_output_open(o->output_file, o->output_dataset, j->comm, &j->out, err);
-    j->have_out = 1;
-  } else if (j->rank == 0) {
-    bs_output_open(o->output_file, o->output_dataset, MPI_COMM_NULL, &j->out, err);
-    j->have_out = 1;
-  }
-  return agree(j, err);
-}
-
-/* ---- the scorer thread ------------------------------------------------------ */
-
-static void *scorer_main(void *arg) {
-  job *j = arg;
-  scorer *s = &j->sc;
-  /* Signals are for the main thread, which checks the stop flag. */
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);
-  pthread_mutex_lock(&s->mu);
-  for (;;) {
-    while (!s->busy && !s->quit) pthread_cond_wait(&s->cv, &s->mu);
-    if (s->quit) break;
-    pthread_mutex_unlock(&s->mu);
-    double t0 = now();
-    bs_error e = {0};
-    bs_status st =
-        bs_kernel_score(&j->kinst, s->x, (size_t)s->n, (size_t)j->in->cols, s->y, &e);
-    if (st == BS_OK && !j->o->output_margin)
-      bs_model_transform(&j->model, s->y, (size_t)s->n);
-    s->score_s += now() - t0;
-    if (j->delay_ms > 0) sleep_ms(j->delay_ms);
-    pthread_mutex_lock(&s->mu);
-    s->st = st;
-    s->err = e;
-    s->busy = 0;
-    pthread_cond_broadcast(&s->cv);
-  }
-  pthread_mutex_unlock(&s->mu);
-  return NULL;
-}
-
-static bs_status scorer_start(job *j, bs_error *err) {
-  scorer *s = &j->sc;
-  if (pthread_mutex_init(&s->mu, NULL) || pthread_cond_init(&s->cv, NULL))
-    return bs_fail(err, BS_E_INTERNAL, "cannot create the scorer thread's lock");
-  if (pthread_create(&s->thread, NULL, scorer_main, j))
-    return bs_fail(err, BS_E_INTERNAL, "cannot start the scorer thread");
-  s->started = 1;
-  return BS_OK;
-}
-
-static void scorer_stop(job *j) {
-  scorer *s = &j->sc;
-  if (!s->started) return;
-  pthread_mutex_lock(&s->mu);
-  s->quit = 1;
-  pthread_cond_broadcast(&s->cv);
-  pthread_mutex_unlock(&s->mu);
-  pthread_join(s->thread, NULL);
-  pthread_cond_destroy(&s->cv);
-  pthread_mutex_destroy(&s->mu);
-  s->started = 0;
-}
-
-static void scorer_submit(job *j, const float *x, int64_t n, float *y) {
-  scorer *s = &j->sc;
-  pthread_mutex_lock(&s->mu);
-  s->x = x;
-  s->n = n;
-  s->y = y;
-  s->busy = 1;
-  pthread_cond_broadcast(&s->cv);
-  pthread_mutex_unlock(&s->mu);
-}
-
-typedef struct coord {
-  int64_t next;             /* dynamic: next index into todo */
-  int64_t completed;        /* chunks stored (root mode: all ranks; parallel: rank 0's) */
-  int64_t worker_completed; /* parallel mode: reported by workers */
-  int done_workers;
-  int stopping; /* hand out no more chunks */
-} coord;
-
-static void serve_pending(job *j, coord *k, bs_error *err);
-
-/* Waits for the scorer's job. Rank 0 (k given, with workers) keeps
- * answering the workers meanwhile, so none waits on it for long. */
-static bs_status scorer_wait(job *j, coord *k, bs_error *err) {
-  scorer *s = &j->sc;
-  pthread_mutex_lock(&s->mu);
-  while (s->busy) {
-    if (!k || j->size == 1) {
-      pthread_cond_wait(&s->cv, &s->mu);
-      continue;
-    }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 500 * 1000; /* 0.5 ms: a worker's request waits no longer */
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&s->cv, &s->mu, &until);
-    if (s->busy) {
-      pthread_mutex_unlock(&s->mu);
-      serve_pending(j, k, err);
-      pthread_mutex_lock(&s->mu);
-    }
-  }
-  bs_status st = s->st;
-  if (st != BS_OK && err->code == BS_OK) *err = s->err;
-  pthread_mutex_unlock(&s->mu);
-  return st;
-}
-
-/* ---- reading, storing, handing out ----------------------------------------- */
-
-static bs_status read_chunk(job *j, int64_t c, float *x, bs_error *err) {
-  int64_t row0, n;
-  bs_chunk_rows(j->in->rows, j->chunk_rows, c, &row0, &n);
-  double t0 = now();
-  bs_status st = bs_input_read(j->in, row0, n, x, err);
-  j->st.read_s += now() - t0;
-  return st;
-}
-
-/* Writes chunk c's rows, makes them durable, then records c as done. */
-static bs_status store_chunk(job *j, int64_t c, const float *buf, bs_error *err) {
-  int64_t row0, n;
-  bs_chunk_rows(j->in->rows, j->chunk_rows, c, &row0, &n);
-  double t0 = now();
-  if (bs_output_write(&j->out, row0, n, buf, err) == BS_OK &&
-      bs_output_sync(&j->out, err) == BS_OK)
-    bs_output_mark(&j->out, c, err);
-  j->st.write_s += now() - t0;
+/* Reads rows into x and hashes them as the scorer will see them. */
+static bs_status read_rows(job *j, int64_t row0, int64_t n, float *x, uint64_t *hash,
+                           bs_error *err) {
+  double t0 = bs_now();
+  if (bs_input_read(j->in, row0, n, x, err) == BS_OK)
+    *hash = bs_rows_hash(x, (size_t)n * (size_t)j->in->cols * sizeof *x, row0);
+  j->st.read_s += bs_now() - t0;
   return err->code;
 }
 
-static int64_t dispense(job *j, coord *k) {
-  if (k->stopping || k->next >= j->n_todo) return -1;
-  return j->todo[k->next++];
+static bs_status verify_rows(void *ctx, int64_t row0, int64_t n, uint64_t *hash,
+                             bs_error *err) {
+  job *j = ctx;
+  return read_rows(j, row0, n, j->x[0], hash, err);
 }
 
-/* Rank 0: handles one message from a worker. After a failure it keeps
- * receiving, so that no worker blocks in a send. */
-static void serve_one(job *j, coord *k, bs_error *err) {
-  msg_hdr h;
-  MPI_Status ms;
-  double t0 = now();
-  MPI_Recv(&h, (int)sizeof h, MPI_BYTE, MPI_ANY_SOURCE, TAG_HDR, j->comm, &ms);
-  if (h.kind == MSG_REQ) {
-    int64_t c = (err->code || (j->stop && *j->stop)) ? -1 : dispense(j, k);
-    MPI_Send(&c, 1, MPI_INT64_T, ms.MPI_SOURCE, TAG_ASSIGN, j->comm);
-  } else if (h.kind == MSG_DONE) {
-    k->done_workers++;
-    k->worker_completed += h.completed;
-    if (h.interrupted) k->stopping = 1;
-  } else {
-    int64_t row0, n;
-    bs_chunk_rows(j->in->rows, j->chunk_rows, h.chunk, &row0, &n);
-    MPI_Recv(j->rbuf, (int)(n * j->cols), MPI_FLOAT, ms.MPI_SOURCE, TAG_DATA, j->comm,
-             MPI_STATUS_IGNORE);
-    j->st.wait_s += now() - t0;
-    if (err->code == BS_OK && store_chunk(j, h.chunk, j->rbuf, err) == BS_OK)
-      k->completed++;
-    return;
-  }
-  j->st.wait_s += now() - t0;
+/* Checks a resumed run's kept chunks (or a complete output) before they
+ * are trusted; what fails its scores check is scored again. */
+static bs_status verify_kept(job *j, bs_run_summary *sum, bs_error *err) {
+  if (j->tx.action == BS_TX_FRESH) return BS_OK;
+  double t0 = bs_now();
+  int64_t dropped = 0;
+  bs_tx_verify(&j->tx, j->comm, j->rank, j->size, verify_rows, j, &dropped, err);
+  j->st.verify_s = bs_now() - t0;
+  if (agree(j, err)) return err->code;
+  sum->chunks_dropped = dropped;
+  if (dropped && j->rank == 0)
+    fprintf(
+        stderr,
+        "batchscore: note: %lld kept chunks in %s failed their checksum; they will be "
+        "scored again\n",
+        (long long)dropped, j->tx.dir);
+  return BS_OK;
 }
 
-static void serve_pending(job *j, coord *k, bs_error *err) {
-  int flag = 1;
-  while (flag) {
-    MPI_Iprobe(MPI_ANY_SOURCE, TAG_HDR, j->comm, &flag, MPI_STATUS_IGNORE);
-    if (flag) serve_one(j, k, err);
-  }
+static bs_status make_todo(job *j, bs_error *err) {
+  const bs_chunk_map *m = &j->tx.map;
+  j->todo = malloc(((size_t)m->n + 1) * sizeof *j->todo);
+  if (!j->todo)
+    bs_fail(err, BS_E_NOMEM, "out of memory for %lld chunks", (long long)m->n);
+  else
+    for (int64_t c = 0; c < m->n; c++)
+      if (m->part[c] == -1) j->todo[j->n_todo++] = c;
+  return agree(j, err);
 }
+
+/* ---- the chunk loop ------------------------------------------------------------ */
 
 static int stop_requested(const job *j) { return j->stop && *j->stop; }
 
-/* Where a rank's chunks come from, and where its scored chunks go. */
-typedef struct flow {
-  coord *k;              /* rank 0 only */
-  int dynamic;           /* rank 0 dispenses chunk ids */
-  int64_t s0, sn, i;     /* static: this rank's run of todo */
-  int outstanding;       /* worker, dynamic: a request in flight */
-  int64_t completed;     /* worker: chunks it stored (parallel mode) */
-  MPI_Request req[2][2]; /* worker, root mode: the sends from y[s] */
-  msg_hdr hdr[2];
-} flow;
-
-/* The next chunk this rank scores, or -1: none left, stopped or failed. */
-static int64_t next_chunk(job *j, flow *f, bs_error *err) {
-  if (err->code) return -1;
-  if (stop_requested(j)) {
-    j->interrupted = 1;
-    if (f->k) f->k->stopping = 1;
-    return -1;
-  }
-  if (!f->dynamic) return f->i < f->sn ? j->todo[f->s0 + f->i++] : -1;
-  if (f->k) {
-    serve_pending(j, f->k, err);
-    return err->code ? -1 : dispense(j, f->k);
-  }
-  if (!f->outstanding) return -1;
-  int64_t c;
-  double t0 = now();
-  MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, j->comm, MPI_STATUS_IGNORE);
-  j->st.wait_s += now() - t0;
-  f->outstanding = 0;
-  if (c < 0) return -1;
-  /* Ask for the next one now, so that the answer arrives while we work. */
-  msg_hdr req = {.kind = MSG_REQ};
-  MPI_Send(&req, (int)sizeof req, MPI_BYTE, 0, TAG_HDR, j->comm);
-  f->outstanding = 1;
-  return c;
+/* A part that cannot be written may mean that another job took the
+ * output over (and cleared it): then that is the error to report. */
+static void check_takeover(job *j, bs_error *err) {
+  bs_error e = {0};
+  if (err->code && bs_tx_owner_check(&j->tx, &e) != BS_OK) *err = e;
 }
 
-/* Worker, root mode: waits until the sends from y[s] are done. */
-static void slot_free(job *j, flow *f, int s) {
-  if (f->k || j->o->write_mode == BS_WRITE_PARALLEL) return;
-  double t0 = now();
-  MPI_Waitall(2, f->req[s], MPI_STATUSES_IGNORE);
-  j->st.wait_s += now() - t0;
-}
-
-/* A scored chunk: stored here (rank 0, or parallel mode), or sent to rank 0
- * from y[s] (worker, root mode). */
-static void deliver(job *j, flow *f, int64_t c, int s, bs_error *err) {
-  if (f->k || j->o->write_mode == BS_WRITE_PARALLEL) {
-    if (store_chunk(j, c, j->y[s], err) == BS_OK) {
-      if (f->k)
-        f->k->completed++;
-      else
-        f->completed++;
-    }
-    return;
-  }
+/* Adds chunk c's scores from y to this rank's part. */
+static void store_chunk(job *j, int64_t c, const float *y, uint64_t input_hash,
+                        bs_error *err) {
   int64_t row0, n;
-  bs_chunk_rows(j->in->rows, j->chunk_rows, c, &row0, &n);
-  f->hdr[s] = (msg_hdr){.chunk = c, .kind = MSG_RESULT};
-  MPI_Isend(&f->hdr[s], (int)sizeof f->hdr[s], MPI_BYTE, 0, TAG_HDR, j->comm,
-            &f->req[s][0]);
-  MPI_Isend(j->y[s], (int)(n * j->cols), MPI_FLOAT, 0, TAG_DATA, j->comm, &f->req[s][1]);
+  bs_chunk_rows(j->tx.rec.rows, j->tx.rec.chunk_rows, c, &row0, &n);
+  bs_part_entry e = {.chunk = c, .row0 = row0, .rows = n, .input_hash = input_hash};
+  double t0 = bs_now();
+  if (bs_part_add(&j->pw, &e, y, t0, err) == BS_OK) bs_dispatch_done_one(&j->disp);
+  j->st.write_s += bs_now() - t0;
+  check_takeover(j, err);
+  if (j->trace_fd >= 0 && !err->code) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    dprintf(j->trace_fd, "%s %d %lld %lld.%09ld\n", j->tx.job, j->rank, (long long)c,
+            (long long)ts.tv_sec, ts.tv_nsec);
+  }
+}
+
+static void publish(job *j, bs_error *err) {
+  if (!bs_part_pending(&j->pw)) return;
+  double t0 = bs_now();
+  if (bs_part_publish(&j->pw, err) == BS_OK) j->st.parts++;
+  j->st.write_s += bs_now() - t0;
+  check_takeover(j, err);
+}
+
+/* Rank 0: the progress line, when due. */
+static void show_progress(job *j, double now) {
+  if (!bs_progress_due(&j->prog, now)) return;
+  bs_dispatch_serve(&j->disp, 0); /* the static schedule's reports */
+  int working = 0, nodes_working = 0;
+  int64_t chunks =
+      bs_dispatch_progress(&j->disp, &working) + (j->tx.rec.chunks - j->n_todo);
+  for (int r = 0; j->node_of && r < j->size; r++) {
+    /* a node works while any of its ranks does; count it at its first */
+    if (j->node_of[r] != r) continue;
+    int busy = 0;
+    for (int q = r; q < j->size && !busy; q++)
+      busy = j->node_of[q] == r && (q == 0 ? !j->disp.finished[0] : !j->disp.finished[q]);
+    nodes_working += busy;
+  }
+  int64_t rows = chunks * j->tx.rec.chunk_rows;
+  if (rows > j->tx.rec.rows) rows = j->tx.rec.rows;
+  bs_progress_update(&j->prog, rows, working, j->size, nodes_working, j->n_nodes, now,
+                     stderr);
+}
+
+/* Work that falls due while the scorer runs: answering the workers (rank
+ * 0), publishing the part in time, checking ownership (rank 0). Returns the
+ * time of the next such duty. */
+static double duties(job *j, bs_error *err) {
+  double t = bs_now(), next = t + 3600;
+  if (j->rank == 0 && j->disp.dynamic) {
+    bs_dispatch_serve(&j->disp, err->code != BS_OK);
+    next = t + SERVE_EVERY_S;
+  }
+  if (bs_part_pending(&j->pw)) {
+    double due = j->pw.opened + j->o->checkpoint;
+    if (t >= due && !err->code)
+      publish(j, err);
+    else if (due < next)
+      next = due;
+  }
+  if (j->rank == 0 && !err->code) {
+    if (t >= j->next_owner_check) {
+      bs_tx_owner_check(&j->tx, err);
+      j->next_owner_check = t + OWNER_CHECK_EVERY_S;
+    }
+    if (j->next_owner_check < next) next = j->next_owner_check;
+  }
+  if (j->show_progress) {
+    show_progress(j, t);
+    if (j->prog.next < next) next = j->prog.next;
+  } else if (j->rank != 0 && !j->disp.dynamic) {
+    if (t >= j->next_report) {
+      bs_dispatch_report(&j->disp);
+      j->next_report = t + 1.0;
+    }
+    if (j->next_report < next) next = j->next_report;
+  }
+  return next;
+}
+
+static bs_status wait_scorer(job *j, bs_error *err) {
+  bs_status st = BS_OK;
+  for (;;) {
+    double until = duties(j, err);
+    if (bs_scorer_wait(&j->sc, until, &st, err)) return st;
+  }
+}
+
+static int64_t next_chunk(job *j, bs_error *err) {
+  int stop = err->code != BS_OK || stop_requested(j);
+  if (stop_requested(j)) j->interrupted = 1;
+  return bs_dispatch_next(&j->disp, stop);
 }
 
 /* The pipeline: score chunk c on the scorer thread while reading the next
- * one and delivering the previous one. */
-static void run_chunks(job *j, flow *f, bs_error *err) {
+ * one and storing the previous one. */
+static void run_chunks(job *j, bs_error *err) {
   int b = 0;
-  int64_t c = next_chunk(j, f, err), pending = -1;
-  if (c >= 0 && read_chunk(j, c, j->x[b], err)) c = -1;
+  int64_t c = next_chunk(j, err), pending = -1, row0, n;
+  uint64_t pending_hash = 0;
+  if (c >= 0) {
+    bs_chunk_rows(j->tx.rec.rows, j->tx.rec.chunk_rows, c, &row0, &n);
+    if (read_rows(j, row0, n, j->x[b], &j->xhash[b], err)) c = -1;
+  }
   while (c >= 0) {
-    int64_t row0, n;
-    bs_chunk_rows(j->in->rows, j->chunk_rows, c, &row0, &n);
-    slot_free(j, f, b);
-    scorer_submit(j, j->x[b], n, j->y[b]);
-    int64_t c2 = next_chunk(j, f, err);
-    if (c2 >= 0 && read_chunk(j, c2, j->x[1 - b], err)) c2 = -1;
-    if (pending >= 0 && !err->code) deliver(j, f, pending, 1 - b, err);
+    bs_chunk_rows(j->tx.rec.rows, j->tx.rec.chunk_rows, c, &row0, &n);
+    bs_scorer_submit(&j->sc, j->x[b], n, j->y[b]);
+    int64_t c2 = next_chunk(j, err), r2, n2;
+    if (c2 >= 0) {
+      bs_chunk_rows(j->tx.rec.rows, j->tx.rec.chunk_rows, c2, &r2, &n2);
+      if (read_rows(j, r2, n2, j->x[1 - b], &j->xhash[1 - b], err)) c2 = -1;
+    }
+    if (pending >= 0 && !err->code)
+      store_chunk(j, pending, j->y[1 - b], pending_hash, err);
     pending = -1;
-    if (scorer_wait(j, f->k, err) == BS_OK) {
+    if (wait_scorer(j, err) == BS_OK) {
       pending = c;
+      pending_hash = j->xhash[b];
       j->st.rows += n;
       j->st.chunks++;
     }
     c = err->code ? -1 : c2;
     b = 1 - b;
   }
-  if (pending >= 0 && !err->code) deliver(j, f, pending, 1 - b, err);
+  bs_error later = {0};
+  if (pending >= 0)
+    store_chunk(j, pending, j->y[1 - b], pending_hash, err->code ? &later : err);
+  /* Whatever is finished is published now, also after a failure elsewhere
+   * (an unreadable input chunk, say): progress is never thrown away. */
+  publish(j, err->code ? &later : err);
 }
 
-static void run_rank0(job *j, coord *k, int64_t s0, int64_t sn, bs_error *err) {
-  flow f = {.k = k, .dynamic = j->o->schedule == BS_SCHEDULE_DYNAMIC, .s0 = s0, .sn = sn};
-  run_chunks(j, &f, err);
-  while (k->done_workers < j->size - 1) serve_one(j, k, err);
-}
+/* ---- the end -------------------------------------------------------------------- */
 
-static int64_t run_worker(job *j, int64_t s0, int64_t sn, bs_error *err) {
-  flow f = {.dynamic = j->o->schedule == BS_SCHEDULE_DYNAMIC,
-            .s0 = s0,
-            .sn = sn,
-            .req = {{MPI_REQUEST_NULL, MPI_REQUEST_NULL},
-                    {MPI_REQUEST_NULL, MPI_REQUEST_NULL}}};
-  if (f.dynamic) {
-    msg_hdr req = {.kind = MSG_REQ};
-    MPI_Send(&req, (int)sizeof req, MPI_BYTE, 0, TAG_HDR, j->comm);
-    f.outstanding = 1;
-  }
-  run_chunks(j, &f, err);
-  double t0 = now();
-  MPI_Waitall(4, &f.req[0][0], MPI_STATUSES_IGNORE);
-  if (f.outstanding) { /* the answer to a request we no longer need */
-    int64_t c;
-    MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, j->comm, MPI_STATUS_IGNORE);
-  }
-  int64_t sent = j->o->write_mode == BS_WRITE_PARALLEL ? f.completed : 0;
-  msg_hdr bye = {.kind = MSG_DONE, .completed = sent, .interrupted = j->interrupted};
-  MPI_Send(&bye, (int)sizeof bye, MPI_BYTE, 0, TAG_HDR, j->comm);
-  j->st.wait_s += now() - t0;
-  return sent;
-}
-
-/* After the work: close, then complete (rename), keep for --resume
- * (interrupted), or clean up (failed). */
-static bs_status finish(job *j, int64_t completed, bs_error *err) {
+static void provenance(const job *j, char when[32], bs_attr *a, int *n) {
   const bs_options *o = j->o;
-  if (j->have_out) bs_output_close(&j->out, err);
-  /* Reads checked their files; a file deleted or changed after its last
-   * read is still a changed input. */
+  time_t t = time(NULL);
+  struct tm tm;
+  strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+  const bs_attr attrs[] = {
+      {"batchscore_version", PACKAGE_VERSION, 0},
+      {"created_utc", when, 0},
+      {"first_started_utc", j->tx.created, 0},
+      {"model_file", o->model, 0},
+      {"model_sha256", j->sha, 0},
+      {"model_format", j->model.format, 0},
+      {"objective", j->model.objective, 0},
+      {"output", o->output_margin ? "margin" : "prediction", 0},
+      {"input_file", o->input, 0},
+      {"input_dataset", o->input_dataset, 0},
+      {"input_type", j->in->type_desc, 0},
+      {"rows", NULL, j->in->rows},
+      {"features", NULL, j->in->cols},
+      {"columns", NULL, j->cols},
+      {"ranks", NULL, j->size},
+      {"kernel", j->kernel->name, 0},
+      {"schedule", o->schedule == BS_SCHEDULE_STATIC ? "static" : "dynamic", 0},
+      {"chunk_rows", NULL, j->tx.rec.chunk_rows},
+      {"attempts", NULL, j->tx.attempts},
+  };
+  *n = (int)(sizeof attrs / sizeof attrs[0]);
+  memcpy(a, attrs, sizeof attrs);
+}
+
+/* Adds to a failure's message that its progress is kept. */
+static void note_kept(job *j, int64_t done, bs_error *err) {
+  size_t len = strlen(err->msg);
+  if (done > 0 && j->tx.action != BS_TX_COMPLETE && !j->tx.taken_over)
+    snprintf(err->msg + len, sizeof err->msg - len,
+             "; %lld of %lld chunks are kept in %s: once fixed, rerun with --resume",
+             (long long)done, (long long)j->tx.rec.chunks, j->tx.dir);
+}
+
+/* After the work: collect what every rank published, then complete the
+ * output (all done), or keep the progress (interrupted, failed). */
+static bs_status finish(job *j, bs_error *err) {
+  /* Reads checked their files; one deleted or changed after its last read
+   * is still not the input the scores came from. */
   if (!err->code) bs_input_check_unchanged(j->in, err);
-  int flags[2] = {j->interrupted, 0}, any[2];
+  int flags[2] = {j->interrupted, j->tx.taken_over}, any[2];
   MPI_Allreduce(flags, any, 2, MPI_INT, MPI_MAX, j->comm);
+  j->tx.taken_over = any[1]; /* then nobody touches the output again */
   bs_status st = agree(j, err);
+  bs_error cerr = {0};
+  bs_tx_collect(&j->tx, j->comm, j->rank, &j->pw, st ? &cerr : err);
+  if (!st) st = agree(j, err);
   if (j->rank == 0) {
+    int64_t done = bs_tx_done(&j->tx);
     if (st != BS_OK) {
-      /* A fresh file is removed; a resumed one keeps its earlier progress. */
-      if (j->plan == OUT_FRESH) bs_output_discard(o->output_file);
-    } else if (completed == j->n_todo) {
-      bs_output_commit(o->output_file, err);
-    } else {
-      int64_t now_done = j->n_chunks - j->n_todo + completed;
-      char *tmp = bs_output_tmp_path(o->output_file);
-      bs_fail(err, BS_E_INTERRUPTED,
+      note_kept(j, done, err);
+      bs_tx_abandon(&j->tx);
+    } else if (done < j->tx.rec.chunks) {
+      bs_fail(err, any[0] ? BS_E_INTERRUPTED : BS_E_INTERNAL,
               "interrupted: %lld of %lld chunks done and kept in %s; rerun with --resume "
               "to finish",
-              (long long)now_done, (long long)j->n_chunks,
-              tmp ? tmp : "the partial output");
-      free(tmp);
+              (long long)done, (long long)j->tx.rec.chunks, j->tx.dir);
+      bs_tx_abandon(&j->tx);
+    } else {
+      bs_attr attrs[24];
+      int n = 0;
+      char when[32];
+      provenance(j, when, attrs, &n);
+      double t0 = bs_now();
+      if (bs_tx_assemble(&j->tx, attrs, n, err) == BS_OK) bs_tx_commit(&j->tx, err);
+      j->st.assemble_s = bs_now() - t0;
+      if (err->code) bs_tx_abandon(&j->tx);
     }
   }
   return agree(j, err);
 }
 
 static void job_free(job *j) {
-  scorer_stop(j);
+  bs_scorer_stop(&j->sc);
+  if (j->have_disp) bs_dispatch_free(&j->disp);
+  if (j->have_pw) bs_part_writer_free(&j->pw);
   if (j->have_kinst) {
     for (int s = 0; s < 2; s++) {
       bs_kernel_host_free(&j->kinst, j->x[s]);
@@ -721,65 +535,92 @@ static void job_free(job *j) {
   }
   if (j->have_model) bs_model_free(&j->model);
   bs_input_close(j->in);
-  if (j->have_out) {
-    bs_output_close(&j->out, NULL);
-    bs_output_free(&j->out);
-  }
-  free(j->done);
+  bs_tx_free(&j->tx);
   free(j->todo);
-  free(j->rbuf);
+  free(j->node_of);
+}
+
+static void fill_summary(const job *j, bs_run_summary *sum) {
+  sum->rows = j->in->rows;
+  sum->cols = j->cols;
+  sum->ranks = j->size;
+  sum->threads = j->o->threads;
+  sum->chunks = j->tx.rec.chunks;
+  sum->chunks_before = j->tx.rec.chunks - j->n_todo;
+  sum->attempts = j->tx.attempts;
+  sum->already_complete = j->tx.action == BS_TX_COMPLETE;
+  snprintf(sum->kernel, sizeof sum->kernel, "%s", j->kernel->name);
+  snprintf(sum->objective, sizeof sum->objective, "%s", j->model.objective);
+}
+
+/* Sets up the scorer, the part writer and the hand-out, runs the chunk
+ * loop, and winds them down. */
+static void work(job *j, bs_error *err) {
+  const bs_options *o = j->o;
+  if (bs_scorer_start(&j->sc, &j->kinst, &j->model, (size_t)j->in->cols, o->output_margin,
+                      j->rank, err) == BS_OK &&
+      bs_tx_writer(&j->tx, j->rank, &j->pw, err) == BS_OK) {
+    j->have_pw = 1;
+    if (bs_dispatch_init(&j->disp, j->comm, o->schedule == BS_SCHEDULE_DYNAMIC, j->todo,
+                         j->n_todo, DISPATCH_DEPTH, j->stop) != 0)
+      bs_fail(err, BS_E_NOMEM, "out of memory");
+    j->have_disp = 1;
+  }
+  j->next_owner_check = bs_now() + OWNER_CHECK_EVERY_S;
+  j->next_report = bs_now() + 1.0;
+  if (j->rank == 0 && !o->quiet && j->have_disp) {
+    int tty = isatty(STDERR_FILENO);
+    j->show_progress = tty || o->progress > 0;
+    int64_t before = (j->tx.rec.chunks - j->n_todo) * j->tx.rec.chunk_rows;
+    bs_progress_init(&j->prog, j->tx.rec.rows,
+                     before < j->tx.rec.rows ? before : j->tx.rec.rows,
+                     o->progress > 0 ? o->progress : 1.0, tty, bs_now());
+  }
+  /* Test hook: one line per finished chunk (job, rank, chunk, wall clock),
+   * so a test can tell which chunks a lost node took with it. */
+  const char *trace = getenv("BATCHSCORE_TEST_TRACE");
+  j->trace_fd =
+      trace && *trace ? open(trace, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666) : -1;
+  if (j->have_disp) {
+    run_chunks(j, err);
+    bs_dispatch_finish(&j->disp, j->interrupted || err->code != BS_OK);
+    if (j->show_progress) bs_progress_end(&j->prog, stderr);
+    j->st.wait_s += j->disp.wait_s;
+  }
+  bs_scorer_stop(&j->sc);
+  j->st.score_s = j->sc.score_s;
+  if (j->trace_fd >= 0) close(j->trace_fd);
 }
 
 bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t *stop,
                  bs_run_summary *sum, bs_error *err) {
   job j = {.o = o, .comm = comm, .stop = stop};
+  j.tx.lock_fd = -1;
+  j.trace_fd = -1;
   MPI_Comm_rank(comm, &j.rank);
   MPI_Comm_size(comm, &j.size);
   memset(sum, 0, sizeof *sum);
-  double t_start = now();
+  double t_start = bs_now();
   bs_status st;
 
   if (j.rank == 0 && !(sum->per_rank = calloc((size_t)j.size, sizeof *sum->per_rank)))
     bs_fail(err, BS_E_NOMEM, "out of memory");
   if ((st = agree(&j, err)) || (st = load_model(&j, err)) || (st = open_input(&j, err)) ||
       (st = select_kernel(&j, err)) || (st = plan_output(&j, err)) ||
-      (st = alloc_buffers(&j, err)) || (st = open_output(&j, err)))
+      (st = alloc_buffers(&j, err)))
     goto out;
-  sum->rows = j.in->rows;
-  sum->cols = j.cols;
-  sum->ranks = j.size;
-  sum->threads = o->threads;
-  sum->chunks = j.n_chunks;
-  sum->chunks_before = j.n_chunks - j.n_todo;
-  sum->already_complete = j.plan == OUT_COMPLETE;
-  snprintf(sum->kernel, sizeof sum->kernel, "%s", j.kernel->name);
-  snprintf(sum->objective, sizeof sum->objective, "%s", j.model.objective);
-  if (j.plan == OUT_COMPLETE) goto out;
+  j.st.setup_s = bs_now() - t_start;
+  if ((st = verify_kept(&j, sum, err)) || (st = make_todo(&j, err))) goto out;
+  fill_summary(&j, sum);
+  if (j.tx.action == BS_TX_COMPLETE) goto out;
 
-  /* Static: each rank a contiguous, balanced run of the chunks to do. */
-  int64_t s0, sn;
-  bs_split(j.n_todo, j.size, j.rank, &s0, &sn);
-  coord k = {0};
-  int64_t completed = 0;
-  scorer_start(&j, err);
-  if ((st = agree(&j, err))) goto out;
-  double t_work = now();
-  j.st.setup_s = t_work - t_start;
-  if (j.rank == 0) {
-    run_rank0(&j, &k, s0, sn, err);
-    completed = k.completed + k.worker_completed;
-  } else {
-    run_worker(&j, s0, sn, err);
-  }
-  double t_done = now();
+  double t_work = bs_now();
+  work(&j, err);
+  double t_done = bs_now();
   j.st.work_s = t_done - t_work;
-  scorer_stop(&j);
-  j.st.score_s = j.sc.score_s;
-  MPI_Bcast(&completed, 1, MPI_INT64_T, 0, comm);
-  st = finish(&j, completed, err);
-
-  j.st.wall_s = now() - t_start;
-  j.st.finish_s = now() - t_done;
+  st = finish(&j, err);
+  j.st.finish_s = bs_now() - t_done;
+  j.st.wall_s = bs_now() - t_start;
   gethostname(j.st.host, sizeof j.st.host - 1);
   MPI_Gather(&j.st, (int)sizeof j.st, MPI_BYTE, sum->per_rank, (int)sizeof j.st, MPI_BYTE,
              0, comm);

@@ -11,13 +11,15 @@
 #include "options.h"
 
 /* What one rank did; gathered on rank 0. The phases: setup (model, input,
- * kernel, output opened), work (the chunk loop), finish (output closed and
- * committed). Within work, the main thread reads, writes and waits while
- * the scorer thread scores, so read + write + wait + score may exceed
- * work_s: that excess is the overlap. */
+ * kernel, the output's state decided), verify (a resumed run's kept chunks
+ * checked), work (the chunk loop), finish (parts collected and, on rank 0,
+ * assembled into the output and committed: assemble_s). Within work, the
+ * main thread reads, writes its parts and waits while the scorer thread
+ * scores, so read + write + wait + score may exceed work_s: that excess is
+ * the overlap. */
 typedef struct bs_rank_stats {
-  int64_t rows, chunks;
-  double setup_s, work_s, finish_s, wall_s;
+  int64_t rows, chunks, parts;
+  double setup_s, verify_s, work_s, finish_s, assemble_s, wall_s;
   double read_s, score_s, write_s, wait_s;
   char host[64];
 } bs_rank_stats;
@@ -32,6 +34,8 @@ typedef struct bs_run_summary {
   char objective[64];
   int64_t chunks;          /* in the chunk grid */
   int64_t chunks_before;   /* already done when this attempt started */
+  int64_t chunks_dropped;  /* kept chunks that failed their checks and were redone */
+  int64_t attempts;        /* runs it took, this one included */
   int already_complete;    /* --resume found a complete output */
   bs_rank_stats *per_rank; /* rank 0 only: one entry per rank; free() it */
 } bs_run_summary;

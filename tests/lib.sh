@@ -44,7 +44,7 @@ expect_fail() {
   what=$1 want_rc=$2 text=$3
   shift 3
   for np in 1 3; do
-    rm -f "$OUT" "$OUT.partial"
+    rm -rf "$OUT" "$OUT.partial"
     run_bs "$np" "$@"
     rc=$?
     lines=$(grep '^batchscore:' "$WORK/err" | grep -vc '^batchscore: note:')

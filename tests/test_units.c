@@ -24,6 +24,7 @@
 #include "model.h"
 #include "options.h"
 #include "partition.h"
+#include "progress.h"
 #include "sha256.h"
 #include "testutil.h"
 
@@ -68,7 +69,7 @@ START_TEST(test_options_defaults) {
   ck_assert_str_eq(o.output_dataset, "/scores");
   /* No "auto" sentinel: the default chunk is a concrete row count. */
   ck_assert(o.chunk_rows == 0); /* 0: sized from the input width at run time */
-  ck_assert_int_eq(o.write_mode, BS_WRITE_ROOT);
+  ck_assert(o.checkpoint == BS_DEFAULT_CHECKPOINT_S);
   ck_assert_int_eq(o.threads, 0);
   ck_assert_ptr_eq(o.kernel, NULL);
   ck_assert_int_eq(o.output_margin, 0);
@@ -87,7 +88,7 @@ START_TEST(test_options_every_option) {
   bs_error err;
   ck_assert_int_eq(PARSE(&o, &err, "--model", "m.json", "--input", "in.h5:grp/ds",
                          "--output=out.h5:/res", "--output-margin", "--force", "--quiet",
-                         "--allow-extra-columns", "--write-mode=parallel", "--chunk-rows",
+                         "--allow-extra-columns", "--checkpoint=2.5", "--chunk-rows",
                          "2147483648", "--threads=4096", "--kernel", "ref"),
                    BS_OK);
   ck_assert_str_eq(o.input_file, "in.h5");
@@ -98,7 +99,7 @@ START_TEST(test_options_every_option) {
   ck_assert_int_eq(o.force, 1);
   ck_assert_int_eq(o.quiet, 1);
   ck_assert_int_eq(o.allow_extra_columns, 1);
-  ck_assert_int_eq(o.write_mode, BS_WRITE_PARALLEL);
+  ck_assert(o.checkpoint == 2.5);
   ck_assert(o.chunk_rows == 2147483648LL);
   ck_assert_int_eq(o.threads, 4096);
   ck_assert_str_eq(o.kernel, "ref");
@@ -112,10 +113,10 @@ START_TEST(test_options_value_forms) {
   /* "--x=y" and "--x y" mean the same; only the first '=' separates. */
   ck_assert_int_eq(
       PARSE(&o, &err, "--model=a=b.json", "--input", "in.h5", "--output", "out.h5",
-            "--write-mode", "root", "--chunk-rows=1", "--threads", "1"),
+            "--checkpoint", "0", "--chunk-rows=1", "--threads", "1"),
       BS_OK);
   ck_assert_str_eq(o.model, "a=b.json");
-  ck_assert_int_eq(o.write_mode, BS_WRITE_ROOT);
+  ck_assert(o.checkpoint == 0);
   ck_assert(o.chunk_rows == 1);
   ck_assert_int_eq(o.threads, 1);
   bs_options_free(&o);
@@ -215,7 +216,7 @@ START_TEST(test_options_help_version) {
   const char *u = bs_usage();
   ck_assert_ptr_ne(u, NULL);
   ck_assert_ptr_ne(strstr(u, "--model"), NULL);
-  ck_assert_ptr_ne(strstr(u, "--write-mode"), NULL);
+  ck_assert_ptr_ne(strstr(u, "--checkpoint"), NULL);
 }
 END_TEST
 
@@ -242,9 +243,11 @@ static const struct bad_cmd {
     {{"--quiet="}, {"--quiet", "takes no value"}},
     {{"--output-margin=yes"}, {"--output-margin", "takes no value"}},
     {{"--help=yes"}, {"--help", "takes no value"}},
-    {{"--write-mode", "serial"}, {"--write-mode", "'serial'"}},
-    {{"--write-mode", "ROOT"}, {"--write-mode", "'ROOT'"}},
-    {{"--write-mode="}, {"--write-mode", "not a write mode"}},
+    /* Removed options say so, and where to read why. */
+    {{"--write-mode", "root"}, {"--write-mode", "was removed"}},
+    {{"--checkpoint", "-1"}, {"--checkpoint", "'-1'"}},
+    {{"--checkpoint", "soon"}, {"--checkpoint", "'soon'"}},
+    {{"--checkpoint", "nan"}, {"--checkpoint", "seconds"}},
     {{"--chunk-rows", "0"}, {"--chunk-rows", "'0'"}},
     {{"--chunk-rows", "-5"}, {"--chunk-rows", "'-5'"}},
     {{"--chunk-rows", "abc"}, {"--chunk-rows", "'abc'"}},
@@ -1789,6 +1792,47 @@ END_TEST
 
 /* ---- the runner --------------------------------------------------------- */
 
+/* ---- progress lines ------------------------------------------------------ */
+
+START_TEST(test_progress_format) {
+  char line[256];
+  bs_progress_format(line, sizeof line, 250000, 1000000, 1234.4, 999.6, 3723.4, 60, 64,
+                     15, 16);
+  ck_assert_str_eq(
+      line,
+      "batchscore: progress: 250000 of 1000000 rows (25.0%), 1234 rows/s recent, "
+      "1000 rows/s overall, ETA 1h02m03s, 60 of 64 ranks on 15 of 16 nodes "
+      "working");
+  bs_progress_format(line, sizeof line, 0, 0, 0, 0, -1, 1, 1, 1, 1);
+  ck_assert_ptr_ne(strstr(line, "(100.0%)"), NULL);
+  ck_assert_ptr_ne(strstr(line, "ETA unknown"), NULL);
+  bs_progress_format(line, sizeof line, 1, 2, 1, 1, 61, 1, 1, 1, 1);
+  ck_assert_ptr_ne(strstr(line, "ETA 1m01s"), NULL);
+}
+END_TEST
+
+START_TEST(test_progress_update) {
+  /* A log (not a terminal): a line every `interval`, rates over samples. */
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  bs_progress p;
+  bs_progress_init(&p, 1000, 100, 10.0, 0, 0.0);
+  bs_progress_update(&p, 150, 2, 2, 1, 1, 5.0, f); /* not due */
+  bs_progress_update(&p, 200, 2, 2, 1, 1, 10.0, f);
+  bs_progress_update(&p, 300, 2, 2, 1, 1, 15.0, f); /* not due */
+  bs_progress_update(&p, 400, 1, 2, 1, 1, 20.0, f);
+  fclose(f);
+  ck_assert_str_eq(
+      buf,
+      "batchscore: progress: 200 of 1000 rows (20.0%), 10 rows/s recent, 10 rows/s "
+      "overall, ETA 1m20s, 2 of 2 ranks on 1 of 1 nodes working\n"
+      "batchscore: progress: 400 of 1000 rows (40.0%), 20 rows/s recent, 15 rows/s "
+      "overall, ETA 30s, 1 of 2 ranks on 1 of 1 nodes working\n");
+  free(buf);
+}
+END_TEST
+
 static Suite *units_suite(void) {
   Suite *s = suite_create("units");
   TCase *tc;
@@ -1861,6 +1905,8 @@ static Suite *units_suite(void) {
   tcase_add_test(tc, test_xgb_truncated);
   tcase_add_loop_test(tc, test_xgb_rejected, 0,
                       (int)(sizeof bad_models / sizeof bad_models[0]));
+  tcase_add_test(tc, test_progress_format);
+  tcase_add_test(tc, test_progress_update);
   suite_add_tcase(s, tc);
   return s;
 }
