@@ -649,8 +649,8 @@ static bs_status fetch(struct input_impl *x, int64_t s, int64_t u0, int64_t u1,
     if (st->fd >= 0) close(st->fd);
     st->fd_shard = -1;
     if ((st->fd = open(f->path, O_RDONLY)) < 0)
-      return bs_fail(err, BS_E_IO, "input %s: %s while the job ran", f->path,
-                     errno == ENOENT ? "deleted" : strerror(errno));
+      return bs_fail(err, BS_E_IO, "input %s: the file was %s while the job ran", f->path,
+                     errno == ENOENT ? "deleted" : "made unreadable");
     st->fd_shard = s;
   }
   if (!f->gzip)

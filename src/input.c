@@ -185,17 +185,19 @@ static void file_stat(input_file *f, const struct stat *sb) {
 bs_status input_check_file(const input_file *f, bs_error *err) {
   struct stat sb;
   if (stat(f->path, &sb) != 0)
-    return bs_fail(err, BS_E_IO, "input %s: %s while the job ran", f->path,
-                   errno == ENOENT ? "deleted" : strerror(errno));
+    return bs_fail(err, BS_E_IO, "input %s: the file was %s while the job ran", f->path,
+                   errno == ENOENT ? "deleted" : "made unreadable");
   if ((int64_t)sb.st_size != f->size)
-    return bs_fail(err, BS_E_IO,
-                   "input %s: changed while the job ran (%lld bytes, now %lld); rerun "
-                   "when it is complete",
-                   f->path, (long long)f->size, (long long)sb.st_size);
+    return bs_fail(
+        err, BS_E_IO,
+        "input %s: the file changed while the job ran (%lld bytes when opened, "
+        "%lld now)",
+        f->path, (long long)f->size, (long long)sb.st_size);
   if ((int64_t)sb.st_mtim.tv_sec != f->mtime_s ||
       (int64_t)sb.st_mtim.tv_nsec != f->mtime_ns)
     return bs_fail(err, BS_E_IO,
-                   "input %s: rewritten while the job ran (modification time changed)",
+                   "input %s: the file changed while the job ran (rewritten: its "
+                   "modification time moved)",
                    f->path);
   return BS_OK;
 }

@@ -140,19 +140,19 @@ changed_during() {
   done
 }
 csv_shards "$CSV" "$W/del0"
-changed_during "a shard deleted during the run" "part-03.csv: deleted while the job ran" \
+changed_during "a shard deleted during the run" "part-03.csv: the file was deleted while the job ran" \
   "rm -rf '$W/del'; cp -r '$W/del0' '$W/del'" "rm -f '$W/del/part-03.csv'" \
   --model "$M" --input "$W/del"
-changed_during "a gzip shard deleted during the run" "part-03.csv.gz: deleted while the job ran" \
+changed_during "a gzip shard deleted during the run" "part-03.csv.gz: the file was deleted while the job ran" \
   "rm -rf '$W/del'; cp -r '$W/del0' '$W/del'; gzip '$W/del/part-03.csv'" \
   "rm -f '$W/del/part-03.csv.gz'" --model "$M" --input "$W/del"
 # digits_softprob.h5 is contiguous: HDF5 alone would read the lost half as zeros.
 H=$DATA/xgb/digits_softprob.h5
 half=$(($(wc -c <"$H") / 2))
-changed_during "HDF5 input truncated to half during the run" "digits.h5: changed while the job ran" \
+changed_during "HDF5 input truncated to half during the run" "digits.h5: the file changed while the job ran" \
   "cp '$H' '$W/digits.h5'" "truncate -s $half '$W/digits.h5'" \
   --model "$DATA/xgb/digits_softprob.json" --input "$W/digits.h5"
-changed_during "CSV rewritten during the run" "rewritten.csv: rewritten while the job ran" \
+changed_during "CSV rewritten during the run" "rewritten.csv: the file changed while the job ran" \
   "cp '$CSV' '$W/rewritten.csv'" "sed -i 's/0.1184/0.1185/' '$W/rewritten.csv'" \
   --model "$M" --input "$W/rewritten.csv"
 finish
