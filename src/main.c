@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bs-version.h" /* made at build time: BS_VERSION names the git commit */
 #include "config.h"
 #include "h5io.h"
 #include "options.h"
@@ -90,7 +91,7 @@ int main(int argc, char **argv) {
   } else if (o.help) {
     if (rank == 0) fputs(bs_usage(), stdout);
   } else if (o.version) {
-    if (rank == 0) printf("batchscore %s\n", PACKAGE_VERSION);
+    if (rank == 0) printf("batchscore %s\n", BS_VERSION);
   } else if (provided < MPI_THREAD_FUNNELED) {
     if (rank == 0)
       fprintf(stderr,

@@ -148,7 +148,8 @@ def _job_options(g: argparse._ArgumentGroup) -> None:
                    help="Open MPI image to build batchscore on (default %s, or %s for GPU sizes)"
                         % (CPU_IMAGE, GPU_IMAGE))
     g.add_argument("--source", metavar="DIR|TARBALL",
-                   help="batchscore source to build in the image: a source tree or a .tar.gz (default: this checkout)")
+                   help="batchscore source to build in the image: a source tree or a .tar.gz (default: the source tree this "
+                        "helper runs from; an installed helper needs this, --image or --environment)")
     g.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="environment variable for the job (repeatable), e.g. OMP_NUM_THREADS=2; stored in the "
                         "job's definition, so never a secret")

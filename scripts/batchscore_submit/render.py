@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import yaml
 
 from . import EXIT_USAGE, PROG, Failure
-from .validate import is_registered_model, is_uri
+from .validate import default_source, is_registered_model, is_uri
 
 COMPUTE_SCHEMA = "https://azuremlschemas.azureedge.net/latest/amlCompute.schema.json"
 JOB_SCHEMA = "https://azuremlschemas.azureedge.net/latest/commandJob.schema.json"
@@ -169,7 +169,7 @@ class Plan:
             opts.datastore, self.run)
         here = Path(__file__).resolve().parent
         self.scripts = here.parent
-        self.source = os.path.abspath(opts.source or str(self.scripts.parent))
+        self.source = os.path.abspath(opts.source) if opts.source else default_source()
         self.new_cluster = new_cluster_settings(opts)
         # The VM size the job runs on: the existing cluster's, once known.
         self.vm_size = opts.vm_size or self.new_cluster["size"]
@@ -327,7 +327,7 @@ FROM {base_image}
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \\
  && apt-get install -y --no-install-recommends build-essential autoconf automake pkg-config \\
-      libjansson-dev zlib1g-dev ca-certificates curl \\
+      libjansson-dev libxxhash-dev zlib1g-dev ca-certificates curl \\
  && rm -rf /var/lib/apt/lists/* \\
  && if dpkg-query -W -f='${{Status}}\\n' 'libopenmpi*' 2>/dev/null | grep -q 'ok installed'; then \\
       echo "the image has Ubuntu's Open MPI next to its own: use another base image" >&2; exit 1; fi
@@ -345,7 +345,7 @@ RUN curl -fsSL -o /tmp/hdf5.tar.gz \\
 ADD batchscore-src.tar.gz /opt/batchscore-src/
 RUN src=$(dirname "$(find /opt/batchscore-src -maxdepth 2 -name configure.ac | head -n 1)") \\
  && HDF5_CFLAGS=-I/opt/hdf5/include HDF5_LIBS="-L/opt/hdf5/lib -lhdf5 -Wl,-rpath,/opt/hdf5/lib" \\
-      "$src/scripts/build" /opt/batchscore/build {configure} \\
+      BUILD_TARGETS=batchscore "$src/scripts/build" /opt/batchscore/build {configure} \\
  && ln -s /opt/batchscore/build/batchscore /usr/local/bin/batchscore \\
  && ldd /opt/batchscore/build/batchscore | grep -q '/usr/local/lib/libmpi\\.so' \\
  && ! ldd /opt/batchscore/build/batchscore /opt/hdf5/lib/libhdf5.so | grep -q 'x86_64-linux-gnu/libmpi'

@@ -225,6 +225,13 @@ def _check_job(opts: argparse.Namespace, errors: List[str], warnings: List[str])
     _check_image(opts, errors)
 
 
+def default_source() -> Optional[str]:
+    """The source tree this helper runs from (scripts/ in it), to build the
+    image from; None for an installed helper, which has none."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    return top if os.path.isfile(os.path.join(top, "configure.ac")) else None
+
+
 def _check_image(opts: argparse.Namespace, errors: List[str]) -> None:
     if opts.environment is not None and not REGISTERED_ENVIRONMENT.match(opts.environment):
         errors.append("--environment %r: give a registered environment as azureml:NAME:VERSION or "
@@ -237,6 +244,10 @@ def _check_image(opts: argparse.Namespace, errors: List[str]) -> None:
     for option, value in (("--image", opts.image), ("--base-image", opts.base_image)):
         if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9./:@_-]*$", value):
             errors.append("%s %r is not an image reference" % (option, value))
+    if (opts.source is None and opts.environment is None and opts.image is None and not opts.provision_only
+            and default_source() is None):
+        errors.append("no batchscore source next to this installed batchscore-submit to build the image from: give "
+                      "--source DIR|TARBALL (a source tree or release tarball), --image or --environment")
     if opts.source is not None:
         if os.path.isdir(opts.source):
             if not os.path.isfile(os.path.join(opts.source, "configure.ac")):

@@ -133,6 +133,9 @@ def test_point10_one_open_mpi_and_a_cuda_image_for_gpu_sizes(opts):
     install = [line for line in text.splitlines() if "apt-get install" in line or line.startswith("      lib")]
     assert not any("openmpi" in line or "mpich" in line for line in install), install
     assert "CC=mpicc ./configure" in text and "--enable-parallel" in text and "sha256sum -c" in text
+    # Only the program is made: make all would want what the context leaves
+    # out (the installed scripts, man pages, README). configure needs xxHash.
+    assert "BUILD_TARGETS=batchscore " in text and "libxxhash-dev" in text
     gpu = Plan(opts("--vm-size", "Standard_NC24ads_A100_v4"), None)
     assert gpu.base_image() == GPU_IMAGE and "--with-cuda=/usr/local/cuda" in gpu.dockerfile_text()
     reg = Plan(opts("--environment", "azureml:bs-env:7"), None)
