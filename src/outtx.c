@@ -483,7 +483,7 @@ static bs_found look_at_partial(bs_tx *t, const bs_record *cur, const char **why
 
 static int same_file(const char *a, const char *b) {
   struct stat sa, sb;
-  return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
          sa.st_ino == sb.st_ino;
 }
 
@@ -531,11 +531,12 @@ static bs_status start_fresh(bs_tx *t, const bs_record *cur, bs_error *err) {
 }
 
 bs_status bs_tx_begin(bs_tx *t, const bs_record *cur, int force, int resume,
-                      const char *input, bs_error *err) {
+                      const char *const *inputs, bs_error *err) {
   char owner[200] = "", why_buf[512] = "";
   bs_tx_seen s = {.force = force, .resume = resume};
   if (bs_tx_check_dir(t->output, err)) return err->code;
-  s.output_is_input = same_file(t->output, input);
+  for (size_t i = 0; inputs && inputs[i] && !s.output_is_input; i++)
+    s.output_is_input = same_file(t->output, inputs[i]);
   s.final = look_at_final(t, cur, &s.final_why, why_buf, sizeof why_buf);
   s.partial = look_at_partial(t, cur, &s.partial_why, &s.locked_by, owner, err);
   if (err->code) return err->code;
