@@ -226,6 +226,12 @@ static bs_status plan_output(job *j, bs_error *err) {
                      .rows = j->in->rows,
                      .cols = j->cols};
     snprintf(cur.model_sha256, sizeof cur.model_sha256, "%s", j->sha);
+    /* The part of the model scored is part of what the output is made from. */
+    if (o->iter_begin < 0)
+      snprintf(cur.model_options, sizeof cur.model_options, "iterations=default");
+    else
+      snprintf(cur.model_options, sizeof cur.model_options, "iterations=%lld:%lld",
+               o->iter_begin, o->iter_end);
     snprintf(cur.output_dataset, sizeof cur.output_dataset, "%s", o->output_dataset);
     cur.chunk_rows = o->chunk_rows > 0 ? o->chunk_rows : default_chunk_rows(j);
     cur.chunks = bs_chunk_count(cur.rows, cur.chunk_rows);
