@@ -344,6 +344,22 @@ static bs_status take_record(bs_input *in, sreader *r, bs_error *err) {
   return BS_OK;
 }
 
+static bs_status open_shard(bs_input *in, int64_t s, bs_error *err);
+
+/* A compressed chunked dataset is best cut at its chunks: a work chunk
+ * that straddles one makes two ranks decompress it. */
+static void find_unit_rows(bs_input *in, bs_error *err) {
+  struct input_impl *x = in->x;
+  h5_state *st = x->sd;
+  if (x->n_shards < 1 || open_shard(in, 0, err) != BS_OK) return;
+  hid_t dcpl = H5Dget_create_plist(st->dset);
+  hsize_t dims[2] = {0, 0};
+  if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_nfilters(dcpl) > 0 &&
+      H5Pget_chunk(dcpl, 2, dims) == 2)
+    x->unit_rows = (int64_t)dims[0];
+  if (dcpl >= 0) H5Pclose(dcpl);
+}
+
 static bs_status h5_open(bs_input *in, bs_error *err) {
   struct input_impl *x = in->x;
   h5_state *st = calloc(1, sizeof *st);
@@ -382,7 +398,8 @@ static bs_status h5_open(bs_input *in, bs_error *err) {
   for (int64_t s = 1; s < x->n_shards; s++)
     if (strcmp(st->sh[s].type, t0) != 0)
       snprintf(in->type_desc, sizeof in->type_desc, "mixed");
-  return BS_OK;
+  find_unit_rows(in, err);
+  return input_agree(x, err);
 }
 
 static bs_status open_shard(bs_input *in, int64_t s, bs_error *err) {

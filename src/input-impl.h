@@ -77,6 +77,9 @@ struct input_impl {
   int64_t *map;        /* delivered column c is input column map[c] */
   int map_prefix;      /* map[c] == c for every c */
   char *identity;
+  /* Rows of a unit of storage that costs to cut (a compressed HDF5 chunk):
+   * 0 when any cut is as cheap as another. */
+  int64_t unit_rows;
   void *sd; /* the source's state */
 };
 

@@ -762,3 +762,5 @@ int bs_input_wide(const bs_input *in) {
     if (strcmp(in->type_desc, narrow[i]) == 0) return 0;
   return 1;
 }
+
+int64_t bs_input_unit_rows(const bs_input *in) { return in->x->unit_rows; }

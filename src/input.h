@@ -62,6 +62,11 @@ bs_status bs_input_read_f64(bs_input *in, int64_t row0, int64_t n, double *buf,
  * bs_input_read_f64. */
 int bs_input_wide(const bs_input *in);
 
+/* Rows of a unit of storage that costs to cut (a compressed HDF5 chunk):
+ * work cut at multiples of it decompresses each unit once. 0: no such
+ * unit. */
+int64_t bs_input_unit_rows(const bs_input *in);
+
 /* Every file (and HDF5 virtual dataset source) still has the size and
  * modification time it had at open: one stat per file. Reads already
  * check the files they read from. */

@@ -160,7 +160,18 @@ static int64_t default_chunk_rows(const job *j) {
   const int64_t most = j->any_gpu ? 1 << 20 : 65536, per_rank = j->any_gpu ? 4 : 16;
   int64_t share = (j->in->rows + per_rank * j->size - 1) / (per_rank * j->size);
   if (share < c) c = share;
-  return c < 1024 ? 1024 : c > most ? most : c;
+  c = c < 1024 ? 1024 : c > most ? most : c;
+  /* Compressed storage is decompressed a unit (an HDF5 chunk) at a time: a
+   * work chunk that cuts a unit makes two ranks decompress it, which on a
+   * gzip'd input costs more than the scoring. So cut at whole units (up to
+   * 64 MiB of input per chunk), fewer chunks per rank though that makes. */
+  const int64_t unit = bs_input_unit_rows(j->in);
+  const int64_t width = j->in->cols > 0 ? j->in->cols : 1;
+  if (unit > 0 && c >= unit)
+    c -= c % unit;
+  else if (unit > 0 && unit <= (int64_t)((64 << 20) / sizeof(float)) / width)
+    c = unit;
+  return c;
 }
 
 /* Picks this rank's GPU (if any) and kernel and prepares the model. */
