@@ -78,7 +78,7 @@ for trial in 1 2 3 4 5; do
   rc2=$?
   unset BATCHSCORE_TEST_TRACE
   old=$(rescored_too_old "$lost")
-  if [ "$rc" != 75 ]; then
+  if [ "$rc" != 75 ] && ! { [ "$rc" = 0 ] && [ -e "$BLOB/out.h5" ]; }; then
     fail "trial $trial: the lost host's job exited $rc, not 75: $(grep -v '^ *$' "$WORK/err" | head -5)"
   elif [ "$rc2" != 0 ]; then
     fail "trial $trial: the resume exited $rc2: $(cat "$WORK/err")"
