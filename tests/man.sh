@@ -4,6 +4,12 @@
 # that whatis/apropos can read, no complaint from groff (notes on line
 # breaks at this width aside). Skipped (77) without man, or where no pages
 # were made (no help2man).
+# Exercises scripts and tools, not batchscore's C code: the sanitizer
+# build has nothing to add, and the normal build runs it.
+if [ "${BS_SANITIZED:-no}" = yes ]; then
+  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
+  exit 77
+fi
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
