@@ -783,34 +783,36 @@ static bs_status read_layer(kctx *c, const char *cls, json_t *layer) {
 
 /* Collects the names of the layers a tensor argument comes from, in the
  * Keras 3 form {"class_name": "__keras_tensor__", "config": {"keras_history":
- * [name, node, index]}} found anywhere inside `v`. A tensor that is not
- * output 0 of call 0 of its layer is named NULL (refused later). */
-static void keras3_sources(json_t *v, const char **names, int32_t *n, int depth) {
+ * [name, node, index]}} found anywhere inside `v`; other[i] is set for a
+ * tensor that is not output 0 of call 0 of its layer (refused later). */
+static void keras3_sources(json_t *v, const char **names, int *other, int32_t *n,
+                           int depth) {
   if (depth > 32) return;
   if (json_is_object(v)) {
     const char *cls = json_string_value(json_object_get(v, "class_name"));
     json_t *hist = json_object_get(json_object_get(v, "config"), "keras_history");
     if (cls && strcmp(cls, "__keras_tensor__") == 0 && json_is_array(hist)) {
-      const char *name = json_string_value(json_array_get(hist, 0));
-      if (json_integer_value(json_array_get(hist, 1)) != 0 ||
-          json_integer_value(json_array_get(hist, 2)) != 0)
-        name = NULL;
-      if (*n < MAX_INPUTS) names[*n] = name;
+      if (*n < MAX_INPUTS) {
+        names[*n] = json_string_value(json_array_get(hist, 0));
+        other[*n] = json_integer_value(json_array_get(hist, 1)) != 0 ||
+                    json_integer_value(json_array_get(hist, 2)) != 0;
+      }
       (*n)++;
       return;
     }
     const char *key;
     json_t *val;
-    json_object_foreach(v, key, val) keras3_sources(val, names, n, depth + 1);
+    json_object_foreach(v, key, val) keras3_sources(val, names, other, n, depth + 1);
   } else if (json_is_array(v)) {
     for (size_t i = 0; i < json_array_size(v); i++)
-      keras3_sources(json_array_get(v, i), names, n, depth + 1);
+      keras3_sources(json_array_get(v, i), names, other, n, depth + 1);
   }
 }
 
 /* The names of the layers feeding `layer`: its inbound_nodes in the Keras 3
  * form above, or the Keras 2 form [[[name, node, index, kwargs], ...]]. */
-static bs_status inbound(kctx *c, json_t *layer, const char **names, int32_t *n) {
+static bs_status inbound(kctx *c, json_t *layer, const char **names, int *other,
+                         int32_t *n) {
   json_t *nodes = json_object_get(layer, "inbound_nodes");
   *n = 0;
   if (!json_is_array(nodes)) return BS_OK;
@@ -821,16 +823,16 @@ static bs_status inbound(kctx *c, json_t *layer, const char **names, int32_t *n)
                  c->path, c->lname);
   json_t *node = json_array_get(nodes, 0);
   if (json_is_object(node)) {
-    keras3_sources(json_object_get(node, "args"), names, n, 0);
-    keras3_sources(json_object_get(node, "kwargs"), names, n, 0);
+    keras3_sources(json_object_get(node, "args"), names, other, n, 0);
+    keras3_sources(json_object_get(node, "kwargs"), names, other, n, 0);
   } else if (json_is_array(node)) {
     for (size_t i = 0; i < json_array_size(node); i++) {
       json_t *e = json_array_get(node, i);
-      const char *name = json_string_value(json_array_get(e, 0));
-      if (json_integer_value(json_array_get(e, 1)) != 0 ||
-          json_integer_value(json_array_get(e, 2)) != 0)
-        name = NULL;
-      if (*n < MAX_INPUTS) names[*n] = name;
+      if (*n < MAX_INPUTS) {
+        names[*n] = json_string_value(json_array_get(e, 0));
+        other[*n] = json_integer_value(json_array_get(e, 1)) != 0 ||
+                    json_integer_value(json_array_get(e, 2)) != 0;
+      }
       (*n)++;
     }
   }
@@ -951,14 +953,22 @@ static bs_status link_nodes(kctx *c, knode *nodes, int32_t n) {
       st = FAILK(c, "%s: two layers are named '%s'", c->path, idx[i].name);
   for (int32_t i = 0; i < n && !st; i++) {
     const char *names[MAX_INPUTS];
+    int other[MAX_INPUTS];
     c->lname = nodes[i].name;
-    if ((st = inbound(c, nodes[i].layer, names, &nodes[i].n_src))) break;
-    for (int32_t s = 0; s < nodes[i].n_src && !st; s++)
+    if ((st = inbound(c, nodes[i].layer, names, other, &nodes[i].n_src))) break;
+    for (int32_t s = 0; s < nodes[i].n_src && !st; s++) {
+      const char *src = names[s] ? names[s] : "?";
       if ((nodes[i].src[s] = find_node(idx, n, names[s])) < 0)
+        st = FAILK(c,
+                   "%s: layer '%s' takes its input from '%s', which is not a layer of "
+                   "the model",
+                   c->path, nodes[i].name, src);
+      else if (other[s])
         st = UNSUP(c,
-                   "%s: layer '%s' takes an input that is not output 0 of a layer of the "
-                   "model ('%s')",
-                   c->path, nodes[i].name, names[s] ? names[s] : "?");
+                   "%s: layer '%s' takes a second output or call of layer '%s' (shared "
+                   "layers and layers with several outputs are not supported)",
+                   c->path, nodes[i].name, src);
+    }
   }
   free(idx);
   return st;
