@@ -179,7 +179,13 @@ typedef enum bs_merge {
  * The layers form a DAG: a layer reads the outputs of earlier layers, or
  * the model's features (BS_NET_FEATURES). With n_inputs 0 it reads the
  * layer before it (layer 0: the features), so a chain needs no inputs
- * array; merge layers list theirs (two or more, repeats allowed). */
+ * array; merge layers list theirs (two or more, repeats allowed). An
+ * importer of a graph format may emit one layer per operation (Gemm or
+ * MatMul + bias: dense; Relu, Sigmoid, ...: activation; BatchNormalization,
+ * Mul or Add by a constant: affine; Add, Sub, Mul, Max, Min, Mean, Concat of
+ * two tensors: merge), every one with its inputs array, in an order where
+ * each reads earlier ones, the output last; bs_network_simplify then folds
+ * the activations and stores chains as chains. */
 typedef enum bs_layer_kind {
   BS_LAYER_DENSE = 1,
   BS_LAYER_AFFINE,      /* BatchNormalization at inference, StandardScaler */
