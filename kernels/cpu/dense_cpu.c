@@ -74,14 +74,19 @@ void bs_dense_layer_generic(const bs_dense_stage *st, const float *in, float *ou
 
 /* ---- the other layers, per block ----------------------------------------- */
 
-static void softmax_block(float *v, int32_t n) {
-  float mx[B], sum[B];
+/* The largest value of each row of a block (n values per row). */
+static void block_max(const float *v, int32_t n, float *mx) {
   for (int r = 0; r < B; r++) mx[r] = v[r];
   for (int32_t j = 1; j < n; j++)
     for (int r = 0; r < B; r++) {
       float x = v[(size_t)j * B + (size_t)r];
       mx[r] = x > mx[r] ? x : mx[r];
     }
+}
+
+static void softmax_block(float *v, int32_t n) {
+  float mx[B], sum[B];
+  block_max(v, n, mx);
   for (int r = 0; r < B; r++) sum[r] = 0.0f;
   for (int32_t j = 0; j < n; j++)
     for (int r = 0; r < B; r++) {
@@ -96,12 +101,7 @@ static void softmax_block(float *v, int32_t n) {
 /* bs_log_softmax_row for the 64 rows of a block. */
 static void log_softmax_block(float *v, int32_t n) {
   float mx[B], sum[B];
-  for (int r = 0; r < B; r++) mx[r] = v[r];
-  for (int32_t j = 1; j < n; j++)
-    for (int r = 0; r < B; r++) {
-      float x = v[(size_t)j * B + (size_t)r];
-      mx[r] = x > mx[r] ? x : mx[r];
-    }
+  block_max(v, n, mx);
   for (int r = 0; r < B; r++) sum[r] = 0.0f;
   for (int32_t j = 0; j < n; j++)
     for (int r = 0; r < B; r++) {

@@ -9,7 +9,6 @@
  * stopping at the first shape check. Seeds: the configs of the .keras
  * archives in data/nn, without their initializer noise. */
 #include <jansson.h>
-#include <stdarg.h>
 
 #include "fuzz.h"
 #include "h5recipe.h"
@@ -18,31 +17,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_NODES 256
-
-typedef struct buf {
-  char *s;
-  size_t n, cap;
-} buf;
-
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if (b->n + (size_t)n + 1 > b->cap) {
-    size_t cap = 2 * (b->n + (size_t)n + 1);
-    char *s = realloc(b->s, cap);
-    if (!s) return;
-    b->s = s;
-    b->cap = cap;
-  }
-  va_start(ap, fmt);
-  vsnprintf(b->s + b->n, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  b->n += (size_t)n;
-}
 
 typedef struct node {
   const char *name, *cls;
@@ -87,14 +61,14 @@ static const char *snake(const char *cls) {
 }
 
 /* One layer's weights under layers/<path>/vars/, and its output width. */
-static long long layer_weights(buf *r, json_t *cfg, const char *cls, const char *path,
-                               long long in, int seed) {
+static long long layer_weights(fuzz_buf *r, json_t *cfg, const char *cls,
+                               const char *path, long long in, int seed) {
   if (strcmp(cls, "Dense") == 0) {
     const long long units =
         clamp_width(json_integer_value(json_object_get(cfg, "units")));
-    put(r, "dset /layers/%s/vars/0 f32 %lldx%lld seed=%d\n", path, in, units, seed);
+    fuzz_put(r, "dset /layers/%s/vars/0 f32 %lldx%lld seed=%d\n", path, in, units, seed);
     if (!json_is_false(json_object_get(cfg, "use_bias")))
-      put(r, "dset /layers/%s/vars/1 f32 %lld seed=%d\n", path, units, seed);
+      fuzz_put(r, "dset /layers/%s/vars/1 f32 %lld seed=%d\n", path, units, seed);
     return units;
   }
   if (strcmp(cls, "Normalization") == 0) {
@@ -105,26 +79,27 @@ static long long layer_weights(buf *r, json_t *cfg, const char *cls, const char 
     const char *shape = scalar ? "-" : NULL;
     char w[32];
     snprintf(w, sizeof w, "%lld", in);
-    put(r, "dset /layers/%s/vars/0 f32 %s seed=%d\n", path, shape ? shape : w, seed);
-    put(r, "dset /layers/%s/vars/1 f32 %s vals=1,0.5,2,0.25\n", path, shape ? shape : w);
-    put(r, "dset /layers/%s/vars/2 i64 - vals=100\n", path);
+    fuzz_put(r, "dset /layers/%s/vars/0 f32 %s seed=%d\n", path, shape ? shape : w, seed);
+    fuzz_put(r, "dset /layers/%s/vars/1 f32 %s vals=1,0.5,2,0.25\n", path,
+             shape ? shape : w);
+    fuzz_put(r, "dset /layers/%s/vars/2 i64 - vals=100\n", path);
     return in;
   }
   int k = 0;
   const int batch = cls[0] == 'B';
   if (!json_is_false(json_object_get(cfg, "scale")))
-    put(r, "dset /layers/%s/vars/%d f32 %lld seed=%d\n", path, k++, in, seed);
+    fuzz_put(r, "dset /layers/%s/vars/%d f32 %lld seed=%d\n", path, k++, in, seed);
   if (!json_is_false(json_object_get(cfg, "center")))
-    put(r, "dset /layers/%s/vars/%d f32 %lld seed=%d\n", path, k++, in, seed);
+    fuzz_put(r, "dset /layers/%s/vars/%d f32 %lld seed=%d\n", path, k++, in, seed);
   if (batch) {
-    put(r, "dset /layers/%s/vars/%d f32 %lld seed=%d\n", path, k++, in, seed);
-    put(r, "dset /layers/%s/vars/%d f32 %lld vals=1,0.5,2,0.25\n", path, k, in);
+    fuzz_put(r, "dset /layers/%s/vars/%d f32 %lld seed=%d\n", path, k++, in, seed);
+    fuzz_put(r, "dset /layers/%s/vars/%d f32 %lld vals=1,0.5,2,0.25\n", path, k, in);
   }
   return in;
 }
 
 /* The weights recipe of the layers of `config`. */
-static void weights_recipe(buf *r, json_t *config) {
+static void weights_recipe(fuzz_buf *r, json_t *config) {
   json_t *layers = json_object_get(config, "layers");
   node nodes[MAX_NODES];
   int n = 0, counts[4] = {0};
@@ -160,9 +135,9 @@ static void weights_recipe(buf *r, json_t *config) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
-  buf r = {0};
+  fuzz_buf r = {0};
   json_t *root = json_loadb((const char *)data, size, 0, NULL);
-  put(&r, "group /layers\n");
+  fuzz_put(&r, "group /layers\n");
   weights_recipe(&r, json_object_get(root, "config"));
   json_decref(root);
   char *image = NULL;
