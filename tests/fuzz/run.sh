@@ -12,7 +12,10 @@ set -u
 src=$1 out=$2 secs=$3
 shift 3
 names=$*
-[ -n "$names" ] || names=$(cd "$out" && ls fuzz_* 2>/dev/null | sed 's/^fuzz_//')
+# The harnesses are the executables fuzz_NAME (not their logs, fuzz_NAME.log).
+[ -n "$names" ] || names=$(cd "$out" && for f in fuzz_*; do
+  [ -x "$f" ] && [ "${f%.*}" = "$f" ] && echo "${f#fuzz_}"
+done)
 status=0
 for n in $names; do
   bin=$out/fuzz_$n
