@@ -97,7 +97,7 @@ static const char *binary_kind(const char *data, size_t len) {
       (len >= 2 && u[0] == 0x78 && (u[1] == 0x01 || u[1] == 0x9c || u[1] == 0xda)))
     return "a compressed file (a compressed joblib or pickle dump? decompress a model "
            "first)";
-  if (starts(data, len, "PK\x03\x04", 4)) { /* not a Keras archive (load_zip) */
+  if (is_zip(data, len)) { /* not a Keras archive (load_zip) */
     if (contains(data, len, "data.pkl")) return "a PyTorch checkpoint";
     return "a zip archive";
   }
@@ -268,7 +268,11 @@ bs_status bs_model_check_isolated(const char *data, size_t len, const char *path
   if (!bs_model_needs_isolation(data, len) || (mode && strcmp(mode, "off") == 0))
     return BS_OK;
   double seconds = lim && lim->seconds > 0 ? lim->seconds : 10.0 + (double)len / 16e6;
-  size_t memory = lim && lim->memory > 0 ? lim->memory : ((size_t)512 << 20) + 8 * len;
+  /* A zip's entries may expand to 64 MiB + 16 times its size
+   * (model-keras-archive.c), read once and copied once by libhdf5. */
+  size_t memory = lim && lim->memory > 0 ? lim->memory
+                  : is_zip(data, len)    ? ((size_t)640 << 20) + 40 * len
+                                         : ((size_t)512 << 20) + 8 * len;
   int fds[2];
   if (pipe(fds) != 0)
     return bs_fail(err, BS_E_IO, "%s: cannot check the model: pipe: %s", path,

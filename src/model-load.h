@@ -23,7 +23,8 @@ bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model
 /* Limits of bs_model_check_isolated; zero fields take the defaults. */
 typedef struct bs_model_check_limits {
   double seconds; /* wall clock (and CPU); default 10 s + 1 s per 16 MB */
-  size_t memory;  /* address space the check may add; default 512 MiB + 8 x the file */
+  size_t memory;  /* address space the check may add; default 512 MiB + 8 x the
+                     file (a zip: 640 MiB + 40 x, for what its entries expand to) */
 } bs_model_check_limits;
 
 /* Non-zero for the formats bs_model_check_isolated checks: those parsed
