@@ -61,6 +61,7 @@ void bs_model_free(bs_model *m) {
     free(ly->b);
     free(ly->scale);
     free(ly->shift);
+    free(ly->inputs);
     free(ly->w64);
     free(ly->b64);
     free(ly->scale64);
@@ -76,45 +77,176 @@ void bs_model_free(bs_model *m) {
   m->forest.n_trees = 0;
 }
 
-bs_status bs_network_check(const bs_model *m, bs_error *err) {
-  const bs_network *net = &m->network;
-  if (m->kind != BS_MODEL_NETWORK || net->n_layers < 1 || !net->layers)
-    return bs_fail(err, BS_E_FORMAT, "the network has no layers");
-  int32_t width = m->n_features;
-  for (int32_t l = 0; l < net->n_layers; l++) {
-    const bs_layer *ly = &net->layers[l];
-    int ok = ly->n_in == width && ly->n_in > 0 && ly->n_out > 0 &&
-             (unsigned)ly->act < BS_ACT_COUNT;
-    if (net->f64) {
-      ok = ok && ly->act == BS_ACT_LINEAR &&
+/* Width of input i of layer l. */
+static int32_t input_width(const bs_model *m, int32_t l, int32_t i) {
+  const int32_t src = bs_layer_input(&m->network, l, i);
+  return src == BS_NET_FEATURES ? m->n_features : m->network.layers[src].n_out;
+}
+
+/* Layer l's inputs: indices of earlier layers, widths that fit its kind. */
+static int inputs_ok(const bs_model *m, int32_t l) {
+  const bs_layer *ly = &m->network.layers[l];
+  const int32_t n = ly->n_inputs;
+  if (n < 0 || (n > 0 && !ly->inputs)) return 0;
+  for (int32_t i = 0; i < n; i++)
+    if (ly->inputs[i] < BS_NET_FEATURES || ly->inputs[i] >= l) return 0;
+  if (ly->kind != BS_LAYER_MERGE) return n <= 1 && input_width(m, l, 0) == ly->n_in;
+  if (n < 2 || (ly->merge == BS_MERGE_SUBTRACT && n != 2) || ly->merge < BS_MERGE_ADD ||
+      ly->merge > BS_MERGE_CONCATENATE)
+    return 0;
+  long long sum = 0;
+  for (int32_t i = 0; i < n; i++) {
+    const int32_t w = input_width(m, l, i);
+    if (ly->merge != BS_MERGE_CONCATENATE && w != ly->n_in) return 0;
+    sum += w;
+  }
+  return ly->n_out == ly->n_in && (ly->merge != BS_MERGE_CONCATENATE || sum == ly->n_out);
+}
+
+static int arrays_ok(const bs_network *net, const bs_layer *ly) {
+  if (net->f64)
+    return ly->act == BS_ACT_LINEAR && ly->n_inputs == 0 &&
            (ly->kind == BS_LAYER_DENSE ? ly->w64 && ly->b64
             : ly->kind == BS_LAYER_AFFINE
                 ? ly->n_out == ly->n_in && ly->scale64 && ly->shift64
                 : 0);
-    } else {
-      switch (ly->kind) {
-        case BS_LAYER_DENSE:
-          ok = ok && ly->w && ly->b;
-          break;
-        case BS_LAYER_AFFINE:
-        case BS_LAYER_LAYERNORM:
-          ok = ok && ly->n_out == ly->n_in && ly->scale && ly->shift;
-          break;
-        case BS_LAYER_ACTIVATION:
-          ok = ok && ly->n_out == ly->n_in;
-          break;
-        default:
-          ok = 0;
-      }
-    }
-    if (!ok)
+  switch (ly->kind) {
+    case BS_LAYER_DENSE:
+      return ly->w && ly->b;
+    case BS_LAYER_AFFINE:
+    case BS_LAYER_STANDARDIZE:
+    case BS_LAYER_LAYERNORM:
+      return ly->n_out == ly->n_in && ly->scale && ly->shift;
+    case BS_LAYER_ACTIVATION:
+    case BS_LAYER_MERGE:
+      return ly->n_out == ly->n_in;
+  }
+  return 0;
+}
+
+bs_status bs_network_check(const bs_model *m, bs_error *err) {
+  const bs_network *net = &m->network;
+  if (m->kind != BS_MODEL_NETWORK || net->n_layers < 1 || !net->layers)
+    return bs_fail(err, BS_E_FORMAT, "the network has no layers");
+  for (int32_t l = 0; l < net->n_layers; l++) {
+    const bs_layer *ly = &net->layers[l];
+    if (!(ly->n_in > 0 && ly->n_out > 0 && (unsigned)ly->act < BS_ACT_COUNT &&
+          inputs_ok(m, l) && arrays_ok(net, ly)))
       return bs_fail(err, BS_E_FORMAT, "network layer %d (%d -> %d) is inconsistent",
                      (int)l, (int)ly->n_in, (int)ly->n_out);
-    width = ly->n_out;
   }
+  const int32_t width = net->layers[net->n_layers - 1].n_out;
   if (width != m->n_groups)
     return bs_fail(err, BS_E_FORMAT, "the network ends with %d outputs, expected %d",
                    (int)width, (int)m->n_groups);
+  return BS_OK;
+}
+
+/* ---- simplifying an imported network -------------------------------------- */
+
+static void layer_free(bs_layer *ly) {
+  free(ly->w);
+  free(ly->b);
+  free(ly->scale);
+  free(ly->shift);
+  free(ly->inputs);
+  free(ly->w64);
+  free(ly->b64);
+  free(ly->scale64);
+  free(ly->shift64);
+  memset(ly, 0, sizeof *ly);
+}
+
+/* Every layer with an explicit inputs array. */
+static bs_status inputs_explicit(bs_network *net) {
+  for (int32_t l = 0; l < net->n_layers; l++) {
+    bs_layer *ly = &net->layers[l];
+    if (ly->n_inputs > 0) continue;
+    if (!(ly->inputs = malloc(sizeof *ly->inputs))) return BS_E_NOMEM;
+    ly->inputs[0] = l - 1;
+    ly->n_inputs = 1;
+  }
+  return BS_OK;
+}
+
+/* How many inputs of later layers read each layer (the last counts one
+ * more: the output). */
+static void count_readers(const bs_network *net, int32_t *readers) {
+  for (int32_t l = 0; l < net->n_layers; l++) readers[l] = l == net->n_layers - 1;
+  for (int32_t l = 0; l < net->n_layers; l++)
+    for (int32_t i = 0; i < net->layers[l].n_inputs; i++)
+      if (net->layers[l].inputs[i] >= 0) readers[net->layers[l].inputs[i]]++;
+}
+
+/* Folds activation layers into the layer they read, and marks the layers
+ * that pass their input on unchanged: fwd[l] is where their readers read
+ * instead (l itself for every other layer). */
+static void fold_activations(bs_network *net, int32_t *readers, int32_t *fwd) {
+  for (int32_t l = 0; l < net->n_layers; l++) {
+    bs_layer *ly = &net->layers[l];
+    fwd[l] = l;
+    for (int32_t i = 0; i < ly->n_inputs; i++)
+      if (ly->inputs[i] >= 0) ly->inputs[i] = fwd[ly->inputs[i]];
+    if (ly->kind != BS_LAYER_ACTIVATION) continue;
+    const int32_t src = ly->inputs[0];
+    if (ly->act != BS_ACT_LINEAR && src >= 0 && readers[src] == 1 &&
+        net->layers[src].act == BS_ACT_LINEAR) {
+      net->layers[src].act = ly->act;
+      net->layers[src].alpha = ly->alpha;
+      ly->act = BS_ACT_LINEAR;
+    }
+    /* A linear one is dropped, unless it is the output and reads the
+     * features (a network has a layer). */
+    if (ly->act == BS_ACT_LINEAR && (l < net->n_layers - 1 || src >= 0)) {
+      fwd[l] = src;
+      if (src >= 0) readers[src] += readers[l] - 1;
+    }
+  }
+}
+
+bs_status bs_network_simplify(bs_model *m, bs_error *err) {
+  bs_network *net = &m->network;
+  const int32_t n = net->n_layers;
+  if (n < 1 || net->f64) return BS_OK;
+  int32_t *readers = malloc(3 * (size_t)n * sizeof *readers);
+  if (!readers || inputs_explicit(net)) {
+    free(readers);
+    return bs_fail(err, BS_E_NOMEM, "out of memory simplifying the network");
+  }
+  int32_t *fwd = readers + n, *keep = fwd + n;
+  count_readers(net, readers);
+  fold_activations(net, readers, fwd);
+  /* Keep what the output depends on, walking back from it. */
+  for (int32_t l = 0; l < n; l++) keep[l] = 0;
+  keep[fwd[n - 1]] = 1;
+  for (int32_t l = n - 1; l >= 0; l--)
+    for (int32_t i = 0; keep[l] && i < net->layers[l].n_inputs; i++)
+      if (net->layers[l].inputs[i] >= 0) keep[net->layers[l].inputs[i]] = 1;
+  /* Compact; keep[l] becomes the new index (-1: dropped). */
+  int32_t out = 0;
+  for (int32_t l = 0; l < n; l++) {
+    if (!keep[l]) {
+      layer_free(&net->layers[l]);
+      keep[l] = -1;
+      continue;
+    }
+    bs_layer *ly = &net->layers[l];
+    for (int32_t i = 0; i < ly->n_inputs; i++)
+      if (ly->inputs[i] >= 0) ly->inputs[i] = keep[ly->inputs[i]];
+    if (ly->kind != BS_LAYER_MERGE && ly->inputs[0] == out - 1) {
+      free(ly->inputs);
+      ly->inputs = NULL;
+      ly->n_inputs = 0;
+    }
+    keep[l] = out;
+    if (out != l) {
+      net->layers[out] = *ly;
+      memset(ly, 0, sizeof *ly);
+    }
+    out++;
+  }
+  net->n_layers = out;
+  free(readers);
   return BS_OK;
 }
 

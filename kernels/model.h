@@ -108,9 +108,10 @@ typedef struct bs_forest {
 
 /* ---- networks ------------------------------------------------------------ */
 
-/* Element-wise activations (softmax is per row, over a layer's outputs), as
- * Keras defines them; kernels/cpu/dense_math.h holds the one float
- * implementation every network kernel uses. */
+/* Activations, as Keras 3 defines them (alpha: the one parameter some
+ * take). Element-wise, except softmax and log_softmax, which are per row
+ * over a layer's outputs. kernels/cpu/dense_math.h holds the one float
+ * implementation every network kernel uses. New values go at the end. */
 typedef enum bs_act {
   BS_ACT_LINEAR = 0,
   BS_ACT_RELU,
@@ -122,56 +123,130 @@ typedef enum bs_act {
   BS_ACT_ELU,     /* x < 0: alpha * (exp(x) - 1) */
   BS_ACT_SELU,
   BS_ACT_SOFTPLUS,
-  BS_ACT_SWISH, /* x * sigmoid(x), also called silu */
+  BS_ACT_SWISH,          /* x * sigmoid(x), also called silu */
+  BS_ACT_RELU6,          /* min(max(x, 0), 6) */
+  BS_ACT_HARD_SIGMOID,   /* relu6(x + 3) / 6 (Keras 3; not Keras 2's 0.2 x + 0.5) */
+  BS_ACT_HARD_SILU,      /* x * hard_sigmoid(x), also called hard_swish */
+  BS_ACT_MISH,           /* x * tanh(softplus(x)) */
+  BS_ACT_LOG_SOFTMAX,    /* per row: (x - max) - log(sum of exp(x - max)) */
+  BS_ACT_EXPONENTIAL,    /* exp(x) */
+  BS_ACT_SOFTSIGN,       /* x / (|x| + 1) */
+  BS_ACT_GELU_TANH,      /* gelu's tanh approximation */
+  BS_ACT_CELU,           /* x < 0: alpha * (exp(x / alpha) - 1) */
+  BS_ACT_HARD_TANH,      /* min(max(x, -1), 1) */
+  BS_ACT_HARD_SHRINK,    /* |x| > alpha: x, else 0 */
+  BS_ACT_SOFT_SHRINK,    /* x > alpha: x - alpha; x < -alpha: x + alpha; else 0 */
+  BS_ACT_TANH_SHRINK,    /* x - tanh(x) */
+  BS_ACT_LOG_SIGMOID,    /* -softplus(-x) */
+  BS_ACT_SPARSE_PLUS,    /* 0 below -1, x above 1, (x + 1)^2 / 4 between */
+  BS_ACT_SPARSE_SIGMOID, /* clip(x + 1, 0, 2) / 2 */
+  BS_ACT_SQUAREPLUS,     /* (x + sqrt(x^2 + alpha)) / 2 */
   BS_ACT_COUNT
 } bs_act;
 
+/* Per row over a layer's outputs rather than element-wise. */
+static inline int bs_act_rowwise(bs_act a) {
+  return a == BS_ACT_SOFTMAX || a == BS_ACT_LOG_SOFTMAX;
+}
+
+/* How a merge layer combines its inputs. */
+typedef enum bs_merge {
+  BS_MERGE_ADD = 1,    /* x0 + x1 + ..., left to right */
+  BS_MERGE_SUBTRACT,   /* x0 - x1 (two inputs) */
+  BS_MERGE_MULTIPLY,   /* x0 * x1 * ..., left to right */
+  BS_MERGE_AVERAGE,    /* (x0 + x1 + ...) / n, summed left to right */
+  BS_MERGE_MAXIMUM,    /* element-wise, left to right; NaN wins */
+  BS_MERGE_MINIMUM,    /* the same */
+  BS_MERGE_CONCATENATE /* the inputs' values one after another */
+} bs_merge;
+
 /* A layer maps n_in values of a row to n_out, then applies `act`. The
  * reference kernel defines the arithmetic, and every kernel gives its bits:
- *   dense:      s = 0; for k in order: s = fmaf(x[k], w[k][j], s); y = s + b[j]
- *   affine:     y = fmaf(x[j], scale[j], shift[j])      (n_in == n_out)
- *   layernorm:  mean = (sum of x in order) / n, q = 0; in order
- *               q = fmaf(x - mean, x - mean, q); v = 1 / sqrtf(q / n + eps);
- *               i = v * gamma[j]; y = fmaf(x[j], i, -mean * i + beta[j])
- *   activation: y = x                                    (n_in == n_out)
- * and softmax as an activation: m = max of the row; e = exp(x - m); the
- * sum of e in order; y = e / sum. */
+ *   dense:       s = 0; for k in order: s = fmaf(x[k], w[k][j], s); y = s + b[j]
+ *   affine:      y = fmaf(x[j], scale[j], shift[j])      (n_in == n_out)
+ *   standardize: y = (x[j] - shift[j]) / scale[j]        (n_in == n_out)
+ *   layernorm:   mean = (sum of x in order) / n, q = 0; in order
+ *                q = fmaf(x - mean, x - mean, q); v = 1 / sqrtf(q / n + eps);
+ *                i = v * gamma[j]; y = fmaf(x[j], i, -mean * i + beta[j])
+ *   activation:  y = x                                    (n_in == n_out)
+ *   merge:       `merge` over its inputs; element-wise ones take inputs of
+ *                n_in == n_out values each; concatenate's n_in == n_out is
+ *                the sum of its inputs' widths
+ * and as activations: softmax: m = max of the row; e = exp(x - m); the
+ * sum of e in order; y = e / sum; log_softmax: d = x - m; the sum of
+ * exp(d) in order; y = d - log(sum).
+ *
+ * The layers form a DAG: a layer reads the outputs of earlier layers, or
+ * the model's features (BS_NET_FEATURES). With n_inputs 0 it reads the
+ * layer before it (layer 0: the features), so a chain needs no inputs
+ * array; merge layers list theirs (two or more, repeats allowed). An
+ * importer of a graph format may emit one layer per operation (Gemm or
+ * MatMul + bias: dense; Relu, Sigmoid, ...: activation; BatchNormalization,
+ * Mul or Add by a constant: affine; Add, Sub, Mul, Max, Min, Mean, Concat of
+ * two tensors: merge), every one with its inputs array, in an order where
+ * each reads earlier ones, the output last; bs_network_simplify then folds
+ * the activations and stores chains as chains. */
 typedef enum bs_layer_kind {
   BS_LAYER_DENSE = 1,
-  BS_LAYER_AFFINE,    /* BatchNormalization at inference, StandardScaler */
-  BS_LAYER_LAYERNORM, /* LayerNormalization over the row */
-  BS_LAYER_ACTIVATION /* an activation on its own */
+  BS_LAYER_AFFINE,      /* BatchNormalization at inference, StandardScaler */
+  BS_LAYER_LAYERNORM,   /* LayerNormalization over the row */
+  BS_LAYER_ACTIVATION,  /* an activation on its own */
+  BS_LAYER_STANDARDIZE, /* Keras's Normalization: (x - mean) / max(sqrt(var), eps) */
+  BS_LAYER_MERGE        /* Add, Concatenate, ... of several layers */
 } bs_layer_kind;
+
+#define BS_NET_FEATURES (-1) /* an input index: the model's features */
 
 typedef struct bs_layer {
   bs_layer_kind kind;
   int32_t n_in, n_out;
   float *w;     /* dense: n_in x n_out, row-major (Keras's kernel layout) */
   float *b;     /* dense: n_out (zeros for a layer without bias) */
-  float *scale; /* affine: scale; layernorm: gamma (n_out each) */
-  float *shift; /* affine: shift; layernorm: beta */
+  float *scale; /* affine, standardize: scale; layernorm: gamma (n_out each) */
+  float *shift; /* affine, standardize: shift; layernorm: beta */
   float eps;    /* layernorm */
   bs_act act;
-  float alpha; /* leaky_relu slope, elu alpha */
+  float alpha;    /* the activation's parameter (model.h's bs_act) */
+  bs_merge merge; /* merge layers */
+  /* The layers read, by index (< this layer's), or BS_NET_FEATURES; NULL
+   * with n_inputs 0 for the layer before (see above). Freed with the
+   * model. */
+  int32_t *inputs;
+  int32_t n_inputs;
   /* Networks in double precision (bs_network.f64) keep their arrays here
    * instead, in the same layouts. */
   double *w64, *b64, *scale64, *shift64;
 } bs_layer;
 
-/* A chain of layers: layer 0 reads the model's n_features, the last one
- * writes its n_groups margins.
+/* The network: layers in an order where each reads only earlier ones; the
+ * last one writes the model's n_groups margins.
  *
  * f64: the network is evaluated in double precision and each margin
  * rounded to float once, as scikit-learn computes its linear models; only
- * affine and dense layers with linear activations, and the arithmetic is
- * plain: affine y = x * scale + shift; dense s = 0, s += x[k] * w[k][j] in
- * order, y = s + b[j]. For linear models, where sums of large terms that
- * cancel would lose too much in float32; their cost is negligible. */
+ * a chain of affine and dense layers with linear activations, and the
+ * arithmetic is plain: affine y = x * scale + shift; dense s = 0, s += x[k]
+ * * w[k][j] in order, y = s + b[j]. For linear models, where sums of large
+ * terms that cancel would lose too much in float32; their cost is
+ * negligible. */
 typedef struct bs_network {
   bs_layer *layers;
   int32_t n_layers;
   int f64;
 } bs_network;
+
+/* Input i (< max(n_inputs, 1)) of layer l: a layer index or BS_NET_FEATURES. */
+static inline int32_t bs_layer_input(const bs_network *net, int32_t l, int32_t i) {
+  const bs_layer *ly = &net->layers[l];
+  return ly->n_inputs > 0 ? ly->inputs[i] : l - 1;
+}
+
+/* Non-zero when every layer reads the one before it (no inputs arrays):
+ * what kernels that evaluate chains only take. */
+static inline int bs_network_is_chain(const bs_network *net) {
+  for (int32_t l = 0; l < net->n_layers; l++)
+    if (net->layers[l].n_inputs > 0) return 0;
+  return 1;
+}
 
 /* ---- the model ----------------------------------------------------------- */
 
@@ -236,9 +311,19 @@ void bs_model_free(bs_model *m);
 bs_status bs_model_select_iterations(bs_model *m, long long begin, long long end,
                                      char *note, size_t cap, bs_error *err);
 
-/* Checks that a network's layers chain from n_features to n_groups and that
- * every array a layer needs is there; importers call it last. */
+/* Checks that a network's layers connect from n_features to n_groups (each
+ * reads only earlier layers, widths agree) and that every array a layer
+ * needs is there; importers call it last. */
 bs_status bs_network_check(const bs_model *m, bs_error *err);
+
+/* Tidies a network an importer built one operation at a time: an
+ * activation layer whose input is a layer with a linear activation read by
+ * nothing else is folded into it, layers that pass their input on
+ * unchanged (linear activation layers) are dropped, as are layers the
+ * output does not depend on; layers reading the one before them lose their
+ * inputs array, so a chain is stored as one. The arithmetic of every
+ * output is unchanged. BS_E_NOMEM is the only failure. */
+bs_status bs_network_simplify(bs_model *m, bs_error *err);
 
 /* Output columns for a run: margins, or the transformed predictions. */
 int32_t bs_model_out_cols(const bs_model *m, int output_margin);

@@ -1,7 +1,7 @@
 """Pinned interpreter for the fixture generators (make-xgb-fixtures,
-make-lgb-fixtures): `--venv DIR` makes (once) a virtual environment in DIR
-with Python 3.12 (xgboost 3.4 needs it) and the pinned packages below, and
-runs the generator again inside it. Standard library only, so that it runs
+make-lgb-fixtures, make-nn-fixtures with its own pins): `--venv DIR` makes
+(once) a virtual environment in DIR with Python 3.12 (xgboost 3.4 needs it)
+and the pinned packages below, and runs the generator again inside it. Standard library only, so that it runs
 before the generator imports anything.
 
 Python 3.12 is taken from $PYTHON312, else `python3.12` on PATH, else a
@@ -46,9 +46,10 @@ def _python312():
     sys.exit("fixture_venv: no Python 3.12 found (set PYTHON312)")
 
 
-def reexec(script):
+def reexec(script, pins=None):
     """If the command line says --venv DIR and this is not DIR's Python,
-    set DIR up and run `script` with the same arguments there."""
+    set DIR up with `pins` (default PINS) and run `script` with the same
+    arguments there."""
     venv = _venv_arg(sys.argv[1:])
     if not venv:
         return
@@ -60,5 +61,5 @@ def reexec(script):
         print("fixture_venv: creating %s" % venv, file=sys.stderr, flush=True)
         subprocess.run([_python312(), "-m", "venv", venv], check=True)
     subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-                   + PINS, check=True)
+                   + (PINS if pins is None else pins), check=True)
     os.execv(py, [py, os.path.abspath(script)] + sys.argv[1:])

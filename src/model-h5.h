@@ -1,7 +1,8 @@
-/* What the two HDF5 model importers share (model-native.c holds it): the
- * model file's bytes opened as an in-memory HDF5 image, and readers of
- * attributes and arrays that check what they read and fail with one line
- * naming the file and the object. Private to src/model-*.c. */
+/* What the HDF5 model importers share (model-native.c holds it): the
+ * model file's bytes (or a .keras archive's weights) opened as an in-memory
+ * HDF5 image, and readers of attributes and arrays that check what they
+ * read and fail with one line naming the file and the object. Private to
+ * src/model-*.c. */
 #ifndef BS_MODEL_H5_H
 #define BS_MODEL_H5_H
 
@@ -19,7 +20,16 @@ typedef struct bs_h5m {
   /* Access properties that refuse external links, so that a model file
    * never makes libhdf5 open another file. */
   hid_t lapl, gapl, dapl;
+  /* HDF5's error printing, off while the file is open */
+  H5E_auto2_t old_fn;
+  void *old_data;
 } bs_h5m;
+
+/* Opens the bytes of an HDF5 file as an in-memory image; `path` names it
+ * in messages. On failure everything is closed again. */
+bs_status bs_h5m_open(bs_h5m *h, const char *data, size_t len, const char *path,
+                      bs_error *err);
+void bs_h5m_close(bs_h5m *h);
 
 /* Non-zero when `obj` has the attribute. */
 int bs_h5m_has_attr(hid_t obj, const char *name);
@@ -64,5 +74,11 @@ bs_status bs_h5m_read_doubles(bs_h5m *h, hid_t loc, const char *what, const char
 /* The importers, given the opened file. */
 bs_status bs_model_load_keras(bs_h5m *h, bs_model *m);
 bs_status bs_model_load_native(bs_h5m *h, bs_model *m);
+
+/* A Keras 3 model from the parts of its .keras archive: the text of
+ * config.json (len bytes), the keras_version of metadata.json (or NULL)
+ * and model.weights.h5, opened. */
+bs_status bs_model_load_keras_v3(bs_h5m *h, const char *config, size_t len,
+                                 const char *version, bs_model *m);
 
 #endif

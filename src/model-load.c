@@ -59,6 +59,10 @@ static int starts(const char *data, size_t len, const char *magic, size_t n) {
   return len >= n && memcmp(data, magic, n) == 0;
 }
 
+static int is_zip(const char *data, size_t len) {
+  return starts(data, len, "PK\x03\x04", 4);
+}
+
 static int contains(const char *data, size_t len, const char *s) {
   const size_t n = strlen(s);
   for (const char *p = data; n <= len && (size_t)(p - data) <= len - n; p++) {
@@ -93,9 +97,7 @@ static const char *binary_kind(const char *data, size_t len) {
       (len >= 2 && u[0] == 0x78 && (u[1] == 0x01 || u[1] == 0x9c || u[1] == 0xda)))
     return "a compressed file (a compressed joblib or pickle dump? decompress a model "
            "first)";
-  if (starts(data, len, "PK\x03\x04", 4)) {
-    if (contains(data, len, "model.weights.h5"))
-      return "a Keras 3 '.keras' archive (save the model as HDF5: model.save(\"m.h5\"))";
+  if (is_zip(data, len)) { /* not a Keras archive (load_zip) */
     if (contains(data, len, "data.pkl")) return "a PyTorch checkpoint";
     return "a zip archive";
   }
@@ -133,10 +135,23 @@ static bs_status load_json(const char *data, size_t len, const char *path, bs_mo
   return bs_fail(err, e.code, "%s", e.msg);
 }
 
+/* A zip archive: a Keras 3 .keras archive, or named as what it is. */
+static bs_status load_zip(const char *data, size_t len, const char *path, bs_model *m,
+                          bs_error *err) {
+  bs_error e = {0};
+  int is_keras;
+  bs_status st = bs_model_load_keras_archive(data, len, path, m, &is_keras, &e);
+  if (is_keras) return st ? bs_fail(err, st, "%s", e.msg) : BS_OK;
+  if (e.code && contains(data, len, "model.weights.h5"))
+    return bs_fail(err, BS_E_FORMAT, "%s: a damaged Keras '.keras' archive?", e.msg);
+  return not_supported(err, path, binary_kind(data, len));
+}
+
 bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model *m,
                         bs_error *err) {
   /* HDF5: Keras models and batchscore's own network format. */
   if (is_hdf5(data, len)) return bs_model_load_hdf5(data, len, path, m, err);
+  if (is_zip(data, len)) return load_zip(data, len, path, m, err);
   /* XGBoost's UBJSON: '{' then a key's length marker, never JSON text. */
   if (bs_ubj_detect(data, len)) return bs_model_load_xgboost_ubj(data, len, path, m, err);
   const char *kind = binary_kind(data, len);
@@ -243,7 +258,9 @@ static ssize_t read_verdict(int fd, verdict *v, double deadline) {
   }
 }
 
-int bs_model_needs_isolation(const char *data, size_t len) { return is_hdf5(data, len); }
+int bs_model_needs_isolation(const char *data, size_t len) {
+  return is_hdf5(data, len) || is_zip(data, len);
+}
 
 bs_status bs_model_check_isolated(const char *data, size_t len, const char *path,
                                   const bs_model_check_limits *lim, bs_error *err) {
@@ -251,7 +268,11 @@ bs_status bs_model_check_isolated(const char *data, size_t len, const char *path
   if (!bs_model_needs_isolation(data, len) || (mode && strcmp(mode, "off") == 0))
     return BS_OK;
   double seconds = lim && lim->seconds > 0 ? lim->seconds : 10.0 + (double)len / 16e6;
-  size_t memory = lim && lim->memory > 0 ? lim->memory : ((size_t)512 << 20) + 8 * len;
+  /* A zip's entries may expand to 64 MiB + 16 times its size
+   * (model-keras-archive.c), read once and copied once by libhdf5. */
+  size_t memory = lim && lim->memory > 0 ? lim->memory
+                  : is_zip(data, len)    ? ((size_t)640 << 20) + 40 * len
+                                         : ((size_t)512 << 20) + 8 * len;
   int fds[2];
   if (pipe(fds) != 0)
     return bs_fail(err, BS_E_IO, "%s: cannot check the model: pipe: %s", path,
@@ -288,26 +309,27 @@ bs_status bs_model_check_isolated(const char *data, size_t len, const char *path
     return bs_fail(err, (bs_status)v.code, "%s", v.msg);
   }
   const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  /* What the file is, and what reads it, for the messages below. */
+  const char *kind = is_hdf5(data, len) ? "HDF5 file" : "Keras archive";
+  const char *lib =
+      is_hdf5(data, len) ? "the HDF5 library" : "libzip or the HDF5 library";
   if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
     return bs_fail(err, BS_E_INTERRUPTED, "%s: interrupted while checking the model",
                    path);
   if (whole)
-    return bs_fail(
-        err, BS_E_FORMAT,
-        "%s: damaged or hostile HDF5 file (reading it needs more than %zu MiB)", path,
-        memory >> 20);
+    return bs_fail(err, BS_E_FORMAT,
+                   "%s: damaged or hostile %s (reading it needs more than %zu MiB)", path,
+                   kind, memory >> 20);
   if (got < 0 || sig == SIGXCPU)
     return bs_fail(err, BS_E_FORMAT,
-                   "%s: damaged or hostile HDF5 file (the HDF5 library timed out after "
-                   "%.0f s reading it)",
-                   path, seconds);
+                   "%s: damaged or hostile %s (%s timed out after %.0f s reading it)",
+                   path, kind, lib, seconds);
   if (sig)
-    return bs_fail(err, BS_E_FORMAT,
-                   "%s: damaged or hostile HDF5 file (the HDF5 library crashed with "
-                   "signal %d, %s, reading it)",
-                   path, sig, strsignal(sig));
+    return bs_fail(
+        err, BS_E_FORMAT,
+        "%s: damaged or hostile %s (%s crashed with signal %d, %s, reading it)", path,
+        kind, lib, sig, strsignal(sig));
   return bs_fail(err, BS_E_FORMAT,
-                 "%s: damaged or hostile HDF5 file (the HDF5 library crashed reading "
-                 "it: exit status %d)",
-                 path, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+                 "%s: damaged or hostile %s (%s crashed reading it: exit status %d)",
+                 path, kind, lib, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }

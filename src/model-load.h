@@ -9,9 +9,9 @@
 
 /* Every model format batchscore reads, for the messages that refuse a
  * file as none of them. */
-#define BS_MODEL_FORMATS                                                              \
-  "XGBoost JSON and UBJSON models, LightGBM text models, Keras models saved as HDF5 " \
-  "(.h5) and batchscore's own network format (HDF5)"
+#define BS_MODEL_FORMATS                                                        \
+  "XGBoost JSON and UBJSON models, LightGBM text models, Keras models (.keras " \
+  "archives and HDF5 .h5 files) and batchscore's own network format (HDF5)"
 
 /* Reads a whole file into a NUL-terminated buffer (freed by the caller). */
 bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err);
@@ -23,12 +23,14 @@ bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model
 /* Limits of bs_model_check_isolated; zero fields take the defaults. */
 typedef struct bs_model_check_limits {
   double seconds; /* wall clock (and CPU); default 10 s + 1 s per 16 MB */
-  size_t memory;  /* address space the check may add; default 512 MiB + 8 x the file */
+  size_t memory;  /* address space the check may add; default 512 MiB + 8 x the
+                     file (a zip: 640 MiB + 40 x, for what its entries expand to) */
 } bs_model_check_limits;
 
 /* Non-zero for the formats bs_model_check_isolated checks: those parsed
  * by a library outside batchscore (HDF5: libhdf5 has known crashes and
- * endless loops on damaged files). */
+ * endless loops on damaged files; zip archives, .keras: libzip, and the
+ * HDF5 weights inside). */
 int bs_model_needs_isolation(const char *data, size_t len);
 
 /* Loads the model from `data` once in a child process, with limits on its
@@ -48,6 +50,13 @@ bs_status bs_model_check_isolated(const char *data, size_t len, const char *path
  * network format, told apart by their attributes. */
 bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_model *m,
                              bs_error *err);
+
+/* Keras 3 archives (model-keras-archive.c): a zip holding config.json and
+ * model.weights.h5. *is_keras is 0 when `data` is not a readable zip or
+ * holds neither (the caller then names what it is; err is set only for
+ * an unreadable zip). */
+bs_status bs_model_load_keras_archive(const char *data, size_t len, const char *path,
+                                      bs_model *m, int *is_keras, bs_error *err);
 
 bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
                                 bs_model *m, bs_error *err);

@@ -538,51 +538,62 @@ static herr_t refuse_elink(const char *parent_file, const char *parent_group,
   return -1;
 }
 
-bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_model *m,
-                             bs_error *err) {
-  H5E_auto2_t old_fn;
-  void *old_data;
-  H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+bs_status bs_h5m_open(bs_h5m *h, const char *data, size_t len, const char *path,
+                      bs_error *err) {
+  *h = (bs_h5m){.file = H5I_INVALID_HID,
+                .path = path,
+                .err = err,
+                .file_len = len,
+                .lapl = H5Pcreate(H5P_LINK_ACCESS),
+                .gapl = H5Pcreate(H5P_GROUP_ACCESS),
+                .dapl = H5Pcreate(H5P_DATASET_ACCESS)};
+  H5Eget_auto2(H5E_DEFAULT, &h->old_fn, &h->old_data);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  bs_status st;
-  bs_h5m h = {.file = H5I_INVALID_HID,
-              .path = path,
-              .err = err,
-              .file_len = len,
-              .lapl = H5Pcreate(H5P_LINK_ACCESS),
-              .gapl = H5Pcreate(H5P_GROUP_ACCESS),
-              .dapl = H5Pcreate(H5P_DATASET_ACCESS)};
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  bs_status st = BS_OK;
   /* The bytes are already in memory on every rank: open them as a file
    * image, without touching the file system again. HDF5 1.10 refuses an
    * image whose name exists as a file, so it gets one that cannot. */
-  if (h.lapl < 0 || h.gapl < 0 || h.dapl < 0 ||
-      H5Pset_elink_cb(h.lapl, refuse_elink, NULL) < 0 ||
-      H5Pset_elink_cb(h.gapl, refuse_elink, NULL) < 0 ||
-      H5Pset_elink_cb(h.dapl, refuse_elink, NULL) < 0) {
+  if (h->lapl < 0 || h->gapl < 0 || h->dapl < 0 ||
+      H5Pset_elink_cb(h->lapl, refuse_elink, NULL) < 0 ||
+      H5Pset_elink_cb(h->gapl, refuse_elink, NULL) < 0 ||
+      H5Pset_elink_cb(h->dapl, refuse_elink, NULL) < 0)
     st = bs_fail(err, BS_E_INTERNAL, "%s: cannot set up HDF5 to read it", path);
-  } else if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 ||
-             H5Pset_file_image(fapl, (void *)data, len) < 0 ||
-             (h.file = H5Fopen("/dev/null/batchscore-model-image", H5F_ACC_RDONLY,
-                               fapl)) < 0) {
+  else if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0 ||
+           H5Pset_file_image(fapl, (void *)data, len) < 0 ||
+           (h->file = H5Fopen("/dev/null/batchscore-model-image", H5F_ACC_RDONLY, fapl)) <
+               0)
     st = bs_fail(err, BS_E_FORMAT, "%s: an HDF5 signature, but not a readable HDF5 file",
                  path);
-  } else if (bs_h5m_has_attr(h.file, "model_config")) {
+  if (fapl >= 0) H5Pclose(fapl);
+  if (st) bs_h5m_close(h);
+  return st;
+}
+
+void bs_h5m_close(bs_h5m *h) {
+  if (h->file >= 0) H5Fclose(h->file);
+  if (h->lapl >= 0) H5Pclose(h->lapl);
+  if (h->gapl >= 0) H5Pclose(h->gapl);
+  if (h->dapl >= 0) H5Pclose(h->dapl);
+  h->file = h->lapl = h->gapl = h->dapl = H5I_INVALID_HID;
+  H5Eset_auto2(H5E_DEFAULT, h->old_fn, h->old_data);
+}
+
+bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_model *m,
+                             bs_error *err) {
+  bs_h5m h;
+  bs_status st = bs_h5m_open(&h, data, len, path, err);
+  if (st) return st;
+  if (bs_h5m_has_attr(h.file, "model_config"))
     st = bs_model_load_keras(&h, m);
-  } else if (bs_h5m_has_attr(h.file, "batchscore_format")) {
+  else if (bs_h5m_has_attr(h.file, "batchscore_format"))
     st = bs_model_load_native(&h, m);
-  } else {
+  else
     st = bs_fail(err, BS_E_FORMAT,
                  "%s: an HDF5 file, but neither a Keras model (no 'model_config' "
                  "attribute; save with model.save(\"m.h5\")) nor a batchscore network "
                  "(no 'batchscore_format' attribute); batchscore reads " BS_MODEL_FORMATS,
                  path);
-  }
-  if (h.file >= 0) H5Fclose(h.file);
-  if (fapl >= 0) H5Pclose(fapl);
-  if (h.lapl >= 0) H5Pclose(h.lapl);
-  if (h.gapl >= 0) H5Pclose(h.gapl);
-  if (h.dapl >= 0) H5Pclose(h.dapl);
-  H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+  bs_h5m_close(&h);
   return st;
 }

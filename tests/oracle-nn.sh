@@ -1,6 +1,7 @@
 #!/bin/sh
 # Oracle test for networks: every fixture in data/nn/ (real Keras and
-# scikit-learn models) scored by batchscore matches the predictions the
+# scikit-learn models; Keras ones as .h5 and/or .keras) scored by
+# batchscore matches the predictions the
 # library itself stored next to it to 1e-5 relative or 1e-6 absolute on
 # every value, and its margins (the values before the final sigmoid or
 # softmax) to 1e-5 relative or 1e-5 absolute: a logit is a float32 sum of
@@ -11,9 +12,12 @@
 # Prints the largest differences.
 . "$(dirname "$0")/lib.sh"
 
-for model in "$DATA"/nn/*.model.h5; do
-  case=$(basename "$model" .model.h5)
-  input=$DATA/nn/$case.h5
+# Each case NAME: NAME.model.h5 and/or NAME.model.keras against NAME.h5.
+for model in "$DATA"/nn/*.model.h5 "$DATA"/nn/*.model.keras; do
+  [ -f "$model" ] || continue
+  form=${model##*.model.}
+  input=$DATA/nn/$(basename "$model" ".model.$form").h5
+  case=$(basename "$model" ".model.$form")-$form
   for kind in prediction margin; do
     flag= ref=/expected atol=1e-6
     [ "$kind" = margin ] && flag=--output-margin ref=/expected_margin atol=1e-5
@@ -65,10 +69,12 @@ if "$PY" -c 'import h5py' 2>/dev/null; then
     bad "Keras 3 unsupported layer" "layer 'leaky_re_lu' (PReLU) is not supported"
   kedit k2_iris_layers '"class_name": "ReLU"' '"class_name": "GRU"' &&
     bad "tf.keras 2 unsupported layer" "(GRU) is not supported"
-  kedit k2_digits_functional '[[["dense_3", 0, 0, {}]]]' '[[["input_2", 0, 0, {}]]]' &&
-    bad "tf.keras 2 branching graph" "only a chain of layers is supported"
-  kedit k3_bc_mlp '"activation": "tanh"' '"activation": "mish"' &&
-    bad "Keras 3 unsupported activation" "activation 'mish' is not supported"
+  kedit k2_digits_functional '[[["dense_3", 0, 0, {}]]]' '[[["dense_3", 1, 0, {}]]]' &&
+    bad "tf.keras 2 second call of a layer" "takes a second output or call of layer 'dense_3'"
+  kedit k2_bc_mlp '"activation": "tanh"' '"activation": "hard_sigmoid"' &&
+    bad "tf.keras 2 hard_sigmoid" "activation 'hard_sigmoid' of tf.keras 2"
+  kedit k3_bc_mlp '"activation": "tanh"' '"activation": "glu"' &&
+    bad "Keras 3 unsupported activation" "activation 'glu' is not supported (it is not element-wise)"
   edit "f.attrs['batchscore_format_version'] = 2" &&
     bad "newer format version" "network format version 2"
   edit "del f['layers/1/weights']" && bad "missing weights" "layer 1 has no dataset 'weights'"

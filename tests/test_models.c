@@ -122,7 +122,7 @@ static const struct {
     {"\x1f\x8b\x08\x00", 4, "a compressed file"},
     {"x\x9c\x01\x02", 4, "a compressed file"},
     {"\x08\x07\x12\x08skl2onnx", 12, "an ONNX model"},
-    {"PK\x03\x04....model.weights.h5", 24, "a Keras 3 '.keras' archive"},
+    {"PK\x03\x04....weights.bin", 19, "a zip archive"},
     {"PK\x03\x04....data.pkl", 16, "a PyTorch checkpoint"},
     {"binf\0\0\0\0", 8, "an XGBoost model in its old binary format"},
     {"{\"features_info\":{},\"oblivious_trees\":[]}", 0, "a CatBoost JSON model"},
@@ -142,6 +142,18 @@ START_TEST(test_format_kinds) {
   HAS(err, kinds[_i].want);
   HAS(err, BS_MODEL_FORMATS);
   free(buf);
+}
+END_TEST
+
+/* Bytes that look like a .keras archive but are no zip: said so. */
+START_TEST(test_format_damaged_keras) {
+  static const char bytes[] = "PK\x03\x04....model.weights.h5";
+  bs_model m;
+  bs_error err = {0};
+  ck_assert_int_eq(bs_model_load(bytes, sizeof bytes - 1, "m", &m, &err), BS_E_FORMAT);
+  HAS(err, "not a readable zip archive");
+  HAS(err, "a damaged Keras '.keras' archive");
+  ck_assert(bs_model_needs_isolation(bytes, sizeof bytes - 1));
 }
 END_TEST
 
@@ -266,6 +278,7 @@ static Suite *models_suite(void) {
   tc = tcase_create("formats");
   tcase_add_loop_test(tc, test_format_kinds, 0, (int)(sizeof kinds / sizeof kinds[0]));
   tcase_add_test(tc, test_format_xgboost_first);
+  tcase_add_test(tc, test_format_damaged_keras);
   suite_add_tcase(s, tc);
   tc = tcase_create("kernels");
   tcase_add_test(tc, test_kernel_for_other_family);

@@ -157,11 +157,56 @@ static inline float bs_softplusf(float x) {
   return m + bs_log1p01(bs_expf(-fabsf(x)));
 }
 
+/* log(x) for x >= 1 and finite (a sum of exps of which one is 1): x =
+ * 2^e w, w in [1, 2), and log(w) + e ln2 with ln2 in two parts, as Cephes
+ * does. NaN stays NaN. */
+static inline float bs_log_ge1(float x) {
+  int32_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  const float e = (float)((bits >> 23) - 127);
+  bits = (bits & 0x007fffff) | 0x3f800000;
+  float w;
+  memcpy(&w, &bits, sizeof w);
+  const float r = fmaf(e, 0.693359375f, fmaf(e, -2.12194440e-4f, bs_log_1_2(w)));
+  return x == x ? r : x;
+}
+
+/* gelu's tanh form, 0.5 x (1 + tanh(u)) with u = sqrt(2 / pi) (x +
+ * 0.044715 x^3), written x sigmoid(2 u) so that it keeps its relative
+ * accuracy for negative x. */
+static inline float bs_gelu_tanhf(float x) {
+  const float u = 0.797884560802865356f * fmaf(0.044715f * x, x * x, x);
+  return x * bs_sigmoidf(u + u);
+}
+
+/* (x + sqrt(x^2 + b)) / 2, for negative x as b / (sqrt(x^2 + b) - x) / 2
+ * (no cancellation), as jax.nn.squareplus; x^2 + b taken as x^2 beyond
+ * 2^60, where it would overflow and b no longer counts. */
+static inline float bs_squareplusf(float x, float b) {
+  const float a = fabsf(x);
+  const float q = a > 1.15292150e18f ? a : sqrtf(fmaf(x, x, b));
+  return x < 0.0f ? b / (q - x) / 2.0f : (x + q) / 2.0f;
+}
+
+/* x / (|x| + 1), +-1 at +-inf (as jax.nn.soft_sign). */
+static inline float bs_softsignf(float x) {
+  const float a = fabsf(x);
+  return a > 3.40282347e38f ? copysignf(1.0f, x) : x / (a + 1.0f);
+}
+
+static inline float bs_relu6f(float x) {
+  x = x < 0.0f ? 0.0f : x;
+  return x > 6.0f ? 6.0f : x;
+}
+
 #define BS_SELU_ALPHA 1.67326324235437728f
 #define BS_SELU_SCALE 1.05070098735548049f
 
-/* One element-wise activation (not softmax, which needs the whole row). The
- * relu form `x < 0 ? 0 : x` keeps NaN and -0.0, like SIMD max(0, x). */
+/* One element-wise activation (not softmax or log_softmax, which need the
+ * whole row: they return x). NaN goes through as in Keras (jax): NaN out,
+ * but 0 from the shrinks, whose "else 0" takes it. The relu form
+ * `x < 0 ? 0 : x` keeps -0.0, like SIMD max(0, x). The piecewise ones
+ * (relu6, hard_*, sparse_*, shrinks) are Keras's float operations, exactly. */
 static inline float bs_act1(bs_act a, float alpha, float x) {
   switch (a) {
     case BS_ACT_RELU:
@@ -182,8 +227,44 @@ static inline float bs_act1(bs_act a, float alpha, float x) {
       return bs_softplusf(x);
     case BS_ACT_SWISH:
       return x * bs_sigmoidf(x);
+    case BS_ACT_RELU6:
+      return bs_relu6f(x);
+    case BS_ACT_HARD_SIGMOID:
+      return bs_relu6f(x + 3.0f) / 6.0f;
+    case BS_ACT_HARD_SILU:
+      return x * (bs_relu6f(x + 3.0f) / 6.0f);
+    case BS_ACT_MISH:
+      return x * bs_tanhf(bs_softplusf(x));
+    case BS_ACT_EXPONENTIAL:
+      return bs_expf(x);
+    case BS_ACT_SOFTSIGN:
+      return bs_softsignf(x);
+    case BS_ACT_GELU_TANH:
+      return bs_gelu_tanhf(x);
+    case BS_ACT_CELU:
+      return x > 0.0f ? x : alpha * bs_expm1f(x / alpha);
+    case BS_ACT_HARD_TANH:
+      return x > 1.0f ? 1.0f : x < -1.0f ? -1.0f : x;
+    case BS_ACT_HARD_SHRINK:
+      return fabsf(x) > alpha ? x : 0.0f;
+    case BS_ACT_SOFT_SHRINK:
+      return x > alpha ? x - alpha : x < -alpha ? x + alpha : 0.0f;
+    case BS_ACT_TANH_SHRINK:
+      return x - bs_tanhf(x);
+    case BS_ACT_LOG_SIGMOID:
+      return -bs_softplusf(-x);
+    case BS_ACT_SPARSE_PLUS:
+      return x <= -1.0f ? 0.0f : x >= 1.0f ? x : (x + 1.0f) * (x + 1.0f) / 4.0f;
+    case BS_ACT_SPARSE_SIGMOID: {
+      float t = x + 1.0f;
+      t = t < 0.0f ? 0.0f : t;
+      return 0.5f * (t > 2.0f ? 2.0f : t);
+    }
+    case BS_ACT_SQUAREPLUS:
+      return bs_squareplusf(x, alpha);
     case BS_ACT_LINEAR:
     case BS_ACT_SOFTMAX:
+    case BS_ACT_LOG_SOFTMAX:
     case BS_ACT_COUNT:
       break;
   }
@@ -193,45 +274,113 @@ static inline float bs_act1(bs_act a, float alpha, float x) {
 /* The activation over n values; one loop per activation so that each loop
  * body is straight-line code the compiler can vectorize. */
 static inline void bs_act_apply(bs_act a, float alpha, float *v, size_t n) {
-#define BS_ACT_LOOP(expr)          \
-  for (size_t i = 0; i < n; i++) { \
-    float x = v[i];                \
-    v[i] = (expr);                 \
-  }
+#define BS_ACT_LOOP(act)                                           \
+  for (size_t i = 0; i < n; i++) v[i] = bs_act1(act, alpha, v[i]); \
+  break
   switch (a) {
     case BS_ACT_RELU:
-      BS_ACT_LOOP(x < 0.0f ? 0.0f : x);
-      break;
+      BS_ACT_LOOP(BS_ACT_RELU);
     case BS_ACT_LEAKY_RELU:
-      BS_ACT_LOOP(x < 0.0f ? alpha * x : x);
-      break;
+      BS_ACT_LOOP(BS_ACT_LEAKY_RELU);
     case BS_ACT_SIGMOID:
-      BS_ACT_LOOP(bs_sigmoidf(x));
-      break;
+      BS_ACT_LOOP(BS_ACT_SIGMOID);
     case BS_ACT_TANH:
-      BS_ACT_LOOP(bs_tanhf(x));
-      break;
+      BS_ACT_LOOP(BS_ACT_TANH);
     case BS_ACT_GELU:
-      BS_ACT_LOOP(bs_geluf(x));
-      break;
+      BS_ACT_LOOP(BS_ACT_GELU);
     case BS_ACT_ELU:
-      BS_ACT_LOOP(x > 0.0f ? x : alpha * bs_expm1f(x));
-      break;
+      BS_ACT_LOOP(BS_ACT_ELU);
     case BS_ACT_SELU:
-      BS_ACT_LOOP(BS_SELU_SCALE * (x > 0.0f ? x : BS_SELU_ALPHA * bs_expm1f(x)));
-      break;
+      BS_ACT_LOOP(BS_ACT_SELU);
     case BS_ACT_SOFTPLUS:
-      BS_ACT_LOOP(bs_softplusf(x));
-      break;
+      BS_ACT_LOOP(BS_ACT_SOFTPLUS);
     case BS_ACT_SWISH:
-      BS_ACT_LOOP(x * bs_sigmoidf(x));
-      break;
+      BS_ACT_LOOP(BS_ACT_SWISH);
+    case BS_ACT_RELU6:
+      BS_ACT_LOOP(BS_ACT_RELU6);
+    case BS_ACT_HARD_SIGMOID:
+      BS_ACT_LOOP(BS_ACT_HARD_SIGMOID);
+    case BS_ACT_HARD_SILU:
+      BS_ACT_LOOP(BS_ACT_HARD_SILU);
+    case BS_ACT_MISH:
+      BS_ACT_LOOP(BS_ACT_MISH);
+    case BS_ACT_EXPONENTIAL:
+      BS_ACT_LOOP(BS_ACT_EXPONENTIAL);
+    case BS_ACT_SOFTSIGN:
+      BS_ACT_LOOP(BS_ACT_SOFTSIGN);
+    case BS_ACT_GELU_TANH:
+      BS_ACT_LOOP(BS_ACT_GELU_TANH);
+    case BS_ACT_CELU:
+      BS_ACT_LOOP(BS_ACT_CELU);
+    case BS_ACT_HARD_TANH:
+      BS_ACT_LOOP(BS_ACT_HARD_TANH);
+    case BS_ACT_HARD_SHRINK:
+      BS_ACT_LOOP(BS_ACT_HARD_SHRINK);
+    case BS_ACT_SOFT_SHRINK:
+      BS_ACT_LOOP(BS_ACT_SOFT_SHRINK);
+    case BS_ACT_TANH_SHRINK:
+      BS_ACT_LOOP(BS_ACT_TANH_SHRINK);
+    case BS_ACT_LOG_SIGMOID:
+      BS_ACT_LOOP(BS_ACT_LOG_SIGMOID);
+    case BS_ACT_SPARSE_PLUS:
+      BS_ACT_LOOP(BS_ACT_SPARSE_PLUS);
+    case BS_ACT_SPARSE_SIGMOID:
+      BS_ACT_LOOP(BS_ACT_SPARSE_SIGMOID);
+    case BS_ACT_SQUAREPLUS:
+      BS_ACT_LOOP(BS_ACT_SQUAREPLUS);
     case BS_ACT_LINEAR:
     case BS_ACT_SOFTMAX:
+    case BS_ACT_LOG_SOFTMAX:
     case BS_ACT_COUNT:
       break;
   }
 #undef BS_ACT_LOOP
+}
+
+/* The row-wise activations of one row, n values `stride` apart (the
+ * reference's rows: 1; the GPU's feature-major blocks: their row count).
+ * Sums in order. */
+static inline void bs_softmax_row(float *v, int32_t n, size_t stride) {
+  float mx = v[0];
+  for (int32_t j = 1; j < n; j++) mx = v[j * stride] > mx ? v[j * stride] : mx;
+  float sum = 0.0f;
+  for (int32_t j = 0; j < n; j++) {
+    v[j * stride] = bs_expf(v[j * stride] - mx);
+    sum += v[j * stride];
+  }
+  for (int32_t j = 0; j < n; j++) v[j * stride] = v[j * stride] / sum;
+}
+
+static inline void bs_log_softmax_row(float *v, int32_t n, size_t stride) {
+  float mx = v[0];
+  for (int32_t j = 1; j < n; j++) mx = v[j * stride] > mx ? v[j * stride] : mx;
+  float sum = 0.0f;
+  for (int32_t j = 0; j < n; j++) {
+    v[j * stride] = v[j * stride] - mx;
+    sum += bs_expf(v[j * stride]);
+  }
+  const float lse = bs_log_ge1(sum);
+  for (int32_t j = 0; j < n; j++) v[j * stride] = v[j * stride] - lse;
+}
+
+/* One element of a merge: acc (the inputs before, combined) with x. */
+static inline float bs_merge2(bs_merge op, float acc, float x) {
+  switch (op) {
+    case BS_MERGE_ADD:
+    case BS_MERGE_AVERAGE:
+      return acc + x;
+    case BS_MERGE_SUBTRACT:
+      return acc - x;
+    case BS_MERGE_MULTIPLY:
+      return acc * x;
+    case BS_MERGE_MAXIMUM:
+      return acc != acc || acc > x ? acc : x;
+    case BS_MERGE_MINIMUM:
+      return acc != acc || acc < x ? acc : x;
+    case BS_MERGE_CONCATENATE:
+      break;
+  }
+  return x;
 }
 
 /* ---- networks in double precision (bs_network.f64) ---------------------- */

@@ -103,17 +103,23 @@ typedef struct dense_lt {
 
 /* ---- which models --------------------------------------------------------- */
 
-/* Dense layers with element-wise activations only: normalization, affine
- * and bare activation layers, softmax inside the network and float64
- * networks go to dense-cuda (or the CPU). The model's final sigmoid or
- * softmax is its transform, which the driver applies. */
+/* Chains of dense layers with element-wise activations only:
+ * normalization, affine and bare activation layers, row-wise activations
+ * inside the network, DAGs and float64 networks go to dense-cuda (or the
+ * CPU). The model's final sigmoid or softmax is its transform, which the
+ * driver applies. `exponential` is refused too: the bound on activations
+ * that picks the rows for the exact path (bs_cuda_net_limit) holds for
+ * every other one. */
 static int lt_supports(const bs_model *m) {
-  if (m->kind != BS_MODEL_NETWORK || m->network.f64 || m->network.n_layers < 1) return 0;
+  if (m->kind != BS_MODEL_NETWORK || m->network.f64 || m->network.n_layers < 1 ||
+      !bs_network_is_chain(&m->network))
+    return 0;
   for (int32_t l = 0; l < m->network.n_layers; l++) {
     const bs_layer *ly = &m->network.layers[l];
     if (ly->kind != BS_LAYER_DENSE || !ly->w || !ly->b || ly->n_in < 1 || ly->n_out < 1)
       return 0;
-    if (ly->act == BS_ACT_SOFTMAX || (unsigned)ly->act >= (unsigned)BS_ACT_COUNT)
+    if (bs_act_rowwise(ly->act) || ly->act == BS_ACT_EXPONENTIAL ||
+        (unsigned)ly->act >= (unsigned)BS_ACT_COUNT)
       return 0;
   }
   return 1;

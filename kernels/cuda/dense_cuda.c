@@ -196,10 +196,21 @@ static bs_status dense_cuda_score(void *state, const float *rows, size_t n, size
   return bs_cuda_pipe_run(&d->pipe, rows, n, stride, margins, err);
 }
 
-/* Networks in double precision (scikit-learn's linear models, tiny) stay
- * on the CPU. */
+/* Chains of dense, affine, layer-normalization and activation layers, with
+ * any activation but log_softmax. Networks in double precision
+ * (scikit-learn's linear models, tiny) and the rest (DAGs, merges,
+ * standardize layers, log_softmax) are scored on the CPU. */
 static int dense_cuda_supports(const bs_model *m) {
-  return m->kind == BS_MODEL_NETWORK && !m->network.f64;
+  if (m->kind != BS_MODEL_NETWORK || m->network.f64 || !bs_network_is_chain(&m->network))
+    return 0;
+  for (int32_t l = 0; l < m->network.n_layers; l++) {
+    const bs_layer *ly = &m->network.layers[l];
+    if ((ly->kind != BS_LAYER_DENSE && ly->kind != BS_LAYER_AFFINE &&
+         ly->kind != BS_LAYER_LAYERNORM && ly->kind != BS_LAYER_ACTIVATION) ||
+        ly->act == BS_ACT_LOG_SOFTMAX)
+      return 0;
+  }
+  return 1;
 }
 
 static void *dense_cuda_host_alloc(void *state, size_t bytes) {

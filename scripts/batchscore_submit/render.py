@@ -327,7 +327,7 @@ FROM {base_image}
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \\
  && apt-get install -y --no-install-recommends build-essential autoconf automake pkg-config \\
-      libjansson-dev libxxhash-dev zlib1g-dev ca-certificates curl \\
+      libjansson-dev libxxhash-dev libzip-dev zlib1g-dev ca-certificates curl \\
  && rm -rf /var/lib/apt/lists/* \\
  && if dpkg-query -W -f='${{Status}}\\n' 'libopenmpi*' 2>/dev/null | grep -q 'ok installed'; then \\
       echo "the image has Ubuntu's Open MPI next to its own: use another base image" >&2; exit 1; fi

@@ -28,8 +28,8 @@ pkg-config --exists "$h5" || h5=hdf5
 cflags="-g -O1 -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -fno-omit-frame-pointer
   -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
   -I$out -I$src/src -I$src/kernels -I$src/tests -I$src/tests/fuzz $mpi_cflags
-  $(pkg-config --cflags "$h5" jansson)"
-libs="$(pkg-config --libs "$h5" jansson) $mpi_libs -lm"
+  $(pkg-config --cflags "$h5" jansson libzip)"
+libs="$(pkg-config --libs "$h5" jansson libzip) $mpi_libs -lm"
 
 # The build's config.h, without CUDA: the harnesses score on the CPU.
 if [ -f "$build/config.h" ]; then

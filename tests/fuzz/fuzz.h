@@ -10,6 +10,7 @@
 
 #include <hdf5.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,34 @@ static inline void fuzz_score(const bs_model *m) {
   if (want) bs_model_transform(m, want, FUZZ_ROWS);
   free(want);
   free(x);
+}
+
+/* A growing text buffer, for the harnesses that write a recipe or a
+ * document from their input. */
+typedef struct fuzz_buf {
+  char *s;
+  size_t n, cap;
+} fuzz_buf;
+
+static inline void fuzz_put(fuzz_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline void fuzz_put(fuzz_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (b->n + (size_t)n + 1 > b->cap) {
+    size_t cap = 2 * (b->n + (size_t)n + 1);
+    char *s = realloc(b->s, cap);
+    if (!s) return;
+    b->s = s;
+    b->cap = cap;
+  }
+  va_start(ap, fmt);
+  vsnprintf(b->s + b->n, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->n += (size_t)n;
 }
 
 /* After a load: a model that loaded is scored, then freed (an importer

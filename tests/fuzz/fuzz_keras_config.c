@@ -6,37 +6,11 @@
  * weights that match, instead of stopping at the first shape check.
  * Seeds: the model_config of each Keras model in data/nn. */
 #include <jansson.h>
-#include <stdarg.h>
 
 #include "fuzz.h"
 #include "h5recipe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-typedef struct buf {
-  char *s;
-  size_t n, cap;
-} buf;
-
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if (b->n + (size_t)n + 1 > b->cap) {
-    size_t cap = 2 * (b->n + (size_t)n + 1);
-    char *s = realloc(b->s, cap);
-    if (!s) return;
-    b->s = s;
-    b->cap = cap;
-  }
-  va_start(ap, fmt);
-  vsnprintf(b->s + b->n, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  b->n += (size_t)n;
-}
 
 /* A name usable in a recipe line (no spaces or newlines), or NULL. */
 static const char *plain(const char *s) {
@@ -56,7 +30,7 @@ static long long shape_width(json_t *shape) {
 }
 
 /* One layer's weights, named as Keras 3 names them. */
-static void layer_weights(buf *r, json_t *layer, long long *width, int seed) {
+static void layer_weights(fuzz_buf *r, json_t *layer, long long *width, int seed) {
   json_t *cfg = json_object_get(layer, "config");
   const char *cls = json_string_value(json_object_get(layer, "class_name"));
   const char *name = plain(json_string_value(json_object_get(cfg, "name")));
@@ -77,13 +51,13 @@ static void layer_weights(buf *r, json_t *layer, long long *width, int seed) {
     long long units = int_of(json_object_get(cfg, "units"), 1);
     units = units > 0 && units <= 1024 ? units : 1;
     int bias = !json_is_false(json_object_get(cfg, "use_bias"));
-    put(r, "attr /model_weights/%s weight_names strs %s/kernel%s%s%s\n", name, name,
-        bias ? "|" : "", bias ? name : "", bias ? "/bias" : "");
-    put(r, "dset /model_weights/%s/%s/kernel f32 %lldx%lld seed=%d\n", name, name, in,
-        units, seed);
+    fuzz_put(r, "attr /model_weights/%s weight_names strs %s/kernel%s%s%s\n", name, name,
+             bias ? "|" : "", bias ? name : "", bias ? "/bias" : "");
+    fuzz_put(r, "dset /model_weights/%s/%s/kernel f32 %lldx%lld seed=%d\n", name, name,
+             in, units, seed);
     if (bias)
-      put(r, "dset /model_weights/%s/%s/bias f32 %lld seed=%d\n", name, name, units,
-          seed);
+      fuzz_put(r, "dset /model_weights/%s/%s/bias f32 %lld seed=%d\n", name, name, units,
+               seed);
     *width = units;
     return;
   }
@@ -98,27 +72,27 @@ static void layer_weights(buf *r, json_t *layer, long long *width, int seed) {
     }
   }
   if (nvec == 0) {
-    put(r, "attr /model_weights/%s weight_names emptyf\n", name);
+    fuzz_put(r, "attr /model_weights/%s weight_names emptyf\n", name);
     return;
   }
-  put(r, "attr /model_weights/%s weight_names strs ", name);
-  for (int i = 0; i < nvec; i++) put(r, "%s%s/%s", i ? "|" : "", name, vec[i]);
-  put(r, "\n");
+  fuzz_put(r, "attr /model_weights/%s weight_names strs ", name);
+  for (int i = 0; i < nvec; i++) fuzz_put(r, "%s%s/%s", i ? "|" : "", name, vec[i]);
+  fuzz_put(r, "\n");
   for (int i = 0; i < nvec; i++) {
-    put(r, "dset /model_weights/%s/%s/%s f32 %lld ", name, name, vec[i], in);
+    fuzz_put(r, "dset /model_weights/%s/%s/%s f32 %lld ", name, name, vec[i], in);
     if (strcmp(vec[i], "moving_variance") == 0)
-      put(r, "vals=1,0.5,2,0.25\n"); /* a variance is positive */
+      fuzz_put(r, "vals=1,0.5,2,0.25\n"); /* a variance is positive */
     else
-      put(r, "seed=%d\n", seed);
+      fuzz_put(r, "seed=%d\n", seed);
   }
   *width = in;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
-  buf r = {0};
+  fuzz_buf r = {0};
   /* The config as Keras stores it: one string attribute. */
-  put(&r, "attr / model_config str ");
+  fuzz_put(&r, "attr / model_config str ");
   char *cfgtext = malloc(2 * size + 1);
   if (!cfgtext) return 0;
   size_t o = 0;
@@ -132,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(r.s);
     return 0;
   }
-  put(&r, "%s\ngroup /model_weights\n", cfgtext);
+  fuzz_put(&r, "%s\ngroup /model_weights\n", cfgtext);
   free(cfgtext);
   json_t *root = json_loadb((const char *)data, size, 0, NULL);
   json_t *config = json_object_get(root, "config");

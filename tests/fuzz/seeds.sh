@@ -30,6 +30,22 @@ done
 for f in "$src"/data/nn/sk_*.model.h5; do
   "$mk" dump "$f" 64 >"$out/native/$(basename "$f" .model.h5).recipe"
 done
+# .keras archives whole, and their config.json without the initializers,
+# regularizers and the like (noise to a fuzzer), where Python is there.
+cp "$src"/data/nn/*.model.keras "$src"/tests/cases/*/model.keras "$out/keras_zip/"
+for f in "$src"/data/nn/*.model.keras; do
+  python3 - "$f" "$out/keras_dag/$(basename "$f" .model.keras).json" <<'PY' || true
+import json, sys, zipfile
+noise = ("initializer", "regularizer", "constraint", "registered_name", "module",
+         "build_config", "compile_config", "trainable", "shared_object_id")
+def clean(v):
+    if isinstance(v, dict):
+        return {k: clean(x) for k, x in v.items() if not any(n in k for n in noise)}
+    return [clean(x) for x in v] if isinstance(v, list) else v
+config = json.loads(zipfile.ZipFile(sys.argv[1]).read("config.json"))
+open(sys.argv[2], "w").write(json.dumps(clean(config), separators=(",", ":")))
+PY
+done
 cp "$src"/data/nn/sk_iris_mlp.model.h5 "$src"/data/nn/sk_diabetes_linear.model.h5 \
   "$src"/data/nn/k3_iris_layers.model.h5 "$src"/data/nn/k2_iris_layers.model.h5 "$out/hdf5/"
 echo "fuzz: seeds in $out"
