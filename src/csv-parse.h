@@ -42,7 +42,7 @@ typedef enum bs_csv_problem {
   BS_CSV_SHORT,          /* the text ended before the rows asked for */
   BS_CSV_NO_HEADER,      /* no header line (an empty file) */
   BS_CSV_LONG_HEADER,    /* the header line did not end within the text */
-  BS_CSV_NUL_BYTE        /* field `field` holds a NUL byte (a kept field: bs_csv_fields) */
+  BS_CSV_NUL_BYTE /* field `field` holds a NUL byte (a kept field: bs_csv_fields) */
 } bs_csv_problem;
 
 /* Where and why text could not be read. */

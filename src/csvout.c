@@ -114,8 +114,10 @@ static int write_all(int fd, const void *buf, size_t len) {
 static bs_status emit(bs_csv_out *o, int64_t row0, bs_csv_span *span, bs_error *err) {
   if (o->oom) return bs_fail(err, BS_E_NOMEM, "out of memory writing %s", o->path);
   if (o->n > UINT32_MAX)
-    return bs_fail(err, BS_E_UNSUPPORTED, "%s: over 4 GiB of text in one chunk; use a "
-                   "smaller --chunk-rows", o->path);
+    return bs_fail(err, BS_E_UNSUPPORTED,
+                   "%s: over 4 GiB of text in one chunk; use a "
+                   "smaller --chunk-rows",
+                   o->path);
   const void *bytes = o->text;
   size_t len = o->n;
   if (o->gz) {
@@ -142,7 +144,8 @@ static bs_status emit(bs_csv_out *o, int64_t row0, bs_csv_span *span, bs_error *
     len = zs.total_out;
     deflateEnd(&zs);
     if (rc != Z_STREAM_END)
-      return bs_fail(err, BS_E_INTERNAL, "zlib could not compress a piece of %s", o->path);
+      return bs_fail(err, BS_E_INTERNAL, "zlib could not compress a piece of %s",
+                     o->path);
     bytes = o->z;
   }
   if (write_all(o->fd, bytes, len) != 0)
@@ -166,7 +169,8 @@ bs_status bs_csv_out_create(bs_csv_out *o, const char *path, int gz,
   o->n_keep = n_keep;
   o->cols = cols;
   o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (o->fd < 0) return bs_fail(err, BS_E_IO, "cannot create %s: %s", path, strerror(errno));
+  if (o->fd < 0)
+    return bs_fail(err, BS_E_IO, "cannot create %s: %s", path, strerror(errno));
   for (int j = 0; j < n_keep; j++) {
     if (j) put(o, ",", 1);
     put_field(o, keep[j].name, strlen(keep[j].name));
@@ -232,7 +236,8 @@ bs_status bs_csv_out_close(bs_csv_out *o, bs_error *err) {
   free(o->z);
   o->text = NULL;
   o->z = NULL;
-  if (bad) return bs_fail(err, BS_E_IO, "cannot finish writing %s: %s", o->path, strerror(e));
+  if (bad)
+    return bs_fail(err, BS_E_IO, "cannot finish writing %s: %s", o->path, strerror(e));
   return BS_OK;
 }
 

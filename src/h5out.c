@@ -96,8 +96,8 @@ bs_status bs_final_check_names(const bs_keep_col *keep, int n_keep, const char *
   if (n_keep > 0 && strncmp(dataset, BS_KEEP_GROUP, g) == 0 &&
       (dataset[g] == '\0' || dataset[g] == '/'))
     return bs_fail(err, BS_E_USAGE,
-                   "--output ...:%s: the group %s holds the kept columns (--keep); "
-                   "choose another dataset for the scores",
+                   "--output: dataset '%s' would be inside the group %s, which holds the "
+                   "kept columns (--keep); choose another dataset for the scores",
                    dataset, BS_KEEP_GROUP);
   for (int j = 0; j < n_keep; j++) {
     const char *name = keep[j].name;
@@ -492,8 +492,8 @@ static bs_status read_record(hid_t file, const char *path, bs_record *rec,
   uint64_t *stored = ok ? malloc((size_t)rec->chunks * w * 8 + 8) : NULL;
   *hashes = ok ? calloc((size_t)rec->chunks * 3 + 3, 8) : NULL;
   if (ok && (!stored || !*hashes ||
-             (rec->chunks > 0 && H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL,
-                                         H5P_DEFAULT, stored) < 0)))
+             (rec->chunks > 0 &&
+              H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, stored) < 0)))
     ok = 0;
   for (int64_t c = 0; ok && c < rec->chunks; c++)
     for (hsize_t k = 0; k < w; k++) (*hashes)[c * 3 + (int64_t)k] = stored[c * w + k];

@@ -108,8 +108,9 @@ static bs_status fault_error(const char *path, const bs_csv_fault *f, char *cons
                      "input %s: the header line does not end within its first %d KiB",
                      path, HEADER_MAX >> 10);
     case BS_CSV_NUL_BYTE:
-      return bs_fail(err, BS_E_FORMAT, "input %s: line %lld%s: a NUL byte in a kept field",
-                     path, line, col);
+      return bs_fail(err, BS_E_FORMAT,
+                     "input %s: line %lld%s: a NUL byte in a kept field", path, line,
+                     col);
     case BS_CSV_SHORT:
       break;
   }

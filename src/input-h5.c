@@ -25,9 +25,9 @@ typedef struct h5_state {
   h5_shard *sh;
   int64_t open; /* the shard whose file is open, or -1 */
   hid_t file, dset;
-  hid_t *kdset;       /* per kept column of its own: its dataset in the open shard */
-  char **kpath;       /* per kept column of its own: its dataset's path */
-  int *ktwo_d;        /* per kept column of its own: 2-D of one column */
+  hid_t *kdset; /* per kept column of its own: its dataset in the open shard */
+  char **kpath; /* per kept column of its own: its dataset's path */
+  int *ktwo_d;  /* per kept column of its own: 2-D of one column */
   char *scratch;
   size_t cap;
 } h5_state;
@@ -242,8 +242,7 @@ static void keep_dataset(hid_t f, const char *path, const char *name, const char
   char type[48] = "";
   if (t >= 0) describe_type(t, type, sizeof type);
   if (d < 0)
-    bs_fail(e, BS_E_FORMAT, "input %s: '%s' to keep (--keep) is not a dataset", path,
-            kp);
+    bs_fail(e, BS_E_FORMAT, "input %s: '%s' to keep (--keep) is not a dataset", path, kp);
   else if (nd < 1 || nd > 2 || dims[1] != 1 || (int64_t)dims[0] != rows)
     bs_fail(e, BS_E_MISMATCH,
             "input %s: dataset '%s' to keep (--keep %s) is not one value per row (the "
@@ -299,9 +298,10 @@ static void keep_in_shard(struct input_impl *x, const char *path, hid_t f, hid_t
       snprintf(kp, sizeof kp, "%.*s/%s", (int)(slash - x->dataset), x->dataset, name);
     if (!e->code && !path_exists(f, kp))
       bs_fail(e, BS_E_MISMATCH,
-              "input %s: no column '%s' to keep (--keep): not in the column_names of "
-              "'%s', and no dataset '%s'",
-              path, name, x->dataset, kp);
+              "input %s: no column '%s' to keep (--keep): %s '%s'%s, and there is no "
+              "dataset '%s'",
+              path, name, n_names >= 0 ? "not among the column_names of" : "dataset",
+              x->dataset, n_names >= 0 ? "" : " names no columns", kp);
     if (!e->code) {
       keep_dataset(f, path, name, kp, rows, b, e);
     } else {
@@ -451,7 +451,8 @@ static bs_status take_keep(struct input_impl *x, int64_t s, sreader *kr, bs_erro
       return bs_fail(err, BS_E_MISMATCH,
                      "input %s: '%s' to keep (--keep) is %s %s there but %s %s in %s; "
                      "shards must have the same columns",
-                     x->files[s].path, x->spec.keep[j], bs_keep_type_name((bs_keep_type)type),
+                     x->files[s].path, x->spec.keep[j],
+                     bs_keep_type_name((bs_keep_type)type),
                      col >= 0 ? "a column" : "a dataset", bs_keep_type_name(k->type),
                      x->keep_col[j] >= 0 ? "a column" : "a dataset", x->files[0].path);
     }
@@ -692,7 +693,8 @@ static herr_t read_text(h5_state *st, hid_t d, hid_t mspace, hid_t fspace, int64
   if (mt >= 0 && H5Tis_variable_str(ft) > 0) {
     char **v = calloc((size_t)n + 1, sizeof *v);
     if (v && (rc = H5Dread(d, mt, mspace, fspace, H5P_DEFAULT, v)) >= 0) {
-      for (int64_t i = 0; i < n; i++) bs_keep_put_text(out, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0);
+      for (int64_t i = 0; i < n; i++)
+        bs_keep_put_text(out, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0);
       H5Dvlen_reclaim(mt, mspace, H5P_DEFAULT, v);
     }
     free(v);
@@ -702,7 +704,8 @@ static herr_t read_text(h5_state *st, hid_t d, hid_t mspace, hid_t fspace, int64
       char *p = realloc(st->scratch, need);
       if (p) st->scratch = p, st->cap = need;
     }
-    if (need <= st->cap && (rc = H5Dread(d, mt, mspace, fspace, H5P_DEFAULT, st->scratch)) >= 0) {
+    if (need <= st->cap &&
+        (rc = H5Dread(d, mt, mspace, fspace, H5P_DEFAULT, st->scratch)) >= 0) {
       int space_pad = H5Tget_strpad(ft) == H5T_STR_SPACEPAD;
       for (int64_t i = 0; i < n; i++) {
         const char *v = st->scratch + (size_t)i * w;
@@ -722,7 +725,8 @@ static herr_t read_kept_col(struct input_impl *x, int j, int64_t row0, int64_t n
                             bs_keep_buf *out) {
   h5_state *st = x->sd;
   const int64_t col = x->keep_col[j];
-  if (col < 0 && st->kdset[j] < 0) st->kdset[j] = H5Dopen2(st->file, st->kpath[j], H5P_DEFAULT);
+  if (col < 0 && st->kdset[j] < 0)
+    st->kdset[j] = H5Dopen2(st->file, st->kpath[j], H5P_DEFAULT);
   hid_t d = col >= 0 ? st->dset : st->kdset[j];
   if (d < 0) return -1;
   hsize_t start[2] = {(hsize_t)row0, (hsize_t)(col >= 0 ? col : 0)};

@@ -88,11 +88,11 @@ struct input_impl {
    * datasets of their own), else by name here (keep_col). */
   bs_keep_col *keep;
   int n_keep;
-  int64_t *keep_col;   /* per kept column: its input column, or -1 */
-  char **keep_source;  /* per kept column: where it comes from, for the identity */
+  int64_t *keep_col;  /* per kept column: its input column, or -1 */
+  char **keep_source; /* per kept column: where it comes from, for the identity */
   char *keep_identity;
   bs_keep_buf *keep_tmp; /* per kept column: a read's values, before joining */
-  void *sd; /* the source's state */
+  void *sd;              /* the source's state */
 };
 
 /* Sets up x->keep for spec.n_keep columns (names copied from the spec,

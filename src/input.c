@@ -631,7 +631,6 @@ static int64_t shard_of(const struct input_impl *x, int64_t row0) {
   return lo;
 }
 
-
 bs_status input_keep_alloc(struct input_impl *x, bs_error *err) {
   const int k = x->spec.n_keep;
   x->keep = calloc((size_t)k, sizeof *x->keep);
@@ -667,8 +666,9 @@ int64_t input_column_named(const struct input_impl *x, const char *name,
 static bs_status keep_by_name(bs_input *in, bs_error *err) {
   struct input_impl *x = in->x;
   if (!x->src->read_kept)
-    return bs_fail(err, BS_E_UNSUPPORTED, "input %s: --keep is not supported for %s input",
-                   first_path(in), x->src->name);
+    return bs_fail(err, BS_E_UNSUPPORTED,
+                   "input %s: --keep is not supported for %s input", first_path(in),
+                   x->src->name);
   if (input_keep_alloc(x, err)) return err->code;
   for (int j = 0; j < x->n_keep; j++) {
     const char *name = x->keep[j].name;
@@ -787,7 +787,8 @@ bs_status bs_input_open(const bs_input_spec *spec, MPI_Comm comm, bs_input **out
       x->shard_row0[s] = s == 0 ? 0 : x->shard_row0[s - 1] + x->shard_rows[s - 1];
     if (x->shard_row0) in->rows = x->shard_row0[x->n_shards];
     if (!err->code && find_keep(in, err) == BS_OK &&
-        map_columns(in, &by_name, err) == BS_OK && build_identity(in, by_name, err) == BS_OK)
+        map_columns(in, &by_name, err) == BS_OK &&
+        build_identity(in, by_name, err) == BS_OK)
       keep_identity(in, err);
   }
   /* Every step after find_files is collective or deterministic, but a

@@ -11,11 +11,11 @@ static const struct {
   const char *name;
   int width, is_signed;
 } types[BS_KEEP_TYPES] = {
-    [BS_KEEP_TEXT] = {"text", 0, 0},  [BS_KEEP_I8] = {"int8", 1, 1},
-    [BS_KEEP_I16] = {"int16", 2, 1},  [BS_KEEP_I32] = {"int32", 4, 1},
-    [BS_KEEP_I64] = {"int64", 8, 1},  [BS_KEEP_U8] = {"uint8", 1, 0},
-    [BS_KEEP_U16] = {"uint16", 2, 0}, [BS_KEEP_U32] = {"uint32", 4, 0},
-    [BS_KEEP_U64] = {"uint64", 8, 0}, [BS_KEEP_F32] = {"float32", 4, 1},
+    [BS_KEEP_TEXT] = {"text", 0, 0},   [BS_KEEP_I8] = {"int8", 1, 1},
+    [BS_KEEP_I16] = {"int16", 2, 1},   [BS_KEEP_I32] = {"int32", 4, 1},
+    [BS_KEEP_I64] = {"int64", 8, 1},   [BS_KEEP_U8] = {"uint8", 1, 0},
+    [BS_KEEP_U16] = {"uint16", 2, 0},  [BS_KEEP_U32] = {"uint32", 4, 0},
+    [BS_KEEP_U64] = {"uint64", 8, 0},  [BS_KEEP_F32] = {"float32", 4, 1},
     [BS_KEEP_F64] = {"float64", 8, 1},
 };
 

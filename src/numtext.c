@@ -49,10 +49,10 @@ size_t bs_u64_text(uint64_t v, char *buf) {
 /* 10^k in long double: the literals are exact for k <= 27 (5^27 < 2^64),
  * a quotient by one is correctly rounded, powl beyond. */
 static long double pow10l(int k) {
-  static const long double table[28] = {
-      1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
-      1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
-      1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+  static const long double table[28] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
+                                        1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
+                                        1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
+                                        1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
   if (k >= 0 && k < 28) return table[k];
   if (k < 0 && k > -28) return 1 / table[-k];
   return powl(10, k);

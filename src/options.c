@@ -179,30 +179,18 @@ static const struct {
   enum opt_id id;
   int takes_value;
 } table[] = {
-    {"--model", OPT_MODEL, 1},
-    {"--input", OPT_INPUT, 1},
-    {"--delimiter", OPT_DELIMITER, 1},
-    {"--output", OPT_OUTPUT, 1},
-    {"--keep", OPT_KEEP, 1},
-    {"--output-margin", OPT_MARGIN, 0},
-    {"--force", OPT_FORCE, 0},
-    {"--allow-extra-columns", OPT_EXTRA, 0},
-    {"--write-mode", OPT_WRITE, 1},
-    {"--chunk-rows", OPT_CHUNK, 1},
-    {"--threads", OPT_THREADS, 1},
-    {"--kernel", OPT_KERNEL, 1},
-    {"--stats", OPT_STATS, 1},
-    {"--resume", OPT_RESUME, 0},
-    {"--schedule", OPT_SCHEDULE, 1},
-    {"--quiet", OPT_QUIET, 0},
-    {"--device", OPT_DEVICE, 1},
-    {"--allow-gpu-sharing", OPT_GPU_SHARING, 0},
-    {"--help", OPT_HELP, 0},
-    {"-h", OPT_HELP, 0},
-    {"--version", OPT_VERSION, 0},
-    {"--checkpoint", OPT_CHECKPOINT, 1},
-    {"--progress", OPT_PROGRESS, 1},
-    {"--iteration-range", OPT_ITER_RANGE, 1},
+    {"--model", OPT_MODEL, 1},         {"--input", OPT_INPUT, 1},
+    {"--delimiter", OPT_DELIMITER, 1}, {"--output", OPT_OUTPUT, 1},
+    {"--keep", OPT_KEEP, 1},           {"--output-margin", OPT_MARGIN, 0},
+    {"--force", OPT_FORCE, 0},         {"--allow-extra-columns", OPT_EXTRA, 0},
+    {"--write-mode", OPT_WRITE, 1},    {"--chunk-rows", OPT_CHUNK, 1},
+    {"--threads", OPT_THREADS, 1},     {"--kernel", OPT_KERNEL, 1},
+    {"--stats", OPT_STATS, 1},         {"--resume", OPT_RESUME, 0},
+    {"--schedule", OPT_SCHEDULE, 1},   {"--quiet", OPT_QUIET, 0},
+    {"--device", OPT_DEVICE, 1},       {"--allow-gpu-sharing", OPT_GPU_SHARING, 0},
+    {"--help", OPT_HELP, 0},           {"-h", OPT_HELP, 0},
+    {"--version", OPT_VERSION, 0},     {"--checkpoint", OPT_CHECKPOINT, 1},
+    {"--progress", OPT_PROGRESS, 1},   {"--iteration-range", OPT_ITER_RANGE, 1},
 };
 
 /* "BEGIN:END", both integers >= 0, BEGIN < END unless END is 0. */
@@ -261,8 +249,9 @@ static bs_status parse_output(const char *v, bs_options *o, bs_error *err) {
   if (o->output_format != BS_OUTPUT_HDF5) {
     o->output_file = dup_str(v);
     o->output_dataset = dup_str("");
-    return o->output_file && o->output_dataset ? BS_OK
-                                               : bs_fail(err, BS_E_NOMEM, "out of memory");
+    return o->output_file && o->output_dataset
+               ? BS_OK
+               : bs_fail(err, BS_E_NOMEM, "out of memory");
   }
   bs_status st = bs_split_path(v, BS_DEFAULT_OUTPUT_DATASET, &o->output_file,
                                &o->output_dataset, &local);
@@ -286,8 +275,7 @@ static bs_status parse_keep(const char *v, bs_options *o, bs_error *err) {
   for (const char *p = v;; p++) {
     const char *comma = strchr(p, ',');
     size_t n = comma ? (size_t)(comma - p) : strlen(p);
-    if (n == 0)
-      return bs_fail(err, BS_E_USAGE, "--keep '%s': an empty column name", v);
+    if (n == 0) return bs_fail(err, BS_E_USAGE, "--keep '%s': an empty column name", v);
     char **k = realloc(o->keep, ((size_t)o->n_keep + 1) * sizeof *k);
     char *name = malloc(n + 1);
     if (k) o->keep = k;

@@ -29,7 +29,7 @@ typedef struct bs_options {
   char *model;
   char *input; /* --input as given: the input module reads it */
   char *input_file, *input_dataset;
-  char delimiter; /* --delimiter: CSV field delimiter; 0 detects it */
+  char delimiter;                     /* --delimiter: CSV field delimiter; 0 detects it */
   char *output_file, *output_dataset; /* CSV output: the dataset is "" */
   bs_output_format output_format;
   char **keep; /* --keep: input columns copied into the output (n_keep names) */

@@ -269,13 +269,13 @@ int64_t bs_tx_done(const bs_tx *t) {
 
 /* Adds the run's identity to doc. */
 static int record_pack(json_t *doc, const bs_record *r) {
-  json_t *o = json_pack(
-      "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "fingerprint", r->fingerprint,
-      "model_sha256", r->model_sha256, "model_options", r->model_options, "input",
-      r->input ? r->input : "", "output_dataset", r->output_dataset, "output",
-      r->output_margin ? "margin" : "prediction", "rows", (json_int_t)r->rows, "columns",
-      (json_int_t)r->cols, "chunk_rows", (json_int_t)r->chunk_rows, "chunks",
-      (json_int_t)r->chunks);
+  json_t *o =
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "fingerprint",
+                r->fingerprint, "model_sha256", r->model_sha256, "model_options",
+                r->model_options, "input", r->input ? r->input : "", "output_dataset",
+                r->output_dataset, "output", r->output_margin ? "margin" : "prediction",
+                "rows", (json_int_t)r->rows, "columns", (json_int_t)r->cols, "chunk_rows",
+                (json_int_t)r->chunk_rows, "chunks", (json_int_t)r->chunks);
   if (!o) return -1;
   int rc = 0;
   if (r->keep && r->keep[0]) rc |= json_object_set_new(o, "keep", json_string(r->keep));
@@ -295,11 +295,12 @@ static bs_status record_unpack(json_t *doc, bs_record *rec, const char *what,
   const char *fpr = NULL, *sha = NULL, *mopt = NULL, *input = NULL, *dset = NULL,
              *out = NULL, *keep = "", *format = "hdf5";
   json_int_t rows = 0, cols = 0, crows = 0, chunks = 0;
-  int bad = json_unpack(doc, "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s?s, s?s}",
-                        "fingerprint", &fpr, "model_sha256", &sha, "model_options", &mopt,
-                        "input", &input, "output_dataset", &dset, "output", &out, "rows",
-                        &rows, "columns", &cols, "chunk_rows", &crows, "chunks", &chunks,
-                        "keep", &keep, "output_format", &format) != 0;
+  int bad =
+      json_unpack(doc, "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s?s, s?s}",
+                  "fingerprint", &fpr, "model_sha256", &sha, "model_options", &mopt,
+                  "input", &input, "output_dataset", &dset, "output", &out, "rows", &rows,
+                  "columns", &cols, "chunk_rows", &crows, "chunks", &chunks, "keep",
+                  &keep, "output_format", &format) != 0;
   if (bad || strlen(sha) >= sizeof rec->model_sha256 ||
       strlen(mopt) >= sizeof rec->model_options ||
       strlen(dset) >= sizeof rec->output_dataset ||
@@ -332,8 +333,8 @@ static bs_status write_json(const bs_tx *t, json_t *doc, const char *tmp,
   FILE *fp = fopen(tmp, "w");
   /* A CSV output's record holds a line per chunk: one line per field. */
   size_t flags = path ? JSON_INDENT(1) : JSON_INDENT(0) | JSON_COMPACT;
-  int bad = !fp || json_dumpf(doc, fp, flags) != 0 || fflush(fp) != 0 ||
-            fsync(fileno(fp)) != 0;
+  int bad =
+      !fp || json_dumpf(doc, fp, flags) != 0 || fflush(fp) != 0 || fsync(fileno(fp)) != 0;
   if (fp && fclose(fp) != 0) bad = 1;
   if (bad || (path && rename(tmp, path) != 0))
     return bs_fail(err, BS_E_IO, "output %s: cannot write %s: %s", t->output,
@@ -347,10 +348,10 @@ static bs_status write_manifest(bs_tx *t, bs_error *err) {
   char host[256] = "", since[32];
   gethostname(host, sizeof host - 1);
   utc_now(since);
-  json_t *doc = json_pack("{s:i, s:s, s:I, s:{s:s, s:s, s:I, s:s}}", "batchscore_partial",
-                          1, "created_utc", t->created, "attempts",
-                          (json_int_t)t->attempts, "owner", "job", t->job, "host", host,
-                          "pid", (json_int_t)getpid(), "since", since);
+  json_t *doc =
+      json_pack("{s:i, s:s, s:I, s:{s:s, s:s, s:I, s:s}}", "batchscore_partial", 1,
+                "created_utc", t->created, "attempts", (json_int_t)t->attempts, "owner",
+                "job", t->job, "host", host, "pid", (json_int_t)getpid(), "since", since);
   char *tmp = dir_file(t, ".manifest.tmp"), *path = dir_file(t, manifest_name);
   bs_status st = BS_OK;
   if (!doc || !tmp || !path || record_pack(doc, &t->rec) != 0)
@@ -490,9 +491,9 @@ static int span_unjson(json_t *a, bs_csv_span *sp, uint64_t *more, int n_more) {
  * under a temporary name in OUTPUT.partial. */
 static bs_status write_sidecar(bs_tx *t, const bs_csv_span *spans, uint64_t bytes,
                                const uint64_t *hashes, bs_error *err) {
-  json_t *doc = json_pack("{s:i, s:s, s:I, s:o}", "batchscore_output", 1, "created_utc",
-                          t->created, "bytes", (json_int_t)bytes, "header",
-                          span_json(&spans[0], NULL, 0));
+  json_t *doc =
+      json_pack("{s:i, s:s, s:I, s:o}", "batchscore_output", 1, "created_utc", t->created,
+                "bytes", (json_int_t)bytes, "header", span_json(&spans[0], NULL, 0));
   json_t *chunks = json_array();
   int bad = !doc || !chunks || record_pack(doc, &t->rec) != 0;
   for (int64_t c = 0; !bad && c < t->rec.chunks; c++)
@@ -803,7 +804,8 @@ static bs_status share_spans(bs_tx *t, MPI_Comm comm, int rank, bs_error *err) {
   }
   int ok = t->spans != NULL, all_ok = 0;
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
-  if (!all_ok) return bs_fail(err, BS_E_NOMEM, "out of memory for %lld chunks", (long long)n);
+  if (!all_ok)
+    return bs_fail(err, BS_E_NOMEM, "out of memory for %lld chunks", (long long)n);
   MPI_Bcast(&t->csv_bytes, 1, MPI_UINT64_T, 0, comm);
   const int64_t piece = 1 << 20;
   for (int64_t off = 0; off < n; off += piece) {
@@ -927,7 +929,8 @@ static int csv_bytes_hold(verifier *v, int64_t c) {
   bs_tx *t = v->t;
   if (v->fd < 0) v->fd = open(t->output, O_RDONLY | O_CLOEXEC);
   struct stat sb;
-  if (v->fd < 0 || fstat(v->fd, &sb) != 0 || (uint64_t)sb.st_size != t->csv_bytes) return 0;
+  if (v->fd < 0 || fstat(v->fd, &sb) != 0 || (uint64_t)sb.st_size != t->csv_bytes)
+    return 0;
   for (int k = c == 0 ? 0 : 1; k < 2; k++) {
     const bs_csv_span *sp = &t->spans[k == 0 ? 0 : 1 + c];
     int64_t row0 = k == 0 ? -1 : t->map.ent[c].row0;
@@ -1333,8 +1336,8 @@ bs_status bs_tx_assemble(bs_tx *t, const bs_attr *attrs, int n_attrs, bs_error *
     hashes[3 * c + 1] = t->map.ent[c].input_hash;
     hashes[3 * c + 2] = t->map.ent[c].keep_hash;
   }
-  bs_status st =
-      t->csv ? assemble_csv(t, hashes, err) : assemble_hdf5(t, attrs, n_attrs, hashes, err);
+  bs_status st = t->csv ? assemble_csv(t, hashes, err)
+                        : assemble_hdf5(t, attrs, n_attrs, hashes, err);
   free(hashes);
   return st;
 }

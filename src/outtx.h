@@ -92,16 +92,16 @@ typedef struct bs_tx {
   int64_t attempts; /* including this one */
   char created[32]; /* when the first attempt started */
   bs_chunk_map map;
-  uint64_t *final_hashes; /* COMPLETE: the output's per-chunk hashes (chunks x 3) */
+  uint64_t *final_hashes;  /* COMPLETE: the output's per-chunk hashes (chunks x 3) */
   const bs_keep_col *keep; /* the kept columns (bs_tx_set_output) */
   int n_keep;
-  int csv;               /* the output is CSV: 1, CSV.gz: 2 */
-  char *sidecar;         /* CSV: OUTPUT.batchscore.json */
-  bs_csv_span *spans;    /* COMPLETE CSV: [0] the header, [1 + c] chunk c */
-  uint64_t csv_bytes;    /* COMPLETE CSV: the file's size */
-  int64_t dropped;        /* kept chunks found damaged or foreign, ignored */
-  int made_dir;           /* this attempt created OUTPUT.partial */
-  int taken_over;         /* another job owns the run now: touch nothing */
+  int csv;            /* the output is CSV: 1, CSV.gz: 2 */
+  char *sidecar;      /* CSV: OUTPUT.batchscore.json */
+  bs_csv_span *spans; /* COMPLETE CSV: [0] the header, [1 + c] chunk c */
+  uint64_t csv_bytes; /* COMPLETE CSV: the file's size */
+  int64_t dropped;    /* kept chunks found damaged or foreign, ignored */
+  int made_dir;       /* this attempt created OUTPUT.partial */
+  int taken_over;     /* another job owns the run now: touch nothing */
 } bs_tx;
 
 bs_status bs_tx_init(bs_tx *t, const char *output, const char *dataset, bs_error *err);

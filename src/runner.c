@@ -61,11 +61,11 @@ typedef struct job {
   bs_tx tx;
   int64_t *todo; /* chunks still to do, in order */
   int64_t n_todo;
-  int f64;           /* rows read and scored as doubles (x[] holds doubles) */
-  float *x[2];       /* chunks of input rows, one read while one is scored */
-  uint64_t xhash[2]; /* their hashes */
-  float *y[2];       /* their margins, then packed predictions */
-  bs_keep_buf kb[3]; /* kept values: of the chunk read, scored, stored */
+  int f64;                 /* rows read and scored as doubles (x[] holds doubles) */
+  float *x[2];             /* chunks of input rows, one read while one is scored */
+  uint64_t xhash[2];       /* their hashes */
+  float *y[2];             /* their margins, then packed predictions */
+  bs_keep_buf kb[3];       /* kept values: of the chunk read, scored, stored */
   const bs_keep_col *keep; /* the kept columns (--keep) */
   int n_keep;
   bs_scorer sc;

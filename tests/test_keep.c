@@ -62,7 +62,8 @@ static void check_f32(float x) {
   size_t n = bs_f32_text(x, buf);
   CHECK(n == strlen(buf) && n < 20);
   float y = strtof(buf, NULL);
-  if (memcmp(&x, &y, 4) != 0) ck_abort_msg("%a written as %s reads back as %a", x, buf, y);
+  if (memcmp(&x, &y, 4) != 0)
+    ck_abort_msg("%a written as %s reads back as %a", x, buf, y);
   if (x != 0 && digits_in(buf) != least_digits(x, 0))
     ck_abort_msg("%a written as %s: %d digits, %d would do", x, buf, digits_in(buf),
                  least_digits(x, 0));
@@ -73,7 +74,8 @@ static void check_f64(double x) {
   size_t n = bs_f64_text(x, buf);
   CHECK(n == strlen(buf) && n < 30);
   double y = strtod(buf, NULL);
-  if (memcmp(&x, &y, 8) != 0) ck_abort_msg("%a written as %s reads back as %a", x, buf, y);
+  if (memcmp(&x, &y, 8) != 0)
+    ck_abort_msg("%a written as %s reads back as %a", x, buf, y);
   if (x != 0 && digits_in(buf) != least_digits(x, 1))
     ck_abort_msg("%a written as %s: %d digits, %d would do", x, buf, digits_in(buf),
                  least_digits(x, 1));
@@ -83,16 +85,28 @@ START_TEST(test_numtext_examples) {
   static const struct {
     float x;
     const char *want;
-  } f[] = {{0.5f, "0.5"},         {0.1f, "0.1"},        {1e6f, "1e6"},
-           {1234.f, "1234"},      {100.f, "100"},       {0.001f, "1e-3"},
-           {0.0123f, "0.0123"},   {3.f, "3"},           {-0.f, "-0"},
-           {0.f, "0"},            {1e-7f, "1e-7"},      {2.f / 3, "0.6666667"},
-           {123456789.f, "123456790"}, {1.4e-45f, "1e-45"}, {3.4028235e38f, "3.4028235e38"},
-           {-2.5f, "-2.5"},       {16777216.f, "16777216"}};
+  } f[] = {{0.5f, "0.5"},
+           {0.1f, "0.1"},
+           {1e6f, "1e6"},
+           {1234.f, "1234"},
+           {100.f, "100"},
+           {0.001f, "1e-3"},
+           {0.0123f, "0.0123"},
+           {3.f, "3"},
+           {-0.f, "-0"},
+           {0.f, "0"},
+           {1e-7f, "1e-7"},
+           {2.f / 3, "0.6666667"},
+           {123456789.f, "123456790"},
+           {1.4e-45f, "1e-45"},
+           {3.4028235e38f, "3.4028235e38"},
+           {-2.5f, "-2.5"},
+           {16777216.f, "16777216"}};
   char buf[BS_NUMTEXT_MAX];
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
     bs_f32_text(f[i].x, buf);
-    if (strcmp(buf, f[i].want)) ck_abort_msg("%a: '%s', want '%s'", f[i].x, buf, f[i].want);
+    if (strcmp(buf, f[i].want))
+      ck_abort_msg("%a: '%s', want '%s'", f[i].x, buf, f[i].want);
   }
   bs_f32_text(NAN, buf);
   CHECK(strcmp(buf, "NaN") == 0);
@@ -164,7 +178,8 @@ START_TEST(test_numtext_f64) {
 }
 END_TEST
 
-/* ---- blocks of kept values ----------------------------------------------------------- */
+/* ---- blocks of kept values -----------------------------------------------------------
+ */
 
 static const bs_keep_col cols2[] = {{"id", BS_KEEP_I64}, {"name", BS_KEEP_TEXT}};
 
@@ -206,7 +221,8 @@ START_TEST(test_keep_view) {
 }
 END_TEST
 
-/* ---- kept CSV fields -------------------------------------------------------------------- */
+/* ---- kept CSV fields
+ * -------------------------------------------------------------------- */
 
 typedef struct taken {
   char text[16][32];
@@ -232,7 +248,8 @@ START_TEST(test_csv_fields) {
   size_t pos = 0;
   int64_t line = 2;
   bs_csv_fault f;
-  CHECK(bs_csv_fields(text, strlen(text), &pos, &line, 3, ',', 3, slot, take, &t, &f) == 0);
+  CHECK(bs_csv_fields(text, strlen(text), &pos, &line, 3, ',', 3, slot, take, &t, &f) ==
+        0);
   CHECK(t.n == 6 && pos == strlen(text) && line == 7);
   CHECK(strcmp(t.text[1], "a,b") == 0 && strcmp(t.text[3], "q\"q") == 0);
   CHECK(strcmp(t.text[5], "") == 0 && t.slot[5] == 1);
@@ -250,7 +267,8 @@ START_TEST(test_csv_fields) {
 }
 END_TEST
 
-/* ---- the CSV output -------------------------------------------------------------------- */
+/* ---- the CSV output
+ * -------------------------------------------------------------------- */
 
 static char *slurp(const char *path, size_t *n, int gz) {
   size_t cap = 1 << 16;
@@ -362,12 +380,13 @@ START_TEST(test_csv_names) {
 }
 END_TEST
 
-/* ---- options ----------------------------------------------------------------------------- */
+/* ---- options
+ * ----------------------------------------------------------------------------- */
 
 static bs_status parse(bs_options *o, bs_error *err, const char *output,
                        const char *keep1, const char *keep2) {
-  char *argv[12] = {"batchscore", "--model", "m", "--input", "i", "--output",
-                    (char *)output};
+  char *argv[12] = {"batchscore", "--model",  "m",           "--input",
+                    "i",          "--output", (char *)output};
   int argc = 7;
   if (keep1) argv[argc++] = "--keep", argv[argc++] = (char *)keep1;
   if (keep2) argv[argc++] = "--keep", argv[argc++] = (char *)keep2;
