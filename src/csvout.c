@@ -49,27 +49,27 @@ uint64_t bs_csv_span_hash(const void *bytes, size_t len, int64_t row0) {
 
 /* ---- the text ------------------------------------------------------------------ */
 
-static char *room(bs_csv_out *o, size_t need) {
-  if (o->oom) return NULL;
-  if (o->n + need > o->cap) {
-    size_t cap = o->cap ? o->cap : 1 << 16;
-    while (cap < o->n + need) cap *= 2;
-    char *p = realloc(o->text, cap);
-    if (!p) {
-      o->oom = 1;
+static char *room(bs_csv_piece *p, size_t need) {
+  if (p->oom) return NULL;
+  if (p->n + need > p->cap) {
+    size_t cap = p->cap ? p->cap : 1 << 16;
+    while (cap < p->n + need) cap *= 2;
+    char *t = realloc(p->text, cap);
+    if (!t) {
+      p->oom = 1;
       return NULL;
     }
-    o->text = p;
-    o->cap = cap;
+    p->text = t;
+    p->cap = cap;
   }
-  return o->text + o->n;
+  return p->text + p->n;
 }
 
-static void put(bs_csv_out *o, const char *s, size_t n) {
-  char *p = room(o, n);
-  if (!p) return;
-  memcpy(p, s, n);
-  o->n += n;
+static void put(bs_csv_piece *p, const char *s, size_t n) {
+  char *at = room(p, n);
+  if (!at) return;
+  memcpy(at, s, n);
+  p->n += n;
 }
 
 static int needs_quotes(const char *s, size_t n) {
@@ -81,20 +81,100 @@ static int needs_quotes(const char *s, size_t n) {
 }
 
 /* A text field, quoted when it must be (RFC 4180: a quote doubled). */
-static void put_field(bs_csv_out *o, const char *s, size_t n) {
+static void put_field(bs_csv_piece *p, const char *s, size_t n) {
   if (!needs_quotes(s, n)) {
-    put(o, s, n);
+    put(p, s, n);
     return;
   }
-  put(o, "\"", 1);
+  put(p, "\"", 1);
   for (size_t i = 0; i < n;) {
     const char *q = memchr(s + i, '"', n - i);
     size_t run = q ? (size_t)(q - s) + 1 - i : n - i;
-    put(o, s + i, run);
-    if (q) put(o, "\"", 1);
+    put(p, s + i, run);
+    if (q) put(p, "\"", 1);
     i += run;
   }
-  put(o, "\"", 1);
+  put(p, "\"", 1);
+}
+
+/* The text made so far as one gzip member, into p->z. */
+static bs_status deflate_piece(bs_csv_piece *p, bs_error *err) {
+  z_stream zs;
+  memset(&zs, 0, sizeof zs);
+  /* 15 + 16: a gzip wrapper; every piece its own member. */
+  if (deflateInit2(&zs, GZ_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return bs_fail(err, BS_E_NOMEM, "out of memory compressing the output");
+  size_t bound = deflateBound(&zs, (uLong)p->n);
+  if (bound > p->zcap) {
+    unsigned char *z = realloc(p->z, bound);
+    if (!z) {
+      deflateEnd(&zs);
+      return bs_fail(err, BS_E_NOMEM, "out of memory compressing the output");
+    }
+    p->z = z;
+    p->zcap = bound;
+  }
+  zs.next_in = (Bytef *)p->text;
+  zs.avail_in = (uInt)p->n;
+  zs.next_out = p->z;
+  zs.avail_out = (uInt)p->zcap;
+  int rc = deflate(&zs, Z_FINISH);
+  p->zn = zs.total_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END)
+    return bs_fail(err, BS_E_INTERNAL, "zlib could not compress a piece of the output");
+  return BS_OK;
+}
+
+/* Finishes a piece whose text is made: checked, compressed for .gz. */
+static bs_status finish_piece(bs_csv_piece *p, const bs_csv_form *form, bs_error *err) {
+  if (p->oom) return bs_fail(err, BS_E_NOMEM, "out of memory making the output's text");
+  if (p->n > UINT32_MAX)
+    return bs_fail(err, BS_E_UNSUPPORTED,
+                   "over 4 GiB of output text in one chunk; use a smaller --chunk-rows");
+  return form->gz ? deflate_piece(p, err) : BS_OK;
+}
+
+/* One row's kept fields, each followed by a comma. */
+static void put_kept(bs_csv_piece *p, const bs_csv_form *form, const bs_keep_view *kv,
+                     int64_t i) {
+  for (int j = 0; j < form->n_keep; j++) {
+    if (form->keep[j].type == BS_KEEP_TEXT) {
+      uint32_t len;
+      const char *s = bs_keep_text(kv, j, i, &len);
+      put_field(p, s, len);
+    } else {
+      char num[BS_NUMTEXT_MAX];
+      put(p, num, bs_keep_number_text(kv, &form->keep[j], j, i, num));
+    }
+    put(p, ",", 1);
+  }
+}
+
+bs_status bs_csv_piece_rows(bs_csv_piece *p, const bs_csv_form *form, int64_t n,
+                            const float *scores, const bs_keep_view *kv, bs_error *err) {
+  const size_t per_row = (size_t)form->cols * BS_NUMTEXT_MAX + 1;
+  p->n = 0;
+  p->zn = 0;
+  for (int64_t i = 0; i < n && !p->oom; i++) {
+    if (form->n_keep) put_kept(p, form, kv, i);
+    char *at = room(p, per_row);
+    if (!at) break;
+    const float *s = scores + (size_t)i * (size_t)form->cols;
+    for (int32_t c = 0; c < form->cols; c++) {
+      if (c) *at++ = ',';
+      at += bs_f32_text(s[c], at);
+    }
+    *at++ = '\n';
+    p->n = (size_t)(at - p->text);
+  }
+  return finish_piece(p, form, err);
+}
+
+void bs_csv_piece_free(bs_csv_piece *p) {
+  free(p->text);
+  free(p->z);
+  memset(p, 0, sizeof *p);
 }
 
 /* ---- the file ------------------------------------------------------------------ */
@@ -110,116 +190,50 @@ static int write_all(int fd, const void *buf, size_t len) {
   return 0;
 }
 
-/* Writes the text made so far (one gzip member for .gz) and says where. */
-static bs_status emit(bs_csv_out *o, int64_t row0, bs_csv_span *span, bs_error *err) {
-  if (o->oom) return bs_fail(err, BS_E_NOMEM, "out of memory writing %s", o->path);
-  if (o->n > UINT32_MAX)
-    return bs_fail(err, BS_E_UNSUPPORTED,
-                   "%s: over 4 GiB of text in one chunk; use a "
-                   "smaller --chunk-rows",
-                   o->path);
-  const void *bytes = o->text;
-  size_t len = o->n;
-  if (o->gz) {
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    /* 15 + 16: a gzip wrapper; every piece its own member. */
-    if (deflateInit2(&zs, o->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-      return bs_fail(err, BS_E_NOMEM, "out of memory compressing %s", o->path);
-    size_t bound = deflateBound(&zs, (uLong)o->n);
-    if (bound > o->zcap) {
-      unsigned char *z = realloc(o->z, bound);
-      if (!z) {
-        deflateEnd(&zs);
-        return bs_fail(err, BS_E_NOMEM, "out of memory compressing %s", o->path);
-      }
-      o->z = z;
-      o->zcap = bound;
-    }
-    zs.next_in = (Bytef *)o->text;
-    zs.avail_in = (uInt)o->n;
-    zs.next_out = o->z;
-    zs.avail_out = (uInt)o->zcap;
-    int rc = deflate(&zs, Z_FINISH);
-    len = zs.total_out;
-    deflateEnd(&zs);
-    if (rc != Z_STREAM_END)
-      return bs_fail(err, BS_E_INTERNAL, "zlib could not compress a piece of %s",
-                     o->path);
-    bytes = o->z;
-  }
+bs_status bs_csv_out_put(bs_csv_out *o, const bs_csv_piece *p, int64_t row0,
+                         bs_csv_span *span, bs_error *err) {
+  const void *bytes = o->form.gz ? (const void *)p->z : (const void *)p->text;
+  const size_t len = o->form.gz ? p->zn : p->n;
   if (write_all(o->fd, bytes, len) != 0)
     return bs_fail(err, BS_E_IO, "cannot write %s: %s", o->path, strerror(errno));
   span->off = o->off;
   span->len = len;
   span->hash = bs_csv_span_hash(bytes, len, row0);
   o->off += len;
-  o->n = 0;
   return BS_OK;
 }
 
-bs_status bs_csv_out_create(bs_csv_out *o, const char *path, int gz,
-                            const bs_keep_col *keep, int n_keep, int32_t cols,
+bs_status bs_csv_out_create(bs_csv_out *o, const char *path, const bs_csv_form *form,
                             bs_csv_span *header, bs_error *err) {
   memset(o, 0, sizeof *o);
   o->path = path;
-  o->gz = gz;
-  o->level = GZ_LEVEL;
-  o->keep = keep;
-  o->n_keep = n_keep;
-  o->cols = cols;
+  o->form = *form;
   o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (o->fd < 0)
     return bs_fail(err, BS_E_IO, "cannot create %s: %s", path, strerror(errno));
-  for (int j = 0; j < n_keep; j++) {
-    if (j) put(o, ",", 1);
-    put_field(o, keep[j].name, strlen(keep[j].name));
+  bs_csv_piece *p = &o->piece;
+  for (int j = 0; j < form->n_keep; j++) {
+    if (j) put(p, ",", 1);
+    put_field(p, form->keep[j].name, strlen(form->keep[j].name));
   }
-  for (int32_t c = 0; c < cols; c++) {
+  for (int32_t c = 0; c < form->cols; c++) {
     char name[32];
-    bs_csv_score_name(cols, c, name, sizeof name);
-    if (c || n_keep) put(o, ",", 1);
-    put(o, name, strlen(name));
+    bs_csv_score_name(form->cols, c, name, sizeof name);
+    if (c || form->n_keep) put(p, ",", 1);
+    put(p, name, strlen(name));
   }
-  put(o, "\n", 1);
-  if (emit(o, -1, header, err) != BS_OK) {
+  put(p, "\n", 1);
+  if (finish_piece(p, form, err) != BS_OK || bs_csv_out_put(o, p, -1, header, err)) {
     bs_csv_out_abort(o);
     return err->code;
   }
   return BS_OK;
 }
 
-/* One row's kept fields, each followed by a comma. */
-static void put_kept(bs_csv_out *o, const bs_keep_view *kv, int64_t i) {
-  for (int j = 0; j < o->n_keep; j++) {
-    if (o->keep[j].type == BS_KEEP_TEXT) {
-      uint32_t len;
-      const char *s = bs_keep_text(kv, j, i, &len);
-      put_field(o, s, len);
-    } else {
-      char num[BS_NUMTEXT_MAX];
-      put(o, num, bs_keep_number_text(kv, &o->keep[j], j, i, num));
-    }
-    put(o, ",", 1);
-  }
-}
-
 bs_status bs_csv_out_rows(bs_csv_out *o, int64_t row0, int64_t n, const float *scores,
                           const bs_keep_view *kv, bs_csv_span *span, bs_error *err) {
-  const size_t per_row = (size_t)o->cols * BS_NUMTEXT_MAX + 1;
-  for (int64_t i = 0; i < n && !o->oom; i++) {
-    if (o->n_keep) put_kept(o, kv, i);
-    char *p = room(o, per_row);
-    if (!p) break;
-    const float *s = scores + (size_t)i * (size_t)o->cols;
-    for (int32_t c = 0; c < o->cols; c++) {
-      if (c) *p++ = ',';
-      p += bs_f32_text(s[c], p);
-    }
-    *p++ = '\n';
-    o->n = (size_t)(p - o->text);
-  }
-  return emit(o, row0, span, err);
+  if (bs_csv_piece_rows(&o->piece, &o->form, n, scores, kv, err)) return err->code;
+  return bs_csv_out_put(o, &o->piece, row0, span, err);
 }
 
 bs_status bs_csv_out_close(bs_csv_out *o, bs_error *err) {
@@ -232,10 +246,7 @@ bs_status bs_csv_out_close(bs_csv_out *o, bs_error *err) {
     e = errno;
   }
   o->fd = -1;
-  free(o->text);
-  free(o->z);
-  o->text = NULL;
-  o->z = NULL;
+  bs_csv_piece_free(&o->piece);
   if (bad)
     return bs_fail(err, BS_E_IO, "cannot finish writing %s: %s", o->path, strerror(e));
   return BS_OK;
@@ -244,8 +255,5 @@ bs_status bs_csv_out_close(bs_csv_out *o, bs_error *err) {
 void bs_csv_out_abort(bs_csv_out *o) {
   if (o->fd >= 0) close(o->fd);
   o->fd = -1;
-  free(o->text);
-  free(o->z);
-  o->text = NULL;
-  o->z = NULL;
+  bs_csv_piece_free(&o->piece);
 }

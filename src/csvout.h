@@ -14,7 +14,11 @@
  * the header): a valid gzip file that every reader inflates as one
  * stream, and whose chunks can be checked, or inflated, one by one. Each
  * chunk's bytes in the file are reported back (where, how many, their
- * hash), for the record that --resume verifies. */
+ * hash), for the record that --resume verifies.
+ *
+ * A chunk's bytes depend on nothing but its rows, so pieces (a chunk's
+ * text, compressed for .gz) are made by any thread, apart from the file,
+ * and written in order: the bytes are the same whoever made them. */
 #ifndef BS_CSVOUT_H
 #define BS_CSVOUT_H
 
@@ -40,27 +44,44 @@ typedef struct bs_csv_span {
 /* The hash of a span's bytes, seeded by the first row it holds. */
 uint64_t bs_csv_span_hash(const void *bytes, size_t len, int64_t row0);
 
+/* What the output's lines hold. */
+typedef struct bs_csv_form {
+  const bs_keep_col *keep;
+  int n_keep;
+  int32_t cols; /* score columns */
+  int gz;
+} bs_csv_form;
+
+/* A piece of the output: rows' text and, for .gz, its gzip member. */
+typedef struct bs_csv_piece {
+  char *text;
+  size_t n, cap;
+  unsigned char *z;
+  size_t zn, zcap;
+  int oom;
+} bs_csv_piece;
+
+/* Makes the piece of n rows: their scores (n x cols) and kept values (kv:
+ * a view of their block, NULL when none are kept). Thread-safe. */
+bs_status bs_csv_piece_rows(bs_csv_piece *p, const bs_csv_form *form, int64_t n,
+                            const float *scores, const bs_keep_view *kv, bs_error *err);
+void bs_csv_piece_free(bs_csv_piece *p);
+
 typedef struct bs_csv_out {
   const char *path;
   int fd;
-  int gz, level;
-  const bs_keep_col *keep;
-  int n_keep;
-  int32_t cols;
-  char *text; /* the piece being made */
-  size_t n, cap;
-  unsigned char *z; /* its compressed form */
-  size_t zcap;
-  uint64_t off; /* bytes written */
-  int oom;
+  bs_csv_form form;
+  bs_csv_piece piece; /* for bs_csv_out_rows */
+  uint64_t off;       /* bytes written */
 } bs_csv_out;
 
 /* Creates `path` and writes the header; *header: where it lies. */
-bs_status bs_csv_out_create(bs_csv_out *o, const char *path, int gz,
-                            const bs_keep_col *keep, int n_keep, int32_t cols,
+bs_status bs_csv_out_create(bs_csv_out *o, const char *path, const bs_csv_form *form,
                             bs_csv_span *header, bs_error *err);
-/* Appends rows [row0, row0 + n): their scores (n x cols) and kept values
- * (kv: a view of their block, NULL when none are kept). */
+/* Appends a piece holding rows from row0 on; *span: where it lies. */
+bs_status bs_csv_out_put(bs_csv_out *o, const bs_csv_piece *p, int64_t row0,
+                         bs_csv_span *span, bs_error *err);
+/* Makes and appends the piece of rows [row0, row0 + n). */
 bs_status bs_csv_out_rows(bs_csv_out *o, int64_t row0, int64_t n, const float *scores,
                           const bs_keep_view *kv, bs_csv_span *span, bs_error *err);
 /* Closes the file and makes it durable. */

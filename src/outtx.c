@@ -16,6 +16,10 @@
 
 #include "partition.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 static const char manifest_name[] = "manifest";
 static const char lock_name[] = "lock";
 static const char assembled_name[] = ".output.h5.tmp";
@@ -770,7 +774,8 @@ bs_status bs_tx_init(bs_tx *t, const char *output, const char *dataset, bs_error
 }
 
 bs_status bs_tx_set_output(bs_tx *t, const char *format, const bs_keep_col *keep,
-                           int n_keep, bs_error *err) {
+                           int n_keep, int threads, bs_error *err) {
+  t->threads = threads;
   t->keep = keep;
   t->n_keep = n_keep;
   t->csv = strcmp(format, "csv") == 0 ? 1 : strcmp(format, "csv.gz") == 0 ? 2 : 0;
@@ -1266,56 +1271,87 @@ done:
   return st;
 }
 
-/* The CSV output: chunks in row order, from whichever part holds each;
- * then its record. A few parts stay open, as consecutive chunks come from
- * the ranks in turn. */
-static bs_status assemble_csv(bs_tx *t, const uint64_t *hashes, bs_error *err) {
-  enum { OPEN_PARTS = 64 };
-  int fds[OPEN_PARTS];
-  int32_t fd_part[OPEN_PARTS];
-  char *paths[OPEN_PARTS] = {0};
-  for (int i = 0; i < OPEN_PARTS; i++) fds[i] = -1, fd_part[i] = -1;
+/* One chunk of a CSV output, made by one thread: read from its part,
+ * checked, its text (and gzip member) made. */
+typedef struct csv_slot {
+  chunk_buf b;
+  bs_csv_piece piece;
+  bs_error err;
+} csv_slot;
+
+static void make_piece(bs_tx *t, int64_t c, const bs_csv_form *form, csv_slot *s) {
+  char *path = NULL;
+  memset(&s->err, 0, sizeof s->err);
+  int fd = open_part_file(t, t->map.part[c], &path, &s->err);
+  const bs_part_entry *e = &t->map.ent[c];
+  if (fd >= 0 && read_chunk(t, fd, path, c, &s->b, &s->err) == BS_OK)
+    bs_csv_piece_rows(&s->piece, form, e->rows, s->b.scores,
+                      t->n_keep ? &s->b.view : NULL, &s->err);
+  if (fd >= 0) close(fd);
+  free(path);
+}
+
+/* Chunks made at once: a few per thread, their text held in memory (about
+ * 256 MiB at most). */
+static int64_t csv_batch(const bs_tx *t, int threads) {
   const int64_t n = t->map.n;
+  size_t per = (size_t)t->rec.chunk_rows * ((size_t)t->rec.cols * 16 + 8) +
+               (n > 0 ? 2 * (size_t)t->map.ent[0].keep_bytes : 0) + 1;
+  int64_t b = (int64_t)((256u << 20) / per);
+  if (b > 4 * (int64_t)threads) b = 4 * (int64_t)threads;
+  return b < 1 ? 1 : b;
+}
+
+/* The CSV output: chunks in row order, then its record. Formatting (and
+ * gzip) is most of its cost, and a chunk's bytes depend on it alone, so the
+ * threads of rank 0 (--threads; idle once the scoring is done) make a batch
+ * of chunks at once, which is then written in order. */
+static bs_status assemble_csv(bs_tx *t, const uint64_t *hashes, bs_error *err) {
+  const int64_t n = t->map.n;
+  int threads = t->threads;
+#ifdef _OPENMP
+  if (threads < 1) threads = omp_get_max_threads();
+#endif
+  if (threads < 1) threads = 1;
+  const int64_t batch = csv_batch(t, threads);
   char *tmp = dir_file(t, assembled_csv_name);
   bs_csv_span *spans = malloc(((size_t)n + 1) * sizeof *spans);
-  chunk_buf b = {0};
+  csv_slot *slots = calloc((size_t)batch, sizeof *slots);
+  const bs_csv_form form = {t->keep, t->n_keep, (int32_t)t->rec.cols, t->csv == 2};
   bs_csv_out o = {.fd = -1};
   bs_status st = BS_OK;
-  if (!tmp || !spans)
+  if (!tmp || !spans || !slots)
     st = bs_fail(err, BS_E_NOMEM, "out of memory");
   else
-    st = bs_csv_out_create(&o, tmp, t->csv == 2, t->keep, t->n_keep, (int32_t)t->rec.cols,
-                           &spans[0], err);
-  for (int64_t c = 0; st == BS_OK && c < n; c++) {
-    const int32_t p = t->map.part[c];
-    const int k = p % OPEN_PARTS;
-    if (fd_part[k] != p) {
-      if (fds[k] >= 0) close(fds[k]);
-      free(paths[k]);
-      fds[k] = open_part_file(t, p, &paths[k], err);
-      fd_part[k] = p;
-      if (fds[k] < 0) {
+    st = bs_csv_out_create(&o, tmp, &form, &spans[0], err);
+  for (int64_t c0 = 0; st == BS_OK && c0 < n; c0 += batch) {
+    const int64_t k = n - c0 < batch ? n - c0 : batch;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) \
+    num_threads(threads) if (threads > 1 && k > 1)
+#endif
+    for (int64_t i = 0; i < k; i++) make_piece(t, c0 + i, &form, &slots[i]);
+    for (int64_t i = 0; i < k && st == BS_OK; i++) {
+      if (slots[i].err.code) {
+        *err = slots[i].err;
         st = err->code;
-        break;
+      } else {
+        st = bs_csv_out_put(&o, &slots[i].piece, t->map.ent[c0 + i].row0,
+                            &spans[1 + c0 + i], err);
       }
     }
-    const bs_part_entry *e = &t->map.ent[c];
-    if (read_chunk(t, fds[k], paths[k], c, &b, err) == BS_OK)
-      bs_csv_out_rows(&o, e->row0, e->rows, b.scores, t->n_keep ? &b.view : NULL,
-                      &spans[1 + c], err);
-    st = err->code;
   }
-  for (int i = 0; i < OPEN_PARTS; i++) {
-    if (fds[i] >= 0) close(fds[i]);
-    free(paths[i]);
+  for (int64_t i = 0; slots && i < batch; i++) {
+    chunk_buf_free(&slots[i].b);
+    bs_csv_piece_free(&slots[i].piece);
   }
+  free(slots);
   if (st == BS_OK) st = bs_csv_out_close(&o, err);
   if (st == BS_OK) st = write_sidecar(t, spans, o.off, hashes, err);
   if (st != BS_OK) {
     bs_csv_out_abort(&o);
     if (tmp) unlink(tmp);
   }
-  chunk_buf_free(&b);
   free(spans);
   free(tmp);
   return st;

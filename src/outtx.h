@@ -95,6 +95,7 @@ typedef struct bs_tx {
   uint64_t *final_hashes;  /* COMPLETE: the output's per-chunk hashes (chunks x 3) */
   const bs_keep_col *keep; /* the kept columns (bs_tx_set_output) */
   int n_keep;
+  int threads;        /* rank 0's threads for a CSV output (0: OpenMP's choice) */
   int csv;            /* the output is CSV: 1, CSV.gz: 2 */
   char *sidecar;      /* CSV: OUTPUT.batchscore.json */
   bs_csv_span *spans; /* COMPLETE CSV: [0] the header, [1 + c] chunk c */
@@ -107,9 +108,10 @@ typedef struct bs_tx {
 bs_status bs_tx_init(bs_tx *t, const char *output, const char *dataset, bs_error *err);
 void bs_tx_free(bs_tx *t);
 /* Every rank, before bs_tx_begin: the output's format ("hdf5", "csv",
- * "csv.gz") and the kept columns it holds (borrowed). */
+ * "csv.gz"), the kept columns it holds (borrowed), and the threads that
+ * make a CSV output's text at assembly (0: OpenMP's choice). */
 bs_status bs_tx_set_output(bs_tx *t, const char *format, const bs_keep_col *keep,
-                           int n_keep, bs_error *err);
+                           int n_keep, int threads, bs_error *err);
 
 /* Rank 0: looks at OUTPUT and OUTPUT.partial, decides with bs_tx_decide,
  * and acts: creates or takes over OUTPUT.partial (lock, manifest) and

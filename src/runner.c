@@ -236,7 +236,7 @@ static bs_status plan_output(job *j, bs_error *err) {
   const bs_options *o = j->o;
   const char *format = bs_output_format_name(o->output_format);
   if (bs_tx_init(&j->tx, o->output_file, o->output_dataset, err) == BS_OK)
-    bs_tx_set_output(&j->tx, format, j->keep, j->n_keep, err);
+    bs_tx_set_output(&j->tx, format, j->keep, j->n_keep, o->threads, err);
   if (agree(j, err)) return err->code;
   /* The kept columns' names must fit the output, before anything is made. */
   if (o->output_format == BS_OUTPUT_HDF5)

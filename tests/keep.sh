@@ -88,6 +88,16 @@ for np in 1 3; do
 done
 cmp -s "$W/out-1-dynamic.csv" "$W/out-3-static.csv" ||
   fail "CSV outputs differ between 1 and 3 ranks"
+# Rank 0 makes a CSV output's chunks with its threads: the same bytes.
+for t in 1 3; do
+  run_bs 2 --quiet --model "$M" --input "$W/in.csv" --keep id,name --chunk-rows 20 \
+    --threads $t --output "$W/threads-$t.csv.gz" || fail "--threads $t: $(cat "$WORK/err")"
+done
+if cmp -s "$W/threads-1.csv.gz" "$W/threads-3.csv.gz"; then
+  ok "CSV.gz output: byte for byte the same made by 1 and 3 threads"
+else
+  fail "CSV.gz output differs between 1 and 3 threads"
+fi
 
 # HDF5 input: an id column of the features (column_names) and datasets of
 # their own beside them: int64 beyond 2^53, uint16, float64, strings.

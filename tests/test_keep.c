@@ -291,7 +291,8 @@ static void write_and_read(int gz) {
   bs_csv_out o;
   bs_csv_span spans[4];
   bs_error err = {0};
-  CHECK(bs_csv_out_create(&o, path, gz, cols2, 2, 2, &spans[0], &err) == BS_OK);
+  const bs_csv_form form = {cols2, 2, 2, gz};
+  CHECK(bs_csv_out_create(&o, path, &form, &spans[0], &err) == BS_OK);
   float scores[2 * 9];
   for (int i = 0; i < 18; i++) scores[i] = i == 3 ? NAN : (float)i / 7.0f - 1.0f;
   bs_keep_buf b;
