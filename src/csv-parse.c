@@ -198,6 +198,52 @@ int bs_csv_parse(const char *text, size_t len, size_t *pos, int64_t *line, int64
   return 0;
 }
 
+/* One row from p for bs_csv_fields. */
+static size_t fields_row(const char *s, size_t len, size_t p, int64_t *line, char delim,
+                         int32_t n_fields, const int32_t *slot, bs_csv_take take,
+                         void *ctx, bs_csv_fault *f) {
+  const size_t row_start = p;
+  const int64_t row_line = *line;
+  for (int32_t k = 0; k < n_fields; k++) {
+    field fl;
+    p = read_field(s, len, p, delim, line, k, &fl, f);
+    if (p == (size_t)-1) return p;
+    if (slot[k] >= 0) {
+      if (memchr(s + fl.start, '\0', fl.end - fl.start))
+        return fault(f, BS_CSV_NUL_BYTE, *line, k), (size_t)-1;
+      take(ctx, slot[k], s + fl.start, fl.end - fl.start, fl.escaped);
+    }
+    int last = k == n_fields - 1;
+    if (p < len && s[p] == delim) {
+      if (last) {
+        fault(f, BS_CSV_MANY_FIELDS, row_line, -1);
+        f->fields = count_fields(s, len, row_start, delim);
+        return (size_t)-1;
+      }
+      p++;
+    } else if (!last) {
+      fault(f, BS_CSV_FEW_FIELDS, row_line, -1);
+      f->fields = k + 1;
+      return (size_t)-1;
+    }
+  }
+  return past_eol(s, len, p, line);
+}
+
+int bs_csv_fields(const char *text, size_t len, size_t *pos, int64_t *line, int64_t n,
+                  char delim, int32_t n_fields, const int32_t *slot, bs_csv_take take,
+                  void *ctx, bs_csv_fault *f) {
+  size_t p = skip_blank_lines(text, len, *pos, line);
+  for (int64_t r = 0; r < n; r++) {
+    if (p >= len) return fault(f, BS_CSV_SHORT, *line, -1);
+    p = fields_row(text, len, p, line, delim, n_fields, slot, take, ctx, f);
+    if (p == (size_t)-1) return -1;
+    p = skip_blank_lines(text, len, p, line);
+  }
+  *pos = p;
+  return 0;
+}
+
 /* Past the line end of the row starting at p, by quote parity. */
 static size_t row_end(const char *s, size_t len, size_t p, int64_t *line) {
   int in_quotes = 0;

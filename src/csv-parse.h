@@ -41,7 +41,8 @@ typedef enum bs_csv_problem {
   BS_CSV_OPEN_QUOTE,     /* a quoted field never closed */
   BS_CSV_SHORT,          /* the text ended before the rows asked for */
   BS_CSV_NO_HEADER,      /* no header line (an empty file) */
-  BS_CSV_LONG_HEADER     /* the header line did not end within the text */
+  BS_CSV_LONG_HEADER,    /* the header line did not end within the text */
+  BS_CSV_NUL_BYTE /* field `field` holds a NUL byte (a kept field: bs_csv_fields) */
 } bs_csv_problem;
 
 /* Where and why text could not be read. */
@@ -75,6 +76,19 @@ int bs_csv_header(const char *text, size_t len, int eof, char delim, char *delim
  * any blank lines after them). Returns 0, or -1 with *f filled. */
 int bs_csv_parse(const char *text, size_t len, size_t *pos, int64_t *line, int64_t n,
                  const bs_csv_layout *lay, void *out, int dbl, bs_csv_fault *f);
+
+/* Receives the text of a field bs_csv_fields hands out: its content with
+ * the quotes removed; `escaped`: it still holds doubled quotes ("" for
+ * one "). */
+typedef void (*bs_csv_take)(void *ctx, int32_t slot, const char *s, size_t n,
+                            int escaped);
+
+/* Reads n rows like bs_csv_parse (the same checks, the same faults) and
+ * hands every field k with slot[k] >= 0 to take(ctx, slot[k], ...), row
+ * after row, in field order. A NUL byte in such a field is a fault. */
+int bs_csv_fields(const char *text, size_t len, size_t *pos, int64_t *line, int64_t n,
+                  char delim, int32_t n_fields, const int32_t *slot, bs_csv_take take,
+                  void *ctx, bs_csv_fault *f);
 
 /* Advances *pos (a row start) and *line past k rows, by the scanner's
  * rules, without parsing them. Returns 0, or -1 when the text ends first. */

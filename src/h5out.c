@@ -12,7 +12,9 @@ static const char record_group[] = "/batchscore";
 
 void bs_record_free(bs_record *r) {
   free(r->input);
+  free(r->keep);
   r->input = NULL;
+  r->keep = NULL;
 }
 
 /* batchscore locks its outputs itself (outtx.c); HDF5's own flock fails on
@@ -88,14 +90,131 @@ static int get_int_attr(hid_t obj, const char *name, int64_t *out) {
   return ok;
 }
 
+bs_status bs_final_check_names(const bs_keep_col *keep, int n_keep, const char *dataset,
+                               bs_error *err) {
+  const size_t g = strlen(BS_KEEP_GROUP);
+  if (n_keep > 0 && strncmp(dataset, BS_KEEP_GROUP, g) == 0 &&
+      (dataset[g] == '\0' || dataset[g] == '/'))
+    return bs_fail(err, BS_E_USAGE,
+                   "--output: dataset '%s' would be inside the group %s, which holds the "
+                   "kept columns (--keep); choose another dataset for the scores",
+                   dataset, BS_KEEP_GROUP);
+  for (int j = 0; j < n_keep; j++) {
+    const char *name = keep[j].name;
+    if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+      return bs_fail(err, BS_E_USAGE,
+                     "--keep %s: not a name an HDF5 output can give a dataset; rename "
+                     "the column, or write CSV output (--output FILE.csv)",
+                     name);
+    for (int i = 0; i < j; i++)
+      if (strcmp(keep[i].name, name) == 0)
+        return bs_fail(err, BS_E_USAGE,
+                       "--keep: two kept columns would both be %s/%s in the output",
+                       BS_KEEP_GROUP, name);
+  }
+  return BS_OK;
+}
+
+static hid_t file_type_of(bs_keep_type t) {
+  switch (t) {
+    case BS_KEEP_I8:
+      return H5T_STD_I8LE;
+    case BS_KEEP_I16:
+      return H5T_STD_I16LE;
+    case BS_KEEP_I32:
+      return H5T_STD_I32LE;
+    case BS_KEEP_I64:
+      return H5T_STD_I64LE;
+    case BS_KEEP_U8:
+      return H5T_STD_U8LE;
+    case BS_KEEP_U16:
+      return H5T_STD_U16LE;
+    case BS_KEEP_U32:
+      return H5T_STD_U32LE;
+    case BS_KEEP_U64:
+      return H5T_STD_U64LE;
+    case BS_KEEP_F32:
+      return H5T_IEEE_F32LE;
+    default:
+      return H5T_IEEE_F64LE;
+  }
+}
+
+static hid_t native_type_of(bs_keep_type t) {
+  switch (t) {
+    case BS_KEEP_I8:
+      return H5T_NATIVE_INT8;
+    case BS_KEEP_I16:
+      return H5T_NATIVE_INT16;
+    case BS_KEEP_I32:
+      return H5T_NATIVE_INT32;
+    case BS_KEEP_I64:
+      return H5T_NATIVE_INT64;
+    case BS_KEEP_U8:
+      return H5T_NATIVE_UINT8;
+    case BS_KEEP_U16:
+      return H5T_NATIVE_UINT16;
+    case BS_KEEP_U32:
+      return H5T_NATIVE_UINT32;
+    case BS_KEEP_U64:
+      return H5T_NATIVE_UINT64;
+    case BS_KEEP_F32:
+      return H5T_NATIVE_FLOAT;
+    default:
+      return H5T_NATIVE_DOUBLE;
+  }
+}
+
+/* The type of text values: variable-length UTF-8 strings (closed by the
+ * caller). */
+static hid_t text_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t >= 0) {
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+  }
+  return t;
+}
+
+/* The kept columns' datasets, in /keep. */
+static bs_status create_keep(bs_final *f, hid_t lcpl, bs_error *err) {
+  f->kdset = malloc(((size_t)f->n_keep + 1) * sizeof *f->kdset);
+  if (!f->kdset) return bs_fail(err, BS_E_NOMEM, "out of memory");
+  for (int j = 0; j < f->n_keep; j++) f->kdset[j] = H5I_INVALID_HID;
+  hsize_t dims[1] = {(hsize_t)f->rows};
+  hid_t space = H5Screate_simple(1, dims, NULL);
+  bs_status st = BS_OK;
+  for (int j = 0; j < f->n_keep && st == BS_OK; j++) {
+    char name[1024];
+    snprintf(name, sizeof name, "%s/%s", BS_KEEP_GROUP, f->keep[j].name);
+    int text = f->keep[j].type == BS_KEEP_TEXT;
+    hid_t type = text ? text_type() : H5Tcopy(file_type_of(f->keep[j].type));
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    if (!text) {
+      H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+      H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    }
+    f->kdset[j] = H5Dcreate2(f->file, name, type, space, lcpl, dcpl, H5P_DEFAULT);
+    if (f->kdset[j] < 0)
+      st = bs_fail(err, BS_E_IO, "cannot create dataset '%s' in %s", name, f->path);
+    H5Pclose(dcpl);
+    if (type >= 0) H5Tclose(type);
+  }
+  H5Sclose(space);
+  return st;
+}
+
 bs_status bs_final_create(const char *path, const char *dataset, int64_t rows,
-                          int32_t cols, const bs_attr *attrs, int n_attrs, bs_final *f,
-                          bs_error *err) {
+                          int32_t cols, const bs_keep_col *keep, int n_keep,
+                          const bs_attr *attrs, int n_attrs, bs_final *f, bs_error *err) {
   memset(f, 0, sizeof *f);
   f->file = f->dset = H5I_INVALID_HID;
   f->path = path;
   f->rows = rows;
   f->cols = cols;
+  f->keep = keep;
+  f->n_keep = n_keep;
   hid_t fapl = unlocked_fapl(), lcpl = H5Pcreate(H5P_LINK_CREATE);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), space = H5I_INVALID_HID;
   bs_status st = BS_OK;
@@ -115,6 +234,10 @@ bs_status bs_final_create(const char *path, const char *dataset, int64_t rows,
   f->dset = H5Dcreate2(f->file, dataset, H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
   if (f->dset < 0) {
     st = bs_fail(err, BS_E_IO, "cannot create dataset '%s' in %s", dataset, path);
+    goto done;
+  }
+  if (n_keep > 0 && create_keep(f, lcpl, err) != BS_OK) {
+    st = err->code;
     goto done;
   }
   for (int i = 0; i < n_attrs; i++)
@@ -155,6 +278,106 @@ bs_status bs_final_write(bs_final *f, int64_t row0, int64_t n, const float *rows
   return BS_OK;
 }
 
+/* Rows [row0, row0 + n) of a 1-D dataset: buf in memory type mt. */
+static herr_t column_io(hid_t dset, int write, hid_t mt, int64_t row0, int64_t n,
+                        void *buf) {
+  if (n <= 0) return 0;
+  hsize_t start[1] = {(hsize_t)row0}, count[1] = {(hsize_t)n};
+  hid_t fspace = H5Dget_space(dset), mspace = H5Screate_simple(1, count, NULL);
+  herr_t rc = -1;
+  if (fspace >= 0 && mspace >= 0 &&
+      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+    rc = write ? H5Dwrite(dset, mt, mspace, fspace, H5P_DEFAULT, buf)
+               : H5Dread(dset, mt, mspace, fspace, H5P_DEFAULT, buf);
+  if (mspace >= 0) H5Sclose(mspace);
+  if (fspace >= 0) H5Sclose(fspace);
+  return rc;
+}
+
+/* Text column c of a block as n C strings (f->ptrs), for H5Dwrite. */
+static int text_ptrs(bs_final *f, const bs_keep_view *kv, int c, int64_t n) {
+  size_t bytes = (kv->starts[c + 1] - kv->starts[c]) + (size_t)n;
+  if (bytes > f->cap) {
+    char *p = realloc(f->scratch, bytes);
+    if (!p) return -1;
+    f->scratch = p, f->cap = bytes;
+  }
+  if ((size_t)n > f->ptr_cap) {
+    char **p = realloc(f->ptrs, (size_t)n * sizeof *p);
+    if (!p) return -1;
+    f->ptrs = p, f->ptr_cap = (size_t)n;
+  }
+  char *at = f->scratch;
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t len;
+    const char *s = bs_keep_text(kv, c, i, &len);
+    memcpy(at, s, len);
+    at[len] = '\0';
+    f->ptrs[i] = at;
+    at += len + 1;
+  }
+  return 0;
+}
+
+bs_status bs_final_write_keep(bs_final *f, int64_t row0, int64_t n,
+                              const bs_keep_view *kv, bs_error *err) {
+  for (int j = 0; j < f->n_keep; j++) {
+    herr_t rc = -1;
+    if (f->keep[j].type != BS_KEEP_TEXT) {
+      rc = column_io(f->kdset[j], 1, native_type_of(f->keep[j].type), row0, n,
+                     (void *)(kv->p + kv->starts[j]));
+    } else if (text_ptrs(f, kv, j, n) == 0) {
+      hid_t t = text_type();
+      rc = column_io(f->kdset[j], 1, t, row0, n, f->ptrs);
+      H5Tclose(t);
+    }
+    if (rc < 0)
+      return bs_fail(err, BS_E_IO, "cannot write rows %lld..%lld of %s/%s in %s",
+                     (long long)row0, (long long)(row0 + n - 1), BS_KEEP_GROUP,
+                     f->keep[j].name, f->path);
+  }
+  return BS_OK;
+}
+
+bs_status bs_final_read_keep(bs_final *f, const bs_keep_col *keep, int n_keep,
+                             int64_t row0, int64_t n, bs_keep_buf *out, bs_error *err) {
+  bs_status st = BS_OK;
+  for (int j = 0; j < n_keep && st == BS_OK; j++) {
+    char name[1024];
+    snprintf(name, sizeof name, "%s/%s", BS_KEEP_GROUP, keep[j].name);
+    hid_t d = H5Lexists(f->file, BS_KEEP_GROUP, H5P_DEFAULT) > 0 &&
+                      H5Lexists(f->file, name, H5P_DEFAULT) > 0
+                  ? H5Dopen2(f->file, name, H5P_DEFAULT)
+                  : H5I_INVALID_HID;
+    herr_t rc = -1;
+    if (d >= 0 && keep[j].type != BS_KEEP_TEXT) {
+      size_t bytes = (size_t)n * (size_t)bs_keep_width(keep[j].type);
+      void *buf = malloc(bytes + 1);
+      if (buf && (rc = column_io(d, 0, native_type_of(keep[j].type), row0, n, buf)) >= 0)
+        bs_keep_put(out, buf, bytes);
+      free(buf);
+    } else if (d >= 0) {
+      char **v = calloc((size_t)n + 1, sizeof *v);
+      hid_t t = text_type();
+      if (v && (rc = column_io(d, 0, t, row0, n, v)) >= 0) {
+        for (int64_t i = 0; i < n; i++)
+          bs_keep_put_text(out, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0);
+        hsize_t count[1] = {(hsize_t)n};
+        hid_t ms = H5Screate_simple(1, count, NULL);
+        H5Dvlen_reclaim(t, ms, H5P_DEFAULT, v);
+        H5Sclose(ms);
+      }
+      H5Tclose(t);
+      free(v);
+    }
+    if (d >= 0) H5Dclose(d);
+    if (rc < 0 || out->oom)
+      st = bs_fail(err, BS_E_FORMAT, "%s: cannot read rows %lld..%lld of '%s'", f->path,
+                   (long long)row0, (long long)(row0 + n - 1), name);
+  }
+  return st;
+}
+
 static herr_t put_record(hid_t file, const bs_record *rec, const uint64_t *hashes) {
   hid_t g = H5Gcreate2(file, record_group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0) return -1;
@@ -163,6 +386,7 @@ static herr_t put_record(hid_t file, const bs_record *rec, const uint64_t *hashe
       {"model_sha256", rec->model_sha256, 0},
       {"model_options", rec->model_options, 0},
       {"input", rec->input ? rec->input : "", 0},
+      {"keep", rec->keep ? rec->keep : "", 0},
       {"output_dataset", rec->output_dataset, 0},
       {"output", rec->output_margin ? "margin" : "prediction", 0},
       {"rows", NULL, rec->rows},
@@ -173,25 +397,45 @@ static herr_t put_record(hid_t file, const bs_record *rec, const uint64_t *hashe
   herr_t rc = 0;
   for (size_t i = 0; i < sizeof a / sizeof a[0] && rc >= 0; i++) rc = put_attr(g, &a[i]);
   /* Per chunk: the hash of its scores and of the input rows they came
-   * from, so that --resume can verify both without trusting the file. */
-  hsize_t dims[2] = {(hsize_t)rec->chunks, 2};
+   * from (and of its kept values), so that --resume can verify them
+   * without trusting the file. Without kept columns, two columns, as
+   * before there were any. */
+  const int w = rec->keep && rec->keep[0] ? 3 : 2;
+  hsize_t dims[2] = {(hsize_t)rec->chunks, (hsize_t)w};
+  uint64_t *packed = malloc((size_t)rec->chunks * (size_t)w * sizeof *packed + 8);
+  for (int64_t c = 0; packed && c < rec->chunks; c++)
+    for (int k = 0; k < w; k++) packed[c * w + k] = hashes[c * 3 + k];
   hid_t space = H5Screate_simple(2, dims, NULL);
-  hid_t d = rc >= 0 ? H5Dcreate2(g, "chunk_hashes", H5T_STD_U64LE, space, H5P_DEFAULT,
-                                 H5P_DEFAULT, H5P_DEFAULT)
-                    : H5I_INVALID_HID;
+  hid_t d = rc >= 0 && packed ? H5Dcreate2(g, "chunk_hashes", H5T_STD_U64LE, space,
+                                           H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+                              : H5I_INVALID_HID;
   rc = d >= 0 && (rec->chunks == 0 || H5Dwrite(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL,
-                                               H5P_DEFAULT, hashes) >= 0)
+                                               H5P_DEFAULT, packed) >= 0)
            ? 0
            : -1;
+  free(packed);
   if (d >= 0) H5Dclose(d);
   H5Sclose(space);
   H5Gclose(g);
   return rc;
 }
 
+static void close_keep(bs_final *f) {
+  for (int j = 0; f->kdset && j < f->n_keep; j++)
+    if (f->kdset[j] >= 0) H5Dclose(f->kdset[j]);
+  free(f->kdset);
+  free(f->scratch);
+  free(f->ptrs);
+  f->kdset = NULL;
+  f->scratch = NULL;
+  f->ptrs = NULL;
+  f->cap = f->ptr_cap = 0;
+}
+
 bs_status bs_final_close(bs_final *f, const bs_record *rec, const uint64_t *hashes,
                          bs_error *err) {
   herr_t rc = put_record(f->file, rec, hashes);
+  close_keep(f);
   if (H5Dclose(f->dset) < 0) rc = -1;
   if (H5Fclose(f->file) < 0) rc = -1;
   f->dset = f->file = H5I_INVALID_HID;
@@ -207,6 +451,7 @@ bs_status bs_final_close(bs_final *f, const bs_record *rec, const uint64_t *hash
 }
 
 void bs_final_abort(bs_final *f) {
+  close_keep(f);
   if (f->dset >= 0) H5Dclose(f->dset);
   if (f->file >= 0) H5Fclose(f->file);
   f->dset = f->file = H5I_INVALID_HID;
@@ -224,6 +469,8 @@ static bs_status read_record(hid_t file, const char *path, bs_record *rec,
                    path);
   char out[16] = "";
   rec->input = get_str_attr(g, "input");
+  rec->keep = get_str_attr(g, "keep"); /* absent before kept columns existed */
+  snprintf(rec->output_format, sizeof rec->output_format, "hdf5");
   int ok =
       rec->input && get_str_into(g, "fingerprint", rec->fingerprint, 33) &&
       get_str_into(g, "model_sha256", rec->model_sha256, 65) &&
@@ -238,13 +485,19 @@ static bs_status read_record(hid_t file, const char *path, bs_record *rec,
   hid_t d = ok ? H5Dopen2(g, "chunk_hashes", H5P_DEFAULT) : H5I_INVALID_HID;
   hid_t s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
   hsize_t dims[2] = {0, 0};
+  const hsize_t w = rec->keep && rec->keep[0] ? 3 : 2;
   ok = s >= 0 && H5Sget_simple_extent_ndims(s) == 2 &&
        H5Sget_simple_extent_dims(s, dims, NULL) == 2 && dims[0] == (hsize_t)rec->chunks &&
-       dims[1] == 2;
-  *hashes = ok ? malloc((size_t)rec->chunks * 16 + 16) : NULL;
-  if (ok && (!*hashes || (rec->chunks > 0 && H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL,
-                                                     H5S_ALL, H5P_DEFAULT, *hashes) < 0)))
+       dims[1] == w;
+  uint64_t *stored = ok ? malloc((size_t)rec->chunks * w * 8 + 8) : NULL;
+  *hashes = ok ? calloc((size_t)rec->chunks * 3 + 3, 8) : NULL;
+  if (ok && (!stored || !*hashes ||
+             (rec->chunks > 0 &&
+              H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, stored) < 0)))
     ok = 0;
+  for (int64_t c = 0; ok && c < rec->chunks; c++)
+    for (hsize_t k = 0; k < w; k++) (*hashes)[c * 3 + (int64_t)k] = stored[c * w + k];
+  free(stored);
   if (s >= 0) H5Sclose(s);
   if (d >= 0) H5Dclose(d);
   H5Gclose(g);

@@ -1,8 +1,11 @@
 /* The final HDF5 output: one file, the scores dataset (row i = input row
- * i), the provenance of the run as root attributes, and the record that
- * lets a later --resume recognise and verify it (group /batchscore: the
- * run's identity and a scores hash and an input hash per chunk). Written
- * once, at the end, by the rank that assembles the parts. */
+ * i), the kept columns (--keep) as datasets of their own in the group
+ * /keep (numbers in their type, text as variable-length UTF-8 strings),
+ * the provenance of the run as root attributes, and the record that lets
+ * a later --resume recognise and verify it (group /batchscore: the run's
+ * identity and, per chunk, a hash of its scores, of the input rows, and,
+ * with kept columns, of its kept values). Written once, at the end, by the
+ * rank that assembles the parts. */
 #ifndef BS_H5OUT_H
 #define BS_H5OUT_H
 
@@ -10,6 +13,10 @@
 #include <stdint.h>
 
 #include "../kernels/model.h"
+#include "keep.h"
+
+/* The group of the kept columns. */
+#define BS_KEEP_GROUP "/keep"
 
 /* One provenance attribute: a string, or (str == NULL) an integer. */
 typedef struct bs_attr {
@@ -25,6 +32,8 @@ typedef struct bs_record {
   char model_options[64]; /* what selects the scored part of the model, e.g.
                              "iterations=best" */
   char *input;            /* the input's identity text (malloc'ed) */
+  char *keep;             /* the kept columns' identity (malloc'ed; NULL: none) */
+  char output_format[16]; /* "hdf5" (also when ""), "csv", "csv.gz" */
   char output_dataset[256];
   int output_margin;
   int64_t rows, cols, chunk_rows, chunks;
@@ -37,28 +46,49 @@ typedef struct bs_final {
   int64_t rows;
   int32_t cols;
   const char *path;
+  const bs_keep_col *keep; /* the kept columns, and their datasets */
+  int n_keep;
+  hid_t *kdset;
+  char *scratch; /* text values as C strings, for a write */
+  char **ptrs;
+  size_t cap, ptr_cap;
 } bs_final;
 
-/* Creates `path` with the rows x cols float32 dataset and the attributes. */
+/* Whether an HDF5 output can hold these kept columns beside `dataset`:
+ * each name a dataset name (no '/'), the scores not inside /keep. */
+bs_status bs_final_check_names(const bs_keep_col *keep, int n_keep, const char *dataset,
+                               bs_error *err);
+/* Creates `path` with the rows x cols float32 dataset, the kept columns'
+ * datasets and the attributes. */
 bs_status bs_final_create(const char *path, const char *dataset, int64_t rows,
-                          int32_t cols, const bs_attr *attrs, int n_attrs, bs_final *f,
-                          bs_error *err);
+                          int32_t cols, const bs_keep_col *keep, int n_keep,
+                          const bs_attr *attrs, int n_attrs, bs_final *f, bs_error *err);
 bs_status bs_final_write(bs_final *f, int64_t row0, int64_t n, const float *rows,
                          bs_error *err);
-/* Writes the record and the per-chunk hashes (chunks x 2: scores, input),
- * closes the file and makes it durable. */
+/* Writes rows [row0, row0 + n) of every kept column from a view of their
+ * block. */
+bs_status bs_final_write_keep(bs_final *f, int64_t row0, int64_t n,
+                              const bs_keep_view *kv, bs_error *err);
+/* Writes the record and the per-chunk hashes (chunks x 3: scores, input,
+ * kept values; the third is stored only with kept columns), closes the
+ * file and makes it durable. */
 bs_status bs_final_close(bs_final *f, const bs_record *rec, const uint64_t *hashes,
                          bs_error *err);
 /* Closes without finishing (after a failure). */
 void bs_final_abort(bs_final *f);
 
-/* Reads the record and the per-chunk hashes of an existing output.
- * BS_E_FORMAT when it is not a batchscore output of this version. */
+/* Reads the record and the per-chunk hashes (chunks x 3, malloc'ed) of an
+ * existing output. BS_E_FORMAT when it is not a batchscore output of this
+ * version. */
 bs_status bs_final_read_record(const char *path, bs_record *rec, uint64_t **hashes,
                                bs_error *err);
 /* Opens an output to read its scores back (for verification). */
 bs_status bs_final_open(const char *path, const char *dataset, bs_final *f,
                         bs_error *err);
 bs_status bs_final_read(bs_final *f, int64_t row0, int64_t n, float *rows, bs_error *err);
+/* Reads rows [row0, row0 + n) of the kept columns back, as a block
+ * appended to out (keep.h). */
+bs_status bs_final_read_keep(bs_final *f, const bs_keep_col *keep, int n_keep,
+                             int64_t row0, int64_t n, bs_keep_buf *out, bs_error *err);
 
 #endif

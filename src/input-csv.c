@@ -42,8 +42,10 @@ typedef struct csv_state {
   csv_shard *sh;
   char delim;
   int32_t *dest; /* per field: delivered column, or -1 */
+  int32_t *slot; /* per field: kept column, or -1 */
   char *buf;     /* the bytes of a read */
   size_t cap;
+  int64_t buf_shard, buf_u0, buf_u1; /* what buf holds (shard -1: nothing) */
   int fd;
   int64_t fd_shard;
   bs_gz_reader gzr;
@@ -105,6 +107,10 @@ static bs_status fault_error(const char *path, const bs_csv_fault *f, char *cons
       return bs_fail(err, BS_E_FORMAT,
                      "input %s: the header line does not end within its first %d KiB",
                      path, HEADER_MAX >> 10);
+    case BS_CSV_NUL_BYTE:
+      return bs_fail(err, BS_E_FORMAT,
+                     "input %s: line %lld%s: a NUL byte in a kept field", path, line,
+                     col);
     case BS_CSV_SHORT:
       break;
   }
@@ -595,6 +601,7 @@ static bs_status csv_open(bs_input *in, bs_error *err) {
   if (st) {
     st->fd = -1;
     st->fd_shard = -1;
+    st->buf_shard = -1;
     st->sh = calloc((size_t)x->n_shards, sizeof *st->sh);
   }
   if (!st || !st->sh || !x->shard_rows) bs_fail(err, BS_E_NOMEM, "out of memory");
@@ -639,6 +646,10 @@ static bs_status fetch(struct input_impl *x, int64_t s, int64_t u0, int64_t u1,
   csv_state *st = x->sd;
   const input_file *f = &x->files[s];
   size_t need = (size_t)(u1 - u0);
+  /* The kept columns of a chunk come right after its features: the same
+   * bytes, read (and inflated) once. */
+  if (st->buf_shard == s && st->buf_u0 == u0 && st->buf_u1 == u1) return BS_OK;
+  st->buf_shard = -1;
   if (need + 1 > st->cap) {
     char *p = realloc(st->buf, need + 1);
     if (!p) return bs_fail(err, BS_E_NOMEM, "out of memory for %s of %s", rows, f->path);
@@ -653,11 +664,14 @@ static bs_status fetch(struct input_impl *x, int64_t s, int64_t u0, int64_t u1,
                      errno == ENOENT ? "deleted" : "made unreadable");
     st->fd_shard = s;
   }
-  if (!f->gzip)
-    return read_at(st->fd, f->path, st->buf, need, u0, err) ? err->code : BS_OK;
-  char msg[200];
-  if (bs_gz_read(&st->gzr, s, st->fd, &st->sh[s].gz, u0, u1, st->buf, msg, sizeof msg))
-    return bs_fail(err, BS_E_IO, "input %s: %s, reading %s", f->path, msg, rows);
+  if (!f->gzip) {
+    if (read_at(st->fd, f->path, st->buf, need, u0, err)) return err->code;
+  } else {
+    char msg[200];
+    if (bs_gz_read(&st->gzr, s, st->fd, &st->sh[s].gz, u0, u1, st->buf, msg, sizeof msg))
+      return bs_fail(err, BS_E_IO, "input %s: %s, reading %s", f->path, msg, rows);
+  }
+  st->buf_shard = s, st->buf_u0 = u0, st->buf_u1 = u1;
   return BS_OK;
 }
 
@@ -674,10 +688,11 @@ static int64_t mark_before(const csv_shard *sh, int64_t r) {
   return lo;
 }
 
-/* Rows [row0, row0 + n) of shard s through the layout; faults name the
- * file, line and column. */
-static bs_status parse_rows(bs_input *in, int64_t s, int64_t row0, int64_t n,
-                            const bs_csv_layout *lay, void *out, int dbl, bs_error *err) {
+/* The text of rows [row0, row0 + n) of shard s, in st->buf: *len bytes,
+ * the first row at *pos on line *line. 1 when the text ends before row0
+ * (*f filled), -1 on an error. */
+static int locate(bs_input *in, int64_t s, int64_t row0, int64_t n, size_t *len,
+                  size_t *pos, int64_t *line, bs_csv_fault *f, bs_error *err) {
   struct input_impl *x = in->x;
   csv_state *st = x->sd;
   const csv_shard *sh = &st->sh[s];
@@ -686,17 +701,73 @@ static bs_status parse_rows(bs_input *in, int64_t s, int64_t row0, int64_t n,
   int64_t u0 = sh->marks[a].off, u1 = b < sh->n_marks ? sh->marks[b].off : sh->end;
   char rows[128];
   input_rows_text(in, s, row0, n, rows, sizeof rows);
-  if (fetch(x, s, u0, u1, rows, err)) return err->code;
-  size_t pos = 0, len = (size_t)(u1 - u0);
-  int64_t line = sh->marks[a].line;
+  if (fetch(x, s, u0, u1, rows, err)) return -1;
+  *pos = 0;
+  *len = (size_t)(u1 - u0);
+  *line = sh->marks[a].line;
+  memset(f, 0, sizeof *f);
+  if (bs_csv_skip(st->buf, *len, pos, line, row0 - sh->marks[a].row) == 0) return 0;
+  f->problem = BS_CSV_SHORT;
+  f->line = *line;
+  return 1;
+}
+
+/* Rows [row0, row0 + n) of shard s through the layout; faults name the
+ * file, line and column. */
+static bs_status parse_rows(bs_input *in, int64_t s, int64_t row0, int64_t n,
+                            const bs_csv_layout *lay, void *out, int dbl, bs_error *err) {
+  struct input_impl *x = in->x;
+  csv_state *st = x->sd;
+  size_t len, pos;
+  int64_t line;
   bs_csv_fault f;
-  memset(&f, 0, sizeof f);
-  if (bs_csv_skip(st->buf, len, &pos, &line, row0 - sh->marks[a].row) != 0) {
-    f.problem = BS_CSV_SHORT;
-    f.line = line;
-  } else if (bs_csv_parse(st->buf, len, &pos, &line, n, lay, out, dbl, &f) == 0) {
+  int rc = locate(in, s, row0, n, &len, &pos, &line, &f, err);
+  if (rc < 0) return err->code;
+  if (rc == 0 && bs_csv_parse(st->buf, len, &pos, &line, n, lay, out, dbl, &f) == 0)
     return BS_OK;
+  return fault_error(x->files[s].path, &f, x->in_names, (int32_t)x->n_in_cols, st->delim,
+                     err);
+}
+
+/* A kept field's text into its column's block, "" read as ". */
+static void take_text(void *ctx, int32_t slot, const char *s, size_t n, int escaped) {
+  bs_keep_buf *out = (bs_keep_buf *)ctx + slot;
+  if (!escaped) {
+    bs_keep_put_text(out, s, n);
+    return;
   }
+  size_t quotes = 0;
+  for (size_t i = 0; i < n; i++) quotes += s[i] == '"';
+  const size_t len = n - quotes / 2;
+  const unsigned char pre[4] = {(unsigned char)len, (unsigned char)(len >> 8),
+                                (unsigned char)(len >> 16), (unsigned char)(len >> 24)};
+  bs_keep_put(out, pre, 4);
+  for (size_t i = 0; i < n;) {
+    const char *q = memchr(s + i, '"', n - i);
+    size_t run = q ? (size_t)(q - s) + 1 - i : n - i;
+    bs_keep_put(out, s + i, run);
+    i += run + (q != NULL); /* past the second quote of the pair */
+  }
+}
+
+static bs_status csv_read_kept(bs_input *in, int64_t s, int64_t row0, int64_t n,
+                               bs_keep_buf *out, bs_error *err) {
+  struct input_impl *x = in->x;
+  csv_state *st = x->sd;
+  if (!st->slot) {
+    st->slot = malloc((size_t)(x->n_in_cols > 0 ? x->n_in_cols : 1) * sizeof *st->slot);
+    if (!st->slot) return bs_fail(err, BS_E_NOMEM, "out of memory");
+    for (int64_t j = 0; j < x->n_in_cols; j++) st->slot[j] = -1;
+    for (int j = 0; j < x->n_keep; j++) st->slot[x->keep_col[j]] = j;
+  }
+  size_t len, pos;
+  int64_t line;
+  bs_csv_fault f;
+  int rc = locate(in, s, row0, n, &len, &pos, &line, &f, err);
+  if (rc < 0) return err->code;
+  if (rc == 0 && bs_csv_fields(st->buf, len, &pos, &line, n, st->delim,
+                               (int32_t)x->n_in_cols, st->slot, take_text, out, &f) == 0)
+    return BS_OK;
   return fault_error(x->files[s].path, &f, x->in_names, (int32_t)x->n_in_cols, st->delim,
                      err);
 }
@@ -747,6 +818,7 @@ static void csv_close(bs_input *in) {
   }
   free(st->sh);
   free(st->dest);
+  free(st->slot);
   free(st->buf);
   if (st->fd >= 0) close(st->fd);
   bs_gz_reader_free(&st->gzr);
@@ -760,6 +832,7 @@ const input_source bs_source_csv = {
     .takes_dataset = 0,
     .open = csv_open,
     .read = csv_read,
+    .read_kept = csv_read_kept,
     .describe = csv_describe,
     .close = csv_close,
 };

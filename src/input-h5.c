@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "input-impl.h"
+#include "keep.h"
 
 #define NAMES_ATTR "column_names"
 
@@ -24,6 +25,9 @@ typedef struct h5_state {
   h5_shard *sh;
   int64_t open; /* the shard whose file is open, or -1 */
   hid_t file, dset;
+  hid_t *kdset; /* per kept column of its own: its dataset in the open shard */
+  char **kpath; /* per kept column of its own: its dataset's path */
+  int *ktwo_d;  /* per kept column of its own: 2-D of one column */
   char *scratch;
   size_t cap;
 } h5_state;
@@ -201,11 +205,119 @@ static bs_status check_virtual(const char *path, const char *ds, hid_t dset, sbu
   return st;
 }
 
+static int keep_type_of(hid_t t, bs_keep_type *out) {
+  static const bs_keep_type ints[2][4] = {
+      {BS_KEEP_U8, BS_KEEP_U16, BS_KEEP_U32, BS_KEEP_U64},
+      {BS_KEEP_I8, BS_KEEP_I16, BS_KEEP_I32, BS_KEEP_I64}};
+  size_t size = H5Tget_size(t);
+  switch (H5Tget_class(t)) {
+    case H5T_INTEGER: {
+      int k = size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : size == 8 ? 3 : -1;
+      if (k < 0) return -1;
+      *out = ints[H5Tget_sign(t) != H5T_SGN_NONE][k];
+      return 0;
+    }
+    case H5T_FLOAT:
+      *out = size <= 4 ? BS_KEEP_F32 : BS_KEEP_F64;
+      return 0;
+    case H5T_STRING:
+      *out = BS_KEEP_TEXT;
+      return 0;
+    default:
+      return -1;
+  }
+}
+
+/* A kept column that is a dataset of its own: one value per row (1-D, or
+ * 2-D of one column) of numbers or strings. Its record: type, 2-D. */
+static void keep_dataset(hid_t f, const char *path, const char *name, const char *kp,
+                         int64_t rows, sbuf *b, bs_error *e) {
+  hid_t d = H5Dopen2(f, kp, H5P_DEFAULT);
+  hid_t sp = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+  hid_t t = d >= 0 ? H5Dget_type(d) : H5I_INVALID_HID;
+  hsize_t dims[2] = {0, 1};
+  int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+  if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+  bs_keep_type kt = BS_KEEP_TEXT;
+  char type[48] = "";
+  if (t >= 0) describe_type(t, type, sizeof type);
+  if (d < 0)
+    bs_fail(e, BS_E_FORMAT, "input %s: '%s' to keep (--keep) is not a dataset", path, kp);
+  else if (nd < 1 || nd > 2 || dims[1] != 1 || (int64_t)dims[0] != rows)
+    bs_fail(e, BS_E_MISMATCH,
+            "input %s: dataset '%s' to keep (--keep %s) is not one value per row (the "
+            "input has %lld rows)",
+            path, kp, name, (long long)rows);
+  else if (keep_type_of(t, &kt) != 0)
+    bs_fail(e, BS_E_UNSUPPORTED,
+            "input %s: dataset '%s' to keep (--keep) has type %s; batchscore keeps "
+            "integers, floats and strings",
+            path, kp, type);
+  sput_i64(b, kt);
+  sput_i64(b, nd == 2);
+  close_id(&t, H5Tclose);
+  close_id(&sp, H5Sclose);
+  close_id(&d, H5Dclose);
+}
+
+/* Where each --keep name is in one shard: a column of the features
+ * (column_names) or a dataset; one record per name (column or -1, type,
+ * 2-D, the dataset's path). */
+static void keep_in_shard(struct input_impl *x, const char *path, hid_t f, hid_t d,
+                          const sbuf *names, int64_t n_names, int64_t rows, sbuf *b,
+                          bs_error *e) {
+  for (int j = 0; j < x->spec.n_keep; j++) {
+    const char *name = x->spec.keep[j];
+    int64_t col = -1;
+    const char *p = names->p;
+    for (int64_t c = 0; c < n_names && !e->code; c++, p += strlen(p) + 1)
+      if (strcmp(p, name) == 0 && col >= 0)
+        bs_fail(e, BS_E_MISMATCH,
+                "input %s: column '%s' to keep (--keep) appears twice in the "
+                "column_names of '%s'",
+                path, name, x->dataset);
+      else if (strcmp(p, name) == 0)
+        col = c;
+    sput_i64(b, col);
+    if (col >= 0) {
+      hid_t t = H5Dget_type(d);
+      bs_keep_type kt = BS_KEEP_F64;
+      keep_type_of(t, &kt);
+      close_id(&t, H5Tclose);
+      sput_i64(b, kt);
+      sput_i64(b, 0);
+      sput_str(b, "");
+      continue;
+    }
+    /* A dataset: absolute, or beside the features. */
+    char kp[1024];
+    const char *slash = strrchr(x->dataset, '/');
+    if (name[0] == '/')
+      snprintf(kp, sizeof kp, "%s", name);
+    else
+      snprintf(kp, sizeof kp, "%.*s/%s", (int)(slash - x->dataset), x->dataset, name);
+    if (!e->code && !path_exists(f, kp))
+      bs_fail(e, BS_E_MISMATCH,
+              "input %s: no column '%s' to keep (--keep): %s '%s'%s, and there is no "
+              "dataset '%s'",
+              path, name, n_names >= 0 ? "not among the column_names of" : "dataset",
+              x->dataset, n_names >= 0 ? "" : " names no columns", kp);
+    if (!e->code) {
+      keep_dataset(f, path, name, kp, rows, b, e);
+    } else {
+      sput_i64(b, 0);
+      sput_i64(b, 0);
+    }
+    sput_str(b, kp);
+  }
+}
+
 /* Checks one shard; its record (status, message, rows, cols, type, names,
- * virtual sources) goes to b. */
-static void check_shard(const char *path, const char *ds, int64_t s, sbuf *b) {
+ * virtual sources, kept columns) goes to b. */
+static void check_shard(struct input_impl *x, const char *path, const char *ds, int64_t s,
+                        sbuf *b) {
   bs_error e = {0};
-  sbuf names = {0}, vds = {0};
+  sbuf names = {0}, vds = {0}, kept = {0};
   int64_t rows = 0, cols = 0, n_names = -1;
   char type[48] = "";
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -250,6 +362,7 @@ static void check_shard(const char *path, const char *ds, int64_t s, sbuf *b) {
     goto done;
   }
   check_virtual(path, ds, d, &vds, &e);
+  if (!e.code) keep_in_shard(x, path, f, d, &names, n_names, rows, &kept, &e);
 done:
   close_id(&t, H5Tclose);
   close_id(&sp, H5Sclose);
@@ -264,9 +377,12 @@ done:
   sbuf_put(b, names.p, names.n);
   sput_i64(b, (int64_t)vds.n);
   sbuf_put(b, vds.p, vds.n);
-  if (names.oom || vds.oom) b->oom = 1;
+  sput_i64(b, (int64_t)kept.n);
+  sbuf_put(b, kept.p, kept.n);
+  if (names.oom || vds.oom || kept.oom) b->oom = 1;
   sbuf_free(&names);
   sbuf_free(&vds);
+  sbuf_free(&kept);
 }
 
 /* Shard s's names against the first shard's. */
@@ -284,6 +400,62 @@ static bs_status same_names(bs_input *in, int64_t s, const char *blob, size_t le
                      x->files[s].path, (long long)j + 1, have ? have : "(unnamed)",
                      x->files[0].path, want ? want : "(unnamed)");
     if (have) p += strlen(have) + 1;
+  }
+  return BS_OK;
+}
+
+static char *dup_text(const char *a, const char *b) {
+  char *s = malloc(strlen(a) + strlen(b) + 1);
+  if (s) sprintf(s, "%s%s", a, b);
+  return s;
+}
+
+/* A shard's kept columns: the first shard's define them, the others must
+ * agree. */
+static bs_status take_keep(struct input_impl *x, int64_t s, sreader *kr, bs_error *err) {
+  h5_state *st = x->sd;
+  if (x->spec.n_keep == 0) return BS_OK;
+  if (s == 0 && input_keep_alloc(x, err)) return err->code;
+  if (s == 0) {
+    st->kdset = malloc((size_t)x->n_keep * sizeof *st->kdset);
+    st->kpath = calloc((size_t)x->n_keep, sizeof *st->kpath);
+    st->ktwo_d = calloc((size_t)x->n_keep, sizeof *st->ktwo_d);
+    if (!st->kdset || !st->kpath || !st->ktwo_d)
+      return bs_fail(err, BS_E_NOMEM, "out of memory");
+    for (int j = 0; j < x->n_keep; j++) st->kdset[j] = H5I_INVALID_HID;
+  }
+  for (int j = 0; j < x->n_keep; j++) {
+    int64_t col = sget_i64(kr), type = sget_i64(kr), two_d = sget_i64(kr);
+    const char *kp = sget_str(kr);
+    if (kr->bad || type < 0 || type >= BS_KEEP_TYPES)
+      return bs_fail(err, BS_E_INTERNAL, "input: a damaged shard record");
+    bs_keep_col *k = &x->keep[j];
+    if (s == 0) {
+      k->type = (bs_keep_type)type;
+      x->keep_col[j] = col;
+      st->ktwo_d[j] = (int)two_d;
+      if (col < 0) {
+        const char *base = strrchr(kp, '/');
+        char *name = dup_text(base ? base + 1 : kp, "");
+        st->kpath[j] = dup_text(kp, "");
+        x->keep_source[j] = dup_text("dataset ", kp);
+        if (!name || !st->kpath[j] || !x->keep_source[j]) {
+          free(name);
+          return bs_fail(err, BS_E_NOMEM, "out of memory");
+        }
+        free(k->name);
+        k->name = name;
+      }
+    } else if (col != x->keep_col[j] || type != k->type || two_d != st->ktwo_d[j] ||
+               (col < 0 && strcmp(kp, st->kpath[j]) != 0)) {
+      return bs_fail(err, BS_E_MISMATCH,
+                     "input %s: '%s' to keep (--keep) is %s %s there but %s %s in %s; "
+                     "shards must have the same columns",
+                     x->files[s].path, x->spec.keep[j],
+                     bs_keep_type_name((bs_keep_type)type),
+                     col >= 0 ? "a column" : "a dataset", bs_keep_type_name(k->type),
+                     x->keep_col[j] >= 0 ? "a column" : "a dataset", x->files[0].path);
+    }
   }
   return BS_OK;
 }
@@ -308,6 +480,11 @@ static bs_status take_record(bs_input *in, sreader *r, bs_error *err) {
     return bs_fail(err, BS_E_INTERNAL, "input: a damaged shard record");
   sreader vr = {r->p, r->p + vl, 0};
   r->p += vl;
+  int64_t kl = sget_i64(r);
+  if (r->bad || kl < 0 || kl > r->end - r->p)
+    return bs_fail(err, BS_E_INTERNAL, "input: a damaged shard record");
+  sreader kr = {r->p, r->p + kl, 0};
+  r->p += kl;
   if (e.code) {
     *err = e;
     return e.code;
@@ -341,7 +518,7 @@ static bs_status take_record(bs_input *in, sreader *r, bs_error *err) {
   for (int64_t i = 0; i < n_src && !vr.bad; i++)
     if (input_add_file(x, sget_str(&vr), err)) return err->code;
   sh->n_watch = x->n_files - sh->watch0;
-  return BS_OK;
+  return take_keep(x, s, &kr, err);
 }
 
 static bs_status open_shard(bs_input *in, int64_t s, bs_error *err);
@@ -375,7 +552,7 @@ static bs_status h5_open(bs_input *in, bs_error *err) {
   /* Each rank checks every size-th shard; all learn every record. */
   sbuf mine = {0};
   for (int64_t s = x->rank; s < x->n_shards; s += x->size)
-    check_shard(x->files[s].path, x->dataset, s, &mine);
+    check_shard(x, x->files[s].path, x->dataset, s, &mine);
   char *all = NULL;
   size_t *offs = NULL;
   bs_status rc = input_allgather(x, &mine, &all, &offs, err);
@@ -410,6 +587,7 @@ static bs_status open_shard(bs_input *in, int64_t s, bs_error *err) {
   close_id(&st->file, H5Fclose);
   st->open = -1;
   const char *path = x->files[s].path;
+  for (int j = 0; st->kdset && j < x->n_keep; j++) close_id(&st->kdset[j], H5Dclose);
   st->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   /* A chunk cache large enough that a slice read decompresses each HDF5
    * chunk once, even when slices cut through chunks. */
@@ -482,6 +660,120 @@ static bs_status h5_read(bs_input *in, int64_t s, int64_t row0, int64_t n, void 
   return BS_OK;
 }
 
+static hid_t native_of(bs_keep_type t) {
+  switch (t) {
+    case BS_KEEP_I8:
+      return H5T_NATIVE_INT8;
+    case BS_KEEP_I16:
+      return H5T_NATIVE_INT16;
+    case BS_KEEP_I32:
+      return H5T_NATIVE_INT32;
+    case BS_KEEP_I64:
+      return H5T_NATIVE_INT64;
+    case BS_KEEP_U8:
+      return H5T_NATIVE_UINT8;
+    case BS_KEEP_U16:
+      return H5T_NATIVE_UINT16;
+    case BS_KEEP_U32:
+      return H5T_NATIVE_UINT32;
+    case BS_KEEP_U64:
+      return H5T_NATIVE_UINT64;
+    case BS_KEEP_F32:
+      return H5T_NATIVE_FLOAT;
+    default:
+      return H5T_NATIVE_DOUBLE;
+  }
+}
+
+/* n strings of a dataset selection into out, as keep.h's text values. */
+static herr_t read_text(h5_state *st, hid_t d, hid_t mspace, hid_t fspace, int64_t n,
+                        bs_keep_buf *out) {
+  hid_t ft = H5Dget_type(d), mt = ft >= 0 ? H5Tcopy(ft) : H5I_INVALID_HID;
+  herr_t rc = -1;
+  if (mt >= 0 && H5Tis_variable_str(ft) > 0) {
+    char **v = calloc((size_t)n + 1, sizeof *v);
+    if (v && (rc = H5Dread(d, mt, mspace, fspace, H5P_DEFAULT, v)) >= 0) {
+      for (int64_t i = 0; i < n; i++)
+        bs_keep_put_text(out, v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0);
+      H5Dvlen_reclaim(mt, mspace, H5P_DEFAULT, v);
+    }
+    free(v);
+  } else if (mt >= 0) {
+    size_t w = H5Tget_size(ft), need = (size_t)n * w + 1;
+    if (need > st->cap) {
+      char *p = realloc(st->scratch, need);
+      if (p) st->scratch = p, st->cap = need;
+    }
+    if (need <= st->cap &&
+        (rc = H5Dread(d, mt, mspace, fspace, H5P_DEFAULT, st->scratch)) >= 0) {
+      int space_pad = H5Tget_strpad(ft) == H5T_STR_SPACEPAD;
+      for (int64_t i = 0; i < n; i++) {
+        const char *v = st->scratch + (size_t)i * w;
+        size_t len = strnlen(v, w);
+        while (space_pad && len > 0 && v[len - 1] == ' ') len--;
+        bs_keep_put_text(out, v, len);
+      }
+    }
+  }
+  close_id(&mt, H5Tclose);
+  close_id(&ft, H5Tclose);
+  return rc;
+}
+
+/* Rows [row0, row0 + n) of kept column j in shard s (open) into out. */
+static herr_t read_kept_col(struct input_impl *x, int j, int64_t row0, int64_t n,
+                            bs_keep_buf *out) {
+  h5_state *st = x->sd;
+  const int64_t col = x->keep_col[j];
+  if (col < 0 && st->kdset[j] < 0)
+    st->kdset[j] = H5Dopen2(st->file, st->kpath[j], H5P_DEFAULT);
+  hid_t d = col >= 0 ? st->dset : st->kdset[j];
+  if (d < 0) return -1;
+  hsize_t start[2] = {(hsize_t)row0, (hsize_t)(col >= 0 ? col : 0)};
+  hsize_t count[2] = {(hsize_t)n, 1};
+  hid_t fspace = H5Dget_space(d), mspace = H5Screate_simple(1, count, NULL);
+  herr_t rc = -1;
+  if (fspace >= 0 && mspace >= 0 &&
+      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0) {
+    const bs_keep_type t = x->keep[j].type;
+    const size_t bytes = (size_t)n * (size_t)bs_keep_width(t);
+    if (t == BS_KEEP_TEXT) {
+      rc = read_text(st, d, mspace, fspace, n, out);
+    } else {
+      if (bytes + 1 > st->cap) {
+        char *p = realloc(st->scratch, bytes + 1);
+        if (p) st->scratch = p, st->cap = bytes + 1;
+      }
+      if (bytes + 1 <= st->cap &&
+          (rc = H5Dread(d, native_of(t), mspace, fspace, H5P_DEFAULT, st->scratch)) >= 0)
+        bs_keep_put(out, st->scratch, bytes);
+    }
+  }
+  if (mspace >= 0) H5Sclose(mspace);
+  if (fspace >= 0) H5Sclose(fspace);
+  return rc;
+}
+
+static bs_status h5_read_kept(bs_input *in, int64_t s, int64_t row0, int64_t n,
+                              bs_keep_buf *out, bs_error *err) {
+  struct input_impl *x = in->x;
+  h5_state *st = x->sd;
+  if (open_shard(in, s, err)) return err->code;
+  for (int j = 0; j < x->n_keep; j++) {
+    if (read_kept_col(x, j, row0, n, &out[j]) < 0) {
+      char rows[128];
+      input_rows_text(in, s, row0, n, rows, sizeof rows);
+      return bs_fail(err, BS_E_IO, "input %s: cannot read %s of '%s' (--keep)",
+                     x->files[s].path, rows,
+                     x->keep_col[j] >= 0 ? x->keep[j].name : st->kpath[j]);
+    }
+  }
+  const h5_shard *sh = &st->sh[s];
+  for (int64_t i = sh->watch0; i < sh->watch0 + sh->n_watch; i++)
+    if (input_check_file(&x->files[i], err)) return err->code;
+  return BS_OK;
+}
+
 static void h5_describe(const bs_input *in, int64_t s, sbuf *b) {
   const h5_state *st = in->x->sd;
   const h5_shard *sh = &st->sh[s];
@@ -491,8 +783,13 @@ static void h5_describe(const bs_input *in, int64_t s, sbuf *b) {
 static void h5_close(bs_input *in) {
   h5_state *st = in->x->sd;
   if (!st) return;
+  for (int j = 0; st->kdset && j < in->x->n_keep; j++) close_id(&st->kdset[j], H5Dclose);
   close_id(&st->dset, H5Dclose);
   close_id(&st->file, H5Fclose);
+  for (int j = 0; st->kpath && j < in->x->n_keep; j++) free(st->kpath[j]);
+  free(st->kdset);
+  free(st->kpath);
+  free(st->ktwo_d);
   free(st->sh);
   free(st->scratch);
   free(st);
@@ -505,6 +802,7 @@ const input_source bs_source_hdf5 = {
     .takes_dataset = 1,
     .open = h5_open,
     .read = h5_read,
+    .read_kept = h5_read_kept,
     .describe = h5_describe,
     .close = h5_close,
 };

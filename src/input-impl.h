@@ -54,6 +54,10 @@ typedef struct input_source {
    * into out at row stride in->cols, float or (dbl) double. */
   bs_status (*read)(bs_input *in, int64_t shard, int64_t row0, int64_t n, void *out,
                     int dbl, bs_error *err);
+  /* (optional) Kept values of rows [row0, row0 + n) of one shard: kept
+   * column j's values appended to out[j]. Without it no column is kept. */
+  bs_status (*read_kept)(bs_input *in, int64_t shard, int64_t row0, int64_t n,
+                         bs_keep_buf *out, bs_error *err);
   /* Appends the shard's line of the identity (no newline). */
   void (*describe)(const bs_input *in, int64_t shard, sbuf *b);
   void (*close)(bs_input *in);
@@ -80,8 +84,23 @@ struct input_impl {
   /* Rows of a unit of storage that costs to cut (a compressed HDF5 chunk):
    * 0 when any cut is as cheap as another. */
   int64_t unit_rows;
-  void *sd; /* the source's state */
+  /* Kept columns: resolved by the source at open (HDF5, which may find
+   * datasets of their own), else by name here (keep_col). */
+  bs_keep_col *keep;
+  int n_keep;
+  int64_t *keep_col;  /* per kept column: its input column, or -1 */
+  char **keep_source; /* per kept column: where it comes from, for the identity */
+  char *keep_identity;
+  bs_keep_buf *keep_tmp; /* per kept column: a read's values, before joining */
+  void *sd;              /* the source's state */
 };
+
+/* Sets up x->keep for spec.n_keep columns (names copied from the spec,
+ * types TEXT, keep_col -1, sources NULL): the resolver fills them. */
+bs_status input_keep_alloc(struct input_impl *x, bs_error *err);
+/* The input column named `name`: its index, -1 when none, -2 when two
+ * columns have it (*second: the other). */
+int64_t input_column_named(const struct input_impl *x, const char *name, int64_t *second);
 
 /* Every rank learns whether any failed: the message of the lowest failing
  * rank reaches all. Call at the same points on every rank. */

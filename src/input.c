@@ -463,6 +463,19 @@ static int named_cmp(const void *a, const void *b) {
   return c ? c : (x->col > y->col) - (x->col < y->col);
 }
 
+/* Whether input column j is kept (--keep). */
+static int is_kept(const struct input_impl *x, int64_t j) {
+  for (int k = 0; k < x->n_keep; k++)
+    if (x->keep_col[k] == j) return 1;
+  return 0;
+}
+
+static int64_t kept_columns(const struct input_impl *x) {
+  int64_t n = 0;
+  for (int64_t j = 0; j < x->n_in_cols; j++) n += is_kept(x, j);
+  return n;
+}
+
 static bs_status map_by_name(bs_input *in, bs_error *err) {
   struct input_impl *x = in->x;
   int64_t F = x->n_in_cols, N = in->cols;
@@ -499,33 +512,42 @@ static bs_status map_by_name(bs_input *in, bs_error *err) {
     else
       x->map[i] = idx[lo].col;
   }
-  if (!st && N < F && !x->spec.allow_extra_columns) {
-    int64_t j = 0;
-    while (used[j]) j++;
+  /* Columns neither read nor kept (--keep) are extra. */
+  int64_t extra = 0, first = -1;
+  for (int64_t j = 0; !st && j < F; j++)
+    if (!used[j] && !is_kept(x, j) && extra++ == 0) first = j;
+  if (!st && extra > 0 && !x->spec.allow_extra_columns)
     st = bs_fail(err, BS_E_MISMATCH,
                  "input %s: %lld column(s) the model does not read, e.g. '%s' (pass "
                  "--allow-extra-columns to ignore them)",
-                 first_path(in), (long long)(F - N), x->in_names[j]);
-  }
+                 first_path(in), (long long)extra, x->in_names[first]);
   free(idx);
   free(used);
   return st;
 }
 
+/* By position, the kept columns (ids) are not features: the model reads
+ * the others, in order. */
 static bs_status map_by_position(bs_input *in, bs_error *err) {
   struct input_impl *x = in->x;
-  int64_t F = x->n_in_cols, N = in->cols;
-  char what[1200];
+  const int64_t kept = kept_columns(x);
+  int64_t F = x->n_in_cols - kept, N = in->cols;
+  char what[1200], aside[96] = "";
   columns_text(in, what, sizeof what);
+  if (kept)
+    snprintf(aside, sizeof aside, " besides the %lld kept (--keep)", (long long)kept);
   if (in->rows > 0 && F < N)
-    return bs_fail(err, BS_E_MISMATCH, "%s %lld columns; the model reads %lld features",
-                   what, (long long)F, (long long)N);
+    return bs_fail(err, BS_E_MISMATCH, "%s %lld columns%s; the model reads %lld features",
+                   what, (long long)F, aside, (long long)N);
   if (in->rows > 0 && F > N && !x->spec.allow_extra_columns)
     return bs_fail(err, BS_E_MISMATCH,
-                   "%s %lld columns; the model reads %lld features (pass "
+                   "%s %lld columns%s; the model reads %lld features (pass "
                    "--allow-extra-columns to ignore the trailing %lld)",
-                   what, (long long)F, (long long)N, (long long)(F - N));
-  for (int64_t c = 0; c < N; c++) x->map[c] = c;
+                   what, (long long)F, aside, (long long)N, (long long)(F - N));
+  for (int64_t c = 0, j = 0; c < N; c++, j++) {
+    while (is_kept(x, j)) j++;
+    x->map[c] = j;
+  }
   return BS_OK;
 }
 
@@ -533,7 +555,7 @@ static bs_status map_by_position(bs_input *in, bs_error *err) {
  * reaches the same verdict without talking. */
 static bs_status map_columns(bs_input *in, int *by_name, bs_error *err) {
   struct input_impl *x = in->x;
-  in->cols = x->spec.n_features > 0 ? x->spec.n_features : x->n_in_cols;
+  in->cols = x->spec.n_features > 0 ? x->spec.n_features : x->n_in_cols - kept_columns(x);
   x->map = malloc((size_t)(in->cols > 0 ? in->cols : 1) * sizeof *x->map);
   if (!x->map) return bs_fail(err, BS_E_NOMEM, "out of memory");
   *by_name = x->spec.n_features > 0 && x->spec.feature_names && x->in_names;
@@ -551,7 +573,8 @@ static void note_position(const bs_input *in) {
                     : x->spec.feature_names
                         ? "the model names its features but the input names no columns"
                         : "neither the model nor the input names them";
-  fprintf(stderr, "batchscore: note: input columns are taken by position (%s)\n", why);
+  fprintf(stderr, "batchscore: note: input columns are taken by position (%s)%s\n", why,
+          x->n_keep ? "; the kept columns (--keep) are not features" : "");
 }
 
 /* ---- identity ---------------------------------------------------------------------- */
@@ -593,6 +616,143 @@ static bs_status build_identity(bs_input *in, int by_name, bs_error *err) {
   return BS_OK;
 }
 
+/* ---- kept columns ------------------------------------------------------------------ */
+
+/* The last shard starting at or before row0. */
+static int64_t shard_of(const struct input_impl *x, int64_t row0) {
+  int64_t lo = 0, hi = x->n_shards - 1;
+  while (lo < hi) {
+    int64_t mid = (lo + hi + 1) / 2;
+    if (x->shard_row0[mid] <= row0)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+bs_status input_keep_alloc(struct input_impl *x, bs_error *err) {
+  const int k = x->spec.n_keep;
+  x->keep = calloc((size_t)k, sizeof *x->keep);
+  x->keep_col = malloc((size_t)k * sizeof *x->keep_col);
+  x->keep_source = calloc((size_t)k, sizeof *x->keep_source);
+  x->keep_tmp = calloc((size_t)k, sizeof *x->keep_tmp);
+  if (!x->keep || !x->keep_col || !x->keep_source || !x->keep_tmp)
+    return bs_fail(err, BS_E_NOMEM, "out of memory");
+  x->n_keep = k;
+  for (int j = 0; j < k; j++) {
+    x->keep_col[j] = -1;
+    if (!(x->keep[j].name = dup_str(x->spec.keep[j])))
+      return bs_fail(err, BS_E_NOMEM, "out of memory");
+  }
+  return BS_OK;
+}
+
+int64_t input_column_named(const struct input_impl *x, const char *name,
+                           int64_t *second) {
+  int64_t found = -1;
+  for (int64_t j = 0; x->in_names && j < x->n_in_cols; j++) {
+    if (strcmp(x->in_names[j], name) != 0) continue;
+    if (found >= 0) {
+      if (second) *second = j;
+      return -2;
+    }
+    found = j;
+  }
+  return found;
+}
+
+/* Kept columns by name among the input's columns, as text (CSV). */
+static bs_status keep_by_name(bs_input *in, bs_error *err) {
+  struct input_impl *x = in->x;
+  if (!x->src->read_kept)
+    return bs_fail(err, BS_E_UNSUPPORTED,
+                   "input %s: --keep is not supported for %s input", first_path(in),
+                   x->src->name);
+  if (input_keep_alloc(x, err)) return err->code;
+  for (int j = 0; j < x->n_keep; j++) {
+    const char *name = x->keep[j].name;
+    int64_t other = -1, c = input_column_named(x, name, &other);
+    if (c == -1)
+      return bs_fail(err, BS_E_MISMATCH,
+                     "input %s: no column '%s' to keep (--keep); the header has %lld "
+                     "columns",
+                     first_path(in), name, (long long)x->n_in_cols);
+    if (c == -2)
+      return bs_fail(err, BS_E_MISMATCH,
+                     "input %s: column '%s' to keep (--keep) appears twice (column %lld "
+                     "and another)",
+                     first_path(in), name, (long long)other + 1);
+    x->keep_col[j] = c;
+    x->keep[j].type = BS_KEEP_TEXT;
+  }
+  return BS_OK;
+}
+
+static bs_status keep_identity(bs_input *in, bs_error *err) {
+  struct input_impl *x = in->x;
+  sbuf b = {0};
+  for (int j = 0; j < x->n_keep; j++) {
+    sbuf_printf(&b, "keep '%s' %s ", x->keep[j].name, bs_keep_type_name(x->keep[j].type));
+    if (x->keep_source[j])
+      sbuf_printf(&b, "%s\n", x->keep_source[j]);
+    else
+      sbuf_printf(&b, "column %lld\n", (long long)x->keep_col[j]);
+  }
+  sbuf_put(&b, "", 1);
+  if (b.oom) {
+    sbuf_free(&b);
+    return bs_fail(err, BS_E_NOMEM, "out of memory");
+  }
+  x->keep_identity = b.p;
+  return BS_OK;
+}
+
+/* The kept columns, unless the source found them (HDF5). */
+static bs_status find_keep(bs_input *in, bs_error *err) {
+  struct input_impl *x = in->x;
+  if (x->spec.n_keep > 0 && !x->keep) return keep_by_name(in, err);
+  return BS_OK;
+}
+
+const bs_keep_col *bs_input_keep_cols(const bs_input *in, int *n) {
+  *n = in->x->n_keep;
+  return in->x->keep;
+}
+
+const char *bs_input_keep_identity(const bs_input *in) { return in->x->keep_identity; }
+
+bs_status bs_input_read_kept(bs_input *in, int64_t row0, int64_t n, bs_keep_buf *out,
+                             bs_error *err) {
+  struct input_impl *x = in->x;
+  if (x->n_keep == 0 || n <= 0) return BS_OK;
+  if (row0 < 0 || row0 > in->rows - n)
+    return bs_fail(err, BS_E_INTERNAL, "input: rows %lld..%lld asked of %lld",
+                   (long long)row0, (long long)(row0 + n - 1), (long long)in->rows);
+  for (int j = 0; j < x->n_keep; j++) x->keep_tmp[j].n = 0;
+  int64_t s = shard_of(x, row0);
+  for (; n > 0; s++) {
+    int64_t end = x->shard_row0[s + 1];
+    if (row0 >= end) continue;
+    int64_t k = end - row0 < n ? end - row0 : n;
+    bs_status st = x->src->read_kept(in, s, row0 - x->shard_row0[s], k, x->keep_tmp, err);
+    bs_error changed = {0};
+    if (input_check_file(&x->files[s], &changed) != BS_OK) {
+      *err = changed;
+      return changed.code;
+    }
+    if (st != BS_OK) return st;
+    row0 += k;
+    n -= k;
+  }
+  for (int j = 0; j < x->n_keep; j++) {
+    if (x->keep_tmp[j].oom) out->oom = 1;
+    bs_keep_put(out, x->keep_tmp[j].p, x->keep_tmp[j].n);
+  }
+  if (out->oom) return bs_fail(err, BS_E_NOMEM, "out of memory for kept values");
+  return BS_OK;
+}
+
 /* ---- the interface --------------------------------------------------------------------
  */
 
@@ -626,8 +786,10 @@ bs_status bs_input_open(const bs_input_spec *spec, MPI_Comm comm, bs_input **out
     for (int64_t s = 0; x->shard_row0 && s <= x->n_shards; s++)
       x->shard_row0[s] = s == 0 ? 0 : x->shard_row0[s - 1] + x->shard_rows[s - 1];
     if (x->shard_row0) in->rows = x->shard_row0[x->n_shards];
-    if (!err->code && map_columns(in, &by_name, err) == BS_OK)
-      build_identity(in, by_name, err);
+    if (!err->code && find_keep(in, err) == BS_OK &&
+        map_columns(in, &by_name, err) == BS_OK &&
+        build_identity(in, by_name, err) == BS_OK)
+      keep_identity(in, err);
   }
   /* Every step after find_files is collective or deterministic, but a
    * rank may still run out of memory on its own. */
@@ -665,15 +827,7 @@ static bs_status read_rows(bs_input *in, int64_t row0, int64_t n, void *buf, int
   if (row0 < 0 || row0 > in->rows - n)
     return bs_fail(err, BS_E_INTERNAL, "input: rows %lld..%lld asked of %lld",
                    (long long)row0, (long long)(row0 + n - 1), (long long)in->rows);
-  /* The last shard starting at or before row0. */
-  int64_t lo = 0, hi = x->n_shards - 1;
-  while (lo < hi) {
-    int64_t mid = (lo + hi + 1) / 2;
-    if (x->shard_row0[mid] <= row0)
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
+  int64_t lo = shard_of(x, row0);
   char *out = buf;
   const size_t row_bytes = (size_t)in->cols * (dbl ? sizeof(double) : sizeof(float));
   for (int64_t s = lo; n > 0; s++) {
@@ -748,6 +902,16 @@ void bs_input_close(bs_input *in) {
     free(x->in_names);
     free(x->map);
     free(x->identity);
+    for (int j = 0; x->keep && j < x->n_keep; j++) {
+      free(x->keep[j].name);
+      free(x->keep_source[j]);
+      bs_keep_buf_free(&x->keep_tmp[j]);
+    }
+    free(x->keep);
+    free(x->keep_col);
+    free(x->keep_source);
+    free(x->keep_tmp);
+    free(x->keep_identity);
     free(x->dataset);
     free(x);
   }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "../kernels/model.h"
+#include "keep.h"
 
 #define BS_INPUT_DEFAULT_DATASET "/features"
 
@@ -29,6 +30,8 @@ typedef struct bs_input_spec {
   int64_t n_features;         /* columns to deliver; 0: every input column */
   int allow_extra_columns;    /* input columns the model does not read are ignored */
   int quiet;                  /* no note on stderr when columns go by position */
+  char *const *keep;          /* --keep: columns to copy into the output, or NULL */
+  int n_keep;
 } bs_input_spec;
 
 typedef struct bs_input {
@@ -75,6 +78,29 @@ bs_status bs_input_check_unchanged(bs_input *in, bs_error *err);
 /* The i-th file read: the shards in order, then files watched for
  * changes (virtual dataset sources); NULL past the last. */
 const char *bs_input_file(const bs_input *in, int64_t i);
+
+/* Kept columns (--keep), resolved at open through the same names as the
+ * features (a kept column may be a feature too):
+ * - CSV: a header name; the values are the fields' text (quotes removed),
+ *   so an id keeps its exact spelling ("007").
+ * - HDF5: a name in the features dataset's column_names (numbers in the
+ *   dataset's type), else a dataset of its own with one value per row (1-D,
+ *   or 2-D of one column; integers, floats or strings) named by its path
+ *   (absolute, or relative to the features dataset's group: `--keep id`
+ *   reads /id beside /features), the same in every shard.
+ * A name that is neither is an error naming it and the file. The columns
+ * in --keep order, *n of them; their output names (a dataset's is its
+ * last path component) and types. */
+const bs_keep_col *bs_input_keep_cols(const bs_input *in, int *n);
+
+/* What the kept columns are (names, types, where they come from), for the
+ * run's identity: "" when none. The same on every rank. */
+const char *bs_input_keep_identity(const bs_input *in);
+
+/* The kept values of rows [row0, row0 + n), appended to out as one block
+ * (keep.h). Errors as bs_input_read's. */
+bs_status bs_input_read_kept(bs_input *in, int64_t row0, int64_t n, bs_keep_buf *out,
+                             bs_error *err);
 
 /* SHA-256 (hex) over the identity and the first and last rows: what a
  * partial output records to be resumed from the same input. */

@@ -126,7 +126,10 @@ int main(int argc, char **argv) {
         printf(
             "batchscore: resumed: %lld of %lld chunks were already done (attempt %lld)\n",
             (long long)sum.chunks_before, (long long)sum.chunks, (long long)sum.attempts);
-      printf("batchscore: wrote %s:%s\n", o.output_file, o.output_dataset);
+      if (o.output_format == BS_OUTPUT_HDF5)
+        printf("batchscore: wrote %s:%s\n", o.output_file, o.output_dataset);
+      else
+        printf("batchscore: wrote %s\n", o.output_file);
     }
   }
   free(sum.per_rank);

@@ -6,13 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char usage_text[] =
     "Usage: mpirun -np N batchscore --model PATH --input FILE[:DATASET]\n"
     "                                --output FILE[:DATASET] [options]\n"
     "\n"
     "Scores every row of an HDF5 feature matrix with a trained model and writes\n"
-    "one HDF5 output whose row i holds the scores of input row i.\n"
+    "one output (HDF5, or CSV) whose row i holds the scores of input row i.\n"
     "\n"
     "  --model PATH            model file, told by content: XGBoost JSON, LightGBM\n"
     "                          text, Keras HDF5, or the native network format of\n"
@@ -23,7 +24,13 @@ static const char usage_text[] =
     "                          or quoted glob of such files (one input, name order)\n"
     "  --delimiter C           CSV field delimiter: one character, or tab (default:\n"
     "                          the one of , tab ; | that the header holds most)\n"
-    "  --output FILE[:DATASET] output file (default dataset /scores), float32 rows x K\n"
+    "  --output FILE[:DATASET] output file (default dataset /scores), float32 rows x K;\n"
+    "                          a name ending in .csv or .csv.gz writes CSV (a header,\n"
+    "                          the kept columns, then the scores; gzip'd for .gz)\n"
+    "  --keep COLUMN[,COLUMN...]\n"
+    "                          copy these input columns (ids) into the output beside\n"
+    "                          the scores: CSV fields as text; HDF5 columns named in\n"
+    "                          column_names, or 1-D datasets beside the features\n"
     "  --output-margin         write raw margins instead of transformed predictions\n"
     "  --force                 replace an existing output (and any partial one)\n"
     "  --resume                finish an interrupted run from OUTPUT.partial/, scoring\n"
@@ -146,6 +153,7 @@ enum opt_id {
   OPT_INPUT,
   OPT_DELIMITER,
   OPT_OUTPUT,
+  OPT_KEEP,
   OPT_MARGIN,
   OPT_FORCE,
   OPT_EXTRA,
@@ -194,6 +202,7 @@ static const struct {
     {"--checkpoint", OPT_CHECKPOINT, 1},
     {"--progress", OPT_PROGRESS, 1},
     {"--iteration-range", OPT_ITER_RANGE, 1},
+    {"--keep", OPT_KEEP, 1},
 };
 
 /* "BEGIN:END", both integers >= 0, BEGIN < END unless END is 0. */
@@ -219,6 +228,87 @@ static bs_status parse_range(const char *opt, const char *v, bs_options *o,
   return BS_OK;
 }
 
+static int ends_with(const char *s, const char *tail) {
+  size_t n = strlen(s), k = strlen(tail);
+  return n > k && strcasecmp(s + n - k, tail) == 0;
+}
+
+bs_output_format bs_output_format_of(const char *arg) {
+  static const char *const h5[] = {".h5", ".hdf5", ".hdf", ".he5"};
+  bs_output_format f = ends_with(arg, ".csv.gz") ? BS_OUTPUT_CSV_GZ
+                       : ends_with(arg, ".csv")  ? BS_OUTPUT_CSV
+                                                 : BS_OUTPUT_HDF5;
+  const char *colon = strrchr(arg, ':');
+  if (f == BS_OUTPUT_HDF5 || !colon) return f;
+  char file[4096];
+  snprintf(file, sizeof file, "%.*s", (int)(colon - arg), arg);
+  for (size_t i = 0; i < sizeof h5 / sizeof h5[0]; i++)
+    if (ends_with(file, h5[i])) return BS_OUTPUT_HDF5;
+  return f;
+}
+
+const char *bs_output_format_name(bs_output_format f) {
+  return f == BS_OUTPUT_CSV ? "csv" : f == BS_OUTPUT_CSV_GZ ? "csv.gz" : "hdf5";
+}
+
+/* --output: FILE[:DATASET] for HDF5; a CSV output is one table, no dataset. */
+static bs_status parse_output(const char *v, bs_options *o, bs_error *err) {
+  bs_error local = {0};
+  free(o->output_file);
+  free(o->output_dataset);
+  o->output_file = o->output_dataset = NULL;
+  o->output_format = bs_output_format_of(v);
+  if (o->output_format != BS_OUTPUT_HDF5) {
+    o->output_file = dup_str(v);
+    o->output_dataset = dup_str("");
+    return o->output_file && o->output_dataset
+               ? BS_OK
+               : bs_fail(err, BS_E_NOMEM, "out of memory");
+  }
+  bs_status st = bs_split_path(v, BS_DEFAULT_OUTPUT_DATASET, &o->output_file,
+                               &o->output_dataset, &local);
+  if (st) return bs_fail(err, st, "--output %s", local.msg);
+  if (bs_output_format_of(o->output_file) != BS_OUTPUT_HDF5)
+    return bs_fail(err, BS_E_USAGE,
+                   "--output %s: a dataset name applies to HDF5 output only (%s is a CSV "
+                   "output, one table)",
+                   v, o->output_file);
+  if (strcmp(o->output_dataset, "/batchscore") == 0 ||
+      strncmp(o->output_dataset, "/batchscore/", 12) == 0)
+    return bs_fail(err, BS_E_USAGE,
+                   "--output %s: the group /batchscore holds batchscore's own record; "
+                   "choose another dataset",
+                   v);
+  return BS_OK;
+}
+
+/* --keep A,B,C (and again: more names). Names are taken as written. */
+static bs_status parse_keep(const char *v, bs_options *o, bs_error *err) {
+  for (const char *p = v;; p++) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    if (n == 0) return bs_fail(err, BS_E_USAGE, "--keep '%s': an empty column name", v);
+    char **k = realloc(o->keep, ((size_t)o->n_keep + 1) * sizeof *k);
+    char *name = malloc(n + 1);
+    if (k) o->keep = k;
+    if (!k || !name) {
+      free(name);
+      return bs_fail(err, BS_E_NOMEM, "out of memory");
+    }
+    memcpy(name, p, n);
+    name[n] = '\0';
+    for (int i = 0; i < o->n_keep; i++)
+      if (strcmp(o->keep[i], name) == 0) {
+        bs_fail(err, BS_E_USAGE, "--keep: column '%s' is named twice", name);
+        free(name);
+        return BS_E_USAGE;
+      }
+    o->keep[o->n_keep++] = name;
+    if (!comma) return BS_OK;
+    p = comma;
+  }
+}
+
 static bs_status set_string(char **dst, const char *opt, const char *v, bs_error *err) {
   if (!*v) return bs_fail(err, BS_E_USAGE, "%s: empty value", opt);
   free(*dst);
@@ -242,11 +332,9 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       if (st) return bs_fail(err, st, "--input %s", local.msg);
       return set_string(&o->input, opt, v, err);
     case OPT_OUTPUT:
-      free(o->output_file);
-      free(o->output_dataset);
-      st = bs_split_path(v, BS_DEFAULT_OUTPUT_DATASET, &o->output_file,
-                         &o->output_dataset, &local);
-      return st ? bs_fail(err, st, "--output %s", local.msg) : BS_OK;
+      return parse_output(v, o, err);
+    case OPT_KEEP:
+      return parse_keep(v, o, err);
     case OPT_DELIMITER:
       return parse_delimiter(v, &o->delimiter, err);
     case OPT_MARGIN:
@@ -369,5 +457,7 @@ void bs_options_free(bs_options *o) {
   free(o->output_dataset);
   free(o->kernel);
   free(o->stats);
+  for (int i = 0; i < o->n_keep; i++) free(o->keep[i]);
+  free(o->keep);
   memset(o, 0, sizeof *o);
 }

@@ -9,6 +9,13 @@
 
 typedef enum bs_schedule { BS_SCHEDULE_DYNAMIC = 0, BS_SCHEDULE_STATIC } bs_schedule;
 
+/* The output's format, told by its file name: .csv or .csv.gz, else HDF5. */
+typedef enum bs_output_format {
+  BS_OUTPUT_HDF5 = 0,
+  BS_OUTPUT_CSV,
+  BS_OUTPUT_CSV_GZ
+} bs_output_format;
+
 #define BS_DEFAULT_INPUT_DATASET "/features"
 #define BS_DEFAULT_OUTPUT_DATASET "/scores"
 /* How long a finished chunk may wait in a rank's open part file before it is
@@ -22,8 +29,11 @@ typedef struct bs_options {
   char *model;
   char *input; /* --input as given: the input module reads it */
   char *input_file, *input_dataset;
-  char delimiter; /* --delimiter: CSV field delimiter; 0 detects it */
-  char *output_file, *output_dataset;
+  char delimiter;                     /* --delimiter: CSV field delimiter; 0 detects it */
+  char *output_file, *output_dataset; /* CSV output: the dataset is "" */
+  bs_output_format output_format;
+  char **keep; /* --keep: input columns copied into the output (n_keep names) */
+  int n_keep;
   int output_margin;
   int force;
   int quiet;
@@ -53,6 +63,13 @@ void bs_options_free(bs_options *o);
 /* Splits "FILE[:DATASET]" at its last colon; the dataset defaults to dflt. */
 bs_status bs_split_path(const char *arg, const char *dflt, char **file, char **dataset,
                         bs_error *err);
+
+/* The format an --output argument names: a name ending in .csv or
+ * .csv.gz (any letter case) is CSV unless what precedes its last colon is
+ * an HDF5 file name (out.h5:/x.csv is a dataset). */
+bs_output_format bs_output_format_of(const char *arg);
+/* "hdf5", "csv", "csv.gz". */
+const char *bs_output_format_name(bs_output_format f);
 
 const char *bs_usage(void);
 

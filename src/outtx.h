@@ -13,8 +13,12 @@
  * fingerprint and whose checksums hold. Nothing else is trusted: --resume
  * re-reads every kept chunk's scores and the input rows they came from
  * before it builds on them. When every chunk is done, rank 0 assembles the
- * parts into OUTPUT (h5out.h), renames it into place, and removes the
- * directory: a file at OUTPUT is always complete.
+ * parts into OUTPUT (h5out.h, or csvout.h for a CSV output), renames it
+ * into place, and removes the directory: a file at OUTPUT is always
+ * complete. A CSV output cannot carry its own record, so the record and a
+ * hash of each chunk's bytes go beside it, in OUTPUT.batchscore.json
+ * (renamed into place just before the output): --resume on a complete CSV
+ * output checks its bytes against it, and refuses an output without it.
  *
  * Where locks do not reach (blob mounts seen from several nodes) the owner
  * recorded in the manifest decides: a job that finds another job's id there
@@ -25,7 +29,9 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "csvout.h"
 #include "h5out.h"
+#include "keep.h"
 #include "part.h"
 
 /* Fills r->fingerprint: a hash over everything else in the record. */
@@ -86,14 +92,26 @@ typedef struct bs_tx {
   int64_t attempts; /* including this one */
   char created[32]; /* when the first attempt started */
   bs_chunk_map map;
-  uint64_t *final_hashes; /* COMPLETE: the output's per-chunk hashes */
-  int64_t dropped;        /* kept chunks found damaged or foreign, ignored */
-  int made_dir;           /* this attempt created OUTPUT.partial */
-  int taken_over;         /* another job owns the run now: touch nothing */
+  uint64_t *final_hashes;  /* COMPLETE: the output's per-chunk hashes (chunks x 3) */
+  const bs_keep_col *keep; /* the kept columns (bs_tx_set_output) */
+  int n_keep;
+  int threads;        /* rank 0's threads for a CSV output (0: OpenMP's choice) */
+  int csv;            /* the output is CSV: 1, CSV.gz: 2 */
+  char *sidecar;      /* CSV: OUTPUT.batchscore.json */
+  bs_csv_span *spans; /* COMPLETE CSV: [0] the header, [1 + c] chunk c */
+  uint64_t csv_bytes; /* COMPLETE CSV: the file's size */
+  int64_t dropped;    /* kept chunks found damaged or foreign, ignored */
+  int made_dir;       /* this attempt created OUTPUT.partial */
+  int taken_over;     /* another job owns the run now: touch nothing */
 } bs_tx;
 
 bs_status bs_tx_init(bs_tx *t, const char *output, const char *dataset, bs_error *err);
 void bs_tx_free(bs_tx *t);
+/* Every rank, before bs_tx_begin: the output's format ("hdf5", "csv",
+ * "csv.gz"), the kept columns it holds (borrowed), and the threads that
+ * make a CSV output's text at assembly (0: OpenMP's choice). */
+bs_status bs_tx_set_output(bs_tx *t, const char *format, const bs_keep_col *keep,
+                           int n_keep, int threads, bs_error *err);
 
 /* Rank 0: looks at OUTPUT and OUTPUT.partial, decides with bs_tx_decide,
  * and acts: creates or takes over OUTPUT.partial (lock, manifest) and
@@ -106,14 +124,16 @@ bs_status bs_tx_begin(bs_tx *t, const bs_record *cur, int force, int resume,
 /* Collective: every rank learns the decision, the grid and the chunk map. */
 bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err);
 
-/* Reads input rows [row0, row0 + n) and returns their bs_rows_hash. */
+/* Reads input rows [row0, row0 + n) and returns their bs_rows_hash and the
+ * bs_keep_hash of their kept values. */
 typedef bs_status (*bs_tx_rows_fn)(void *ctx, int64_t row0, int64_t n, uint64_t *hash,
-                                   bs_error *err);
+                                   uint64_t *keep_hash, bs_error *err);
 
 /* Collective: the ranks share out the kept chunks and check each one's
- * scores and input rows against their hashes. Chunks whose scores fail are
- * dropped (scored again); input rows that changed are an error, as is a
- * COMPLETE output whose scores fail. Returns the chunks dropped. */
+ * scores (and kept values) and input rows against their hashes. Chunks
+ * whose scores fail are dropped (scored again); input rows that changed
+ * are an error, as is a COMPLETE output whose scores fail. Returns the
+ * chunks dropped. */
 bs_status bs_tx_verify(bs_tx *t, MPI_Comm comm, int rank, int size, bs_tx_rows_fn rows,
                        void *ctx, int64_t *dropped, bs_error *err);
 
@@ -132,11 +152,12 @@ bs_status bs_tx_collect(bs_tx *t, MPI_Comm comm, int rank, const bs_part_writer 
 /* Chunks done (in rank 0's map after bs_tx_collect). */
 int64_t bs_tx_done(const bs_tx *t);
 
-/* Rank 0: writes every chunk's scores into the output under a temporary
- * name in OUTPUT.partial, checking each against its hash. */
+/* Rank 0: writes every chunk's scores (and kept values) into the output
+ * under a temporary name in OUTPUT.partial, checking each against its
+ * hash; a CSV output's record too. `attrs` are the HDF5 output's. */
 bs_status bs_tx_assemble(bs_tx *t, const bs_attr *attrs, int n_attrs, bs_error *err);
-/* Rank 0: renames the assembled output into place (when this job still
- * owns the run) and removes OUTPUT.partial. */
+/* Rank 0: renames the assembled output (a CSV output's record first) into
+ * place (when this job still owns the run) and removes OUTPUT.partial. */
 bs_status bs_tx_commit(bs_tx *t, bs_error *err);
 /* Rank 0, after a failure or interruption: keeps the partial when it holds
  * progress, removes what this attempt created when it holds none. */

@@ -10,9 +10,12 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-enum { HEADER_BYTES = 64, ENTRY_BYTES = 48, TRAILER_BYTES = 32 };
-static const char head_magic[8] = {'B', 'S', 'P', 'A', 'R', 'T', 0, 1};
-static const char tail_magic[8] = {'B', 'S', 'P', 'E', 'N', 'D', 0, 1};
+#include "keep.h"
+
+enum { HEADER_BYTES = 64, ENTRY_BYTES = 64, TRAILER_BYTES = 32 };
+/* The last byte is the format's version: a part of another is foreign. */
+static const char head_magic[8] = {'B', 'S', 'P', 'A', 'R', 'T', 0, 2};
+static const char tail_magic[8] = {'B', 'S', 'P', 'E', 'N', 'D', 0, 2};
 
 uint64_t bs_rows_hash(const void *rows, size_t bytes, int64_t row0) {
   return XXH3_64bits_withSeed(rows, bytes, (XXH64_hash_t)row0);
@@ -49,6 +52,8 @@ static void put_entry(unsigned char *p, const bs_part_entry *e) {
   put64(p + 24, e->offset);
   put64(p + 32, e->scores_hash);
   put64(p + 40, e->input_hash);
+  put64(p + 48, e->keep_bytes);
+  put64(p + 56, e->keep_hash);
 }
 
 static void get_entry(const unsigned char *p, bs_part_entry *e) {
@@ -58,6 +63,8 @@ static void get_entry(const unsigned char *p, bs_part_entry *e) {
   e->offset = get64(p + 24);
   e->scores_hash = get64(p + 32);
   e->input_hash = get64(p + 40);
+  e->keep_bytes = get64(p + 48);
+  e->keep_hash = get64(p + 56);
 }
 
 static char *dup_printf(const char *fmt, const char *a, const char *b) {
@@ -145,7 +152,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t size) {
 }
 
 bs_status bs_part_add(bs_part_writer *w, const bs_part_entry *e, const float *scores,
-                      double now, bs_error *err) {
+                      const void *keep, size_t keep_bytes, double now, bs_error *err) {
   if (w->fd < 0 && open_part(w, err) != BS_OK) return err->code;
   if (grow((void **)&w->ents, &w->cap, w->n + 1, sizeof *w->ents))
     return bs_fail(err, BS_E_NOMEM, "out of memory");
@@ -153,9 +160,13 @@ bs_status bs_part_add(bs_part_writer *w, const bs_part_entry *e, const float *sc
   bs_part_entry x = *e;
   x.offset = w->off;
   x.scores_hash = bs_scores_hash(scores, count);
-  if (write_all(w->fd, scores, count * sizeof *scores, w->off) != 0)
+  x.keep_bytes = keep_bytes;
+  x.keep_hash = bs_keep_hash(keep, keep_bytes, e->row0);
+  if (write_all(w->fd, scores, count * sizeof *scores, w->off) != 0 ||
+      (keep_bytes &&
+       write_all(w->fd, keep, keep_bytes, w->off + count * sizeof *scores) != 0))
     return bs_fail(err, BS_E_IO, "cannot write %s: %s", w->tmp, strerror(errno));
-  w->off += count * sizeof *scores;
+  w->off += count * sizeof *scores + keep_bytes;
   if (w->n == 0) w->opened = now;
   w->ents[w->n++] = x;
   return BS_OK;
@@ -293,7 +304,7 @@ bs_status bs_part_read_index(const char *path, bs_part_index *ix, bs_error *err)
     get_entry(buf + HEADER_BYTES + i * ENTRY_BYTES, e);
     uint64_t bytes = (uint64_t)e->rows * (uint64_t)(uint32_t)ix->cols * sizeof(float);
     if (e->rows < 0 || e->chunk < 0 || e->offset < HEADER_BYTES || e->offset > ioff ||
-        bytes > ioff - e->offset) {
+        bytes > ioff - e->offset || e->keep_bytes > ioff - e->offset - bytes) {
       st = damaged(err, path, "an index entry points outside the file");
       goto done;
     }
@@ -319,6 +330,20 @@ bs_status bs_part_read_scores(int fd, const char *path, const bs_part_entry *e,
   if (bs_scores_hash(buf, count) != e->scores_hash)
     return bs_fail(err, BS_E_FORMAT,
                    "part %s: the scores of rows %lld..%lld do not match their checksum",
+                   path, (long long)e->row0, (long long)(e->row0 + e->rows - 1));
+  return BS_OK;
+}
+
+bs_status bs_part_read_keep(int fd, const char *path, const bs_part_entry *e,
+                            int32_t cols, void *buf, bs_error *err) {
+  uint64_t at = e->offset + (uint64_t)e->rows * (uint64_t)cols * sizeof(float);
+  if (e->keep_bytes && read_all(fd, buf, e->keep_bytes, at) != 0)
+    return bs_fail(err, BS_E_IO, "cannot read %s: %s", path,
+                   errno ? strerror(errno) : "file shorter than its index");
+  if (bs_keep_hash(buf, e->keep_bytes, e->row0) != e->keep_hash)
+    return bs_fail(err, BS_E_FORMAT,
+                   "part %s: the kept values of rows %lld..%lld do not match their "
+                   "checksum",
                    path, (long long)e->row0, (long long)(e->row0 + e->rows - 1));
   return BS_OK;
 }

@@ -8,17 +8,21 @@
  * can read. A part is self-checking: a magic header with the run's
  * fingerprint, and a trailer with the index of its chunks and a hash over
  * header and index; every chunk's scores and the input rows they were
- * scored from have their own hash. A truncated, altered or foreign part is
- * recognised and ignored, never trusted.
+ * scored from have their own hash, and so do its kept values (--keep,
+ * keep.h), which travel in the part of the rank that read the rows. A
+ * truncated, altered or foreign part is recognised and ignored, never
+ * trusted; so is a part of another format version (an older batchscore's
+ * is scored again).
  *
- * Layout (little-endian):
- *   header   64 bytes: "BSPART" 0 1, fingerprint[16], chunk_rows u64,
+ * Layout (little-endian), version 2:
+ *   header   64 bytes: "BSPART" 0 2, fingerprint[16], chunk_rows u64,
  *            cols u32, zero padding
- *   scores   the chunks' float32 rows, in the order they were added
- *   index    one 48-byte entry per chunk: chunk, row0, rows, offset,
- *            scores hash, input hash (u64 each)
+ *   chunks   per chunk, in the order added: its float32 scores (rows x
+ *            cols), then its block of kept values (keep_bytes bytes)
+ *   index    one 64-byte entry per chunk: chunk, row0, rows, offset,
+ *            scores hash, input hash, keep bytes, keep hash (u64 each)
  *   trailer  32 bytes: entries u64, index offset u64, hash of header and
- *            index u64, "BSPEND" 0 1 */
+ *            index u64, "BSPEND" 0 2 */
 #ifndef BS_PART_H
 #define BS_PART_H
 
@@ -34,6 +38,8 @@ typedef struct bs_part_entry {
   uint64_t offset;      /* of the chunk's scores in its part */
   uint64_t scores_hash; /* XXH3-64 of the scores' bytes */
   uint64_t input_hash;  /* bs_rows_hash of the input rows scored */
+  uint64_t keep_bytes;  /* its kept values, right after the scores (0: none) */
+  uint64_t keep_hash;   /* bs_keep_hash of them */
 } bs_part_entry;
 
 /* The hash of a block of input rows as the scorer saw them, seeded by the
@@ -64,11 +70,12 @@ typedef struct bs_part_writer {
 bs_status bs_part_writer_init(bs_part_writer *w, const char *dir, const char *prefix,
                               const uint8_t fp[BS_PART_FP_BYTES], int64_t chunk_rows,
                               int32_t cols, bs_error *err);
-/* Appends a chunk's scores (e->rows x cols floats); e->chunk, row0, rows and
+/* Appends a chunk's scores (e->rows x cols floats) and its block of kept
+ * values (keep_bytes of them, or none); e->chunk, row0, rows and
  * input_hash are the caller's, the rest is filled in. `now` stamps the
  * first chunk of a part. */
 bs_status bs_part_add(bs_part_writer *w, const bs_part_entry *e, const float *scores,
-                      double now, bs_error *err);
+                      const void *keep, size_t keep_bytes, double now, bs_error *err);
 /* Publishes the open part, if it holds any chunk. */
 bs_status bs_part_publish(bs_part_writer *w, bs_error *err);
 /* Chunks added but not yet published. */
@@ -99,5 +106,9 @@ void bs_part_index_free(bs_part_index *ix);
 /* Reads one chunk's scores from an open part and checks their hash. */
 bs_status bs_part_read_scores(int fd, const char *path, const bs_part_entry *e,
                               int32_t cols, float *buf, bs_error *err);
+/* Reads one chunk's kept values (e->keep_bytes into buf) and checks their
+ * hash. */
+bs_status bs_part_read_keep(int fd, const char *path, const bs_part_entry *e,
+                            int32_t cols, void *buf, bs_error *err);
 
 #endif

@@ -61,10 +61,13 @@ typedef struct job {
   bs_tx tx;
   int64_t *todo; /* chunks still to do, in order */
   int64_t n_todo;
-  int f64;           /* rows read and scored as doubles (x[] holds doubles) */
-  float *x[2];       /* chunks of input rows, one read while one is scored */
-  uint64_t xhash[2]; /* their hashes */
-  float *y[2];       /* their margins, then packed predictions */
+  int f64;                 /* rows read and scored as doubles (x[] holds doubles) */
+  float *x[2];             /* chunks of input rows, one read while one is scored */
+  uint64_t xhash[2];       /* their hashes */
+  float *y[2];             /* their margins, then packed predictions */
+  bs_keep_buf kb[3];       /* kept values: of the chunk read, scored, stored */
+  const bs_keep_col *keep; /* the kept columns (--keep) */
+  int n_keep;
   bs_scorer sc;
   bs_part_writer pw;
   int have_pw;
@@ -146,8 +149,12 @@ static bs_status open_input(job *j, bs_error *err) {
                         .feature_names = j->model.feature_names,
                         .n_features = j->model.n_features,
                         .allow_extra_columns = o->allow_extra_columns,
-                        .quiet = o->quiet};
-  return bs_input_open(&spec, j->comm, &j->in, err);
+                        .quiet = o->quiet,
+                        .keep = o->keep,
+                        .n_keep = o->n_keep};
+  if (bs_input_open(&spec, j->comm, &j->in, err)) return err->code;
+  j->keep = bs_input_keep_cols(j->in, &j->n_keep);
+  return BS_OK;
 }
 
 static int64_t default_chunk_rows(const job *j) {
@@ -227,16 +234,27 @@ static bs_status check_stats_path(const char *path, bs_error *err) {
  * learns the decision, the chunk grid and what is kept. */
 static bs_status plan_output(job *j, bs_error *err) {
   const bs_options *o = j->o;
-  if (bs_tx_init(&j->tx, o->output_file, o->output_dataset, err)) return agree(j, err);
+  const char *format = bs_output_format_name(o->output_format);
+  if (bs_tx_init(&j->tx, o->output_file, o->output_dataset, err) == BS_OK)
+    bs_tx_set_output(&j->tx, format, j->keep, j->n_keep, o->threads, err);
+  if (agree(j, err)) return err->code;
+  /* The kept columns' names must fit the output, before anything is made. */
+  if (o->output_format == BS_OUTPUT_HDF5)
+    bs_final_check_names(j->keep, j->n_keep, o->output_dataset, err);
+  else
+    bs_csv_check_names(j->keep, j->n_keep, j->cols, err);
+  if (agree(j, err)) return err->code;
   if (j->rank == 0) {
     /* What defines the rows and their order (the files with their sizes,
      * dataset, type, shape, column mapping); their contents are covered by
      * the per-chunk input hashes. */
     bs_record cur = {.input = (char *)bs_input_identity(j->in),
+                     .keep = (char *)bs_input_keep_identity(j->in),
                      .output_margin = o->output_margin,
                      .rows = j->in->rows,
                      .cols = j->cols};
     snprintf(cur.model_sha256, sizeof cur.model_sha256, "%s", j->sha);
+    snprintf(cur.output_format, sizeof cur.output_format, "%s", format);
     /* The part of the model scored is part of what the output is made from. */
     if (o->iter_begin < 0)
       snprintf(cur.model_options, sizeof cur.model_options, "iterations=default");
@@ -292,22 +310,27 @@ static bs_status alloc_buffers(job *j, bs_error *err) {
   return agree(j, err);
 }
 
-/* Reads rows into x and hashes them as the scorer will see them. */
+/* Reads rows into x and hashes them as the scorer will see them; their
+ * kept values (--keep) into kb. */
 static bs_status read_rows(job *j, int64_t row0, int64_t n, float *x, uint64_t *hash,
-                           bs_error *err) {
+                           bs_keep_buf *kb, bs_error *err) {
   double t0 = bs_now();
   bs_status st = j->f64 ? bs_input_read_f64(j->in, row0, n, (double *)(void *)x, err)
                         : bs_input_read(j->in, row0, n, x, err);
   if (st == BS_OK)
     *hash = bs_rows_hash(x, (size_t)n * (size_t)j->in->cols * (j->f64 ? 8 : 4), row0);
+  kb->n = 0;
+  if (st == BS_OK && j->n_keep) bs_input_read_kept(j->in, row0, n, kb, err);
   j->st.read_s += bs_now() - t0;
   return err->code;
 }
 
 static bs_status verify_rows(void *ctx, int64_t row0, int64_t n, uint64_t *hash,
-                             bs_error *err) {
+                             uint64_t *keep_hash, bs_error *err) {
   job *j = ctx;
-  return read_rows(j, row0, n, j->x[0], hash, err);
+  if (read_rows(j, row0, n, j->x[0], hash, &j->kb[0], err)) return err->code;
+  *keep_hash = bs_keep_hash(j->kb[0].p, j->kb[0].n, row0);
+  return BS_OK;
 }
 
 /* Checks a resumed run's kept chunks (or a complete output) before they
@@ -351,14 +374,16 @@ static void check_takeover(job *j, bs_error *err) {
   if (err->code && bs_tx_owner_check(&j->tx, &e) != BS_OK) *err = e;
 }
 
-/* Adds chunk c's scores from y to this rank's part. */
+/* Adds chunk c's scores from y (and kept values from kb) to this rank's
+ * part. */
 static void store_chunk(job *j, int64_t c, const float *y, uint64_t input_hash,
-                        bs_error *err) {
+                        const bs_keep_buf *kb, bs_error *err) {
   int64_t row0, n;
   bs_chunk_rows(j->tx.rec.rows, j->tx.rec.chunk_rows, c, &row0, &n);
   bs_part_entry e = {.chunk = c, .row0 = row0, .rows = n, .input_hash = input_hash};
   double t0 = bs_now();
-  if (bs_part_add(&j->pw, &e, y, t0, err) == BS_OK) bs_dispatch_done_one(&j->disp);
+  if (bs_part_add(&j->pw, &e, y, kb->p, kb->n, t0, err) == BS_OK)
+    bs_dispatch_done_one(&j->disp);
   j->st.write_s += bs_now() - t0;
   check_takeover(j, err);
   if (j->trace_fd >= 0 && !err->code) {
@@ -449,38 +474,44 @@ static int64_t next_chunk(job *j, bs_error *err) {
 }
 
 /* The pipeline: score chunk c on the scorer thread while reading the next
- * one and storing the previous one. */
+ * one and storing the previous one. Kept values need no scoring: three
+ * buffers turn (kc: chunk c's, kp: the pending chunk's, the third for the
+ * chunk being read). */
 static void run_chunks(job *j, bs_error *err) {
-  int b = 0;
+  int b = 0, kc = 0, kp = 1;
   int64_t c = next_chunk(j, err), pending = -1, row0, n;
   uint64_t pending_hash = 0;
   if (c >= 0) {
     bs_chunk_rows(j->tx.rec.rows, j->tx.rec.chunk_rows, c, &row0, &n);
-    if (read_rows(j, row0, n, j->x[b], &j->xhash[b], err)) c = -1;
+    if (read_rows(j, row0, n, j->x[b], &j->xhash[b], &j->kb[kc], err)) c = -1;
   }
   while (c >= 0) {
+    const int kn = 3 - kc - kp;
     bs_chunk_rows(j->tx.rec.rows, j->tx.rec.chunk_rows, c, &row0, &n);
     bs_scorer_submit(&j->sc, j->x[b], n, j->y[b]);
     int64_t c2 = next_chunk(j, err), r2, n2;
     if (c2 >= 0) {
       bs_chunk_rows(j->tx.rec.rows, j->tx.rec.chunk_rows, c2, &r2, &n2);
-      if (read_rows(j, r2, n2, j->x[1 - b], &j->xhash[1 - b], err)) c2 = -1;
+      if (read_rows(j, r2, n2, j->x[1 - b], &j->xhash[1 - b], &j->kb[kn], err)) c2 = -1;
     }
     if (pending >= 0 && !err->code)
-      store_chunk(j, pending, j->y[1 - b], pending_hash, err);
+      store_chunk(j, pending, j->y[1 - b], pending_hash, &j->kb[kp], err);
     pending = -1;
     if (wait_scorer(j, err) == BS_OK) {
       pending = c;
       pending_hash = j->xhash[b];
+      kp = kc;
       j->st.rows += n;
       j->st.chunks++;
     }
     c = err->code ? -1 : c2;
+    kc = kn;
     b = 1 - b;
   }
   bs_error later = {0};
   if (pending >= 0)
-    store_chunk(j, pending, j->y[1 - b], pending_hash, err->code ? &later : err);
+    store_chunk(j, pending, j->y[1 - b], pending_hash, &j->kb[kp],
+                err->code ? &later : err);
   /* Whatever is finished is published now, also after a failure elsewhere
    * (an unreadable input chunk, say): progress is never thrown away. */
   publish(j, err->code ? &later : err);
@@ -578,6 +609,7 @@ static void job_free(job *j) {
     bs_kernel_release(&j->kinst);
   }
   if (j->have_model) bs_model_free(&j->model);
+  for (int k = 0; k < 3; k++) bs_keep_buf_free(&j->kb[k]);
   bs_input_close(j->in);
   bs_tx_free(&j->tx);
   free(j->todo);

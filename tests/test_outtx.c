@@ -141,7 +141,10 @@ static void write_parts(int n, int every, char *first, size_t len) {
     for (int i = 0; i < 6; i++) s[i] = (float)(c * 10 + i);
     bs_part_entry e = {
         .chunk = c, .row0 = 3 * c, .rows = 3, .input_hash = 100u + (unsigned)c};
-    CHECK(bs_part_add(&w, &e, s, 0.0, &err) == BS_OK);
+    /* Odd chunks carry kept values after their scores. */
+    const char keep[] = "kept values";
+    CHECK(bs_part_add(&w, &e, s, c % 2 ? keep : NULL, c % 2 ? sizeof keep : 0, 0.0,
+                      &err) == BS_OK);
     if ((c + 1) % every == 0) CHECK(bs_part_publish(&w, &err) == BS_OK);
   }
   CHECK(bs_part_publish(&w, &err) == BS_OK);
@@ -164,6 +167,11 @@ START_TEST(test_part_round_trip) {
   float s[6];
   CHECK(bs_part_read_scores(fd, path, &ix.ents[1], 2, s, &err) == BS_OK);
   CHECK(s[0] == 10 && s[5] == 15 && ix.ents[1].input_hash == 101);
+  char kept[32];
+  CHECK(ix.ents[0].keep_bytes == 0 && ix.ents[1].keep_bytes == 12);
+  CHECK(bs_part_read_keep(fd, path, &ix.ents[0], 2, kept, &err) == BS_OK);
+  CHECK(bs_part_read_keep(fd, path, &ix.ents[1], 2, kept, &err) == BS_OK);
+  CHECK(strcmp(kept, "kept values") == 0);
   close(fd);
   bs_part_index_free(&ix);
   path[strlen(path) - 6] = '2';
@@ -196,7 +204,8 @@ START_TEST(test_part_damage) {
   bs_part_index ix;
   bs_error err = {0};
   /* Each kind of damage: the index is refused, or a chunk's scores are. */
-  const long index_damage[] = {0, 8, 24, -1, -20, -30, -40, -60};
+  /* 7: the format's version (a part of another version is foreign). */
+  const long index_damage[] = {0, 7, 8, 24, -1, -20, -30, -40, -60};
   for (size_t k = 0; k < sizeof index_damage / sizeof index_damage[0]; k++) {
     write_parts(2, 10, path, sizeof path);
     flip(path, index_damage[k]);
@@ -215,6 +224,18 @@ START_TEST(test_part_damage) {
   CHECK(bs_part_read_scores(fd, path, &ix.ents[0], 2, s, &err) == BS_OK);
   CHECK(bs_part_read_scores(fd, path, &ix.ents[1], 2, s, &err) == BS_E_FORMAT);
   CHECK(strstr(err.msg, "rows 3..5") != NULL);
+  close(fd);
+  bs_part_index_free(&ix);
+  /* A kept value changed: that chunk's kept values fail. */
+  write_parts(2, 10, path, sizeof path);
+  flip(path, 64 + 24 + 24 + 3);
+  memset(&err, 0, sizeof err);
+  CHECK(bs_part_read_index(path, &ix, &err) == BS_OK);
+  fd = open(path, O_RDONLY);
+  char kept[32];
+  CHECK(bs_part_read_scores(fd, path, &ix.ents[1], 2, s, &err) == BS_OK);
+  CHECK(bs_part_read_keep(fd, path, &ix.ents[1], 2, kept, &err) == BS_E_FORMAT);
+  CHECK(strstr(err.msg, "kept values of rows 3..5") != NULL);
   close(fd);
   bs_part_index_free(&ix);
   /* Cut short anywhere: never accepted. */
@@ -270,6 +291,22 @@ START_TEST(test_record) {
   b = sample_record();
   b.cols = 2;
   CHECK(strstr(bs_record_mismatch(&a, &b), "columns"));
+  /* Kept columns and the output format: part of the identity when used; a
+   * plain HDF5 run keeps the fingerprint it had before they existed. */
+  b = sample_record();
+  strcpy(b.output_format, "hdf5");
+  b.keep = "";
+  bs_record_fingerprint(&b);
+  CHECK(strcmp(a.fingerprint, b.fingerprint) == 0 && !bs_record_mismatch(&a, &b));
+  b.keep = "keep 'id' int64 column 0\n";
+  bs_record_fingerprint(&b);
+  CHECK(strcmp(a.fingerprint, b.fingerprint) != 0);
+  CHECK(strstr(bs_record_mismatch(&a, &b), "--keep"));
+  b = sample_record();
+  strcpy(b.output_format, "csv");
+  bs_record_fingerprint(&b);
+  CHECK(strcmp(a.fingerprint, b.fingerprint) != 0);
+  CHECK(strstr(bs_record_mismatch(&a, &b), "output format"));
 }
 END_TEST
 
