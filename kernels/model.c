@@ -67,6 +67,10 @@ void bs_model_free(bs_model *m) {
     free(ly->shift64);
   }
   free(m->network.layers);
+  free(m->prep.cols);
+  free(m->prep.ops);
+  free(m->prep.pool);
+  memset(&m->prep, 0, sizeof m->prep);
   m->network.layers = NULL;
   m->network.n_layers = 0;
   m->forest.trees = NULL;

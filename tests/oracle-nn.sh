@@ -69,8 +69,8 @@ if "$PY" -c 'import h5py' 2>/dev/null; then
     bad "tf.keras 2 branching graph" "only a chain of layers is supported"
   kedit k3_bc_mlp '"activation": "tanh"' '"activation": "mish"' &&
     bad "Keras 3 unsupported activation" "activation 'mish' is not supported"
-  edit "f.attrs['batchscore_format_version'] = 2" &&
-    bad "newer format version" "network format version 2"
+  edit "f.attrs['batchscore_format_version'] = 3" &&
+    bad "newer format version" "network format version 3"
   edit "del f['layers/1/weights']" && bad "missing weights" "layer 1 has no dataset 'weights'"
   edit "f['layers/0'].attrs['activation'] = 'mish'" &&
     bad "unknown activation" "activation 'mish' is not supported"

@@ -228,7 +228,7 @@ static bs_status tree_cpu_score(void *state, const float *rows, size_t n, size_t
 static bs_status tree_cpu_score_f64(void *state, const double *rows, size_t n,
                                     size_t stride, float *margins, bs_error *err) {
   const tree_cpu *s = state;
-  if (!s->m->forest.has_values64)
+  if (!s->m->input_f64)
     return bs_ref_score_as_float(state, tree_cpu_score, s->m->n_features, rows, n, stride,
                                  margins, err);
   return score_rows(s, NULL, rows, n, stride, margins, err);
