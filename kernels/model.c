@@ -169,6 +169,14 @@ static void modified_huber(float *v, int32_t k) {
     v[i] = sum > 0.0 ? (float)(v[i] / sum) : 1.0f / (float)k;
 }
 
+/* OneVsRestClassifier.predict_proba: each probability over the row's sum. */
+static void normalize(float *v, int32_t k) {
+  double sum = 0.0;
+  for (int32_t i = 0; i < k; i++) sum += v[i];
+  if (sum != 0.0)
+    for (int32_t i = 0; i < k; i++) v[i] = (float)(v[i] / sum);
+}
+
 /* XGBoost's QuantileRegression::PredTransform: the row's quantiles sorted
  * ascending by its insertion sort, so they never cross. */
 static void sort_row(float *v, int32_t k) {
@@ -238,6 +246,9 @@ void bs_model_transform(const bs_model *m, float *out, size_t n) {
       break;
     case BS_TRANSFORM_MODIFIED_HUBER:
       for (size_t r = 0; r < n; r++) modified_huber(out + r * (size_t)k, k);
+      break;
+    case BS_TRANSFORM_NORMALIZE:
+      for (size_t r = 0; r < n; r++) normalize(out + r * (size_t)k, k);
       break;
     case BS_TRANSFORM_SIGMOID_SCALED:
       for (size_t i = 0; i < total; i++)

@@ -255,6 +255,9 @@ typedef enum bs_transform {
   /* (clip(m, -1, 1) + 1) / 2 per group, divided by the row's sum, uniform
    * where that is 0 (SGDClassifier(loss="modified_huber").predict_proba) */
   BS_TRANSFORM_MODIFIED_HUBER,
+  /* each group divided by the row's sum in double, unless that is 0
+   * (OneVsRestClassifier.predict_proba over probabilities) */
+  BS_TRANSFORM_NORMALIZE,
   /* LightGBM's ConvertOutput, in double as LightGBM computes it: */
   BS_TRANSFORM_SIGMOID_SCALED, /* 1 / (1 + exp(-sigmoid_scale * m)) */
   BS_TRANSFORM_LOG1P_EXP,      /* log(1 + exp(m)) (cross_entropy_lambda) */

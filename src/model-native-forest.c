@@ -327,11 +327,11 @@ static bs_status add_trees(bs_h5m *h, bs_forest_build *b, const tree_arrays *a,
   return BS_OK;
 }
 
-static const char *const output_names[] = {"identity",    "sigmoid", "softmax",
-                                           "ovr_sigmoid", "exp",     NULL};
+static const char *const output_names[] = {
+    "identity", "sigmoid", "softmax", "ovr_sigmoid", "exp", "normalize", NULL};
 static const bs_transform output_transforms[] = {
-    BS_TRANSFORM_IDENTITY, BS_TRANSFORM_SIGMOID, BS_TRANSFORM_SOFTMAX,
-    BS_TRANSFORM_SIGMOID_NORM, BS_TRANSFORM_EXP};
+    BS_TRANSFORM_IDENTITY,     BS_TRANSFORM_SIGMOID, BS_TRANSFORM_SOFTMAX,
+    BS_TRANSFORM_SIGMOID_NORM, BS_TRANSFORM_EXP,     BS_TRANSFORM_NORMALIZE};
 
 /* The root's attributes. */
 static bs_status forest_attrs(bs_h5m *h, bs_model *m, int *f64, int *rule) {

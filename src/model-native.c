@@ -318,6 +318,7 @@ static const named output_names[] = {
     {"softmax", BS_TRANSFORM_SOFTMAX},
     {"ovr_sigmoid", BS_TRANSFORM_SIGMOID_NORM},
     {"modified_huber", BS_TRANSFORM_MODIFIED_HUBER},
+    {"normalize", BS_TRANSFORM_NORMALIZE},
 };
 
 static int lookup(const named *t, size_t n, const char *name) {
@@ -484,7 +485,7 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
   if (tr < 0) {
     st = bs_fail(h->err, BS_E_UNSUPPORTED,
                  "%s: output '%s' is not one of identity, sigmoid, softmax, "
-                 "ovr_sigmoid, modified_huber",
+                 "ovr_sigmoid, modified_huber, normalize",
                  h->path, output);
     goto out;
   }
