@@ -181,9 +181,10 @@ typedef struct bs_network {
  * column cols[j].src put through its ops in order. The arithmetic is
  * defined here and applied once, for every kernel, by bs_kernel_score
  * (bs_prep_apply): each op is computed in double; on rows of floats the
- * value is rounded to float after every op, as numpy's in-place
- * arithmetic on a float32 array does (scikit-learn's transformers keep
- * float32 data float32); on rows of doubles it stays double to the end. */
+ * value is rounded to float after every op (but a hash, an identifier
+ * that an ordinal op numbers next), as numpy's in-place arithmetic on a
+ * float32 array does (scikit-learn's transformers keep float32 data
+ * float32); on rows of doubles it stays double to the end. */
 typedef enum bs_prep_kind {
   BS_PREP_SUB = 1, /* v - a */
   BS_PREP_DIV,     /* v / a */

@@ -140,10 +140,13 @@ void bs_prep_apply(const bs_prep *p, const float *rows, size_t n, size_t stride,
     float *y = out + r * (size_t)p->n_out;
     for (int32_t j = 0; j < p->n_out; j++) {
       const bs_prep_col *c = &p->cols[j];
-      float v = x[c->src];
-      for (int32_t i = 0; i < c->n_ops; i++)
-        v = (float)apply_op(p, &p->ops[c->op_off + i], (double)v);
-      y[j] = v;
+      double v = x[c->src];
+      for (int32_t i = 0; i < c->n_ops; i++) {
+        const bs_prep_op *o = &p->ops[c->op_off + i];
+        v = apply_op(p, o, v);
+        if (o->kind != BS_PREP_CATBOOST_HASH) v = (float)v;
+      }
+      y[j] = (float)v;
     }
   }
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Oracle test for networks: every fixture in data/nn/ (real Keras and
-# scikit-learn models) scored by batchscore matches the predictions the
+# Oracle test for networks and scikit-learn models: every fixture in
+# data/nn/ (real Keras and scikit-learn models) and data/sk/ (scikit-learn
+# tree ensembles and pipelines) scored by batchscore matches the predictions the
 # library itself stored next to it to 1e-5 relative or 1e-6 absolute on
 # every value, and its margins (the values before the final sigmoid or
 # softmax) to 1e-5 relative or 1e-5 absolute: a logit is a float32 sum of
@@ -11,9 +12,9 @@
 # Prints the largest differences.
 . "$(dirname "$0")/lib.sh"
 
-for model in "$DATA"/nn/*.model.h5; do
+for model in "$DATA"/nn/*.model.h5 "$DATA"/sk/*.model.h5; do
   case=$(basename "$model" .model.h5)
-  input=$DATA/nn/$case.h5
+  input=$(dirname "$model")/$case.h5
   for kind in prediction margin; do
     flag= ref=/expected atol=1e-6
     [ "$kind" = margin ] && flag=--output-margin ref=/expected_margin atol=1e-5
