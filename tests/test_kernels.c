@@ -16,6 +16,9 @@
  * reference kernel itself is checked against an evaluator written from
  * the rules in model.h, since it is the oracle for all the others.
  *
+ * A third of the trees are oblivious (one split per level, CatBoost's),
+ * which the tree kernels walk from a feature-major copy of the rows.
+ *
  * Some LightGBM-like models also carry value64 (double thresholds and
  * leaves): they are scored from float rows and from double rows
  * (score_f64) whose values sit on, just below and just above the double
@@ -154,6 +157,58 @@ static int32_t grow(gen *g, int depth, int max_depth) {
   return id;
 }
 
+/* The split of every node of one level of an oblivious tree. */
+typedef struct level_split {
+  int32_t feature;
+  uint32_t flags;
+  float value;
+  double value64;
+} level_split;
+
+/* An oblivious tree (CatBoost's): one split per level, every path of the
+ * same length; the tree kernels walk these their own way. */
+static int32_t grow_oblivious(gen *g, const level_split *lv, int depth, int max_depth) {
+  int32_t id = g->n++;
+  bs_node nd;
+  memset(&nd, 0, sizeof nd);
+  if (depth == max_depth) {
+    nd.flags = BS_NODE_LEAF;
+    nd.left = nd.right = -1;
+    nd.value = leaf_value(g->r);
+    if (g->v64) {
+      g->v64[id] = (double)nd.value + (double)(rng_unit(g->r) - 0.5f) * 0x1p-30;
+      nd.value = (float)g->v64[id];
+    }
+    g->nodes[id] = nd;
+    return id;
+  }
+  nd.feature = lv[depth].feature;
+  nd.flags = lv[depth].flags;
+  nd.value = lv[depth].value;
+  if (g->v64) g->v64[id] = lv[depth].value64;
+  g->nodes[id] = nd;
+  int32_t l = grow_oblivious(g, lv, depth + 1, max_depth);
+  int32_t r = grow_oblivious(g, lv, depth + 1, max_depth);
+  g->nodes[id].left = l;
+  g->nodes[id].right = r;
+  return id;
+}
+
+static void grow_oblivious_tree(gen *g, int max_depth) {
+  level_split lv[MAX_DEPTH];
+  for (int d = 0; d < max_depth; d++) {
+    lv[d].feature = (int32_t)rng_below(g->r, (uint32_t)g->n_features);
+    lv[d].flags = rng_below(g->r, 2) ? BS_NODE_DEFAULT_LEFT : 0;
+    if (g->v64) {
+      lv[d].value64 = thresholds64[rng_below(g->r, N_THRESHOLDS64)];
+      lv[d].value = float_above(lv[d].value64);
+    } else {
+      lv[d].value = thresholds[rng_below(g->r, N_THRESHOLDS)];
+    }
+  }
+  grow_oblivious(g, lv, 0, max_depth);
+}
+
 /* Moves every node but the root to a random place, so that no kernel can
  * rely on children following their parent. */
 static void shuffle_nodes(rng *r, bs_tree *t) {
@@ -232,7 +287,10 @@ static void random_model(uint64_t seed, bs_model *m) {
              .lightgbm = lightgbm,
              .has_cat = &f->has_categorical,
              .has_zero_missing = &f->has_zero_missing};
-    grow(&g, 0, (int)rng_below(&r, MAX_DEPTH + 1));
+    if (rng_below(&r, 3) == 0)
+      grow_oblivious_tree(&g, (int)rng_below(&r, MAX_DEPTH + 1));
+    else
+      grow(&g, 0, (int)rng_below(&r, MAX_DEPTH + 1));
     tr->n_nodes = g.n;
     if (rng_below(&r, 2)) shuffle_nodes(&r, tr);
     tr->group = (int32_t)rng_below(&r, (uint32_t)m->n_groups);
