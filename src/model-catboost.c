@@ -155,7 +155,7 @@ static bs_status collect_hashes(cb *c, json_t *trees) {
   }
   for (int32_t f = 0; f < c->n_cat; f++) {
     int32_t n = c->n_hashes[f], k = 0;
-    qsort(c->hashes[f], (size_t)n, sizeof(double), cmp_double);
+    if (n > 1) qsort(c->hashes[f], (size_t)n, sizeof(double), cmp_double);
     for (int32_t i = 0; i < n; i++)
       if (k == 0 || c->hashes[f][i] != c->hashes[f][k - 1])
         c->hashes[f][k++] = c->hashes[f][i];
@@ -184,7 +184,8 @@ static bs_status build_prep(cb *c) {
     p->ops[p->n_ops++] = (bs_prep_op){.kind = BS_PREP_CATBOOST_HASH};
     p->ops[p->n_ops++] =
         (bs_prep_op){.kind = BS_PREP_ORDINAL, .n = c->n_hashes[f], .off = p->n_pool};
-    memcpy(p->pool + p->n_pool, c->hashes[f], (size_t)c->n_hashes[f] * sizeof(double));
+    if (c->n_hashes[f] > 0)
+      memcpy(p->pool + p->n_pool, c->hashes[f], (size_t)c->n_hashes[f] * sizeof(double));
     p->n_pool += (uint32_t)c->n_hashes[f];
   }
   p->inner_f64 = 0;
