@@ -161,6 +161,7 @@ static herr_t put_record(hid_t file, const bs_record *rec, const uint64_t *hashe
   const bs_attr a[] = {
       {"fingerprint", rec->fingerprint, 0},
       {"model_sha256", rec->model_sha256, 0},
+      {"model_options", rec->model_options, 0},
       {"input", rec->input ? rec->input : "", 0},
       {"output_dataset", rec->output_dataset, 0},
       {"output", rec->output_margin ? "margin" : "prediction", 0},
@@ -223,15 +224,16 @@ static bs_status read_record(hid_t file, const char *path, bs_record *rec,
                    path);
   char out[16] = "";
   rec->input = get_str_attr(g, "input");
-  int ok = rec->input && get_str_into(g, "fingerprint", rec->fingerprint, 33) &&
-           get_str_into(g, "model_sha256", rec->model_sha256, 65) &&
-           get_str_into(g, "output_dataset", rec->output_dataset, 256) &&
-           get_str_into(g, "output", out, sizeof out) &&
-           get_int_attr(g, "rows", &rec->rows) &&
-           get_int_attr(g, "columns", &rec->cols) &&
-           get_int_attr(g, "chunk_rows", &rec->chunk_rows) &&
-           get_int_attr(g, "chunks", &rec->chunks) && rec->chunks >= 0 &&
-           rec->chunks <= (int64_t)(SIZE_MAX / 16);
+  int ok =
+      rec->input && get_str_into(g, "fingerprint", rec->fingerprint, 33) &&
+      get_str_into(g, "model_sha256", rec->model_sha256, 65) &&
+      get_str_into(g, "model_options", rec->model_options, sizeof rec->model_options) &&
+      get_str_into(g, "output_dataset", rec->output_dataset, 256) &&
+      get_str_into(g, "output", out, sizeof out) && get_int_attr(g, "rows", &rec->rows) &&
+      get_int_attr(g, "columns", &rec->cols) &&
+      get_int_attr(g, "chunk_rows", &rec->chunk_rows) &&
+      get_int_attr(g, "chunks", &rec->chunks) && rec->chunks >= 0 &&
+      rec->chunks <= (int64_t)(SIZE_MAX / 16);
   rec->output_margin = strcmp(out, "margin") == 0;
   hid_t d = ok ? H5Dopen2(g, "chunk_hashes", H5P_DEFAULT) : H5I_INVALID_HID;
   hid_t s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;

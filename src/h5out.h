@@ -22,7 +22,9 @@ typedef struct bs_attr {
 typedef struct bs_record {
   char fingerprint[33]; /* hex of the hash over the rest */
   char model_sha256[65];
-  char *input; /* the input's identity text (malloc'ed) */
+  char model_options[64]; /* what selects the scored part of the model, e.g.
+                             "iterations=best" */
+  char *input;            /* the input's identity text (malloc'ed) */
   char output_dataset[256];
   int output_margin;
   int64_t rows, cols, chunk_rows, chunks;

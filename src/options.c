@@ -17,8 +17,12 @@ static const char usage_text[] =
     "  --model PATH            model file, told by content: XGBoost JSON, LightGBM\n"
     "                          text, Keras HDF5, or the native network format of\n"
     "                          scripts/export-sklearn\n"
-    "  --input FILE[:DATASET]  2-D rows x features dataset (default dataset /features);\n"
-    "                          any integer or float type, read as float32\n"
+    "  --input PATH            the rows: an HDF5 FILE[:DATASET] (2-D rows x features,\n"
+    "                          default dataset /features, any integer or float type),\n"
+    "                          a CSV or gzip'd CSV file with a header row, or a folder\n"
+    "                          or quoted glob of such files (one input, name order)\n"
+    "  --delimiter C           CSV field delimiter: one character, or tab (default:\n"
+    "                          the one of , tab ; | that the header holds most)\n"
     "  --output FILE[:DATASET] output file (default dataset /scores), float32 rows x K\n"
     "  --output-margin         write raw margins instead of transformed predictions\n"
     "  --force                 replace an existing output (and any partial one)\n"
@@ -26,7 +30,7 @@ static const char usage_text[] =
     "                          only the chunks not yet done (any rank count); a\n"
     "                          complete output with the same model and input is\n"
     "                          left as it is\n"
-    "  --allow-extra-columns   ignore input columns beyond those the model reads\n"
+    "  --allow-extra-columns   ignore input columns the model does not read\n"
     "  --schedule MODE         dynamic (default): rank 0 hands out chunks on demand;\n"
     "                          static: each rank a fixed contiguous share\n"
     "  --chunk-rows N          rows per unit of work (default: about 16 MiB of input,\n"
@@ -102,6 +106,29 @@ static bs_status parse_int(const char *opt, const char *v, long long lo, long lo
   return BS_OK;
 }
 
+/* One byte, or a name for the ones a shell makes awkward. */
+static bs_status parse_delimiter(const char *v, char *out, bs_error *err) {
+  static const struct {
+    const char *name;
+    char c;
+  } names[] = {{"tab", '\t'}, {"\\t", '\t'},  {"comma", ','}, {"semicolon", ';'},
+               {"pipe", '|'}, {"space", ' '}, {"auto", 0}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(v, names[i].name) == 0) {
+      *out = names[i].c;
+      return BS_OK;
+    }
+  if (strlen(v) == 1 && v[0] != '"' && v[0] != '\n' && v[0] != '\r') {
+    *out = v[0];
+    return BS_OK;
+  }
+  return bs_fail(
+      err, BS_E_USAGE,
+      "--delimiter: '%s' is not one character (or tab, comma, semicolon, pipe, "
+      "space, auto)",
+      v);
+}
+
 static bs_status parse_seconds(const char *opt, const char *v, double *out,
                                bs_error *err) {
   char *end;
@@ -117,6 +144,7 @@ static bs_status parse_seconds(const char *opt, const char *v, double *out,
 enum opt_id {
   OPT_MODEL,
   OPT_INPUT,
+  OPT_DELIMITER,
   OPT_OUTPUT,
   OPT_MARGIN,
   OPT_FORCE,
@@ -143,17 +171,29 @@ static const struct {
   enum opt_id id;
   int takes_value;
 } table[] = {
-    {"--model", OPT_MODEL, 1},       {"--input", OPT_INPUT, 1},
-    {"--output", OPT_OUTPUT, 1},     {"--output-margin", OPT_MARGIN, 0},
-    {"--force", OPT_FORCE, 0},       {"--allow-extra-columns", OPT_EXTRA, 0},
-    {"--write-mode", OPT_WRITE, 1},  {"--chunk-rows", OPT_CHUNK, 1},
-    {"--threads", OPT_THREADS, 1},   {"--kernel", OPT_KERNEL, 1},
-    {"--stats", OPT_STATS, 1},       {"--resume", OPT_RESUME, 0},
-    {"--schedule", OPT_SCHEDULE, 1}, {"--quiet", OPT_QUIET, 0},
-    {"--device", OPT_DEVICE, 1},     {"--allow-gpu-sharing", OPT_GPU_SHARING, 0},
-    {"--help", OPT_HELP, 0},         {"-h", OPT_HELP, 0},
-    {"--version", OPT_VERSION, 0},   {"--checkpoint", OPT_CHECKPOINT, 1},
-    {"--progress", OPT_PROGRESS, 1}, {"--iteration-range", OPT_ITER_RANGE, 1},
+    {"--model", OPT_MODEL, 1},
+    {"--input", OPT_INPUT, 1},
+    {"--delimiter", OPT_DELIMITER, 1},
+    {"--output", OPT_OUTPUT, 1},
+    {"--output-margin", OPT_MARGIN, 0},
+    {"--force", OPT_FORCE, 0},
+    {"--allow-extra-columns", OPT_EXTRA, 0},
+    {"--write-mode", OPT_WRITE, 1},
+    {"--chunk-rows", OPT_CHUNK, 1},
+    {"--threads", OPT_THREADS, 1},
+    {"--kernel", OPT_KERNEL, 1},
+    {"--stats", OPT_STATS, 1},
+    {"--resume", OPT_RESUME, 0},
+    {"--schedule", OPT_SCHEDULE, 1},
+    {"--quiet", OPT_QUIET, 0},
+    {"--device", OPT_DEVICE, 1},
+    {"--allow-gpu-sharing", OPT_GPU_SHARING, 0},
+    {"--help", OPT_HELP, 0},
+    {"-h", OPT_HELP, 0},
+    {"--version", OPT_VERSION, 0},
+    {"--checkpoint", OPT_CHECKPOINT, 1},
+    {"--progress", OPT_PROGRESS, 1},
+    {"--iteration-range", OPT_ITER_RANGE, 1},
 };
 
 /* "BEGIN:END", both integers >= 0, BEGIN < END unless END is 0. */
@@ -199,13 +239,16 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       free(o->input_dataset);
       st = bs_split_path(v, BS_DEFAULT_INPUT_DATASET, &o->input_file, &o->input_dataset,
                          &local);
-      return st ? bs_fail(err, st, "--input %s", local.msg) : BS_OK;
+      if (st) return bs_fail(err, st, "--input %s", local.msg);
+      return set_string(&o->input, opt, v, err);
     case OPT_OUTPUT:
       free(o->output_file);
       free(o->output_dataset);
       st = bs_split_path(v, BS_DEFAULT_OUTPUT_DATASET, &o->output_file,
                          &o->output_dataset, &local);
       return st ? bs_fail(err, st, "--output %s", local.msg) : BS_OK;
+    case OPT_DELIMITER:
+      return parse_delimiter(v, &o->delimiter, err);
     case OPT_MARGIN:
       o->output_margin = 1;
       return BS_OK;
@@ -319,6 +362,7 @@ bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) 
 
 void bs_options_free(bs_options *o) {
   free(o->model);
+  free(o->input);
   free(o->input_file);
   free(o->input_dataset);
   free(o->output_file);

@@ -20,7 +20,9 @@ typedef enum bs_schedule { BS_SCHEDULE_DYNAMIC = 0, BS_SCHEDULE_STATIC } bs_sche
 
 typedef struct bs_options {
   char *model;
+  char *input; /* --input as given: the input module reads it */
   char *input_file, *input_dataset;
+  char delimiter; /* --delimiter: CSV field delimiter; 0 detects it */
   char *output_file, *output_dataset;
   int output_margin;
   int force;

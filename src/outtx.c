@@ -29,8 +29,9 @@ void bs_record_fingerprint(bs_record *r) {
   char num[160];
   XXH3_128bits_reset(s);
   /* Fields separated by NULs, so no two records hash alike by shifting. */
-  const char *strs[] = {"batchscore-run-1", r->model_sha256, r->input ? r->input : "",
-                        r->output_dataset, r->output_margin ? "margin" : "prediction"};
+  const char *strs[] = {"batchscore-run-1", r->model_sha256,
+                        r->model_options,   r->input ? r->input : "",
+                        r->output_dataset,  r->output_margin ? "margin" : "prediction"};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     XXH3_128bits_update(s, strs[i], strlen(strs[i]) + 1);
   int n = snprintf(num, sizeof num, "%lld %lld %lld %lld", (long long)r->rows,
@@ -44,6 +45,8 @@ void bs_record_fingerprint(bs_record *r) {
 
 const char *bs_record_mismatch(const bs_record *was, const bs_record *now) {
   if (strcmp(was->model_sha256, now->model_sha256)) return "a different model";
+  if (strcmp(was->model_options, now->model_options))
+    return "a different part of the model (--iteration-range)";
   if (!was->input || !now->input || strcmp(was->input, now->input) ||
       was->rows != now->rows)
     return "a different input";
@@ -250,15 +253,16 @@ static bs_status write_manifest(bs_tx *t, bs_error *err) {
   utc_now(since);
   const bs_record *r = &t->rec;
   json_t *doc = json_pack(
-      "{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:{s:s, s:s, s:I, "
-      "s:s}}",
+      "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:{s:s, s:s, "
+      "s:I, s:s}}",
       "batchscore_partial", 1, "fingerprint", r->fingerprint, "model_sha256",
-      r->model_sha256, "input", r->input ? r->input : "", "output_dataset",
-      r->output_dataset, "output", r->output_margin ? "margin" : "prediction", "rows",
-      (json_int_t)r->rows, "columns", (json_int_t)r->cols, "chunk_rows",
-      (json_int_t)r->chunk_rows, "chunks", (json_int_t)r->chunks, "created_utc",
-      t->created, "attempts", (json_int_t)t->attempts, "owner", "job", t->job, "host",
-      host, "pid", (json_int_t)getpid(), "since", since);
+      r->model_sha256, "model_options", r->model_options, "input",
+      r->input ? r->input : "", "output_dataset", r->output_dataset, "output",
+      r->output_margin ? "margin" : "prediction", "rows", (json_int_t)r->rows, "columns",
+      (json_int_t)r->cols, "chunk_rows", (json_int_t)r->chunk_rows, "chunks",
+      (json_int_t)r->chunks, "created_utc", t->created, "attempts",
+      (json_int_t)t->attempts, "owner", "job", t->job, "host", host, "pid",
+      (json_int_t)getpid(), "since", since);
   char *tmp = dir_file(t, ".manifest.tmp"), *path = dir_file(t, manifest_name);
   bs_status st = BS_OK;
   if (!doc || !tmp || !path) {
@@ -292,27 +296,30 @@ static bs_status read_manifest(const bs_tx *t, bs_record *rec, char owner[200],
   json_t *doc = path ? json_load_file(path, 0, &je) : NULL;
   free(path);
   if (!doc) return bs_fail(err, BS_E_FORMAT, "its manifest is missing or damaged");
-  const char *fpr = NULL, *sha = NULL, *input = NULL, *dset = NULL, *out = NULL,
-             *made = NULL, *oj = NULL, *oh = NULL, *os = NULL;
+  const char *fpr = NULL, *sha = NULL, *mopt = NULL, *input = NULL, *dset = NULL,
+             *out = NULL, *made = NULL, *oj = NULL, *oh = NULL, *os = NULL;
   json_int_t rows = 0, cols = 0, crows = 0, chunks = 0, att = 0, pid = 0;
   int ver = 0;
-  int bad = json_unpack(doc,
-                        "{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I, "
-                        "s:{s:s, s:s, s:I, s:s}}",
-                        "batchscore_partial", &ver, "fingerprint", &fpr, "model_sha256",
-                        &sha, "input", &input, "output_dataset", &dset, "output", &out,
-                        "rows", &rows, "columns", &cols, "chunk_rows", &crows, "chunks",
-                        &chunks, "created_utc", &made, "attempts", &att, "owner", "job",
-                        &oj, "host", &oh, "pid", &pid, "since", &os) != 0;
+  int bad =
+      json_unpack(doc,
+                  "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I, "
+                  "s:{s:s, s:s, s:I, s:s}}",
+                  "batchscore_partial", &ver, "fingerprint", &fpr, "model_sha256", &sha,
+                  "model_options", &mopt, "input", &input, "output_dataset", &dset,
+                  "output", &out, "rows", &rows, "columns", &cols, "chunk_rows", &crows,
+                  "chunks", &chunks, "created_utc", &made, "attempts", &att, "owner",
+                  "job", &oj, "host", &oh, "pid", &pid, "since", &os) != 0;
   bs_status st = BS_OK;
   memset(rec, 0, sizeof *rec);
   if (bad || ver != 1 || strlen(sha) >= sizeof rec->model_sha256 ||
+      strlen(mopt) >= sizeof rec->model_options ||
       strlen(dset) >= sizeof rec->output_dataset || rows < 0 || cols < 1 || crows < 1 ||
       chunks != bs_chunk_count(rows, crows)) {
     st = bs_fail(err, BS_E_FORMAT, "its manifest is damaged");
     goto done;
   }
   strcpy(rec->model_sha256, sha);
+  strcpy(rec->model_options, mopt);
   strcpy(rec->output_dataset, dset);
   rec->input = join(input, "", "");
   rec->output_margin = strcmp(out, "margin") == 0;
@@ -483,7 +490,7 @@ static bs_found look_at_partial(bs_tx *t, const bs_record *cur, const char **why
 
 static int same_file(const char *a, const char *b) {
   struct stat sa, sb;
-  return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
          sa.st_ino == sb.st_ino;
 }
 
@@ -531,11 +538,12 @@ static bs_status start_fresh(bs_tx *t, const bs_record *cur, bs_error *err) {
 }
 
 bs_status bs_tx_begin(bs_tx *t, const bs_record *cur, int force, int resume,
-                      const char *input, bs_error *err) {
+                      const char *const *inputs, bs_error *err) {
   char owner[200] = "", why_buf[512] = "";
   bs_tx_seen s = {.force = force, .resume = resume};
   if (bs_tx_check_dir(t->output, err)) return err->code;
-  s.output_is_input = same_file(t->output, input);
+  for (size_t i = 0; inputs && inputs[i] && !s.output_is_input; i++)
+    s.output_is_input = same_file(t->output, inputs[i]);
   s.final = look_at_final(t, cur, &s.final_why, why_buf, sizeof why_buf);
   s.partial = look_at_partial(t, cur, &s.partial_why, &s.locked_by, owner, err);
   if (err->code) return err->code;
@@ -598,7 +606,7 @@ bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
   struct {
     int64_t action, rows, cols, chunk_rows, chunks, margin, attempts, n_names;
     int64_t input_len, names_len;
-    char job[17], fp[33], sha[65];
+    char job[17], fp[33], sha[65], mopt[64];
   } h = {t->action,
          t->rec.rows,
          t->rec.cols,
@@ -609,6 +617,7 @@ bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
          t->map.n_names,
          0,
          0,
+         "",
          "",
          "",
          ""};
@@ -625,6 +634,7 @@ bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
     memcpy(h.job, t->job, 17);
     memcpy(h.fp, t->rec.fingerprint, 33);
     memcpy(h.sha, t->rec.model_sha256, 65);
+    memcpy(h.mopt, t->rec.model_options, sizeof h.mopt);
   }
   MPI_Bcast(&h, (int)sizeof h, MPI_BYTE, 0, comm);
   int ok = 1;
@@ -636,6 +646,7 @@ bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
     memcpy(t->job, h.job, 17);
     memcpy(t->rec.fingerprint, h.fp, 33);
     memcpy(t->rec.model_sha256, h.sha, 65);
+    memcpy(t->rec.model_options, h.mopt, sizeof h.mopt);
     free(t->rec.input);
     t->rec.input = malloc((size_t)h.input_len + 1);
     names = malloc((size_t)h.names_len + 1);

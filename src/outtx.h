@@ -98,10 +98,10 @@ void bs_tx_free(bs_tx *t);
 /* Rank 0: looks at OUTPUT and OUTPUT.partial, decides with bs_tx_decide,
  * and acts: creates or takes over OUTPUT.partial (lock, manifest) and
  * reads the progress it holds. `cur` is this run's identity with the grid
- * it would use afresh; the chosen grid ends up in t->rec. `input` is the
- * input file, which OUTPUT must not be. */
+ * it would use afresh; the chosen grid ends up in t->rec. `inputs` (NULL
+ * ended) are the input's files, none of which OUTPUT may be. */
 bs_status bs_tx_begin(bs_tx *t, const bs_record *cur, int force, int resume,
-                      const char *input, bs_error *err);
+                      const char *const *inputs, bs_error *err);
 
 /* Collective: every rank learns the decision, the grid and the chunk map. */
 bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err);

@@ -29,7 +29,7 @@
 #include "../kernels/kernel.h"
 #include "config.h"
 #include "dispatch.h"
-#include "h5io.h"
+#include "input.h"
 #include "model-load.h"
 #include "outtx.h"
 #include "partition.h"
@@ -52,8 +52,7 @@ typedef struct job {
   bs_model model;
   int have_model;
   char sha[65];
-  bs_input in;
-  struct stat in_stat; /* the input file as opened */
+  bs_input *in;
   const bs_kernel *kernel;
   bs_kernel_inst kinst;
   int have_kinst;
@@ -138,41 +137,17 @@ static bs_status load_model(job *j, bs_error *err) {
   return agree(j, err);
 }
 
+/* The input module checks the columns against the model's features, and
+ * every read checks that the files it read from did not change. */
 static bs_status open_input(job *j, bs_error *err) {
   const bs_options *o = j->o;
-  if (bs_input_open(o->input_file, o->input_dataset, &j->in, err) == BS_OK) {
-    int64_t need = j->model.n_features, have = j->in.cols;
-    if (stat(o->input_file, &j->in_stat) != 0)
-      bs_fail(err, BS_E_IO, "input %s: cannot stat", o->input_file);
-    else if (j->in.rows > 0 && have < need)
-      bs_fail(err, BS_E_MISMATCH,
-              "input %s: dataset '%s' has %lld columns; the model reads %lld features",
-              o->input_file, o->input_dataset, (long long)have, (long long)need);
-    else if (j->in.rows > 0 && have > need && !o->allow_extra_columns)
-      bs_fail(err, BS_E_MISMATCH,
-              "input %s: dataset '%s' has %lld columns; the model reads %lld features "
-              "(pass --allow-extra-columns to ignore the trailing %lld)",
-              o->input_file, o->input_dataset, (long long)have, (long long)need,
-              (long long)(have - need));
-  }
-  return agree(j, err);
-}
-
-/* The input file must stay as it was opened: rows read from a file cut
- * short or rewritten under a running job would be zeros or another
- * version's. */
-static bs_status input_unchanged(job *j, bs_error *err) {
-  struct stat sb;
-  if (stat(j->o->input_file, &sb) != 0 || sb.st_size != j->in_stat.st_size ||
-      sb.st_mtim.tv_sec != j->in_stat.st_mtim.tv_sec ||
-      sb.st_mtim.tv_nsec != j->in_stat.st_mtim.tv_nsec)
-    return bs_fail(
-        err, BS_E_IO,
-        "input %s: the file changed while the job ran (%lld bytes when opened, "
-        "%lld now)",
-        j->o->input_file, (long long)j->in_stat.st_size,
-        (long long)(stat(j->o->input_file, &sb) == 0 ? sb.st_size : -1));
-  return BS_OK;
+  bs_input_spec spec = {.input = o->input,
+                        .delimiter = o->delimiter,
+                        .feature_names = j->model.feature_names,
+                        .n_features = j->model.n_features,
+                        .allow_extra_columns = o->allow_extra_columns,
+                        .quiet = o->quiet};
+  return bs_input_open(&spec, j->comm, &j->in, err);
 }
 
 static int64_t default_chunk_rows(const job *j) {
@@ -181,11 +156,22 @@ static int64_t default_chunk_rows(const job *j) {
    * ranks idle for little while the slowest finishes, and a lost node
    * loses little. A GPU wants big blocks to amortise its latency: up to
    * 64 MiB (1M rows), about 4 chunks per rank (the pipeline needs two). */
-  int64_t c = (j->any_gpu ? 16 << 20 : 4 << 20) / (j->in.cols > 0 ? j->in.cols : 1);
+  int64_t c = (j->any_gpu ? 16 << 20 : 4 << 20) / (j->in->cols > 0 ? j->in->cols : 1);
   const int64_t most = j->any_gpu ? 1 << 20 : 65536, per_rank = j->any_gpu ? 4 : 16;
-  int64_t share = (j->in.rows + per_rank * j->size - 1) / (per_rank * j->size);
+  int64_t share = (j->in->rows + per_rank * j->size - 1) / (per_rank * j->size);
   if (share < c) c = share;
-  return c < 1024 ? 1024 : c > most ? most : c;
+  c = c < 1024 ? 1024 : c > most ? most : c;
+  /* Compressed storage is decompressed a unit (an HDF5 chunk) at a time: a
+   * work chunk that cuts a unit makes two ranks decompress it, which on a
+   * gzip'd input costs more than the scoring. So cut at whole units (up to
+   * 64 MiB of input per chunk), fewer chunks per rank though that makes. */
+  const int64_t unit = bs_input_unit_rows(j->in);
+  const int64_t width = j->in->cols > 0 ? j->in->cols : 1;
+  if (unit > 0 && c >= unit)
+    c -= c % unit;
+  else if (unit > 0 && unit <= (int64_t)((64 << 20) / sizeof(float)) / width)
+    c = unit;
+  return c;
 }
 
 /* Picks this rank's GPU (if any) and kernel and prepares the model. */
@@ -243,27 +229,38 @@ static bs_status plan_output(job *j, bs_error *err) {
   const bs_options *o = j->o;
   if (bs_tx_init(&j->tx, o->output_file, o->output_dataset, err)) return agree(j, err);
   if (j->rank == 0) {
-    char ident[1024];
-    /* What defines the rows and their order; their contents are covered by
+    /* What defines the rows and their order (the files with their sizes,
+     * dataset, type, shape, column mapping); their contents are covered by
      * the per-chunk input hashes. */
-    snprintf(ident, sizeof ident, "hdf5 dataset=%s type=%s shape=%lldx%lld",
-             o->input_dataset, j->in.type_desc, (long long)j->in.rows,
-             (long long)j->in.cols);
-    bs_record cur = {.input = ident,
+    bs_record cur = {.input = (char *)bs_input_identity(j->in),
                      .output_margin = o->output_margin,
-                     .rows = j->in.rows,
+                     .rows = j->in->rows,
                      .cols = j->cols};
     snprintf(cur.model_sha256, sizeof cur.model_sha256, "%s", j->sha);
+    /* The part of the model scored is part of what the output is made from. */
+    if (o->iter_begin < 0)
+      snprintf(cur.model_options, sizeof cur.model_options, "iterations=default");
+    else
+      snprintf(cur.model_options, sizeof cur.model_options, "iterations=%lld:%lld",
+               o->iter_begin, o->iter_end);
     snprintf(cur.output_dataset, sizeof cur.output_dataset, "%s", o->output_dataset);
     cur.chunk_rows = o->chunk_rows > 0 ? o->chunk_rows : default_chunk_rows(j);
     cur.chunks = bs_chunk_count(cur.rows, cur.chunk_rows);
-    if ((!o->stats || check_stats_path(o->stats, err) == BS_OK) &&
-        bs_tx_begin(&j->tx, &cur, o->force, o->resume, o->input_file, err) == BS_OK &&
-        j->tx.dropped > 0)
+    /* Every file of the input: the output may be none of them. */
+    int64_t n_files = 0;
+    while (bs_input_file(j->in, n_files)) n_files++;
+    const char **files = calloc((size_t)n_files + 1, sizeof *files);
+    for (int64_t i = 0; files && i < n_files; i++) files[i] = bs_input_file(j->in, i);
+    if (!files)
+      bs_fail(err, BS_E_NOMEM, "out of memory");
+    else if ((!o->stats || check_stats_path(o->stats, err) == BS_OK) &&
+             bs_tx_begin(&j->tx, &cur, o->force, o->resume, files, err) == BS_OK &&
+             j->tx.dropped > 0)
       fprintf(stderr,
               "batchscore: note: %lld kept chunks in %s are damaged or from another run; "
               "they will be scored again\n",
               (long long)j->tx.dropped, j->tx.dir);
+    free(files);
   }
   if (agree(j, err)) return err->code;
   bs_tx_share(&j->tx, j->comm, err);
@@ -273,15 +270,15 @@ static bs_status plan_output(job *j, bs_error *err) {
 /* The chunk buffers, from the kernel (pinned memory for a GPU). */
 static bs_status alloc_buffers(job *j, bs_error *err) {
   const int64_t chunk_rows = j->tx.rec.chunk_rows;
-  int64_t width = j->in.cols > j->model.n_groups ? j->in.cols : j->model.n_groups;
+  int64_t width = j->in->cols > j->model.n_groups ? j->in->cols : j->model.n_groups;
   if (chunk_rows > INT32_MAX / (width > 0 ? width : 1))
     return bs_fail(err, BS_E_USAGE, "--chunk-rows %lld is too large for %lld columns",
                    (long long)chunk_rows, (long long)width);
   const size_t rows = (size_t)chunk_rows;
   /* A model that compares inputs as doubles reads what float32 cannot hold
    * as doubles. */
-  j->f64 = j->model.input_f64 && bs_input_wide(&j->in);
-  const size_t xb = rows * (size_t)(j->in.cols > 0 ? j->in.cols : 1) *
+  j->f64 = j->model.input_f64 && bs_input_wide(j->in);
+  const size_t xb = rows * (size_t)(j->in->cols > 0 ? j->in->cols : 1) *
                     (j->f64 ? sizeof(double) : sizeof(float));
   const size_t yb = rows * (size_t)j->model.n_groups * sizeof(float);
   int ok = 1;
@@ -299,10 +296,10 @@ static bs_status alloc_buffers(job *j, bs_error *err) {
 static bs_status read_rows(job *j, int64_t row0, int64_t n, float *x, uint64_t *hash,
                            bs_error *err) {
   double t0 = bs_now();
-  bs_status st = j->f64 ? bs_input_read_f64(&j->in, row0, n, (double *)(void *)x, err)
-                        : bs_input_read(&j->in, row0, n, x, err);
-  if (st == BS_OK && input_unchanged(j, err) == BS_OK)
-    *hash = bs_rows_hash(x, (size_t)n * (size_t)j->in.cols * (j->f64 ? 8 : 4), row0);
+  bs_status st = j->f64 ? bs_input_read_f64(j->in, row0, n, (double *)(void *)x, err)
+                        : bs_input_read(j->in, row0, n, x, err);
+  if (st == BS_OK)
+    *hash = bs_rows_hash(x, (size_t)n * (size_t)j->in->cols * (j->f64 ? 8 : 4), row0);
   j->st.read_s += bs_now() - t0;
   return err->code;
 }
@@ -505,11 +502,11 @@ static void provenance(const job *j, char when[32], bs_attr *a, int *n) {
       {"model_format", j->model.format, 0},
       {"objective", j->model.objective, 0},
       {"output", o->output_margin ? "margin" : "prediction", 0},
-      {"input_file", o->input_file, 0},
+      {"input_file", o->input, 0},
       {"input_dataset", o->input_dataset, 0},
-      {"input_type", j->in.type_desc, 0},
-      {"rows", NULL, j->in.rows},
-      {"features", NULL, j->in.cols},
+      {"input_type", j->in->type_desc, 0},
+      {"rows", NULL, j->in->rows},
+      {"features", NULL, j->in->cols},
       {"columns", NULL, j->cols},
       {"ranks", NULL, j->size},
       {"kernel", j->kernel->name, 0},
@@ -533,6 +530,9 @@ static void note_kept(job *j, int64_t done, bs_error *err) {
 /* After the work: collect what every rank published, then complete the
  * output (all done), or keep the progress (interrupted, failed). */
 static bs_status finish(job *j, bs_error *err) {
+  /* Reads checked their files; one deleted or changed after its last read
+   * is still not the input the scores came from. */
+  if (!err->code) bs_input_check_unchanged(j->in, err);
   int flags[2] = {j->interrupted, j->tx.taken_over}, any[2];
   MPI_Allreduce(flags, any, 2, MPI_INT, MPI_MAX, j->comm);
   j->tx.taken_over = any[1]; /* then nobody touches the output again */
@@ -578,14 +578,14 @@ static void job_free(job *j) {
     bs_kernel_release(&j->kinst);
   }
   if (j->have_model) bs_model_free(&j->model);
-  bs_input_close(&j->in);
+  bs_input_close(j->in);
   bs_tx_free(&j->tx);
   free(j->todo);
   free(j->node_of);
 }
 
 static void fill_summary(const job *j, bs_run_summary *sum) {
-  sum->rows = j->in.rows;
+  sum->rows = j->in->rows;
   sum->cols = j->cols;
   sum->ranks = j->size;
   sum->threads = j->o->threads;
@@ -601,7 +601,7 @@ static void fill_summary(const job *j, bs_run_summary *sum) {
  * loop, and winds them down. */
 static void work(job *j, bs_error *err) {
   const bs_options *o = j->o;
-  if (bs_scorer_start(&j->sc, &j->kinst, &j->model, (size_t)j->in.cols, j->f64,
+  if (bs_scorer_start(&j->sc, &j->kinst, &j->model, (size_t)j->in->cols, j->f64,
                       o->output_margin, j->rank, err) == BS_OK &&
       bs_tx_writer(&j->tx, j->rank, &j->pw, err) == BS_OK) {
     j->have_pw = 1;
@@ -639,7 +639,6 @@ static void work(job *j, bs_error *err) {
 bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t *stop,
                  bs_run_summary *sum, bs_error *err) {
   job j = {.o = o, .comm = comm, .stop = stop};
-  j.in.file = j.in.dset = H5I_INVALID_HID;
   j.tx.lock_fd = -1;
   j.trace_fd = -1;
   MPI_Comm_rank(comm, &j.rank);

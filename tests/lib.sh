@@ -37,6 +37,42 @@ fail() {
 
 ok() { echo "ok: $*"; }
 
+# expect_fail NAME STATUS TEXT ARGS...: batchscore ARGS on 1 and 3 ranks
+# exits STATUS with one "batchscore:" line (notes aside) holding TEXT, no
+# hang, and nothing at $OUT (not even $OUT.partial).
+expect_fail() {
+  what=$1 want_rc=$2 text=$3
+  shift 3
+  for np in 1 3; do
+    rm -rf "$OUT" "$OUT.partial"
+    run_bs "$np" "$@"
+    rc=$?
+    lines=$(grep '^batchscore:' "$WORK/err" | grep -vc '^batchscore: note:')
+    if [ "$rc" = 124 ]; then
+      fail "$what (np=$np): hung"
+    elif [ "$rc" != "$want_rc" ]; then
+      fail "$what (np=$np): exit $rc, expected $want_rc: $(cat "$WORK/err")"
+    elif [ "$lines" != 1 ]; then
+      fail "$what (np=$np): $lines error lines, expected 1: $(cat "$WORK/err")"
+    elif ! grep '^batchscore:' "$WORK/err" | grep -qF -- "$text"; then
+      fail "$what (np=$np): message lacks '$text': $(grep '^batchscore:' "$WORK/err")"
+    elif [ -e "$OUT" ] || [ -e "$OUT.partial" ]; then
+      fail "$what (np=$np): left an output file behind"
+    else
+      ok "$what (np=$np): $(grep '^batchscore:' "$WORK/err" | grep -v '^batchscore: note:')"
+    fi
+  done
+}
+
+# csv_shards CSV DIR: CSV's rows in shards of 150, each with the header.
+csv_shards() {
+  mkdir -p "$2"
+  awk -v dir="$2" 'NR == 1 { h = $0; next }
+    { f = sprintf("%s/part-%02d.csv", dir, int((NR - 2) / 150))
+      if (!(f in seen)) { print h > f; seen[f] = 1 }
+      print > f }' "$1"
+}
+
 finish() {
   if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

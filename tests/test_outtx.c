@@ -281,8 +281,8 @@ static bs_tx_action begin(const char *out, int force, int resume, bs_tx *t,
   bs_record cur = sample_record();
   memset(err, 0, sizeof *err);
   CHECK(bs_tx_init(t, out, "/scores", err) == BS_OK);
-  if (bs_tx_begin(t, &cur, force, resume, "/nonexistent-input", err) != BS_OK)
-    return BS_TX_REFUSE;
+  const char *inputs[] = {"/nonexistent-input", NULL};
+  if (bs_tx_begin(t, &cur, force, resume, inputs, err) != BS_OK) return BS_TX_REFUSE;
   return t->action;
 }
 
@@ -332,7 +332,8 @@ START_TEST(test_begin) {
   bs_record cur = sample_record();
   memset(&err, 0, sizeof err);
   CHECK(bs_tx_init(&b, out, "/scores", &err) == BS_OK);
-  CHECK(bs_tx_begin(&b, &cur, 1, 0, out, &err) == BS_E_USAGE);
+  const char *inputs[] = {"/nonexistent-input", out, NULL};
+  CHECK(bs_tx_begin(&b, &cur, 1, 0, inputs, &err) == BS_E_USAGE);
   CHECK(strstr(err.msg, "is the input file") != NULL);
   bs_tx_free(&b);
   drop_scratch();

@@ -3,8 +3,9 @@
 # checks, and no fault ends in exit 0 with wrong scores.
 # - a kept part whose scores were altered is scored again; an altered
 #   manifest is refused; a part from another run is ignored;
-# - an input changed between attempts is refused; one changed while the job
-#   runs fails the run;
+# - an input changed between attempts is refused, and so is another part of
+#   the same model (--iteration-range); an input changed while the job runs
+#   fails the run;
 # - a second job on the same output is refused while the first runs;
 # - the output may not be the input; an unwritable --stats path fails
 #   before any work;
@@ -93,6 +94,16 @@ if resume_matches 3 && grep -q "are damaged or from another run; they will be sc
   ok "parts of another run: ignored, bitwise identical"
 else
   fail "parts of another run: $(cat "$WORK/err")"
+fi
+
+# Another part of the same model file (--iteration-range): refused.
+interrupted --iteration-range 0:50
+run_bs 2 "${COMMON[@]}" --input "$IN" --output "$OUT" --resume
+rc=$?
+if [ "$rc" = 1 ] && grep -q "made from a different part of the model (--iteration-range)" "$WORK/err"; then
+  ok "another --iteration-range: refused"
+else
+  fail "another --iteration-range: exit $rc: $(cat "$WORK/err")"
 fi
 
 # The input changed between attempts (one value of row 1000): refused.
