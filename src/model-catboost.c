@@ -115,9 +115,7 @@ static bs_status read_features(cb *c, json_t *root) {
         return FAIL(c, "%s: %s feature %d: bad feature_index or flat_feature_index",
                     c->path, pass ? "categorical" : "float", (int)i);
       const char *id = json_string_value(json_object_get(f, "feature_id"));
-      char num[24];
-      if (!id || !*id) snprintf(num, sizeof num, "%lld", flat), id = num;
-      if (!(names[flat] = strdup(id)))
+      if (!(names[flat] = strdup(id ? id : "")))
         return bs_fail(c->err, BS_E_NOMEM, "%s: out of memory", c->path);
       if (pass) {
         c->cat_flat[i] = (int32_t)flat;
@@ -128,6 +126,15 @@ static bs_status read_features(cb *c, json_t *root) {
       }
     }
   }
+  /* Names only when the model was trained with them (a DataFrame): a
+   * model trained on an array has empty feature_id. */
+  for (int32_t j = 0; j < c->n_flat; j++)
+    if (!names[j][0]) {
+      for (int32_t i = 0; i < c->n_flat; i++) free(names[i]);
+      free(names);
+      c->m->feature_names = NULL;
+      break;
+    }
   return BS_OK;
 }
 
