@@ -60,6 +60,11 @@ typedef struct bs_kernel_inst {
   const bs_kernel *kernel;
   const bs_model *model;
   void *state;
+  /* A model with a preprocessing stage: what the kernel was prepared
+   * with, the same trees or layers reading the stage's outputs (a shallow
+   * copy of `model`); bs_kernel_score applies the stage. NULL otherwise. */
+  bs_model *inner;
+  int threads;
 } bs_kernel_inst;
 
 /* Registry. */
@@ -88,6 +93,11 @@ int bs_gpu_count(void);
  * (an error under BS_DEVICE_CUDA). */
 bs_status bs_gpu_assign(bs_device want, int local_rank, int local_size, int n_gpus,
                         int allow_sharing, int *ordinal, bs_error *err);
+
+/* What a kernel scores of model m: m itself, or for a model with a
+ * preprocessing stage a shallow copy that reads the stage's outputs (no
+ * stage, n_features = prep.n_out, input_f64 of the trees or layers). */
+bs_model bs_model_kernel_view(const bs_model *m);
 
 bs_status bs_kernel_prepare(const bs_kernel *k, const bs_model *m,
                             const bs_kernel_config *cfg, bs_kernel_inst *inst,

@@ -68,6 +68,10 @@ void bs_model_free(bs_model *m) {
     free(ly->shift64);
   }
   free(m->network.layers);
+  free(m->prep.cols);
+  free(m->prep.ops);
+  free(m->prep.pool);
+  memset(&m->prep, 0, sizeof m->prep);
   m->network.layers = NULL;
   m->network.n_layers = 0;
   m->forest.trees = NULL;
@@ -297,6 +301,14 @@ static void modified_huber(float *v, int32_t k) {
     v[i] = sum > 0.0 ? (float)(v[i] / sum) : 1.0f / (float)k;
 }
 
+/* OneVsRestClassifier.predict_proba: each probability over the row's sum. */
+static void normalize(float *v, int32_t k) {
+  double sum = 0.0;
+  for (int32_t i = 0; i < k; i++) sum += v[i];
+  if (sum != 0.0)
+    for (int32_t i = 0; i < k; i++) v[i] = (float)(v[i] / sum);
+}
+
 /* XGBoost's QuantileRegression::PredTransform: the row's quantiles sorted
  * ascending by its insertion sort, so they never cross. */
 static void sort_row(float *v, int32_t k) {
@@ -366,6 +378,9 @@ void bs_model_transform(const bs_model *m, float *out, size_t n) {
       break;
     case BS_TRANSFORM_MODIFIED_HUBER:
       for (size_t r = 0; r < n; r++) modified_huber(out + r * (size_t)k, k);
+      break;
+    case BS_TRANSFORM_NORMALIZE:
+      for (size_t r = 0; r < n; r++) normalize(out + r * (size_t)k, k);
       break;
     case BS_TRANSFORM_SIGMOID_SCALED:
       for (size_t i = 0; i < total; i++)

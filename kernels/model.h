@@ -248,6 +248,71 @@ static inline int bs_network_is_chain(const bs_network *net) {
   return 1;
 }
 
+/* ---- preprocessing -------------------------------------------------------- */
+
+/* A column-wise stage in front of the trees or layers: scikit-learn's
+ * imputers, scalers, one-hot and ordinal encoders, column selections, and
+ * CatBoost's hashing of categorical values. Output column j is input
+ * column cols[j].src put through its ops in order. The arithmetic is
+ * defined here and applied once, for every kernel, by bs_kernel_score
+ * (bs_prep_apply): each op is computed in double; on rows of floats the
+ * value is rounded to float after every op (but a hash, an identifier
+ * that an ordinal op numbers next), as numpy's in-place arithmetic on a
+ * float32 array does (scikit-learn's transformers keep float32 data
+ * float32); on rows of doubles it stays double to the end. */
+typedef enum bs_prep_kind {
+  BS_PREP_SUB = 1, /* v - a */
+  BS_PREP_DIV,     /* v / a */
+  BS_PREP_MUL,     /* v * a */
+  BS_PREP_ADD,     /* v + a */
+  BS_PREP_IMPUTE,  /* NaN becomes a */
+  BS_PREP_EQ,      /* 1 if v == a (or both are NaN), else 0: a one-hot column */
+  /* The index of v in the sorted pool[off .. off + n) (exact match), NaN
+   * when absent: an ordinal encoder whose unknown categories are missing */
+  BS_PREP_ORDINAL,
+  /* CatBoost's hash of a categorical value given as an integer code: the
+   * low 32 bits of CityHash64 (v1.0) of its decimal text, as a number; NaN
+   * for NaN and for values that are not integers below 2^31 in magnitude */
+  BS_PREP_CATBOOST_HASH,
+  BS_PREP_KIND_COUNT
+} bs_prep_kind;
+
+typedef struct bs_prep_op {
+  int32_t kind; /* bs_prep_kind */
+  int32_t n;    /* ORDINAL: values in the pool */
+  uint32_t off; /* ORDINAL: first value in the pool */
+  double a;     /* the operand */
+} bs_prep_op;
+
+typedef struct bs_prep_col {
+  int32_t src;    /* input column */
+  int32_t op_off; /* first op in ops */
+  int32_t n_ops;
+} bs_prep_col;
+
+typedef struct bs_prep {
+  bs_prep_col *cols; /* n_out output columns; NULL: no stage */
+  int32_t n_out;
+  bs_prep_op *ops;
+  int32_t n_ops;
+  double *pool; /* ORDINAL's sorted values */
+  uint32_t n_pool;
+  /* The trees or layers behind the stage compare doubles (the model's own
+   * input_f64 is set for every model with a stage, so that the stage
+   * sees the input's doubles). */
+  int inner_f64;
+} bs_prep;
+
+/* Checks a stage against the width of its input (n_in); importers call it. */
+bs_status bs_prep_check(const bs_prep *p, int32_t n_in, bs_error *err);
+/* n rows (stride apart) to n x p->n_out, rows of floats or of doubles. */
+void bs_prep_apply(const bs_prep *p, const float *rows, size_t n, size_t stride,
+                   float *out);
+void bs_prep_apply_f64(const bs_prep *p, const double *rows, size_t n, size_t stride,
+                       double *out);
+/* CatBoost's categorical hash of an integer code (BS_PREP_CATBOOST_HASH). */
+uint32_t bs_catboost_hash(long long code);
+
 /* ---- the model ----------------------------------------------------------- */
 
 typedef enum bs_model_kind { BS_MODEL_FOREST = 1, BS_MODEL_NETWORK } bs_model_kind;
@@ -266,6 +331,9 @@ typedef enum bs_transform {
   /* (clip(m, -1, 1) + 1) / 2 per group, divided by the row's sum, uniform
    * where that is 0 (SGDClassifier(loss="modified_huber").predict_proba) */
   BS_TRANSFORM_MODIFIED_HUBER,
+  /* each group divided by the row's sum in double, unless that is 0
+   * (OneVsRestClassifier.predict_proba over probabilities) */
+  BS_TRANSFORM_NORMALIZE,
   /* LightGBM's ConvertOutput, in double as LightGBM computes it: */
   BS_TRANSFORM_SIGMOID_SCALED, /* 1 / (1 + exp(-sigmoid_scale * m)) */
   BS_TRANSFORM_LOG1P_EXP,      /* log(1 + exp(m)) (cross_entropy_lambda) */
@@ -295,6 +363,15 @@ typedef struct bs_model {
    * that float32 cannot hold exactly (float64, integers wider than 24
    * bits) must be scored by a kernel's score_f64 to get its answer. */
   int input_f64;
+  /* n_groups is 2 and margin 0 is the negation of margin 1, which the trees
+   * compute (margin 0 stays at its base): scikit-learn's binary
+   * classifiers, whose two columns are (-d, d) for decision function d.
+   * Applied by bs_kernel_score after any kernel. */
+  int binary_pair;
+  /* Applied to the rows before the trees or layers (prep.cols NULL: none);
+   * then n_features is the stage's input width and the trees or layers
+   * read its prep.n_out outputs. */
+  bs_prep prep;
   bs_forest forest;
   bs_network network;
 } bs_model;

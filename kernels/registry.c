@@ -7,6 +7,9 @@
 
 #include "config.h"
 #include "kernel.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 extern const bs_kernel bs_kernel_ref, bs_kernel_tree_generic;
 extern const bs_kernel bs_kernel_dense_generic;
@@ -61,12 +64,25 @@ const bs_kernel *bs_kernel_find(const char *name) {
   return NULL;
 }
 
+bs_model bs_model_kernel_view(const bs_model *m) {
+  bs_model v = *m;
+  if (!m->prep.cols) return v;
+  v.n_features = m->prep.n_out;
+  v.input_f64 = m->prep.inner_f64;
+  v.feature_names = NULL;
+  memset(&v.prep, 0, sizeof v.prep);
+  return v;
+}
+
 int bs_kernel_usable(const bs_kernel *k, const bs_model *m) {
   if (k->probe && !k->probe()) return 0;
-  if (m && k->supports && !k->supports(m)) return 0;
+  if (!m) return 1;
+  /* The kernel scores what follows a preprocessing stage. */
+  const bs_model v = bs_model_kernel_view(m);
+  if (k->supports && !k->supports(&v)) return 0;
   /* Such a model may meet float64 inputs, which only score_f64 scores as
    * its training library does. */
-  if (m && m->input_f64 && !k->score_f64) return 0;
+  if (v.input_f64 && !k->score_f64) return 0;
   return 1;
 }
 
@@ -125,7 +141,8 @@ bs_status bs_kernel_select_on(bs_device where, const char *name, const bs_model 
     /* Naming a kernel that cannot take the model is a usage error (exit
      * 2), as much as naming one that does not exist; a machine that
      * cannot run the kernel is not. */
-    if (m && k->supports && !k->supports(m))
+    const bs_model v = m ? bs_model_kernel_view(m) : (bs_model){0};
+    if (m && k->supports && !k->supports(&v))
       return bs_fail(err, BS_E_USAGE, "%s: kernel '%s' cannot run this model (%s, a %s)",
                      origin, name, m->format,
                      m->kind == BS_MODEL_FOREST ? "tree ensemble" : "network");
@@ -154,30 +171,112 @@ bs_status bs_kernel_prepare(const bs_kernel *k, const bs_model *m,
   inst->kernel = k;
   inst->model = m;
   inst->state = NULL;
-  return k->prepare(m, cfg, &inst->state, err);
+  inst->inner = NULL;
+  inst->threads = cfg ? cfg->threads : 0;
+  if (!m->prep.cols) return k->prepare(m, cfg, &inst->state, err);
+  if (!(inst->inner = malloc(sizeof *inst->inner)))
+    return bs_fail(err, BS_E_NOMEM, "out of memory preparing kernel '%s'", k->name);
+  *inst->inner = bs_model_kernel_view(m);
+  bs_status st = k->prepare(inst->inner, cfg, &inst->state, err);
+  if (st) {
+    free(inst->inner);
+    inst->inner = NULL;
+  }
+  return st;
+}
+
+/* What every kernel's margins go through: the binary pair's first
+ * column, then one NaN. */
+static void finish_margins(const bs_model *m, float *margins, size_t n) {
+  if (m->binary_pair)
+    for (size_t r = 0; r < n; r++) margins[2 * r] = -margins[2 * r + 1];
+  bs_nan_canonical(margins, n * (size_t)m->n_groups);
+}
+
+/* Rows through the preprocessing stage, in slices that threads share. */
+static void prep_rows(const bs_kernel_inst *inst, const float *rows, const double *rows64,
+                      size_t n, size_t stride, void *out) {
+  const bs_prep *p = &inst->model->prep;
+  const long long slices = (long long)((n + 255) / 256);
+#ifdef _OPENMP
+  const int threads = inst->threads > 0 ? inst->threads : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(threads) if (slices > 1)
+#endif
+  for (long long s = 0; s < slices; s++) {
+    size_t r0 = (size_t)s * 256, cnt = n - r0 < 256 ? n - r0 : 256;
+    size_t o = r0 * (size_t)p->n_out;
+    if (rows64)
+      bs_prep_apply_f64(p, rows64 + r0 * stride, cnt, stride, (double *)out + o);
+    else
+      bs_prep_apply(p, rows + r0 * stride, cnt, stride, (float *)out + o);
+  }
+}
+
+static bs_status check_block(const bs_kernel_inst *inst, size_t n, size_t stride,
+                             size_t width, bs_error *err) {
+  if (stride < (size_t)inst->model->n_features)
+    return bs_fail(err, BS_E_INTERNAL, "row stride %zu below model width %d", stride,
+                   (int)inst->model->n_features);
+  if (width && n > ((size_t)-1 / sizeof(double)) / width)
+    return bs_fail(err, BS_E_NOMEM, "too many rows to preprocess");
+  return BS_OK;
 }
 
 bs_status bs_kernel_score(const bs_kernel_inst *inst, const float *rows, size_t n,
                           size_t stride, float *margins, bs_error *err) {
   if (n == 0) return BS_OK;
-  if (stride < (size_t)inst->model->n_features)
-    return bs_fail(err, BS_E_INTERNAL, "row stride %zu below model width %d", stride,
-                   (int)inst->model->n_features);
-  bs_status st = inst->kernel->score(inst->state, rows, n, stride, margins, err);
-  if (st == BS_OK) bs_nan_canonical(margins, n * (size_t)inst->model->n_groups);
+  const size_t w = inst->inner ? (size_t)inst->inner->n_features : 0;
+  bs_status st = check_block(inst, n, stride, w, err);
+  if (st) return st;
+  if (!inst->inner) {
+    st = inst->kernel->score(inst->state, rows, n, stride, margins, err);
+  } else {
+    float *x = malloc(n * w * sizeof *x);
+    if (!x) return bs_fail(err, BS_E_NOMEM, "out of memory preprocessing rows");
+    prep_rows(inst, rows, NULL, n, stride, x);
+    st = inst->kernel->score(inst->state, x, n, w, margins, err);
+    free(x);
+  }
+  if (st == BS_OK) finish_margins(inst->model, margins, n);
+  return st;
+}
+
+/* Preprocessed double rows to a kernel: as doubles where the trees or
+ * layers compare doubles, else rounded to float (scikit-learn's trees
+ * convert their input to float32). */
+static bs_status score_prepped_f64(const bs_kernel_inst *inst, const double *x, size_t n,
+                                   size_t w, float *margins, bs_error *err) {
+  if (inst->inner->input_f64)
+    return inst->kernel->score_f64(inst->state, x, n, w, margins, err);
+  float *xf = malloc(n * w * sizeof *xf);
+  if (!xf) return bs_fail(err, BS_E_NOMEM, "out of memory preprocessing rows");
+  for (size_t i = 0; i < n * w; i++) xf[i] = (float)x[i];
+  bs_status st = inst->kernel->score(inst->state, xf, n, w, margins, err);
+  free(xf);
   return st;
 }
 
 bs_status bs_kernel_score_f64(const bs_kernel_inst *inst, const double *rows, size_t n,
                               size_t stride, float *margins, bs_error *err) {
-  if (!inst->kernel->score_f64)
+  const int need_f64 = inst->inner ? inst->inner->input_f64 : 1;
+  if (need_f64 && !inst->kernel->score_f64)
     return bs_fail(err, BS_E_KERNEL, "kernel '%s' cannot score float64 rows",
                    inst->kernel->name);
   if (n == 0) return BS_OK;
-  if (stride < (size_t)inst->model->n_features)
-    return bs_fail(err, BS_E_INTERNAL, "row stride %zu below model width %d", stride,
-                   (int)inst->model->n_features);
-  return inst->kernel->score_f64(inst->state, rows, n, stride, margins, err);
+  const size_t w = inst->inner ? (size_t)inst->inner->n_features : 0;
+  bs_status st = check_block(inst, n, stride, w, err);
+  if (st) return st;
+  if (!inst->inner) {
+    st = inst->kernel->score_f64(inst->state, rows, n, stride, margins, err);
+  } else {
+    double *x = malloc(n * w * sizeof *x);
+    if (!x) return bs_fail(err, BS_E_NOMEM, "out of memory preprocessing rows");
+    prep_rows(inst, NULL, rows, n, stride, x);
+    st = score_prepped_f64(inst, x, n, w, margins, err);
+    free(x);
+  }
+  if (st == BS_OK) finish_margins(inst->model, margins, n);
+  return st;
 }
 
 void *bs_kernel_host_alloc(const bs_kernel_inst *inst, size_t bytes) {
@@ -198,4 +297,6 @@ void bs_kernel_host_free(const bs_kernel_inst *inst, void *p) {
 void bs_kernel_release(bs_kernel_inst *inst) {
   if (inst->kernel && inst->kernel->release) inst->kernel->release(inst->state);
   inst->state = NULL;
+  free(inst->inner);
+  inst->inner = NULL;
 }

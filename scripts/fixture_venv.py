@@ -23,6 +23,8 @@ PINS = [
     "h5py==3.16.0",
     "pandas==3.1.1",
 ]
+# Only make-forest-fixtures needs it (CatBoost and its dependencies).
+CATBOOST_PINS = ["catboost==1.2.10"]
 
 
 def _venv_arg(argv):
@@ -46,10 +48,10 @@ def _python312():
     sys.exit("fixture_venv: no Python 3.12 found (set PYTHON312)")
 
 
-def reexec(script, pins=None):
+def reexec(script, pins=None, extra=()):
     """If the command line says --venv DIR and this is not DIR's Python,
-    set DIR up with `pins` (default PINS) and run `script` with the same
-    arguments there."""
+    set DIR up with `pins` (default PINS) and `extra`, and run `script` with
+    the same arguments there."""
     venv = _venv_arg(sys.argv[1:])
     if not venv:
         return
@@ -61,5 +63,5 @@ def reexec(script, pins=None):
         print("fixture_venv: creating %s" % venv, file=sys.stderr, flush=True)
         subprocess.run([_python312(), "-m", "venv", venv], check=True)
     subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-                   + (PINS if pins is None else pins), check=True)
+                   + (PINS if pins is None else pins) + list(extra), check=True)
     os.execv(py, [py, os.path.abspath(script)] + sys.argv[1:])

@@ -74,6 +74,10 @@ bs_status bs_h5m_read_doubles(bs_h5m *h, hid_t loc, const char *what, const char
 /* The importers, given the opened file. */
 bs_status bs_model_load_keras(bs_h5m *h, bs_model *m);
 bs_status bs_model_load_native(bs_h5m *h, bs_model *m);
+/* batchscore_format "forest" (model-native-forest.c). */
+bs_status bs_model_load_native_forest(bs_h5m *h, bs_model *m);
+/* The optional /preprocess group of the native formats (none: p zeroed). */
+bs_status bs_h5m_read_prep(bs_h5m *h, int32_t n_in, bs_prep *p);
 
 /* A Keras 3 model from the parts of its .keras archive: the text of
  * config.json (len bytes), the keras_version of metadata.json (or NULL)

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model-forest.h"
 #include "ubjson.h"
 
 bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err) {
@@ -107,11 +108,13 @@ static const char *binary_kind(const char *data, size_t len) {
 
 /* JSON that some other library wrote: checked only once the XGBoost
  * importer has refused the file, so no XGBoost model is ever misnamed. */
+static const char catboost_json[] = "a CatBoost JSON model";
+
 static const char *json_kind(const char *data, size_t len) {
   size_t head = len < (1u << 20) ? len : (1u << 20);
   if (contains(data, head, "\"oblivious_trees\"") ||
       contains(data, head, "\"features_info\""))
-    return "a CatBoost JSON model";
+    return catboost_json;
   if (contains(data, head, "\"num_tree_per_iteration\"") &&
       contains(data, head, "\"tree_info\""))
     return "a LightGBM JSON dump (batchscore reads LightGBM's text model: "
@@ -131,6 +134,7 @@ static bs_status load_json(const char *data, size_t len, const char *path, bs_mo
   bs_status st = bs_model_load_xgboost(data, len, path, m, &e);
   if (st == BS_OK) return st;
   const char *kind = json_kind(data, len);
+  if (kind == catboost_json) return bs_model_load_catboost(data, len, path, m, err);
   if (kind) return not_supported(err, path, kind);
   return bs_fail(err, e.code, "%s", e.msg);
 }

@@ -9,9 +9,10 @@
 
 /* Every model format batchscore reads, for the messages that refuse a
  * file as none of them. */
-#define BS_MODEL_FORMATS                                                        \
-  "XGBoost JSON and UBJSON models, LightGBM text models, Keras models (.keras " \
-  "archives and HDF5 .h5 files) and batchscore's own network format (HDF5)"
+#define BS_MODEL_FORMATS                                                               \
+  "XGBoost JSON and UBJSON models, LightGBM text models, CatBoost JSON models, Keras " \
+  "models (.keras "                                                                    \
+  "archives and HDF5 .h5 files) and batchscore's own network and forest formats (HDF5)"
 
 /* Reads a whole file into a NUL-terminated buffer (freed by the caller). */
 bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err);

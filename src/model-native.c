@@ -318,6 +318,7 @@ static const named output_names[] = {
     {"softmax", BS_TRANSFORM_SOFTMAX},
     {"ovr_sigmoid", BS_TRANSFORM_SIGMOID_NORM},
     {"modified_huber", BS_TRANSFORM_MODIFIED_HUBER},
+    {"normalize", BS_TRANSFORM_NORMALIZE},
 };
 
 static int lookup(const named *t, size_t n, const char *name) {
@@ -442,19 +443,24 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
   snprintf(m->format, sizeof m->format, "batchscore-network");
   if ((st = bs_h5m_attr_string(h, h->file, "the root group", "batchscore_format", &fmt)))
     goto out;
+  if (strcmp(fmt, "forest") == 0) {
+    free(fmt);
+    return bs_model_load_native_forest(h, m);
+  }
   if (strcmp(fmt, "network") != 0) {
     st =
         bs_fail(h->err, BS_E_UNSUPPORTED,
-                "%s: batchscore_format '%s' is not one this batchscore reads ('network')",
+                "%s: batchscore_format '%s' is not one this batchscore reads ('network', "
+                "'forest')",
                 h->path, fmt);
     goto out;
   }
   if ((st = int_attr(h, h->file, "the root group", "batchscore_format_version", 1,
                      1 << 20, &version)))
     goto out;
-  if (version != 1) {
+  if (version != 1 && version != 2) {
     st = bs_fail(h->err, BS_E_UNSUPPORTED,
-                 "%s: network format version %d; this batchscore reads version 1",
+                 "%s: network format version %d; this batchscore reads versions 1 and 2",
                  h->path, (int)version);
     goto out;
   }
@@ -466,6 +472,8 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
       (st = opt_string(h, h->file, "the root group", "objective", &objective)) ||
       (st = opt_string(h, h->file, "the root group", "precision", &precision)))
     goto out;
+  /* Version 2 adds the preprocessing stage (/preprocess). */
+  if (version >= 2 && (st = bs_h5m_read_prep(h, m->n_features, &m->prep))) goto out;
   if (precision && strcmp(precision, "float64") != 0 &&
       strcmp(precision, "float32") != 0) {
     st = bs_fail(h->err, BS_E_UNSUPPORTED,
@@ -477,7 +485,7 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
   if (tr < 0) {
     st = bs_fail(h->err, BS_E_UNSUPPORTED,
                  "%s: output '%s' is not one of identity, sigmoid, softmax, "
-                 "ovr_sigmoid, modified_huber",
+                 "ovr_sigmoid, modified_huber, normalize",
                  h->path, output);
     goto out;
   }
@@ -494,7 +502,7 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
     st = bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
     goto out;
   }
-  int32_t width = m->n_features;
+  int32_t width = m->prep.cols ? m->prep.n_out : m->n_features;
   for (int32_t l = 0; l < n_layers; l++) {
     char name[16], what[48];
     snprintf(name, sizeof name, "%d", (int)l);
@@ -516,7 +524,13 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
               (int)width, (int)m->n_groups);
     goto out;
   }
-  st = bs_network_check(m, h->err);
+  if (m->prep.cols) { /* the layers read the stage's outputs */
+    const bs_model v = bs_model_kernel_view(m);
+    st = bs_network_check(&v, h->err);
+    m->input_f64 = 1;
+  } else {
+    st = bs_network_check(m, h->err);
+  }
 out:
   if (layers >= 0) H5Gclose(layers);
   free(fmt);

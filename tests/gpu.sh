@@ -75,6 +75,15 @@ else
   fail "LightGBM under --device cuda: $(cat "$WORK/err")"
 fi
 
+# Forests with double leaves (CatBoost, scikit-learn's) likewise.
+cb=$DATA/catboost/cb_bc_logloss
+if run_bs 1 --quiet --model "$cb.json" --input "$cb.h5" --output "$WORK/cb.h5" \
+  --stats "$WORK/cb.json" && ! grep -q '"kernel": *"tree-cuda"' "$WORK/cb.json"; then
+  ok "CatBoost under --device auto: a CPU kernel"
+else
+  fail "CatBoost under --device auto: $(cat "$WORK/err" "$WORK/cb.json")"
+fi
+
 # 50,000 rows in one chunk: the pipeline splits it across both streams.
 same_bits example-one-chunk "$DATA/example/model.json" "$DATA/example/features.h5" \
   --chunk-rows 50000

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Oracle test for networks: every fixture in data/nn/ (real Keras and
-# scikit-learn models; Keras ones as .h5 and/or .keras) scored by
+# Oracle test for networks and scikit-learn models: every fixture in
+# data/nn/ (real Keras and scikit-learn models; Keras ones as .h5 and/or
+# .keras) and data/sk/ (scikit-learn tree ensembles and pipelines) scored by
 # batchscore matches the predictions the
 # library itself stored next to it to 1e-5 relative or 1e-6 absolute on
 # every value, and its margins (the values before the final sigmoid or
@@ -13,10 +14,10 @@
 . "$(dirname "$0")/lib.sh"
 
 # Each case NAME: NAME.model.h5 and/or NAME.model.keras against NAME.h5.
-for model in "$DATA"/nn/*.model.h5 "$DATA"/nn/*.model.keras; do
+for model in "$DATA"/nn/*.model.h5 "$DATA"/nn/*.model.keras "$DATA"/sk/*.model.h5; do
   [ -f "$model" ] || continue
   form=${model##*.model.}
-  input=$DATA/nn/$(basename "$model" ".model.$form").h5
+  input=$(dirname "$model")/$(basename "$model" ".model.$form").h5
   case=$(basename "$model" ".model.$form")-$form
   for kind in prediction margin; do
     flag= ref=/expected atol=1e-6
@@ -75,8 +76,8 @@ if "$PY" -c 'import h5py' 2>/dev/null; then
     bad "tf.keras 2 hard_sigmoid" "activation 'hard_sigmoid' of tf.keras 2"
   kedit k3_bc_mlp '"activation": "tanh"' '"activation": "glu"' &&
     bad "Keras 3 unsupported activation" "activation 'glu' is not supported (it is not element-wise)"
-  edit "f.attrs['batchscore_format_version'] = 2" &&
-    bad "newer format version" "network format version 2"
+  edit "f.attrs['batchscore_format_version'] = 3" &&
+    bad "newer format version" "network format version 3"
   edit "del f['layers/1/weights']" && bad "missing weights" "layer 1 has no dataset 'weights'"
   edit "f['layers/0'].attrs['activation'] = 'mish'" &&
     bad "unknown activation" "activation 'mish' is not supported"

@@ -16,6 +16,13 @@
  * reference kernel itself is checked against an evaluator written from
  * the rules in model.h, since it is the oracle for all the others.
  *
+ * A third of the trees are oblivious (one split per level, CatBoost's),
+ * which the tree kernels walk from a feature-major copy of the rows. A
+ * quarter of the models have a preprocessing stage (model.h, bs_prep) of
+ * random ops, checked against the rules written out here, and binary
+ * models may give their margins as the pair (-d, d). CatBoost's hash of
+ * integer codes is checked against the values CatBoost itself lists.
+ *
  * Some LightGBM-like models also carry value64 (double thresholds and
  * leaves): they are scored from float rows and from double rows
  * (score_f64) whose values sit on, just below and just above the double
@@ -154,6 +161,58 @@ static int32_t grow(gen *g, int depth, int max_depth) {
   return id;
 }
 
+/* The split of every node of one level of an oblivious tree. */
+typedef struct level_split {
+  int32_t feature;
+  uint32_t flags;
+  float value;
+  double value64;
+} level_split;
+
+/* An oblivious tree (CatBoost's): one split per level, every path of the
+ * same length; the tree kernels walk these their own way. */
+static int32_t grow_oblivious(gen *g, const level_split *lv, int depth, int max_depth) {
+  int32_t id = g->n++;
+  bs_node nd;
+  memset(&nd, 0, sizeof nd);
+  if (depth == max_depth) {
+    nd.flags = BS_NODE_LEAF;
+    nd.left = nd.right = -1;
+    nd.value = leaf_value(g->r);
+    if (g->v64) {
+      g->v64[id] = (double)nd.value + (double)(rng_unit(g->r) - 0.5f) * 0x1p-30;
+      nd.value = (float)g->v64[id];
+    }
+    g->nodes[id] = nd;
+    return id;
+  }
+  nd.feature = lv[depth].feature;
+  nd.flags = lv[depth].flags;
+  nd.value = lv[depth].value;
+  if (g->v64) g->v64[id] = lv[depth].value64;
+  g->nodes[id] = nd;
+  int32_t l = grow_oblivious(g, lv, depth + 1, max_depth);
+  int32_t r = grow_oblivious(g, lv, depth + 1, max_depth);
+  g->nodes[id].left = l;
+  g->nodes[id].right = r;
+  return id;
+}
+
+static void grow_oblivious_tree(gen *g, int max_depth) {
+  level_split lv[MAX_DEPTH];
+  for (int d = 0; d < max_depth; d++) {
+    lv[d].feature = (int32_t)rng_below(g->r, (uint32_t)g->n_features);
+    lv[d].flags = rng_below(g->r, 2) ? BS_NODE_DEFAULT_LEFT : 0;
+    if (g->v64) {
+      lv[d].value64 = thresholds64[rng_below(g->r, N_THRESHOLDS64)];
+      lv[d].value = float_above(lv[d].value64);
+    } else {
+      lv[d].value = thresholds[rng_below(g->r, N_THRESHOLDS)];
+    }
+  }
+  grow_oblivious(g, lv, 0, max_depth);
+}
+
 /* Moves every node but the root to a random place, so that no kernel can
  * rely on children following their parent. */
 static void shuffle_nodes(rng *r, bs_tree *t) {
@@ -186,6 +245,46 @@ static void shuffle_nodes(rng *r, bs_tree *t) {
 }
 
 static const float drop_weights[] = {0.5f, 0.9090909f, 1.0f, 1.5f, 0.76170164f, 2.0f};
+
+/* A preprocessing stage in front of the trees (scikit-learn pipelines,
+ * CatBoost's categorical columns), the same for every kernel: random ops
+ * whose operands are the thresholds themselves, so that rows still land
+ * on them after the stage. Then the model reads n_raw columns. */
+static void add_random_prep(rng *r, bs_model *m) {
+  static const double operands[] = {0.5, 2.0, -1.5, 3.0, -0.25};
+  bs_prep *p = &m->prep;
+  const int32_t width = m->n_features, n_raw = 1 + (int32_t)rng_below(r, 6);
+  p->n_out = width;
+  p->cols = calloc((size_t)width, sizeof *p->cols);
+  p->ops = calloc((size_t)width * 3 + 1, sizeof *p->ops);
+  p->pool = calloc((size_t)width * 3 * 4 + 1, sizeof *p->pool);
+  ck_assert(p->cols && p->ops && p->pool);
+  for (int32_t j = 0; j < width; j++) {
+    bs_prep_col *c = &p->cols[j];
+    c->src = (int32_t)rng_below(r, (uint32_t)n_raw);
+    c->op_off = p->n_ops;
+    c->n_ops = (int32_t)rng_below(r, 4);
+    for (int32_t i = 0; i < c->n_ops; i++) {
+      bs_prep_op *o = &p->ops[p->n_ops++];
+      o->kind = BS_PREP_SUB + (int32_t)rng_below(r, BS_PREP_ORDINAL);
+      o->a = operands[rng_below(r, 5)];
+      if (o->kind == BS_PREP_IMPUTE || o->kind == BS_PREP_EQ)
+        o->a = rng_below(r, 5) ? (double)thresholds[rng_below(r, N_THRESHOLDS)] : NAN;
+      if (o->kind == BS_PREP_ORDINAL) { /* a sorted run of the thresholds */
+        uint32_t first = rng_below(r, N_THRESHOLDS);
+        o->n = 1 + (int32_t)rng_below(r, 4);
+        if (first + (uint32_t)o->n > N_THRESHOLDS) o->n = (int32_t)(N_THRESHOLDS - first);
+        o->off = p->n_pool;
+        for (int32_t k = 0; k < o->n; k++) p->pool[p->n_pool++] = thresholds[first + k];
+      }
+    }
+  }
+  bs_error err = {0};
+  ck_assert_int_eq(bs_prep_check(p, n_raw, &err), BS_OK);
+  p->inner_f64 = m->input_f64;
+  m->input_f64 = 1;
+  m->n_features = n_raw;
+}
 
 /* A random forest; seed picks it. Free with bs_model_free. */
 static void random_model(uint64_t seed, bs_model *m) {
@@ -232,7 +331,10 @@ static void random_model(uint64_t seed, bs_model *m) {
              .lightgbm = lightgbm,
              .has_cat = &f->has_categorical,
              .has_zero_missing = &f->has_zero_missing};
-    grow(&g, 0, (int)rng_below(&r, MAX_DEPTH + 1));
+    if (rng_below(&r, 3) == 0)
+      grow_oblivious_tree(&g, (int)rng_below(&r, MAX_DEPTH + 1));
+    else
+      grow(&g, 0, (int)rng_below(&r, MAX_DEPTH + 1));
     tr->n_nodes = g.n;
     if (rng_below(&r, 2)) shuffle_nodes(&r, tr);
     tr->group = (int32_t)rng_below(&r, (uint32_t)m->n_groups);
@@ -243,6 +345,10 @@ static void random_model(uint64_t seed, bs_model *m) {
     if (tr->weight != 1.0f) f->has_weights = 1;
     f->n_trees = t + 1;
   }
+  /* A quarter of the models have a preprocessing stage; binary ones may
+   * give their second margin negated as the first. */
+  if (rng_below(&r, 4) == 0) add_random_prep(&r, m);
+  if (m->n_groups == 2 && rng_below(&r, 2)) m->binary_pair = 1;
 }
 
 /* One feature value: mostly the thresholds themselves and their float
@@ -410,8 +516,8 @@ static int spec_goes_left(const bs_forest *f, const bs_node *nd, float x) {
   return (nd->flags & BS_NODE_CAT_IN_SET_LEFT) ? member : !member;
 }
 
-static void spec_score(const bs_model *m, const float *rows, size_t n, size_t stride,
-                       float *out) {
+static void spec_score_trees(const bs_model *m, const float *rows, size_t n,
+                             size_t stride, float *out) {
   const bs_forest *f = &m->forest;
   for (size_t r = 0; r < n; r++) {
     const float *x = rows + r * stride;
@@ -458,8 +564,8 @@ static int spec_goes_left64(const bs_forest *f, const bs_node *nd, double t, dou
   return (nd->flags & BS_NODE_CAT_IN_SET_LEFT) ? member : !member;
 }
 
-static void spec_score_f64(const bs_model *m, const double *rows, size_t n, size_t stride,
-                           float *out) {
+static void spec_score_trees_f64(const bs_model *m, const double *rows, size_t n,
+                                 size_t stride, float *out) {
   const bs_forest *f = &m->forest;
   CHECK(f->has_values64 && m->n_groups <= 8);
   for (size_t r = 0; r < n; r++) {
@@ -481,6 +587,114 @@ static void spec_score_f64(const bs_model *m, const double *rows, size_t n, size
                   (f->divisor > 0 ? acc[g] / f->divisor : acc[g]));
   }
 }
+
+/* The preprocessing stage from model.h's rules: each op in double; on
+ * float rows rounded to float after each op. */
+static double spec_op(const bs_prep *p, const bs_prep_op *o, double v) {
+  switch (o->kind) {
+    case BS_PREP_SUB:
+      return v - o->a;
+    case BS_PREP_DIV:
+      return v / o->a;
+    case BS_PREP_MUL:
+      return v * o->a;
+    case BS_PREP_ADD:
+      return v + o->a;
+    case BS_PREP_IMPUTE:
+      return v != v ? o->a : v;
+    case BS_PREP_EQ:
+      return (v == o->a || (v != v && o->a != o->a)) ? 1.0 : 0.0;
+    case BS_PREP_ORDINAL:
+      for (int32_t k = 0; k < o->n; k++)
+        if (p->pool[o->off + (uint32_t)k] == v) return (double)k;
+      return NAN;
+    default:
+      CHECK(0);
+      return 0;
+  }
+}
+
+/* Rows of floats (rows) or doubles (rows64) through the stage, as doubles
+ * (float rows: each op rounded to float). */
+static double *spec_prep(const bs_prep *p, const float *rows, const double *rows64,
+                         size_t n, size_t stride) {
+  double *y = malloc((n ? n : 1) * (size_t)p->n_out * sizeof *y);
+  CHECK(y != NULL);
+  for (size_t r = 0; r < n; r++)
+    for (int32_t j = 0; j < p->n_out; j++) {
+      const bs_prep_col *c = &p->cols[j];
+      double v = rows ? (double)rows[r * stride + (size_t)c->src]
+                      : rows64[r * stride + (size_t)c->src];
+      for (int32_t i = 0; i < c->n_ops; i++) {
+        v = spec_op(p, &p->ops[c->op_off + i], v);
+        if (rows) v = (float)v;
+      }
+      y[r * (size_t)p->n_out + (size_t)j] = v;
+    }
+  return y;
+}
+
+static void spec_pair(const bs_model *m, float *out, size_t n) {
+  for (size_t r = 0; m->binary_pair && r < n; r++) out[2 * r] = -out[2 * r + 1];
+}
+
+/* Float rows: the stage (if any), the trees, the pair. */
+static void spec_score(const bs_model *m, const float *rows, size_t n, size_t stride,
+                       float *out) {
+  if (!m->prep.cols) {
+    spec_score_trees(m, rows, n, stride, out);
+  } else {
+    const bs_model v = bs_model_kernel_view(m);
+    const size_t w = (size_t)v.n_features;
+    double *y = spec_prep(&m->prep, rows, NULL, n, stride);
+    float *yf = malloc((n ? n : 1) * w * sizeof *yf);
+    CHECK(yf != NULL);
+    for (size_t i = 0; i < n * w; i++) yf[i] = (float)y[i];
+    spec_score_trees(&v, yf, n, w, out);
+    free(yf);
+    free(y);
+  }
+  spec_pair(m, out, n);
+}
+
+/* Double rows of a model that compares doubles (input_f64): the stage in
+ * double, then the trees on doubles, or on floats when they read float32. */
+static void spec_score_f64(const bs_model *m, const double *rows, size_t n, size_t stride,
+                           float *out) {
+  if (!m->prep.cols) {
+    spec_score_trees_f64(m, rows, n, stride, out);
+  } else {
+    const bs_model v = bs_model_kernel_view(m);
+    const size_t w = (size_t)v.n_features;
+    double *y = spec_prep(&m->prep, NULL, rows, n, stride);
+    if (v.input_f64) {
+      spec_score_trees_f64(&v, y, n, w, out);
+    } else {
+      float *yf = malloc((n ? n : 1) * w * sizeof *yf);
+      CHECK(yf != NULL);
+      for (size_t i = 0; i < n * w; i++) yf[i] = (float)y[i];
+      spec_score_trees(&v, yf, n, w, out);
+      free(yf);
+    }
+    free(y);
+  }
+  spec_pair(m, out, n);
+}
+
+/* CatBoost's hashes of integer codes (1 to 11 characters), as CatBoost
+ * 1.2.10 lists them in a model's categorical_features. */
+START_TEST(test_catboost_hash) {
+  static const struct {
+    long long code;
+    uint32_t hash;
+  } known[] = {{0, 2856682258u},          {7, 4277023987u},
+               {-1, 288298918u},          {12345, 151767304u},
+               {99999999, 1199821221u},   {1234567890, 4234440265u},
+               {2147483647, 2663571590u}, {-2147483648LL, 1732999982u}};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    ck_assert_uint_eq(bs_catboost_hash(known[i].code), known[i].hash);
+}
+END_TEST
 
 /* ---- tests -------------------------------------------------------------- */
 
@@ -518,7 +732,7 @@ START_TEST(test_ref_f64_matches_spec) {
     double *rows = random_rows64(seed, n, stride);
     float *want = malloc(n * (size_t)m.n_groups * sizeof *want);
     ck_assert_ptr_ne(want, NULL);
-    if (m.forest.has_values64) {
+    if (m.input_f64) {
       spec_score_f64(&m, rows, n, stride, want);
       v64++;
     } else {
@@ -861,6 +1075,7 @@ static Suite *kernels_suite(void) {
   tc = tcase_create("oracle");
   tcase_set_timeout(tc, TEST_TIMEOUT);
   tcase_add_test(tc, test_ref_matches_spec);
+  tcase_add_test(tc, test_catboost_hash);
   tcase_add_test(tc, test_ref_f64_matches_spec);
   tcase_add_loop_test(tc, test_kernel_f64_matches_ref, 0, nk);
   tcase_add_loop_test(tc, test_kernel_matches_ref, 0, nk);

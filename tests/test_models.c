@@ -125,7 +125,6 @@ static const struct {
     {"PK\x03\x04....weights.bin", 19, "a zip archive"},
     {"PK\x03\x04....data.pkl", 16, "a PyTorch checkpoint"},
     {"binf\0\0\0\0", 8, "an XGBoost model in its old binary format"},
-    {"{\"features_info\":{},\"oblivious_trees\":[]}", 0, "a CatBoost JSON model"},
     {"{\"num_tree_per_iteration\":1,\"tree_info\":[]}", 0, "a LightGBM JSON dump"},
     {"<?xml version=\"1.0\"?><PMML/>", 0, "an XML document"},
     {"plain words", 0, "not a model batchscore knows"},
@@ -154,6 +153,17 @@ START_TEST(test_format_damaged_keras) {
   HAS(err, "not a readable zip archive");
   HAS(err, "a damaged Keras '.keras' archive");
   ck_assert(bs_model_needs_isolation(bytes, sizeof bytes - 1));
+}
+END_TEST
+
+/* CatBoost's JSON export is read (once the XGBoost importer refused it),
+ * and an empty one refused by the CatBoost importer itself. */
+START_TEST(test_format_catboost_json) {
+  const char *doc = "{\"features_info\":{},\"oblivious_trees\":[]}";
+  bs_model m;
+  bs_error err = {0};
+  ck_assert_int_eq(bs_model_load(doc, strlen(doc), "m", &m, &err), BS_E_FORMAT);
+  HAS(err, "m: a CatBoost model without oblivious_trees");
 }
 END_TEST
 
@@ -277,6 +287,7 @@ static Suite *models_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("formats");
   tcase_add_loop_test(tc, test_format_kinds, 0, (int)(sizeof kinds / sizeof kinds[0]));
+  tcase_add_test(tc, test_format_catboost_json);
   tcase_add_test(tc, test_format_xgboost_first);
   tcase_add_test(tc, test_format_damaged_keras);
   suite_add_tcase(s, tc);

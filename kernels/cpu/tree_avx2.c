@@ -109,3 +109,43 @@ void bs_tree_walk64_avx2(const bs_ptree *pt, const double *x, size_t stride,
                        _mm_sub_epi32(idx[v], first_leaf));
   }
 }
+
+/* An oblivious tree over a feature-major tile: per level one broadcast
+ * threshold and contiguous loads of one column, eight vectors (64 rows)
+ * at a time; no gathers but the leaves'. */
+#define OBL_BLOCK 8
+
+void bs_tree_walk_obl_avx2(const bs_ptree *pt, const float *xt, float *leaf_out,
+                           double *acc64) {
+  const __m256i one = _mm256_set1_epi32(1);
+  for (int v0 = 0; v0 < BS_TILE_ROWS / LANES; v0 += OBL_BLOCK) {
+    __m256i s[OBL_BLOCK];
+    for (int v = 0; v < OBL_BLOCK; v++) s[v] = _mm256_setzero_si256();
+    for (int32_t l = 0; l < pt->depth; l++) {
+      const int32_t first = (1 << l) - 1, f = pt->feat[first];
+      const __m256 t = _mm256_set1_ps(pt->thr[first]);
+      const __m256 dl = _mm256_castsi256_ps(_mm256_set1_epi32(f < 0 ? -1 : 0));
+      const float *col = xt + (size_t)(f & INT32_MAX) * BS_TILE_ROWS + v0 * LANES;
+      for (int v = 0; v < OBL_BLOCK; v++) {
+        __m256 val = _mm256_loadu_ps(col + v * LANES);
+        __m256 lt = _mm256_cmp_ps(val, t, _CMP_LT_OQ);
+        __m256 nan = _mm256_cmp_ps(val, val, _CMP_UNORD_Q);
+        __m256i left = _mm256_castps_si256(_mm256_or_ps(lt, _mm256_and_ps(nan, dl)));
+        /* left lanes are -1: s = 2s + 1 - 1 */
+        s[v] =
+            _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(s[v], s[v]), one), left);
+      }
+    }
+    for (int v = 0; v < OBL_BLOCK; v++) {
+      const int r = (v0 + v) * LANES;
+      if (!pt->leaf64) {
+        _mm256_storeu_ps(leaf_out + r, _mm256_i32gather_ps(pt->leaf, s[v], 4));
+        continue;
+      }
+      __m256d lo = _mm256_i32gather_pd(pt->leaf64, _mm256_castsi256_si128(s[v]), 8);
+      __m256d hi = _mm256_i32gather_pd(pt->leaf64, _mm256_extracti128_si256(s[v], 1), 8);
+      _mm256_storeu_pd(acc64 + r, _mm256_add_pd(_mm256_loadu_pd(acc64 + r), lo));
+      _mm256_storeu_pd(acc64 + r + 4, _mm256_add_pd(_mm256_loadu_pd(acc64 + r + 4), hi));
+    }
+  }
+}

@@ -115,3 +115,41 @@ void bs_tree_walk64_avx512(const bs_ptree *pt, const double *x, size_t stride,
                           _mm256_sub_epi32(idx[v], first_leaf));
   }
 }
+
+/* An oblivious tree over a feature-major tile: per level one broadcast
+ * threshold and contiguous loads of one column, eight vectors (128 rows) at
+ * a time; no gathers but the leaves'. */
+#define OBL_BLOCK 8
+
+void bs_tree_walk_obl_avx512(const bs_ptree *pt, const float *xt, float *leaf_out,
+                             double *acc64) {
+  const __m512i one = _mm512_set1_epi32(1);
+  for (int v0 = 0; v0 < BS_TILE_ROWS / LANES; v0 += OBL_BLOCK) {
+    __m512i s[OBL_BLOCK];
+    for (int v = 0; v < OBL_BLOCK; v++) s[v] = _mm512_setzero_si512();
+    for (int32_t l = 0; l < pt->depth; l++) {
+      const int32_t first = (1 << l) - 1, f = pt->feat[first];
+      const __m512 t = _mm512_set1_ps(pt->thr[first]);
+      const __mmask16 dl = f < 0 ? 0xffff : 0;
+      const float *col = xt + (size_t)(f & INT32_MAX) * BS_TILE_ROWS + v0 * LANES;
+      for (int v = 0; v < OBL_BLOCK; v++) {
+        __m512 val = _mm512_loadu_ps(col + v * LANES);
+        __mmask16 left = _mm512_cmp_ps_mask(val, t, _CMP_LT_OQ) |
+                         (_mm512_cmp_ps_mask(val, val, _CMP_UNORD_Q) & dl);
+        __m512i s21 = _mm512_add_epi32(_mm512_add_epi32(s[v], s[v]), one);
+        s[v] = _mm512_mask_sub_epi32(s21, left, s21, one); /* left: 2s */
+      }
+    }
+    for (int v = 0; v < OBL_BLOCK; v++) {
+      const int r = (v0 + v) * LANES;
+      if (!pt->leaf64) {
+        _mm512_storeu_ps(leaf_out + r, _mm512_i32gather_ps(s[v], pt->leaf, 4));
+        continue;
+      }
+      __m512d lo = _mm512_i32gather_pd(_mm512_castsi512_si256(s[v]), pt->leaf64, 8);
+      __m512d hi = _mm512_i32gather_pd(_mm512_extracti64x4_epi64(s[v], 1), pt->leaf64, 8);
+      _mm512_storeu_pd(acc64 + r, _mm512_add_pd(_mm512_loadu_pd(acc64 + r), lo));
+      _mm512_storeu_pd(acc64 + r + 8, _mm512_add_pd(_mm512_loadu_pd(acc64 + r + 8), hi));
+    }
+  }
+}

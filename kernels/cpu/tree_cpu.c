@@ -25,6 +25,7 @@ typedef struct tree_cpu {
   bs_pforest p;
   bs_tree_walk_fn walk;
   bs_tree_walk64_fn walk64;
+  bs_tree_walk_obl_fn walk_obl;
   int threads;
 } tree_cpu;
 
@@ -42,6 +43,28 @@ void bs_tree_walk_generic(const bs_ptree *pt, const float *x, size_t stride,
     }
   const int32_t first_leaf = (1 << pt->depth) - 1;
   for (size_t r = 0; r < BS_TILE_ROWS; r++) leaf_out[r] = pt->leaf[idx[r] - first_leaf];
+}
+
+/* An oblivious tree: per level one threshold and one column of the
+ * feature-major tile; the slot's bits are the levels' answers, first
+ * level highest, as in heap order. */
+void bs_tree_walk_obl_generic(const bs_ptree *pt, const float *xt, float *leaf_out,
+                              double *acc64) {
+  int32_t slot[BS_TILE_ROWS] = {0};
+  for (int32_t l = 0; l < pt->depth; l++) {
+    const int32_t first = (1 << l) - 1, f = pt->feat[first];
+    const float t = pt->thr[first], *col = xt + (size_t)(f & INT32_MAX) * BS_TILE_ROWS;
+    const int nan_left = f < 0;
+    for (size_t r = 0; r < BS_TILE_ROWS; r++) {
+      float v = col[r];
+      int left = v < t || (isnan(v) && nan_left);
+      slot[r] = 2 * slot[r] + 1 - left;
+    }
+  }
+  if (pt->leaf64)
+    for (size_t r = 0; r < BS_TILE_ROWS; r++) acc64[r] += pt->leaf64[slot[r]];
+  else
+    for (size_t r = 0; r < BS_TILE_ROWS; r++) leaf_out[r] = pt->leaf[slot[r]];
 }
 
 /* The double walk of a packed tree, level by level as the generic walk. */
@@ -62,6 +85,7 @@ void bs_tree_walk64_generic(const bs_ptree *pt, const double *x, size_t stride,
 /* Per-thread scratch of the tile loops. */
 typedef struct tile_buf {
   float *acc, *leaf, *tail;
+  float *xt; /* the tile feature-major, for oblivious trees */
   double *accd, *tail64;
   int32_t *slot;
 } tile_buf;
@@ -90,6 +114,10 @@ static void score_tile(const tree_cpu *s, const float *x, size_t stride, size_t 
   const size_t k = (size_t)m->n_groups;
   float *acc = b->acc, *leaf = b->leaf;
   double *accd = b->accd;
+  if (s->p.n_oblivious > 0) /* the tile feature-major, once for every tree */
+    for (size_t r = 0; r < BS_TILE_ROWS; r++)
+      for (size_t c = 0; c < (size_t)m->n_features; c++)
+        b->xt[c * BS_TILE_ROWS + r] = x[r * stride + c];
   if (f->accumulate_double)
     memset(accd, 0, k * BS_TILE_ROWS * sizeof *accd);
   else
@@ -100,8 +128,15 @@ static void score_tile(const tree_cpu *s, const float *x, size_t stride, size_t 
     const bs_ptree *pt = &s->p.trees[t];
     const bs_tree *tr = &f->trees[t];
     const size_t base = (size_t)pt->group * BS_TILE_ROWS;
+    if (pt->packed && pt->oblivious && pt->leaf64) {
+      s->walk_obl(pt, b->xt, leaf, accd + base);
+      continue;
+    }
     if (pt->packed) {
-      s->walk(pt, x, stride, leaf);
+      if (pt->oblivious)
+        s->walk_obl(pt, b->xt, leaf, NULL);
+      else
+        s->walk(pt, x, stride, leaf);
       if (pt->leaf64) { /* leaf[r] is the slot reached */
         for (size_t r = 0; r < BS_TILE_ROWS; r++)
           accd[base + r] += pt->leaf64[(int32_t)leaf[r]];
@@ -149,8 +184,10 @@ static void score_tile_f64(const tree_cpu *s, const double *x, size_t stride, si
   tile_finish(m, n, b, margins);
 }
 
-static int tile_buf_alloc(tile_buf *b, size_t k, size_t nf, int f64) {
+static int tile_buf_alloc(tile_buf *b, size_t k, size_t nf, int f64, int obl) {
   memset(b, 0, sizeof *b);
+  if (obl && !f64 && !(b->xt = malloc(BS_TILE_ROWS * (nf ? nf : 1) * sizeof *b->xt)))
+    return 0;
   b->acc = malloc(k * BS_TILE_ROWS * sizeof *b->acc);
   b->accd = malloc(k * BS_TILE_ROWS * sizeof *b->accd);
   b->leaf = malloc(BS_TILE_ROWS * sizeof *b->leaf);
@@ -171,6 +208,7 @@ static void tile_buf_free(tile_buf *b) {
   free(b->slot);
   free(b->tail);
   free(b->tail64);
+  free(b->xt);
 }
 
 /* Rows of floats (rows) or, for value64 forests, of doubles (rows64). */
@@ -186,7 +224,7 @@ static bs_status score_rows(const tree_cpu *s, const float *rows, const double *
 #endif
   {
     tile_buf b;
-    if (!tile_buf_alloc(&b, k, nf, f64)) failed = 1;
+    if (!tile_buf_alloc(&b, k, nf, f64, s->p.n_oblivious > 0)) failed = 1;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -228,7 +266,7 @@ static bs_status tree_cpu_score(void *state, const float *rows, size_t n, size_t
 static bs_status tree_cpu_score_f64(void *state, const double *rows, size_t n,
                                     size_t stride, float *margins, bs_error *err) {
   const tree_cpu *s = state;
-  if (!s->m->forest.has_values64)
+  if (!s->m->input_f64)
     return bs_ref_score_as_float(state, tree_cpu_score, s->m->n_features, rows, n, stride,
                                  margins, err);
   return score_rows(s, NULL, rows, n, stride, margins, err);
@@ -236,12 +274,13 @@ static bs_status tree_cpu_score_f64(void *state, const double *rows, size_t n,
 
 static bs_status prepare_with(const bs_model *m, const bs_kernel_config *cfg,
                               bs_tree_walk_fn walk, bs_tree_walk64_fn walk64,
-                              void **state, bs_error *err) {
+                              bs_tree_walk_obl_fn walk_obl, void **state, bs_error *err) {
   tree_cpu *s = calloc(1, sizeof *s);
   if (!s) return bs_fail(err, BS_E_NOMEM, "out of memory preparing a tree kernel");
   s->m = m;
   s->walk = walk;
   s->walk64 = walk64;
+  s->walk_obl = walk_obl;
   s->threads = cfg ? cfg->threads : 0;
   bs_status st = bs_pforest_build(m, &s->p, err);
   if (st) {
@@ -263,7 +302,8 @@ static int supports_forest(const bs_model *m) { return m->kind == BS_MODEL_FORES
 
 static bs_status prepare_generic(const bs_model *m, const bs_kernel_config *cfg,
                                  void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_generic, bs_tree_walk64_generic, state, err);
+  return prepare_with(m, cfg, bs_tree_walk_generic, bs_tree_walk64_generic,
+                      bs_tree_walk_obl_generic, state, err);
 }
 
 const bs_kernel bs_kernel_tree_generic = {
@@ -282,12 +322,14 @@ static int probe_avx512(void) { return bs_cpu_level_get() >= BS_CPU_AVX512; }
 
 static bs_status prepare_avx2(const bs_model *m, const bs_kernel_config *cfg,
                               void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_avx2, bs_tree_walk64_avx2, state, err);
+  return prepare_with(m, cfg, bs_tree_walk_avx2, bs_tree_walk64_avx2,
+                      bs_tree_walk_obl_avx2, state, err);
 }
 
 static bs_status prepare_avx512(const bs_model *m, const bs_kernel_config *cfg,
                                 void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_avx512, bs_tree_walk64_avx512, state, err);
+  return prepare_with(m, cfg, bs_tree_walk_avx512, bs_tree_walk64_avx512,
+                      bs_tree_walk_obl_avx512, state, err);
 }
 
 const bs_kernel bs_kernel_tree_avx2 = {

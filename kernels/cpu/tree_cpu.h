@@ -23,6 +23,20 @@ void bs_tree_walk_avx2(const bs_ptree *pt, const float *x, size_t stride,
 void bs_tree_walk_avx512(const bs_ptree *pt, const float *x, size_t stride,
                          float *leaf_out);
 
+/* An oblivious tree (pt->oblivious) over the BS_TILE_ROWS rows of a tile
+ * held feature-major: feature f of row r at xt[f * BS_TILE_ROWS + r].
+ * Writes what bs_tree_walk_fn writes, or for a value64 forest (leaf64)
+ * adds each row's double leaf to acc64[r] instead, as the driver would. */
+typedef void (*bs_tree_walk_obl_fn)(const bs_ptree *pt, const float *xt, float *leaf_out,
+                                    double *acc64);
+
+void bs_tree_walk_obl_generic(const bs_ptree *pt, const float *xt, float *leaf_out,
+                              double *acc64);
+void bs_tree_walk_obl_avx2(const bs_ptree *pt, const float *xt, float *leaf_out,
+                           double *acc64);
+void bs_tree_walk_obl_avx512(const bs_ptree *pt, const float *xt, float *leaf_out,
+                             double *acc64);
+
 /* The double walk of value64 forests: for each of the BS_TILE_ROWS rows of
  * doubles at x, the leaf slot it reaches in pt (pt->depth >= 1). */
 typedef void (*bs_tree_walk64_fn)(const bs_ptree *pt, const double *x, size_t stride,

@@ -57,6 +57,20 @@ static void fill(const bs_tree *t, const dest *d, int32_t src, int32_t slot,
   fill(t, d, r, 2 * slot + 2, level + 1, depth);
 }
 
+/* Every level of the packed tree holds one split (padding included: a
+ * padding node equal to its level's split still reaches its leaf). */
+static int is_oblivious(const bs_ptree *pt) {
+  if (pt->depth < 1) return 0;
+  for (int32_t l = 0; l < pt->depth; l++) {
+    const int32_t first = (1 << l) - 1;
+    for (int32_t i = first + 1; i < 2 * first + 1; i++)
+      if (pt->feat[i] != pt->feat[first] ||
+          memcmp(&pt->thr[i], &pt->thr[first], sizeof(float)) != 0)
+        return 0;
+  }
+  return 1;
+}
+
 static size_t node_slots(int32_t depth) {
   size_t n = ((size_t)1 << depth) - 1;
   return n < BS_PACK_MIN_NODES ? BS_PACK_MIN_NODES : n;
@@ -70,6 +84,8 @@ bs_status bs_pforest_build(const bs_model *m, bs_pforest *p, bs_error *err) {
   if (!p->trees) return bs_fail(err, BS_E_NOMEM, "out of memory packing trees");
   size_t nf = 0, ni = 0, nd = 0;
   const int v64 = f->has_values64;
+  const char *env = getenv("BATCHSCORE_OBLIVIOUS");
+  const int use_oblivious = !env || strcmp(env, "off") != 0;
   for (int32_t t = 0; t < f->n_trees; t++) {
     bs_ptree *pt = &p->trees[t];
     pt->group = f->trees[t].group;
@@ -115,6 +131,8 @@ bs_status bs_pforest_build(const bs_model *m, bs_pforest *p, bs_error *err) {
     pt->leaf = d.leaf;
     pt->thr64 = d.thr64;
     pt->leaf64 = d.leaf64;
+    pt->oblivious = use_oblivious && is_oblivious(pt);
+    p->n_oblivious += pt->oblivious;
   }
   return BS_OK;
 }

@@ -5,9 +5,10 @@
  * for forests that ask for it). Clarity over speed; rows are independent,
  * so OpenMP over rows keeps the bits the same.
  *
- * Rows of doubles (score_f64) are compared as doubles with value64 where
- * the forest has it (LightGBM); other forests read them as float32, as
- * XGBoost does. */
+ * Rows of doubles (score_f64) are compared as doubles with value64 by
+ * models that compare doubles (input_f64: LightGBM, scikit-learn's
+ * histogram gradient boosting); other forests read them as float32, as
+ * XGBoost and scikit-learn's other trees do. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -154,7 +155,7 @@ bs_status bs_ref_tree_score_f64(void *state, const double *rows, size_t n, size_
                                 float *margins, bs_error *err) {
   const tree_state *s = state;
   const bs_model *m = s->m;
-  if (!m->forest.has_values64)
+  if (!m->input_f64)
     return bs_ref_score_as_float(state, bs_ref_tree_score, m->n_features, rows, n, stride,
                                  margins, err);
   const size_t k = (size_t)m->n_groups;
