@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5recipe.h"
 #include "kernel.h"
 #include "model-load.h"
 
@@ -125,12 +126,33 @@ static inline void fuzz_put(fuzz_buf *b, const char *fmt, ...) {
   b->n += (size_t)n;
 }
 
+/* The bytes as bs_read_file gives them to the importers: NUL-terminated. */
+static inline char *fuzz_text(const uint8_t *data, size_t size) {
+  char *text = malloc(size + 1);
+  if (!text) return NULL;
+  memcpy(text, data, size);
+  text[size] = '\0';
+  return text;
+}
+
 /* After a load: a model that loaded is scored, then freed (an importer
  * frees what it made when it fails). */
 static inline void fuzz_done(bs_status st, bs_model *m) {
   if (st != BS_OK) return;
   fuzz_score(m);
   bs_model_free(m);
+}
+
+/* The structure-aware HDF5 harnesses: a recipe (tests/h5recipe.h) built
+ * into a valid file image, then imported as a model file's bytes. */
+static inline void fuzz_recipe(const char *recipe, size_t len) {
+  char *image = NULL;
+  size_t n = 0;
+  if (h5r_build(recipe, len, NULL, &image, &n) != 0) return;
+  bs_model m;
+  bs_error err = {0};
+  fuzz_done(bs_model_load(image, n, "fuzz.h5", &m, &err), &m);
+  free(image);
 }
 
 #endif

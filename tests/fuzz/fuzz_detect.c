@@ -8,10 +8,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
   if (bs_model_needs_isolation((const char *)data, size)) return 0;
-  char *text = malloc(size + 1);
+  char *text = fuzz_text(data, size);
   if (!text) return 0;
-  memcpy(text, data, size);
-  text[size] = '\0';
   bs_model m;
   bs_error err = {0};
   fuzz_done(bs_model_load(text, size, "fuzz.model", &m, &err), &m);

@@ -7,18 +7,11 @@
  * types and shapes, and the weight datasets' types, shapes and storage.
  * Seeds: the Keras models in data/nn as recipes. */
 #include "fuzz.h"
-#include "h5recipe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
-  char *image = NULL;
-  size_t len = 0;
-  if (h5r_build((const char *)data, size, NULL, &image, &len) != 0) return 0;
-  bs_model m;
-  bs_error err = {0};
-  fuzz_done(bs_model_load(image, len, "fuzz.h5", &m, &err), &m);
-  free(image);
+  fuzz_recipe((const char *)data, size);
   return 0;
 }

@@ -6,11 +6,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
-  /* bs_read_file gives the importers a NUL-terminated buffer. */
-  char *text = malloc(size + 1);
+  char *text = fuzz_text(data, size);
   if (!text) return 0;
-  memcpy(text, data, size);
-  text[size] = '\0';
   bs_model m;
   bs_error err = {0};
   fuzz_done(bs_model_load_xgboost(text, size, "fuzz.json", &m, &err), &m);
