@@ -45,17 +45,21 @@ for sched in dynamic static dynamic static; do
   export BATCHSCORE_TEST_DELAY=$((30 + RANDOM % 30))
   on "0 1 2 3" 4 --schedule "$sched" &
   pid=$!
-  sleep "$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.8 + rand() * 1.2 }')"
+  # A random moment of the work itself (25 chunks a rank, >= 0.75 s): after
+  # the job made its partial folder, whatever mpirun's start-up took.
+  for k in $(seq 200); do [ -e "$OUT.partial/manifest" ] && break; sleep 0.05; done
+  sleep "$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.05 + rand() * 0.6 }')"
   victim=$((RANDOM % 4))
   host_kill "$victim"
   wait "$pid"
   rc=$?
+  mv "$WORK/err" "$WORK/err.kill" # the resume's own err follows
   unset BATCHSCORE_TEST_DELAY
   others=$(for i in 0 1 2 3; do [ "$i" = "$victim" ] || echo "$i"; done)
   on "$others" 3 --schedule "$sched" --resume
   rc2=$?
   if [ "$rc" != 75 ]; then
-    fail "trial $trial ($sched): host $victim killed: exit $rc, not 75: $(grep -v '^ *$' "$WORK/err" | head -5)"
+    fail "trial $trial ($sched): host $victim killed: exit $rc, not 75: $(grep -v '^ *$' "$WORK/err.kill" | tail -n 15)"
   elif [ "$rc2" != 0 ]; then
     fail "trial $trial ($sched): resume on the others exited $rc2: $(cat "$WORK/err")"
   elif ! res=$("$CMP" --exact "$OUT" "$WORK/ref.h5"); then
