@@ -1,7 +1,7 @@
 #!/bin/sh
 # The fuzz harnesses (tests/fuzz/README.md): builds them with clang and
 # libFuzzer, makes their seeds, and runs each for FUZZ_SECONDS (default
-# 20) seconds; any finding fails. Skipped (77) without a clang that links
+# 30) seconds; any finding fails. Skipped (77) without a clang that links
 # libFuzzer, and in the sanitizer build (the harnesses are sanitized
 # builds of their own, so running them twice adds nothing).
 # The harnesses are built with ASan and UBSan whatever the build: running
@@ -24,4 +24,4 @@ rc=$?
 [ "$rc" = 0 ] || exit 1
 sh "$top_srcdir/tests/fuzz/seeds.sh" "$top_srcdir" "$top_builddir/tests/mkmodel" "$out" ||
   exit 1
-sh "$top_srcdir/tests/fuzz/run.sh" "$top_srcdir" "$out" "${FUZZ_SECONDS:-20}"
+sh "$top_srcdir/tests/fuzz/run.sh" "$top_srcdir" "$out" "${FUZZ_SECONDS:-30}"
