@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "mpi-check.h"
 #include "partition.h"
 #include "scorer.h"
 
@@ -19,8 +20,8 @@ int bs_dispatch_init(bs_dispatch *d, MPI_Comm comm, int dynamic, const int64_t *
                      int64_t n_todo, int depth, const volatile sig_atomic_t *stop) {
   *d = (bs_dispatch){
       .comm = comm, .dynamic = dynamic, .todo = todo, .n_todo = n_todo, .stop = stop};
-  MPI_Comm_rank(comm, &d->rank);
-  MPI_Comm_size(comm, &d->size);
+  BS_MPI(MPI_Comm_rank(comm, &d->rank));
+  BS_MPI(MPI_Comm_size(comm, &d->size));
   d->depth = depth < 1                       ? 1
              : depth > BS_DISPATCH_MAX_DEPTH ? BS_DISPATCH_MAX_DEPTH
                                              : depth;
@@ -34,7 +35,7 @@ int bs_dispatch_init(bs_dispatch *d, MPI_Comm comm, int dynamic, const int64_t *
   if (!d->dynamic) return 0;
   msg m = {.kind = MSG_REQ};
   for (int i = 0; i < d->depth; i++)
-    MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, comm);
+    BS_MPI(MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, comm));
   d->outstanding = d->depth;
   return 0;
 }
@@ -49,7 +50,7 @@ void bs_dispatch_free(bs_dispatch *d) {
 static void answer(bs_dispatch *d, int to, int refuse) {
   int64_t c = -1;
   if (!refuse && !d->stopping && d->next < d->n_todo) c = d->todo[d->next++];
-  MPI_Send(&c, 1, MPI_INT64_T, to, TAG_ASSIGN, d->comm);
+  BS_MPI(MPI_Send(&c, 1, MPI_INT64_T, to, TAG_ASSIGN, d->comm));
 }
 
 static void handle(bs_dispatch *d, const msg *m, int from, int refuse) {
@@ -68,11 +69,11 @@ void bs_dispatch_serve(bs_dispatch *d, int refuse) {
   for (;;) {
     int flag = 0;
     MPI_Status ms;
-    MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, d->comm, &flag, &ms);
+    BS_MPI(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQ, d->comm, &flag, &ms));
     if (!flag) return;
     msg m;
-    MPI_Recv(&m, (int)sizeof m, MPI_BYTE, ms.MPI_SOURCE, TAG_REQ, d->comm,
-             MPI_STATUS_IGNORE);
+    BS_MPI(MPI_Recv(&m, (int)sizeof m, MPI_BYTE, ms.MPI_SOURCE, TAG_REQ, d->comm,
+                    MPI_STATUS_IGNORE));
     handle(d, &m, ms.MPI_SOURCE, refuse);
   }
 }
@@ -87,12 +88,12 @@ static int take_answer(bs_dispatch *d, int interruptible) {
     int flag = 0;
     struct timespec pause = {0, 100 * 1000};
     while (!flag) {
-      MPI_Iprobe(0, TAG_ASSIGN, d->comm, &flag, MPI_STATUS_IGNORE);
+      BS_MPI(MPI_Iprobe(0, TAG_ASSIGN, d->comm, &flag, MPI_STATUS_IGNORE));
       if (!flag && *d->stop) return 0;
       if (!flag) nanosleep(&pause, NULL);
     }
   }
-  MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, d->comm, MPI_STATUS_IGNORE);
+  BS_MPI(MPI_Recv(&c, 1, MPI_INT64_T, 0, TAG_ASSIGN, d->comm, MPI_STATUS_IGNORE));
   d->outstanding--;
   if (c < 0)
     d->exhausted = 1;
@@ -111,7 +112,7 @@ int64_t bs_dispatch_next(bs_dispatch *d, int stop) {
   for (;;) {
     int flag = 1;
     while (d->outstanding > 0 && flag) {
-      MPI_Iprobe(0, TAG_ASSIGN, d->comm, &flag, MPI_STATUS_IGNORE);
+      BS_MPI(MPI_Iprobe(0, TAG_ASSIGN, d->comm, &flag, MPI_STATUS_IGNORE));
       if (flag) take_answer(d, 0);
     }
     if (stop) return -1;
@@ -121,7 +122,7 @@ int64_t bs_dispatch_next(bs_dispatch *d, int stop) {
       d->q_len--;
       if (!d->exhausted) { /* keep `depth` chunks coming */
         msg m = {.kind = MSG_REQ, .completed = d->mine};
-        MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm);
+        BS_MPI(MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm));
         d->outstanding++;
       }
       return c;
@@ -142,7 +143,7 @@ void bs_dispatch_done_one(bs_dispatch *d) {
 void bs_dispatch_report(bs_dispatch *d) {
   if (d->rank == 0 || d->dynamic || d->mine == d->reported) return;
   msg m = {.kind = MSG_PROGRESS, .completed = d->mine};
-  MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm);
+  BS_MPI(MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm));
   d->reported = d->mine;
 }
 
@@ -162,7 +163,7 @@ int bs_dispatch_finish(bs_dispatch *d, int interrupted) {
   if (d->rank != 0) {
     while (d->outstanding > 0) take_answer(d, 0);
     msg m = {.kind = MSG_BYE, .interrupted = interrupted, .completed = d->mine};
-    MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm);
+    BS_MPI(MPI_Send(&m, (int)sizeof m, MPI_BYTE, 0, TAG_REQ, d->comm));
     d->wait_s += bs_now() - t0;
     return 0;
   }
@@ -171,7 +172,7 @@ int bs_dispatch_finish(bs_dispatch *d, int interrupted) {
   while (d->done_workers < d->size - 1) {
     msg m;
     MPI_Status ms;
-    MPI_Recv(&m, (int)sizeof m, MPI_BYTE, MPI_ANY_SOURCE, TAG_REQ, d->comm, &ms);
+    BS_MPI(MPI_Recv(&m, (int)sizeof m, MPI_BYTE, MPI_ANY_SOURCE, TAG_REQ, d->comm, &ms));
     handle(d, &m, ms.MPI_SOURCE, 1);
   }
   d->wait_s += bs_now() - t0;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "input-impl.h"
+#include "mpi-check.h"
 #include "sha256.h"
 
 /* Tried in order: the first that claims a file reads it. CSV claims any
@@ -100,11 +101,11 @@ const char *sget_str(sreader *r) {
 
 bs_status input_agree(struct input_impl *x, bs_error *err) {
   int mine = err->code != BS_OK ? x->rank : x->size, first;
-  if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, x->comm) != MPI_SUCCESS)
+  if (BS_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, x->comm)) != MPI_SUCCESS)
     return bs_fail(err, BS_E_MPI, "MPI_Allreduce failed");
   if (first == x->size) return BS_OK;
   bs_error e = *err;
-  MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, first, x->comm);
+  BS_MPI(MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, first, x->comm));
   *err = e;
   return err->code;
 }
@@ -119,13 +120,13 @@ bs_status input_allgather(struct input_impl *x, const sbuf *mine, char **all,
   int *displs = malloc((size_t)x->size * sizeof *displs);
   size_t *o = malloc(((size_t)x->size + 1) * sizeof *o);
   int ok = ns && counts && displs && o, all_ok = 0;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, x->comm);
+  BS_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, x->comm));
   bs_status st = BS_OK;
   if (!all_ok) {
     st = bs_fail(err, BS_E_NOMEM, "out of memory sharing the input's index");
     goto done;
   }
-  MPI_Allgather(&n, 1, MPI_LONG_LONG, ns, 1, MPI_LONG_LONG, x->comm);
+  BS_MPI(MPI_Allgather(&n, 1, MPI_LONG_LONG, ns, 1, MPI_LONG_LONG, x->comm));
   long long total = 0;
   for (int r = 0; r < x->size; r++) {
     if (ns[r] < 0) {
@@ -146,12 +147,13 @@ bs_status input_allgather(struct input_impl *x, const sbuf *mine, char **all,
   o[x->size] = (size_t)total;
   *all = malloc((size_t)total + 1);
   ok = *all != NULL;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, x->comm);
+  BS_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, x->comm));
   if (!all_ok) {
     st = bs_fail(err, BS_E_NOMEM, "out of memory sharing the input's index");
     goto done;
   }
-  MPI_Allgatherv(mine->p, (int)n, MPI_BYTE, *all, counts, displs, MPI_BYTE, x->comm);
+  BS_MPI(
+      MPI_Allgatherv(mine->p, (int)n, MPI_BYTE, *all, counts, displs, MPI_BYTE, x->comm));
   *offs = o;
   o = NULL;
 done:
@@ -396,7 +398,7 @@ static bs_status find_files(struct input_impl *x, bs_error *err) {
   }
   long long n = x->rank == 0 ? (long long)b.n : 0;
   if (b.oom || n > INT_MAX) n = -1;
-  MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, x->comm);
+  BS_MPI(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, x->comm));
   if (n < 0) {
     sbuf_free(&b);
     if (x->rank != 0) bs_fail(err, BS_E_NOMEM, "out of memory");
@@ -408,7 +410,7 @@ static bs_status find_files(struct input_impl *x, bs_error *err) {
     sbuf_free(&b);
     return err->code;
   }
-  MPI_Bcast(b.p, (int)n, MPI_BYTE, 0, x->comm);
+  BS_MPI(MPI_Bcast(b.p, (int)n, MPI_BYTE, 0, x->comm));
   if (x->rank != 0) {
     sreader r = {b.p, b.p + n, 0};
     sget(&r, err, sizeof *err);
@@ -768,13 +770,13 @@ bs_status bs_input_open(const bs_input_spec *spec, MPI_Comm comm, bs_input **out
     in->x = x;
     x->comm = comm;
     x->spec = *spec;
-    MPI_Comm_rank(comm, &x->rank);
-    MPI_Comm_size(comm, &x->size);
+    BS_MPI(MPI_Comm_rank(comm, &x->rank));
+    BS_MPI(MPI_Comm_size(comm, &x->size));
   }
   /* Collective from here: every rank has an input to work on, or none. */
   struct input_impl tmp = {.comm = comm};
-  MPI_Comm_rank(comm, &tmp.rank);
-  MPI_Comm_size(comm, &tmp.size);
+  BS_MPI(MPI_Comm_rank(comm, &tmp.rank));
+  BS_MPI(MPI_Comm_size(comm, &tmp.size));
   if (input_agree(x ? x : &tmp, err)) {
     bs_input_close(in);
     return err->code;

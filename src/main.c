@@ -10,6 +10,7 @@
 #include "bs-version.h" /* made at build time: BS_VERSION names the git commit */
 #include "config.h"
 #include "h5io.h"
+#include "mpi-check.h"
 #include "options.h"
 #include "runner.h"
 #include "stats.h"
@@ -77,7 +78,12 @@ int main(int argc, char **argv) {
     return EXIT_RUN_FAILED;
   }
   int rank = 0, code = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  /* A failed MPI call names itself and ends the job with 75 (mpi-check.h). */
+  if (bs_mpi_errors(MPI_COMM_WORLD) != 0) {
+    fprintf(stderr, "batchscore: cannot install the MPI error handler\n");
+    MPI_Abort(MPI_COMM_WORLD, EXIT_RUN_FAILED);
+  }
+  BS_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
   bs_h5_quiet();
   catch_crashes();
 
@@ -134,6 +140,6 @@ int main(int argc, char **argv) {
   }
   free(sum.per_rank);
   bs_options_free(&o);
-  MPI_Finalize();
+  BS_MPI(MPI_Finalize());
   return code;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "mpi-check.h"
 #include "partition.h"
 
 #ifdef _OPENMP
@@ -808,21 +809,21 @@ static bs_status share_spans(bs_tx *t, MPI_Comm comm, int rank, bs_error *err) {
     t->spans = malloc((size_t)n * sizeof *t->spans);
   }
   int ok = t->spans != NULL, all_ok = 0;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+  BS_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm));
   if (!all_ok)
     return bs_fail(err, BS_E_NOMEM, "out of memory for %lld chunks", (long long)n);
-  MPI_Bcast(&t->csv_bytes, 1, MPI_UINT64_T, 0, comm);
+  BS_MPI(MPI_Bcast(&t->csv_bytes, 1, MPI_UINT64_T, 0, comm));
   const int64_t piece = 1 << 20;
   for (int64_t off = 0; off < n; off += piece) {
     int k = (int)(n - off < piece ? n - off : piece);
-    MPI_Bcast(t->spans + off, k * (int)sizeof *t->spans, MPI_BYTE, 0, comm);
+    BS_MPI(MPI_Bcast(t->spans + off, k * (int)sizeof *t->spans, MPI_BYTE, 0, comm));
   }
   return BS_OK;
 }
 
 bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
   int rank;
-  MPI_Comm_rank(comm, &rank);
+  BS_MPI(MPI_Comm_rank(comm, &rank));
   /* Everything fixed-size in one broadcast, then the input's identity and
    * the part names as one buffer each, then the map. */
   struct {
@@ -858,7 +859,7 @@ bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
     memcpy(h.sha, t->rec.model_sha256, 65);
     memcpy(h.mopt, t->rec.model_options, sizeof h.mopt);
   }
-  MPI_Bcast(&h, (int)sizeof h, MPI_BYTE, 0, comm);
+  BS_MPI(MPI_Bcast(&h, (int)sizeof h, MPI_BYTE, 0, comm));
   int ok = 1;
   if (rank != 0) {
     t->action = (bs_tx_action)h.action;
@@ -877,7 +878,7 @@ bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
     ok = names != NULL;
   }
   int all_ok = 0;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+  BS_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm));
   if (!all_ok) {
     free(names);
     return bs_fail(err, BS_E_NOMEM, "out of memory for the chunk map (%lld chunks)",
@@ -886,16 +887,17 @@ bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
   /* MPI counts are int: big buffers go in pieces. */
   const int64_t piece = 1 << 20;
   for (int64_t off = 0; off <= h.input_len; off += piece)
-    MPI_Bcast(t->rec.input + off,
-              (int)(h.input_len + 1 - off < piece ? h.input_len + 1 - off : piece),
-              MPI_CHAR, 0, comm);
+    BS_MPI(MPI_Bcast(t->rec.input + off,
+                     (int)(h.input_len + 1 - off < piece ? h.input_len + 1 - off : piece),
+                     MPI_CHAR, 0, comm));
   for (int64_t off = 0; off < h.names_len; off += piece)
-    MPI_Bcast(names + off, (int)(h.names_len - off < piece ? h.names_len - off : piece),
-              MPI_CHAR, 0, comm);
+    BS_MPI(MPI_Bcast(names + off,
+                     (int)(h.names_len - off < piece ? h.names_len - off : piece),
+                     MPI_CHAR, 0, comm));
   for (int64_t off = 0; off < h.chunks; off += piece) {
     int k = (int)(h.chunks - off < piece ? h.chunks - off : piece);
-    MPI_Bcast(t->map.part + off, k, MPI_INT32_T, 0, comm);
-    MPI_Bcast(t->map.ent + off, k * (int)sizeof *t->map.ent, MPI_BYTE, 0, comm);
+    BS_MPI(MPI_Bcast(t->map.part + off, k, MPI_INT32_T, 0, comm));
+    BS_MPI(MPI_Bcast(t->map.ent + off, k * (int)sizeof *t->map.ent, MPI_BYTE, 0, comm));
   }
   bs_status st = BS_OK;
   for (int64_t i = 0, off = 0; rank != 0 && i < h.n_names; i++) {
@@ -1022,10 +1024,10 @@ bs_status bs_tx_verify(bs_tx *t, MPI_Comm comm, int rank, int size, bs_tx_rows_f
   free(list);
   /* Every rank learns every verdict (and the first error, by the caller). */
   int64_t first = changed;
-  MPI_Allreduce(&changed, &first, 1, MPI_INT64_T, MPI_MIN, comm);
+  BS_MPI(MPI_Allreduce(&changed, &first, 1, MPI_INT64_T, MPI_MIN, comm));
   for (int64_t off = 0; bad && off < n; off += 1 << 24) {
     int k = (int)(n - off < (1 << 24) ? n - off : (1 << 24));
-    MPI_Allreduce(MPI_IN_PLACE, bad + off, k, MPI_UINT8_T, MPI_MAX, comm);
+    BS_MPI(MPI_Allreduce(MPI_IN_PLACE, bad + off, k, MPI_UINT8_T, MPI_MAX, comm));
   }
   *dropped = 0;
   int64_t bad_row = -1;
@@ -1094,7 +1096,7 @@ bs_status bs_tx_owner_check(bs_tx *t, bs_error *err) {
 bs_status bs_tx_collect(bs_tx *t, MPI_Comm comm, int rank, const bs_part_writer *w,
                         bs_error *err) {
   int size;
-  MPI_Comm_size(comm, &size);
+  BS_MPI(MPI_Comm_size(comm, &size));
   /* Each published chunk travels as its entry plus the part's number. */
   typedef struct {
     bs_part_entry e;
@@ -1108,26 +1110,26 @@ bs_status bs_tx_collect(bs_tx *t, MPI_Comm comm, int rank, const bs_part_writer 
     displs = calloc((size_t)size, sizeof *displs);
   }
   int ok = send && (rank != 0 || (counts && displs)), all_ok;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+  BS_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm));
   bs_status st = BS_OK;
   if (!all_ok) {
     st = bs_fail(err, BS_E_NOMEM, "out of memory collecting the parts");
     goto done;
   }
   int bytes = mine * (int)sizeof(item);
-  MPI_Gather(&bytes, 1, MPI_INT, counts, 1, MPI_INT, 0, comm);
+  BS_MPI(MPI_Gather(&bytes, 1, MPI_INT, counts, 1, MPI_INT, 0, comm));
   long long total = 0;
   if (rank == 0) {
     for (int r = 0; r < size; r++) displs[r] = (int)total, total += counts[r];
     all = malloc((size_t)total + 1);
   }
   int have = rank != 0 || all;
-  MPI_Bcast(&have, 1, MPI_INT, 0, comm);
+  BS_MPI(MPI_Bcast(&have, 1, MPI_INT, 0, comm));
   if (!have) {
     st = bs_fail(err, BS_E_NOMEM, "out of memory collecting the parts");
     goto done;
   }
-  MPI_Gatherv(send, bytes, MPI_BYTE, all, counts, displs, MPI_BYTE, 0, comm);
+  BS_MPI(MPI_Gatherv(send, bytes, MPI_BYTE, all, counts, displs, MPI_BYTE, 0, comm));
   if (rank == 0) {
     for (int r = 0; r < size && st == BS_OK; r++) {
       item *it = (item *)((char *)all + displs[r]);

@@ -31,6 +31,7 @@
 #include "dispatch.h"
 #include "input.h"
 #include "model-load.h"
+#include "mpi-check.h"
 #include "outtx.h"
 #include "partition.h"
 #include "progress.h"
@@ -88,11 +89,11 @@ typedef struct job {
  * failing rank reaches all. Call it at the same points on every rank. */
 static bs_status agree(job *j, bs_error *err) {
   int mine = err->code != BS_OK ? j->rank : j->size, first;
-  if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, j->comm) != MPI_SUCCESS)
+  if (BS_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, j->comm)) != MPI_SUCCESS)
     return bs_fail(err, BS_E_MPI, "MPI_Allreduce failed");
   if (first == j->size) return BS_OK;
   bs_error e = *err;
-  MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, first, j->comm);
+  BS_MPI(MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, first, j->comm));
   *err = e;
   return err->code;
 }
@@ -115,7 +116,7 @@ static bs_status load_model(job *j, bs_error *err) {
   }
   /* One read of the model file, broadcast: a hundred nodes need not all hit
    * the same (often remote) file. */
-  MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, j->comm);
+  BS_MPI(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, j->comm));
   if (j->rank != 0) {
     data = malloc((size_t)n + 1);
     if (!data) bs_fail(err, BS_E_NOMEM, "out of memory for the model (%lld bytes)", n);
@@ -124,10 +125,10 @@ static bs_status load_model(job *j, bs_error *err) {
   /* MPI counts are int: send large models in pieces. */
   for (long long off = 0; off < n; off += 1 << 30) {
     long long part = n - off < (1 << 30) ? n - off : (1 << 30);
-    MPI_Bcast(data + off, (int)part, MPI_BYTE, 0, j->comm);
+    BS_MPI(MPI_Bcast(data + off, (int)part, MPI_BYTE, 0, j->comm));
   }
   data[n] = '\0';
-  MPI_Bcast(j->sha, sizeof j->sha, MPI_CHAR, 0, j->comm);
+  BS_MPI(MPI_Bcast(j->sha, sizeof j->sha, MPI_CHAR, 0, j->comm));
   if (bs_model_load(data, (size_t)n, j->o->model, &j->model, err) == BS_OK)
     j->have_model = 1;
   free(data);
@@ -188,19 +189,19 @@ static bs_status select_kernel(job *j, bs_error *err) {
   /* The rank's GPU from its place on its node (a collective call). */
   int local_rank = 0, local_size = 1, device = -1, leader = j->rank;
   MPI_Comm node;
-  if (MPI_Comm_split_type(j->comm, MPI_COMM_TYPE_SHARED, j->rank, MPI_INFO_NULL, &node) ==
-      MPI_SUCCESS) {
-    MPI_Comm_rank(node, &local_rank);
-    MPI_Comm_size(node, &local_size);
-    MPI_Bcast(&leader, 1, MPI_INT, 0, node);
-    MPI_Comm_free(&node);
+  if (BS_MPI(MPI_Comm_split_type(j->comm, MPI_COMM_TYPE_SHARED, j->rank, MPI_INFO_NULL,
+                                 &node)) == MPI_SUCCESS) {
+    BS_MPI(MPI_Comm_rank(node, &local_rank));
+    BS_MPI(MPI_Comm_size(node, &local_size));
+    BS_MPI(MPI_Bcast(&leader, 1, MPI_INT, 0, node));
+    BS_MPI(MPI_Comm_free(&node));
   }
   /* Rank 0 learns which ranks share a node, for the progress lines. */
   if (j->rank == 0) j->node_of = malloc((size_t)j->size * sizeof *j->node_of);
   int have = j->rank != 0 || j->node_of;
-  MPI_Bcast(&have, 1, MPI_INT, 0, j->comm);
+  BS_MPI(MPI_Bcast(&have, 1, MPI_INT, 0, j->comm));
   if (have) {
-    MPI_Gather(&leader, 1, MPI_INT, j->node_of, 1, MPI_INT, 0, j->comm);
+    BS_MPI(MPI_Gather(&leader, 1, MPI_INT, j->node_of, 1, MPI_INT, 0, j->comm));
     for (int r = 0; j->rank == 0 && r < j->size; r++) j->n_nodes += j->node_of[r] == r;
   }
   const int n_gpus = o->device == BS_DEVICE_CPU ? 0 : bs_gpu_count();
@@ -214,7 +215,7 @@ static bs_status select_kernel(job *j, bs_error *err) {
   }
   if (agree(j, err)) return err->code;
   int gpu = j->kernel->gpu;
-  MPI_Allreduce(&gpu, &j->any_gpu, 1, MPI_INT, MPI_MAX, j->comm);
+  BS_MPI(MPI_Allreduce(&gpu, &j->any_gpu, 1, MPI_INT, MPI_MAX, j->comm));
   return BS_OK;
 }
 
@@ -565,7 +566,7 @@ static bs_status finish(job *j, bs_error *err) {
    * is still not the input the scores came from. */
   if (!err->code) bs_input_check_unchanged(j->in, err);
   int flags[2] = {j->interrupted, j->tx.taken_over}, any[2];
-  MPI_Allreduce(flags, any, 2, MPI_INT, MPI_MAX, j->comm);
+  BS_MPI(MPI_Allreduce(flags, any, 2, MPI_INT, MPI_MAX, j->comm));
   j->tx.taken_over = any[1]; /* then nobody touches the output again */
   bs_status st = agree(j, err);
   bs_error cerr = {0};
@@ -673,8 +674,8 @@ bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t
   job j = {.o = o, .comm = comm, .stop = stop};
   j.tx.lock_fd = -1;
   j.trace_fd = -1;
-  MPI_Comm_rank(comm, &j.rank);
-  MPI_Comm_size(comm, &j.size);
+  BS_MPI(MPI_Comm_rank(comm, &j.rank));
+  BS_MPI(MPI_Comm_size(comm, &j.size));
   memset(sum, 0, sizeof *sum);
   double t_start = bs_now();
   bs_status st;
@@ -698,9 +699,9 @@ bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t
   j.st.finish_s = bs_now() - t_done;
   j.st.wall_s = bs_now() - t_start;
   gethostname(j.st.host, sizeof j.st.host - 1);
-  MPI_Gather(&j.st, (int)sizeof j.st, MPI_BYTE, sum->per_rank, (int)sizeof j.st, MPI_BYTE,
-             0, comm);
-  MPI_Reduce(&j.st.wall_s, &sum->seconds, 1, MPI_DOUBLE, MPI_MAX, 0, comm);
+  BS_MPI(MPI_Gather(&j.st, (int)sizeof j.st, MPI_BYTE, sum->per_rank, (int)sizeof j.st,
+                    MPI_BYTE, 0, comm));
+  BS_MPI(MPI_Reduce(&j.st.wall_s, &sum->seconds, 1, MPI_DOUBLE, MPI_MAX, 0, comm));
 out:
   job_free(&j);
   return st;

@@ -4,7 +4,8 @@
 # --resume) exactly when the job was interrupted or a node went away, also
 # when the ranks left then failed or crashed because of it; batchscore's
 # own statuses otherwise; a crash alone is 70; mpirun's own failures keep
-# their status. Also: the Open MPI parameters reach mpirun.
+# their status. A failing MPI call ends the job with 75, named. Also: the
+# Open MPI parameters reach mpirun.
 # Exercises scripts and tools, not batchscore's C code: the sanitizer
 # build has nothing to add, and the normal build runs it.
 if [ "${BS_SANITIZED:-no}" = yes ]; then
@@ -52,6 +53,16 @@ expect 9 "$killed" 75
 expect 205 "$daemon" 75
 expect 139 "$segv" 70      # a crash alone: a bug, not retried
 expect 213 "" 213          # mpirun's own failure (a bad hostfile)
+
+# A failing MPI call in batchscore (tests/mpierr: a negative count) ends
+# the job with 75 and names the call and where it is made.
+"$LAUNCH" --oversubscribe -np 2 "$top_builddir/tests/mpierr" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+if [ "$rc" = 75 ] && grep -q "tests/mpierr.c:[0-9]*: MPI_Bcast failed" "$WORK/err"; then
+  ok "a failed MPI call: 75, '$(grep -o 'tests/mpierr.c:[0-9]*: MPI_Bcast failed' "$WORK/err" | head -n 1)'"
+else
+  fail "a failed MPI call: exit $rc: $(cat "$WORK/out" "$WORK/err")"
+fi
 
 FAKE_RC=0 FAKE_SAYS= MPIRUN=$FAKE "$LAUNCH" -np 2 batchscore >/dev/null 2>&1
 if grep -qx oob_tcp_keepalive_time "$FAKE_ARGS"; then
