@@ -21,7 +21,9 @@ void bs_record_free(bs_record *r) {
  * some FUSE and network file systems, so it is off. */
 static hid_t unlocked_fapl(void) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl >= 0) H5Pset_file_locking(fapl, 0, 1);
+  /* Best effort: without it, HDF5's own lock only adds a check that the
+   * output transaction's lock already makes. */
+  if (fapl >= 0) (void)H5Pset_file_locking(fapl, 0, 1);
   return fapl;
 }
 
@@ -190,15 +192,14 @@ static bs_status create_keep(bs_final *f, hid_t lcpl, bs_error *err) {
     int text = f->keep[j].type == BS_KEEP_TEXT;
     hid_t type = text ? text_type() : H5Tcopy(file_type_of(f->keep[j].type));
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_obj_track_times(dcpl, 0);
-    if (!text) {
-      H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
-      H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-    }
-    f->kdset[j] = H5Dcreate2(f->file, name, type, space, lcpl, dcpl, H5P_DEFAULT);
-    if (f->kdset[j] < 0)
+    if (dcpl < 0 || type < 0 || H5Pset_obj_track_times(dcpl, 0) < 0 ||
+        (!text && (H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
+                   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0)))
+      st = bs_fail(err, BS_E_INTERNAL, "cannot set up dataset '%s' of %s", name, f->path);
+    else if ((f->kdset[j] =
+                  H5Dcreate2(f->file, name, type, space, lcpl, dcpl, H5P_DEFAULT)) < 0)
       st = bs_fail(err, BS_E_IO, "cannot create dataset '%s' in %s", name, f->path);
-    H5Pclose(dcpl);
+    if (dcpl >= 0) H5Pclose(dcpl);
     if (type >= 0) H5Tclose(type);
   }
   H5Sclose(space);
@@ -223,12 +224,15 @@ bs_status bs_final_create(const char *path, const char *dataset, int64_t rows,
     st = bs_fail(err, BS_E_IO, "cannot create %s", path);
     goto done;
   }
-  H5Pset_create_intermediate_group(lcpl, 1);
   /* Contiguous and allocated now: the scores are written in place, and
    * readers get one plain array. */
-  H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
-  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-  H5Pset_obj_track_times(dcpl, 0);
+  if (lcpl < 0 || dcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
+      H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
+      H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
+      H5Pset_obj_track_times(dcpl, 0) < 0) {
+    st = bs_fail(err, BS_E_INTERNAL, "cannot set up the datasets of %s", path);
+    goto done;
+  }
   hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
   space = H5Screate_simple(2, dims, NULL);
   f->dset = H5Dcreate2(f->file, dataset, H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
@@ -248,8 +252,8 @@ bs_status bs_final_create(const char *path, const char *dataset, int64_t rows,
     }
 done:
   if (space >= 0) H5Sclose(space);
-  H5Pclose(dcpl);
-  H5Pclose(lcpl);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (lcpl >= 0) H5Pclose(lcpl);
   if (fapl >= 0) H5Pclose(fapl);
   if (st != BS_OK) bs_final_abort(f);
   return st;

@@ -592,7 +592,11 @@ static bs_status open_shard(bs_input *in, int64_t s, bs_error *err) {
   /* A chunk cache large enough that a slice read decompresses each HDF5
    * chunk once, even when slices cut through chunks. */
   hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-  H5Pset_chunk_cache(dapl, 12421, 64u << 20, 1.0);
+  if (dapl < 0 || H5Pset_chunk_cache(dapl, 12421, 64u << 20, 1.0) < 0) {
+    if (dapl >= 0) H5Pclose(dapl);
+    close_id(&st->file, H5Fclose);
+    return bs_fail(err, BS_E_INTERNAL, "input %s: cannot set up HDF5 to read it", path);
+  }
   if (st->file >= 0) st->dset = H5Dopen2(st->file, x->dataset, dapl);
   H5Pclose(dapl);
   if (st->dset < 0) {

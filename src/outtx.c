@@ -744,6 +744,7 @@ bs_status bs_tx_begin(bs_tx *t, const bs_record *cur, int force, int resume,
       t->attempts++;
       return write_manifest(t, err);
     case BS_TX_COMPLETE:
+      t->stale_partial = s.partial == BS_FOUND_SAME;
       if (map_init(&t->map, t->rec.chunks, err)) return err->code;
       for (int64_t c = 0; c < t->rec.chunks; c++) {
         bs_part_entry *e = &t->map.ent[c];
@@ -1380,6 +1381,20 @@ bs_status bs_tx_assemble(bs_tx *t, const bs_attr *attrs, int n_attrs, bs_error *
   return st;
 }
 
+/* Removes OUTPUT.partial: our files, the lock, the folder. */
+static void remove_partial(bs_tx *t) {
+  clear_partial(t);
+  char *lock = dir_file(t, lock_name);
+  if (lock) unlink(lock);
+  free(lock);
+  if (t->lock_fd >= 0) close(t->lock_fd);
+  t->lock_fd = -1;
+  if (rmdir(t->dir) != 0 && errno != ENOENT)
+    fprintf(stderr,
+            "batchscore: note: %s holds files batchscore did not write; left it\n",
+            t->dir);
+}
+
 bs_status bs_tx_commit(bs_tx *t, bs_error *err) {
   char *tmp = dir_file(t, t->csv ? assembled_csv_name : assembled_name);
   char *side = t->csv ? dir_file(t, sidecar_tmp_name) : NULL;
@@ -1413,17 +1428,17 @@ bs_status bs_tx_commit(bs_tx *t, bs_error *err) {
     sync_dir(".");
   }
   /* The output is complete: the progress has served its purpose. */
-  clear_partial(t);
-  char *lock = dir_file(t, lock_name);
-  if (lock) unlink(lock);
-  free(lock);
-  if (t->lock_fd >= 0) close(t->lock_fd);
-  t->lock_fd = -1;
-  if (rmdir(t->dir) != 0 && errno != ENOENT)
-    fprintf(stderr,
-            "batchscore: note: %s holds files batchscore did not write; left it\n",
-            t->dir);
+  remove_partial(t);
   return BS_OK;
+}
+
+void bs_tx_drop_stale(bs_tx *t) {
+  if (!t->stale_partial) return;
+  fprintf(stderr,
+          "batchscore: note: removing %s, left by a run stopped while it committed %s\n",
+          t->dir, t->output);
+  remove_partial(t);
+  t->stale_partial = 0;
 }
 
 void bs_tx_abandon(bs_tx *t) {

@@ -102,6 +102,7 @@ typedef struct bs_tx {
   uint64_t csv_bytes; /* COMPLETE CSV: the file's size */
   int64_t dropped;    /* kept chunks found damaged or foreign, ignored */
   int made_dir;       /* this attempt created OUTPUT.partial */
+  int stale_partial;  /* COMPLETE, and this run's OUTPUT.partial is still there */
   int taken_over;     /* another job owns the run now: touch nothing */
 } bs_tx;
 
@@ -159,6 +160,10 @@ bs_status bs_tx_assemble(bs_tx *t, const bs_attr *attrs, int n_attrs, bs_error *
 /* Rank 0: renames the assembled output (a CSV output's record first) into
  * place (when this job still owns the run) and removes OUTPUT.partial. */
 bs_status bs_tx_commit(bs_tx *t, bs_error *err);
+/* Rank 0, once a COMPLETE output is verified: removes this run's
+ * OUTPUT.partial that a job stopped between the commit's rename and its
+ * clean-up left behind. */
+void bs_tx_drop_stale(bs_tx *t);
 /* Rank 0, after a failure or interruption: keeps the partial when it holds
  * progress, removes what this attempt created when it holds none. */
 void bs_tx_abandon(bs_tx *t);

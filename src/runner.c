@@ -689,7 +689,10 @@ bs_status bs_run(const bs_options *o, MPI_Comm comm, const volatile sig_atomic_t
   j.st.setup_s = bs_now() - t_start;
   if ((st = verify_kept(&j, sum, err)) || (st = make_todo(&j, err))) goto out;
   fill_summary(&j, sum);
-  if (j.tx.action == BS_TX_COMPLETE) goto out;
+  if (j.tx.action == BS_TX_COMPLETE) {
+    if (j.rank == 0) bs_tx_drop_stale(&j.tx);
+    goto out;
+  }
 
   double t_work = bs_now();
   work(&j, err);

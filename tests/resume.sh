@@ -71,6 +71,16 @@ for trial in $(seq 1 10); do
         [ $? = 75 ] || echo "note: trial $trial resume exited non-zero: $(head -1 "$WORK/err")"
     fi
   done
+  if [ -e "$OUT" ] && [ -e "$OUT.partial" ]; then
+    # Killed between the commit's rename and its clean-up: the next run
+    # finds the output complete and removes what was left.
+    if run_bs 1 "${COMMON[@]}" --output "$OUT" --resume &&
+      grep -q "left by a run stopped while it committed" "$WORK/err"; then
+      ok "trial $trial: killed while committing; the next run removed $OUT.partial"
+    else
+      fail "trial $trial: killed while committing; the next run: $(cat "$WORK/err")"
+    fi
+  fi
   if [ ! -e "$OUT" ]; then
     fail "trial $trial: not complete after $attempts attempts: $(cat "$WORK/err")"
   elif [ -e "$OUT.partial" ]; then

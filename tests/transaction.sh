@@ -63,6 +63,25 @@ run_bs 1 "${COMMON[@]}" --input "$IN" --output "$REF" || {
   finish
 }
 
+# A job stopped between the commit's rename and its clean-up leaves a
+# complete output beside this run's partial: the next run says the output
+# is complete, verifies it and removes the partial.
+interrupted
+cp -a "$OUT.partial" "$WORK/left.partial"
+if resume_matches 2; then
+  mv "$WORK/left.partial" "$OUT.partial"
+  if run_bs 2 "${COMMON[@]}" --input "$IN" --output "$OUT" --resume &&
+    grep -q "left by a run stopped while it committed" "$WORK/err" &&
+    [ ! -e "$OUT.partial" ] && "$CMP" --exact "$OUT" "$REF" >/dev/null; then
+    ok "a partial left beside a complete output: removed by the next run, output kept"
+  else
+    fail "a partial left beside a complete output: $(cat "$WORK/out" "$WORK/err")"
+  fi
+else
+  fail "resume before the stale-partial case: $(cat "$WORK/err")"
+fi
+rm -rf "$WORK/left.partial"
+
 # Altered scores in a kept part: found, scored again, right in the end.
 interrupted
 part=$(ls "$OUT.partial"/p-*.part | head -n 1)
