@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "h5io.h"
+
 static const char record_group[] = "/batchscore";
 
 void bs_record_free(bs_record *r) {
@@ -117,56 +119,6 @@ bs_status bs_final_check_names(const bs_keep_col *keep, int n_keep, const char *
   return BS_OK;
 }
 
-static hid_t file_type_of(bs_keep_type t) {
-  switch (t) {
-    case BS_KEEP_I8:
-      return H5T_STD_I8LE;
-    case BS_KEEP_I16:
-      return H5T_STD_I16LE;
-    case BS_KEEP_I32:
-      return H5T_STD_I32LE;
-    case BS_KEEP_I64:
-      return H5T_STD_I64LE;
-    case BS_KEEP_U8:
-      return H5T_STD_U8LE;
-    case BS_KEEP_U16:
-      return H5T_STD_U16LE;
-    case BS_KEEP_U32:
-      return H5T_STD_U32LE;
-    case BS_KEEP_U64:
-      return H5T_STD_U64LE;
-    case BS_KEEP_F32:
-      return H5T_IEEE_F32LE;
-    default:
-      return H5T_IEEE_F64LE;
-  }
-}
-
-static hid_t native_type_of(bs_keep_type t) {
-  switch (t) {
-    case BS_KEEP_I8:
-      return H5T_NATIVE_INT8;
-    case BS_KEEP_I16:
-      return H5T_NATIVE_INT16;
-    case BS_KEEP_I32:
-      return H5T_NATIVE_INT32;
-    case BS_KEEP_I64:
-      return H5T_NATIVE_INT64;
-    case BS_KEEP_U8:
-      return H5T_NATIVE_UINT8;
-    case BS_KEEP_U16:
-      return H5T_NATIVE_UINT16;
-    case BS_KEEP_U32:
-      return H5T_NATIVE_UINT32;
-    case BS_KEEP_U64:
-      return H5T_NATIVE_UINT64;
-    case BS_KEEP_F32:
-      return H5T_NATIVE_FLOAT;
-    default:
-      return H5T_NATIVE_DOUBLE;
-  }
-}
-
 /* The type of text values: variable-length UTF-8 strings (closed by the
  * caller). */
 static hid_t text_type(void) {
@@ -190,7 +142,7 @@ static bs_status create_keep(bs_final *f, hid_t lcpl, bs_error *err) {
     char name[1024];
     snprintf(name, sizeof name, "%s/%s", BS_KEEP_GROUP, f->keep[j].name);
     int text = f->keep[j].type == BS_KEEP_TEXT;
-    hid_t type = text ? text_type() : H5Tcopy(file_type_of(f->keep[j].type));
+    hid_t type = text ? text_type() : H5Tcopy(bs_h5_keep_type(f->keep[j].type, 0));
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (dcpl < 0 || type < 0 || H5Pset_obj_track_times(dcpl, 0) < 0 ||
         (!text && (H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
@@ -328,7 +280,7 @@ bs_status bs_final_write_keep(bs_final *f, int64_t row0, int64_t n,
   for (int j = 0; j < f->n_keep; j++) {
     herr_t rc = -1;
     if (f->keep[j].type != BS_KEEP_TEXT) {
-      rc = column_io(f->kdset[j], 1, native_type_of(f->keep[j].type), row0, n,
+      rc = column_io(f->kdset[j], 1, bs_h5_keep_type(f->keep[j].type, 1), row0, n,
                      (void *)(kv->p + kv->starts[j]));
     } else if (text_ptrs(f, kv, j, n) == 0) {
       hid_t t = text_type();
@@ -357,7 +309,8 @@ bs_status bs_final_read_keep(bs_final *f, const bs_keep_col *keep, int n_keep,
     if (d >= 0 && keep[j].type != BS_KEEP_TEXT) {
       size_t bytes = (size_t)n * (size_t)bs_keep_width(keep[j].type);
       void *buf = malloc(bytes + 1);
-      if (buf && (rc = column_io(d, 0, native_type_of(keep[j].type), row0, n, buf)) >= 0)
+      if (buf &&
+          (rc = column_io(d, 0, bs_h5_keep_type(keep[j].type, 1), row0, n, buf)) >= 0)
         bs_keep_put(out, buf, bytes);
       free(buf);
     } else if (d >= 0) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "h5io.h"
 #include "input-impl.h"
 #include "keep.h"
 
@@ -664,31 +665,6 @@ static bs_status h5_read(bs_input *in, int64_t s, int64_t row0, int64_t n, void 
   return BS_OK;
 }
 
-static hid_t native_of(bs_keep_type t) {
-  switch (t) {
-    case BS_KEEP_I8:
-      return H5T_NATIVE_INT8;
-    case BS_KEEP_I16:
-      return H5T_NATIVE_INT16;
-    case BS_KEEP_I32:
-      return H5T_NATIVE_INT32;
-    case BS_KEEP_I64:
-      return H5T_NATIVE_INT64;
-    case BS_KEEP_U8:
-      return H5T_NATIVE_UINT8;
-    case BS_KEEP_U16:
-      return H5T_NATIVE_UINT16;
-    case BS_KEEP_U32:
-      return H5T_NATIVE_UINT32;
-    case BS_KEEP_U64:
-      return H5T_NATIVE_UINT64;
-    case BS_KEEP_F32:
-      return H5T_NATIVE_FLOAT;
-    default:
-      return H5T_NATIVE_DOUBLE;
-  }
-}
-
 /* n strings of a dataset selection into out, as keep.h's text values. */
 static herr_t read_text(h5_state *st, hid_t d, hid_t mspace, hid_t fspace, int64_t n,
                         bs_keep_buf *out) {
@@ -748,8 +724,8 @@ static herr_t read_kept_col(struct input_impl *x, int j, int64_t row0, int64_t n
         char *p = realloc(st->scratch, bytes + 1);
         if (p) st->scratch = p, st->cap = bytes + 1;
       }
-      if (bytes + 1 <= st->cap &&
-          (rc = H5Dread(d, native_of(t), mspace, fspace, H5P_DEFAULT, st->scratch)) >= 0)
+      if (bytes + 1 <= st->cap && (rc = H5Dread(d, bs_h5_keep_type(t, 1), mspace, fspace,
+                                                H5P_DEFAULT, st->scratch)) >= 0)
         bs_keep_put(out, st->scratch, bytes);
     }
   }
