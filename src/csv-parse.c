@@ -129,6 +129,26 @@ static int field_value(const char *s, const field *fl, int dbl, double *d, float
   return used == n ? 0 : -1;
 }
 
+/* After field k of n of a row: past its delimiter, or at the row's end
+ * when it is the last; a fault (too many or too few fields) otherwise. */
+static int field_sep(const char *s, size_t len, size_t *p, int32_t k, int32_t n,
+                     char delim, int64_t row_line, size_t row_start, bs_csv_fault *f) {
+  int last = k == n - 1;
+  if (*p < len && s[*p] == delim) {
+    if (last) {
+      fault(f, BS_CSV_MANY_FIELDS, row_line, -1);
+      f->fields = count_fields(s, len, row_start, delim);
+      return -1;
+    }
+    (*p)++;
+  } else if (!last) {
+    fault(f, BS_CSV_FEW_FIELDS, row_line, -1);
+    f->fields = k + 1;
+    return -1;
+  }
+  return 0;
+}
+
 /* One row from p into row `r` of out. Returns the offset after its line
  * end, or (size_t)-1 with *f filled. */
 static size_t parse_row(const char *s, size_t len, size_t p, int64_t *line,
@@ -168,19 +188,8 @@ static size_t parse_row(const char *s, size_t len, size_t p, int64_t *line,
         store(out, dbl, i, d, x);
       }
     }
-    int last = k == L->n_fields - 1;
-    if (p < len && s[p] == delim) {
-      if (last) {
-        fault(f, BS_CSV_MANY_FIELDS, row_line, -1);
-        f->fields = count_fields(s, len, row_start, delim);
-        return (size_t)-1;
-      }
-      p++;
-    } else if (!last) {
-      fault(f, BS_CSV_FEW_FIELDS, row_line, -1);
-      f->fields = k + 1;
+    if (field_sep(s, len, &p, k, L->n_fields, delim, row_line, row_start, f))
       return (size_t)-1;
-    }
   }
   return past_eol(s, len, p, line);
 }
@@ -213,19 +222,8 @@ static size_t fields_row(const char *s, size_t len, size_t p, int64_t *line, cha
         return fault(f, BS_CSV_NUL_BYTE, *line, k), (size_t)-1;
       take(ctx, slot[k], s + fl.start, fl.end - fl.start, fl.escaped);
     }
-    int last = k == n_fields - 1;
-    if (p < len && s[p] == delim) {
-      if (last) {
-        fault(f, BS_CSV_MANY_FIELDS, row_line, -1);
-        f->fields = count_fields(s, len, row_start, delim);
-        return (size_t)-1;
-      }
-      p++;
-    } else if (!last) {
-      fault(f, BS_CSV_FEW_FIELDS, row_line, -1);
-      f->fields = k + 1;
+    if (field_sep(s, len, &p, k, n_fields, delim, row_line, row_start, f))
       return (size_t)-1;
-    }
   }
   return past_eol(s, len, p, line);
 }
