@@ -25,6 +25,13 @@ static void on_mpi_error(MPI_Comm *comm, int *code, ...) {
   MPI_Abort(MPI_COMM_WORLD, EXIT_INTERRUPTED);
 }
 
+void bs_mpi_bcast_bytes(void *buf, int64_t n, MPI_Comm comm) {
+  const int64_t piece = (int64_t)1 << 30;
+  for (int64_t off = 0; off < n; off += piece)
+    BS_MPI(MPI_Bcast((char *)buf + off, (int)(n - off < piece ? n - off : piece),
+                     MPI_BYTE, 0, comm));
+}
+
 int bs_mpi_errors(MPI_Comm comm) {
   MPI_Errhandler h;
   if (MPI_Comm_create_errhandler(on_mpi_error, &h) != MPI_SUCCESS) return -1;

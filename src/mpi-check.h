@@ -9,6 +9,7 @@
 #define BS_MPI_CHECK_H
 
 #include <mpi.h>
+#include <stdint.h>
 
 /* The last MPI call made (only the main thread calls MPI). */
 extern const char *bs_mpi_site;
@@ -16,6 +17,9 @@ extern const char *bs_mpi_site;
 #define BS_MPI_STR_(x) #x
 #define BS_MPI_STR(x) BS_MPI_STR_(x)
 #define BS_MPI(call) (bs_mpi_site = __FILE__ ":" BS_MPI_STR(__LINE__) ": " #call, (call))
+
+/* Broadcasts n bytes from rank 0 in pieces (MPI counts are int). */
+void bs_mpi_bcast_bytes(void *buf, int64_t n, MPI_Comm comm);
 
 /* Installs the handler on comm (communicators made from it inherit it). */
 int bs_mpi_errors(MPI_Comm comm);

@@ -814,12 +814,21 @@ static bs_status share_spans(bs_tx *t, MPI_Comm comm, int rank, bs_error *err) {
   if (!all_ok)
     return bs_fail(err, BS_E_NOMEM, "out of memory for %lld chunks", (long long)n);
   BS_MPI(MPI_Bcast(&t->csv_bytes, 1, MPI_UINT64_T, 0, comm));
-  const int64_t piece = 1 << 20;
-  for (int64_t off = 0; off < n; off += piece) {
-    int k = (int)(n - off < piece ? n - off : piece);
-    BS_MPI(MPI_Bcast(t->spans + off, k * (int)sizeof *t->spans, MPI_BYTE, 0, comm));
-  }
+  bs_mpi_bcast_bytes(t->spans, n * (int64_t)sizeof *t->spans, comm);
   return BS_OK;
+}
+
+/* The map's part names, each NUL-terminated, in one buffer of *len bytes
+ * (NULL when out of memory). */
+static char *join_names(const bs_chunk_map *m, int64_t *len) {
+  *len = 0;
+  for (int32_t i = 0; i < m->n_names; i++) *len += (int64_t)strlen(m->names[i]) + 1;
+  char *names = malloc((size_t)*len + 1);
+  for (int64_t i = 0, off = 0; names && i < m->n_names; i++) {
+    strcpy(names + off, m->names[i]);
+    off += (int64_t)strlen(m->names[i]) + 1;
+  }
+  return names;
 }
 
 bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
@@ -848,13 +857,7 @@ bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
   char *names = NULL;
   if (rank == 0) {
     h.input_len = t->rec.input ? (int64_t)strlen(t->rec.input) : 0;
-    for (int32_t i = 0; i < t->map.n_names; i++)
-      h.names_len += (int64_t)strlen(t->map.names[i]) + 1;
-    names = malloc((size_t)h.names_len + 1);
-    for (int32_t i = 0, off = 0; names && i < t->map.n_names; i++) {
-      strcpy(names + off, t->map.names[i]);
-      off += (int32_t)strlen(t->map.names[i]) + 1;
-    }
+    names = join_names(&t->map, &h.names_len);
     memcpy(h.job, t->job, 17);
     memcpy(h.fp, t->rec.fingerprint, 33);
     memcpy(h.sha, t->rec.model_sha256, 65);
@@ -885,21 +888,10 @@ bs_status bs_tx_share(bs_tx *t, MPI_Comm comm, bs_error *err) {
     return bs_fail(err, BS_E_NOMEM, "out of memory for the chunk map (%lld chunks)",
                    (long long)h.chunks);
   }
-  /* MPI counts are int: big buffers go in pieces. */
-  const int64_t piece = 1 << 20;
-  for (int64_t off = 0; off <= h.input_len; off += piece)
-    BS_MPI(MPI_Bcast(t->rec.input + off,
-                     (int)(h.input_len + 1 - off < piece ? h.input_len + 1 - off : piece),
-                     MPI_CHAR, 0, comm));
-  for (int64_t off = 0; off < h.names_len; off += piece)
-    BS_MPI(MPI_Bcast(names + off,
-                     (int)(h.names_len - off < piece ? h.names_len - off : piece),
-                     MPI_CHAR, 0, comm));
-  for (int64_t off = 0; off < h.chunks; off += piece) {
-    int k = (int)(h.chunks - off < piece ? h.chunks - off : piece);
-    BS_MPI(MPI_Bcast(t->map.part + off, k, MPI_INT32_T, 0, comm));
-    BS_MPI(MPI_Bcast(t->map.ent + off, k * (int)sizeof *t->map.ent, MPI_BYTE, 0, comm));
-  }
+  bs_mpi_bcast_bytes(t->rec.input, h.input_len + 1, comm);
+  bs_mpi_bcast_bytes(names, h.names_len, comm);
+  bs_mpi_bcast_bytes(t->map.part, h.chunks * (int64_t)sizeof *t->map.part, comm);
+  bs_mpi_bcast_bytes(t->map.ent, h.chunks * (int64_t)sizeof *t->map.ent, comm);
   bs_status st = BS_OK;
   for (int64_t i = 0, off = 0; rank != 0 && i < h.n_names; i++) {
     if (map_add_name(&t->map, names + off) < 0) st = BS_E_NOMEM;

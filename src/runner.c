@@ -122,11 +122,7 @@ static bs_status load_model(job *j, bs_error *err) {
     if (!data) bs_fail(err, BS_E_NOMEM, "out of memory for the model (%lld bytes)", n);
   }
   if (agree(j, err)) return err->code;
-  /* MPI counts are int: send large models in pieces. */
-  for (long long off = 0; off < n; off += 1 << 30) {
-    long long part = n - off < (1 << 30) ? n - off : (1 << 30);
-    BS_MPI(MPI_Bcast(data + off, (int)part, MPI_BYTE, 0, j->comm));
-  }
+  bs_mpi_bcast_bytes(data, n, j->comm);
   data[n] = '\0';
   BS_MPI(MPI_Bcast(j->sha, sizeof j->sha, MPI_CHAR, 0, j->comm));
   if (bs_model_load(data, (size_t)n, j->o->model, &j->model, err) == BS_OK)
