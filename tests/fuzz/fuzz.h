@@ -10,6 +10,8 @@
 
 #include <hdf5.h>
 #include <math.h>
+#include <pthread.h>
+#include <sanitizer/common_interface_defs.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,10 +29,16 @@
  * would be the harness's allocation, not the model's). */
 #define FUZZ_MAX_FEATURES (1 << 16)
 
+/* In the child process of an isolated check: a sanitizer report there
+ * (e.g. the child's memory limit reached) is contained like any crash of
+ * the child, so it must not be saved as the fuzzer's finding. */
+static inline void fuzz_child_quiet(void) { __sanitizer_set_death_callback(NULL); }
+
 static inline void fuzz_init(void) {
   static int done;
   if (done) return;
   done = 1;
+  pthread_atfork(NULL, NULL, fuzz_child_quiet);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   unsetenv("BATCHSCORE_KERNEL");
 }
