@@ -433,10 +433,49 @@ out:
   return st;
 }
 
+/* /layers: each layer reads the one before (the first, the stage's
+ * outputs or the features), the last gives n_outputs. */
+static bs_status read_layers(bs_h5m *h, bs_model *m) {
+  int32_t n_layers = 0;
+  bs_status st;
+  hid_t layers = bs_h5m_open_group(h, h->file, "layers");
+  if (layers < 0) return FAIL(h, "%s: no group /layers", h->path);
+  if ((st = int_attr(h, layers, "/layers", "n_layers", 1, 4096, &n_layers))) goto out;
+  m->network.layers = calloc((size_t)n_layers, sizeof *m->network.layers);
+  if (!m->network.layers) {
+    st = bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
+    goto out;
+  }
+  int32_t width = m->prep.cols ? m->prep.n_out : m->n_features;
+  for (int32_t l = 0; l < n_layers; l++) {
+    char name[16], what[48];
+    snprintf(name, sizeof name, "%d", (int)l);
+    snprintf(what, sizeof what, "layer %d", (int)l);
+    hid_t g = bs_h5m_open_group(h, layers, name);
+    if (g < 0) {
+      st = FAIL(h, "%s: /layers has n_layers = %d but no group /layers/%s", h->path,
+                (int)n_layers, name);
+      goto out;
+    }
+    st = read_layer(h, g, what, width, m->network.f64, &m->network.layers[l]);
+    H5Gclose(g);
+    m->network.n_layers = l + 1;
+    if (st) goto out;
+    width = m->network.layers[l].n_out;
+  }
+  if (width != m->n_groups) {
+    st = FAIL(h, "%s: the last layer has %d outputs, n_outputs says %d", h->path,
+              (int)width, (int)m->n_groups);
+    goto out;
+  }
+out:
+  H5Gclose(layers);
+  return st;
+}
+
 bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
   char *fmt = NULL, *output = NULL, *objective = NULL, *precision = NULL;
-  hid_t layers = H5I_INVALID_HID;
-  int32_t version = 0, n_layers = 0;
+  int32_t version = 0;
   bs_status st;
   memset(m, 0, sizeof *m);
   m->kind = BS_MODEL_NETWORK;
@@ -492,38 +531,7 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
   m->transform = (bs_transform)tr;
   snprintf(m->objective, sizeof m->objective, "%s", objective ? objective : output);
 
-  if ((layers = bs_h5m_open_group(h, h->file, "layers")) < 0) {
-    st = FAIL(h, "%s: no group /layers", h->path);
-    goto out;
-  }
-  if ((st = int_attr(h, layers, "/layers", "n_layers", 1, 4096, &n_layers))) goto out;
-  m->network.layers = calloc((size_t)n_layers, sizeof *m->network.layers);
-  if (!m->network.layers) {
-    st = bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
-    goto out;
-  }
-  int32_t width = m->prep.cols ? m->prep.n_out : m->n_features;
-  for (int32_t l = 0; l < n_layers; l++) {
-    char name[16], what[48];
-    snprintf(name, sizeof name, "%d", (int)l);
-    snprintf(what, sizeof what, "layer %d", (int)l);
-    hid_t g = bs_h5m_open_group(h, layers, name);
-    if (g < 0) {
-      st = FAIL(h, "%s: /layers has n_layers = %d but no group /layers/%s", h->path,
-                (int)n_layers, name);
-      goto out;
-    }
-    st = read_layer(h, g, what, width, m->network.f64, &m->network.layers[l]);
-    H5Gclose(g);
-    m->network.n_layers = l + 1;
-    if (st) goto out;
-    width = m->network.layers[l].n_out;
-  }
-  if (width != m->n_groups) {
-    st = FAIL(h, "%s: the last layer has %d outputs, n_outputs says %d", h->path,
-              (int)width, (int)m->n_groups);
-    goto out;
-  }
+  if ((st = read_layers(h, m))) goto out;
   if (m->prep.cols) { /* the layers read the stage's outputs */
     const bs_model v = bs_model_kernel_view(m);
     st = bs_network_check(&v, h->err);
@@ -532,7 +540,6 @@ bs_status bs_model_load_native(bs_h5m *h, bs_model *m) {
     st = bs_network_check(m, h->err);
   }
 out:
-  if (layers >= 0) H5Gclose(layers);
   free(fmt);
   free(output);
   free(objective);
