@@ -445,11 +445,10 @@ static int act_of(const char *op, bs_act *a) {
   return 0;
 }
 
-static bs_status activation(ox *c, const Onnx__NodeProto *n, bs_act a, float alpha,
-                            val *out) {
-  val x;
-  bs_status st = net_input(c, n, 0, &x);
-  if (st) return st;
+/* An activation layer on x (a network value). */
+static bs_status activation(ox *c, const Onnx__NodeProto *n, const val *xin, bs_act a,
+                            float alpha, val *out) {
+  const val x = *xin;
   if (x.width < 0)
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s", "reads features of unknown width");
   if (bs_act_rowwise(a)) {
@@ -950,10 +949,6 @@ static bs_status ensemble_outputs(ox *c, const Onnx__NodeProto *n, int classifie
   if (c->binary && ids[0] != 0)
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
                  "a binary classifier whose leaves add to class 1 is not supported");
-  if (c->binary && e->all_positive)
-    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
-                 "a binary classifier with one score column and no negative leaf weight "
-                 "(onnxruntime's (1 - p, p)) is not supported");
   m->n_groups = e->k;
   m->binary_pair = c->binary;
   char buf[32];
@@ -961,7 +956,17 @@ static bs_status ensemble_outputs(ox *c, const Onnx__NodeProto *n, int classifie
                              ? post_names[attr_int(n, "post_transform", 0)]
                              : "unknown")
                       : attr_str(n, "post_transform", "NONE", buf, sizeof buf);
-  return post_transform(c, n, pt, &m->transform);
+  bs_status st = post_transform(c, n, pt, &m->transform);
+  /* leaves that are all >= 0 hold p: onnxruntime writes (1 - p, p) */
+  if (!st && c->binary && e->all_positive) {
+    if (m->transform != BS_TRANSFORM_IDENTITY)
+      return FAILN(c, n, BS_E_UNSUPPORTED,
+                   "post_transform %s of a binary classifier with one score column and "
+                   "no negative leaf weight is not supported",
+                   pt);
+    m->transform = BS_TRANSFORM_COMPLEMENT;
+  }
+  return st;
 }
 
 /* base_values: none, one per output, or one for the binary case. */
@@ -1369,8 +1374,9 @@ static bs_status read_linear(ox *c, const Onnx__NodeProto *n, int classifier, va
     goto out;
   if (binary) c->binary = 1;
   if (t != BS_TRANSFORM_IDENTITY)
-    st = activation(c, n, t == BS_TRANSFORM_SIGMOID ? BS_ACT_SIGMOID : BS_ACT_SOFTMAX,
-                    0.0f, out);
+    st =
+        activation(c, n, out, t == BS_TRANSFORM_SIGMOID ? BS_ACT_SIGMOID : BS_ACT_SOFTMAX,
+                   0.0f, out);
 out:
   free(coef);
   free(icpt);
@@ -1481,6 +1487,23 @@ static int passes_on(const Onnx__NodeProto *n) {
   return strcmp(op, "Identity") == 0;
 }
 
+/* Mul by a constant 1 (onnxmltools puts one after LightGBM's scores). */
+static int times_one(ox *c, const Onnx__NodeProto *n) {
+  const Onnx__TensorProto *t;
+  if (!domain_is(n, 0) || strcmp(S(n->op_type), "Mul") != 0 || n->n_input != 2) return 0;
+  input_val(c, n, 1, &t);
+  double *v = NULL;
+  size_t len = 0;
+  bs_error quiet = {0};
+  bs_error *keep = c->err;
+  c->err = &quiet;
+  int one = t && tensor_count(t) == 1 && tensor_f64(c, n, t, "", &v, &len) == BS_OK &&
+            len == 1 && v[0] == 1.0;
+  c->err = keep;
+  free(v);
+  return one;
+}
+
 /* Imports node v (its inputs are imported), whose output `slot` is used. */
 static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
   const Onnx__NodeProto *n = c->g->node[v];
@@ -1491,7 +1514,7 @@ static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
   if (n->n_input == 0) return FAILN(c, n, BS_E_FORMAT, "%s", "has no input");
   const val *x = input_val(c, n, 0, &init);
   const int forest = x->kind == V_FOREST;
-  if (passes_on(n)) {
+  if (passes_on(n) || times_one(c, n)) {
     if (x->kind == V_NONE) return FAILN(c, n, BS_E_UNSUPPORTED, "%s", "reads a constant");
     *out = *x;
     return BS_OK;
@@ -1529,10 +1552,13 @@ static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
     if (strcmp(op, "Add") == 0) return read_binary(c, n, 0, out);
     if (strcmp(op, "Mul") == 0) return read_binary(c, n, 1, out);
     if (strcmp(op, "BatchNormalization") == 0) return read_batchnorm(c, n, out);
-    if (act_of(op, &act))
-      return activation(
-          c, n, act,
-          act == BS_ACT_LEAKY_RELU ? (float)attr_float(n, "alpha", 0.01) : 0.0f, out);
+    if (act_of(op, &act)) {
+      val in;
+      bs_status st = net_input(c, n, 0, &in);
+      const float alpha =
+          act == BS_ACT_LEAKY_RELU ? (float)attr_float(n, "alpha", 0.01) : 0.0f;
+      return st ? st : activation(c, n, &in, act, alpha, out);
+    }
   }
   return FAILN(c, n, BS_E_UNSUPPORTED,
                "operator %s%s%s is not supported (batchscore reads ONNX tree ensembles, "
@@ -1592,8 +1618,13 @@ static bs_status import_graph(ox *c) {
     }
   }
   slot[outp->idx] = outp->out;
+  /* the last operation before those that pass the scores on */
+  int32_t tail = c->n_order;
+  while (tail > 1 && (passes_on(c->g->node[c->order[tail - 1]]) ||
+                      times_one(c, c->g->node[c->order[tail - 1]])))
+    tail--;
   for (int32_t i = 0; i < c->n_order && !st; i++)
-    st = read_node(c, c->order[i], slot[c->order[i]], i == c->n_order - 1);
+    st = read_node(c, c->order[i], slot[c->order[i]], i == tail - 1);
   free(slot);
   if (st) return st;
   const val *outv = &c->vals[outp->idx];
