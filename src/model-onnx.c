@@ -156,6 +156,9 @@ static bs_status tensor_f64(ox *c, const Onnx__NodeProto *node,
                             size_t *n) {
   *out = NULL;
   *n = 0;
+  if (!t)
+    return FAILN(c, node, BS_E_UNSUPPORTED, "%s is not a constant (an initializer)",
+                 what);
   if (t->n_external_data > 0 ||
       (t->has_data_location &&
        t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
