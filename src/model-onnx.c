@@ -1375,7 +1375,9 @@ static bs_status read_linear(ox *c, const Onnx__NodeProto *n, int classifier, va
   if ((st = post_transform(c, n, attr_str(n, "post_transform", "NONE", buf, sizeof buf),
                            &t)))
     goto out;
+  /* onnxruntime writes (1 - s, s) without a post_transform */
   if (binary) c->binary = 1;
+  if (binary && t == BS_TRANSFORM_IDENTITY) c->m->transform = BS_TRANSFORM_COMPLEMENT;
   if (t != BS_TRANSFORM_IDENTITY)
     st =
         activation(c, n, out, t == BS_TRANSFORM_SIGMOID ? BS_ACT_SIGMOID : BS_ACT_SOFTMAX,
