@@ -1023,27 +1023,54 @@ static bs_status ensemble_width(ox *c, const Onnx__NodeProto *n, const int64_t *
   return BS_OK;
 }
 
-/* TreeEnsembleClassifier and TreeEnsembleRegressor (ai.onnx.ml opsets 1-3). */
-static bs_status read_trees_v3(ox *c, const Onnx__NodeProto *n, int classifier) {
+/* The first of keys[lo, hi) in file order. */
+static int32_t first_idx(const node_key *keys, size_t lo, size_t hi) {
+  int32_t best = keys[lo].idx;
+  for (size_t i = lo + 1; i < hi; i++)
+    if (keys[i].idx < best) best = keys[i].idx;
+  return best;
+}
+
+/* Each weight onto its node's chain (wfirst/wnext), in file order. */
+static bs_status chain_weights(ox *c, const Onnx__NodeProto *n, const node_key *keys,
+                               size_t nn, const wlist *wl, int32_t *wfirst,
+                               int32_t *wnext) {
+  for (size_t k = wl->n; k-- > 0;) {
+    node_key key = {wl->tree[k], wl->node[k], 0};
+    size_t lo = 0, hi = nn;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (by_key(&keys[mid], &key) < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    if (lo == nn || keys[lo].tree != key.tree || keys[lo].node != key.node)
+      return FAILN(c, n, BS_E_FORMAT,
+                   "a weight is on node %lld of tree %lld, which does not exist",
+                   (long long)key.node, (long long)key.tree);
+    wnext[k] = wfirst[keys[lo].idx];
+    wfirst[keys[lo].idx] = (int32_t)k;
+  }
+  return BS_OK;
+}
+
+/* The node and weight lists of opsets 1-3 into a (a->vals and a->wl.w
+ * are malloc'd), checked to be of one length each. */
+static bs_status v3_gather(ox *c, const Onnx__NodeProto *n, int classifier, v3_attrs *a,
+                           const int64_t **tree, const int64_t **node, size_t *nn) {
   const char *pre = classifier ? "class_" : "target_";
   char name[40];
-  size_t nn, n1, n2, n3, n4, n5, nt, nv;
-  const int64_t *tree = attr_ints(n, "nodes_treeids", &nn);
-  const int64_t *node = attr_ints(n, "nodes_nodeids", &n1);
-  const int64_t *feat = attr_ints(n, "nodes_featureids", &n2);
-  const int64_t *yes = attr_ints(n, "nodes_truenodeids", &n3);
-  const int64_t *no = attr_ints(n, "nodes_falsenodeids", &n4);
-  const int64_t *tracks = attr_ints(n, "nodes_missing_value_tracks_true", &nt);
+  size_t n1, n2, n3, n4, nv, w1, w2, w3, w4;
+  *tree = attr_ints(n, "nodes_treeids", nn);
+  *node = attr_ints(n, "nodes_nodeids", &n1);
+  a->feat = attr_ints(n, "nodes_featureids", &n2);
+  a->yes = attr_ints(n, "nodes_truenodeids", &n3);
+  a->no = attr_ints(n, "nodes_falsenodeids", &n4);
+  a->tracks = attr_ints(n, "nodes_missing_value_tracks_true", &a->n_tracks);
   const Onnx__AttributeProto *ma = attr(n, "nodes_modes");
-  n5 = ma ? ma->n_strings : 0;
-  v3_attrs a = {.modes = ma ? ma->strings : NULL,
-                .feat = feat,
-                .yes = yes,
-                .no = no,
-                .tracks = tracks,
-                .n_tracks = nt};
-  wlist *wl = &a.wl;
-  size_t w1, w2, w3, w4;
+  a->modes = ma ? ma->strings : NULL;
+  wlist *wl = &a->wl;
   snprintf(name, sizeof name, "%streeids", pre);
   wl->tree = attr_ints(n, name, &w1);
   snprintf(name, sizeof name, "%snodeids", pre);
@@ -1052,20 +1079,33 @@ static bs_status read_trees_v3(ox *c, const Onnx__NodeProto *n, int classifier) 
   wl->id = attr_ints(n, name, &w3);
   snprintf(name, sizeof name, "%sweights", pre);
   double *vals = NULL;
+  bs_status st = attr_numbers(c, n, name, &wl->w, &w4);
+  if (!st) st = attr_numbers(c, n, "nodes_values", &vals, &nv);
+  a->vals = vals;
+  wl->n = w1;
+  if (st) return st;
+  const size_t k = *nn;
+  if (k == 0 || n1 != k || n2 != k || n3 != k || n4 != k ||
+      (ma ? ma->n_strings : 0) != k || nv != k ||
+      (a->n_tracks != 0 && a->n_tracks != k) || w2 != w1 || w3 != w1 || w4 != w1 ||
+      k > INT32_MAX / 2 || w1 > INT32_MAX / 2)
+    return FAILN(c, n, BS_E_FORMAT, "%s", "its node or weight lists differ in length");
+  return BS_OK;
+}
+
+/* TreeEnsembleClassifier and TreeEnsembleRegressor (ai.onnx.ml opsets 1-3). */
+static bs_status read_trees_v3(ox *c, const Onnx__NodeProto *n, int classifier) {
+  v3_attrs a = {0};
+  wlist *wl = &a.wl;
+  const int64_t *tree, *node, *feat;
+  size_t nn, w1;
   node_key *keys = NULL, *wkeys = NULL;
   int32_t *wfirst = NULL, *wnext = NULL;
   tens_ctx e = {0};
-  bs_status st = attr_numbers(c, n, name, &wl->w, &w4);
-  if (!st) st = attr_numbers(c, n, "nodes_values", &vals, &nv);
+  bs_status st = v3_gather(c, n, classifier, &a, &tree, &node, &nn);
   if (st) goto out;
-  wl->n = w1;
-  if (nn == 0 || n1 != nn || n2 != nn || n3 != nn || n4 != nn || n5 != nn || nv != nn ||
-      (nt != 0 && nt != nn) || w2 != w1 || w3 != w1 || w4 != w1 || nn > INT32_MAX / 2 ||
-      w1 > INT32_MAX / 2) {
-    st = FAILN(c, n, BS_E_FORMAT, "%s", "its node or weight lists differ in length");
-    goto out;
-  }
-  a.vals = vals;
+  feat = a.feat;
+  w1 = wl->n;
   if ((st = ensemble_width(c, n, feat, nn)) ||
       (st = ensemble_outputs(c, n, classifier, 0, wl->id, wl->n, wl->w, &e)))
     goto out;
@@ -1085,27 +1125,7 @@ static bs_status read_trees_v3(ox *c, const Onnx__NodeProto *n, int classifier) 
     if (keys[i].tree == keys[i - 1].tree && keys[i].node == keys[i - 1].node)
       st = FAILN(c, n, BS_E_FORMAT, "tree %lld has two nodes %lld",
                  (long long)keys[i].tree, (long long)keys[i].node);
-  /* each weight onto its node's chain, in file order */
-  for (size_t k = w1; k-- > 0 && !st;) {
-    node_key key = {wl->tree[k], wl->node[k], 0};
-    size_t lo = 0, hi = nn;
-    while (lo < hi) {
-      size_t mid = lo + (hi - lo) / 2;
-      if (by_key(&keys[mid], &key) < 0)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    if (lo == nn || keys[lo].tree != key.tree || keys[lo].node != key.node) {
-      st = FAILN(c, n, BS_E_FORMAT,
-                 "a weight is on node %lld of tree %lld, which does not exist",
-                 (long long)key.node, (long long)key.tree);
-      break;
-    }
-    wnext[k] = wfirst[keys[lo].idx];
-    wfirst[keys[lo].idx] = (int32_t)k;
-  }
-  if (st) goto out;
+  if (st || (st = chain_weights(c, n, keys, nn, wl, wfirst, wnext))) goto out;
   /* trees in the order of their first node in the file, which is the root */
   size_t nr = 0;
   if (!(wkeys = malloc(nn * sizeof *wkeys))) {
@@ -1113,10 +1133,9 @@ static bs_status read_trees_v3(ox *c, const Onnx__NodeProto *n, int classifier) 
     goto out;
   }
   for (size_t lo = 0, hi; lo < nn; lo = hi) {
-    int32_t root = 0;
-    for (hi = lo; hi < nn && keys[hi].tree == keys[lo].tree; hi++)
-      if (keys[hi].idx < keys[lo + (size_t)root].idx) root = (int32_t)(hi - lo);
-    wkeys[nr++] = (node_key){(int64_t)lo, (int64_t)hi, keys[lo + (size_t)root].idx};
+    hi = lo;
+    while (hi < nn && keys[hi].tree == keys[lo].tree) hi++;
+    wkeys[nr++] = (node_key){(int64_t)lo, (int64_t)hi, first_idx(keys, lo, hi)};
   }
   qsort(wkeys, nr, sizeof *wkeys, by_idx);
   e.n_trees = (int32_t)nr;
@@ -1126,14 +1145,14 @@ static bs_status read_trees_v3(ox *c, const Onnx__NodeProto *n, int classifier) 
   for (size_t t = 0; t < nr && !st; t++) {
     size_t lo = (size_t)wkeys[t].tree, hi = (size_t)wkeys[t].node;
     int32_t root = 0;
-    while (keys[lo + (size_t)root].idx != wkeys[t].idx) root++;
+    while (keys[lo + (size_t)root].idx != wkeys[t].idx) root++; /* found: in the run */
     st = tree_v3(c, n, &e, &a, keys, lo, hi, root, (int32_t)t);
   }
   if (!st) st = ensemble_aggregate(c, n, 0, &e);
   if (!st) st = ensemble_base(c, n, &e);
   if (!st) st = bs_forest_build_finish(&e.b, c->err);
 out:
-  free(vals);
+  free((void *)a.vals);
   free(wl->w);
   free(keys);
   free(wkeys);
@@ -1171,14 +1190,47 @@ typedef struct v5_attrs {
   uint8_t *seen_node, *seen_leaf;
 } v5_attrs;
 
+/* An opset-5 tree grown by tree_v5 (its leaves hold their leaf index in
+ * thr) with its leaf values laid out, to the builder. */
+static bs_status v5_emit(ox *c, const Onnx__NodeProto *n, tens_ctx *e, const v5_attrs *a,
+                         ltree *t, int32_t n_leaves, int32_t tree_no) {
+  int32_t *ids = malloc((size_t)(n_leaves ? n_leaves : 1) * sizeof *ids), kt, g;
+  double *val = NULL;
+  bs_status st = BS_OK;
+  if (!ids) return NOMEM(c);
+  n_leaves = 0;
+  for (int32_t i = 0; i < t->n && !st; i++)
+    if (t->left[i] < 0) {
+      int64_t tg = a->target[(size_t)t->thr[i]];
+      if (tg < 0 || tg >= e->k)
+        st = FAILN(c, n, BS_E_FORMAT, "a leaf adds to target %lld of %d", (long long)tg,
+                   (int)e->k);
+      else
+        ids[n_leaves++] = (int32_t)tg;
+    }
+  if (!st) {
+    tree_outputs(ids, (size_t)n_leaves, e->k, &kt, &g);
+    if (!(val = calloc((size_t)(uint32_t)t->n * (uint32_t)kt, sizeof *val)))
+      st = NOMEM(c);
+  }
+  for (int32_t i = 0; i < t->n && !st; i++)
+    if (t->left[i] < 0) {
+      size_t l = (size_t)t->thr[i];
+      val[(size_t)i * (size_t)kt + (size_t)(kt > 1 ? a->target[l] : 0)] = a->w[l];
+      t->thr[i] = 0.0;
+    }
+  if (!st) st = emit_tree(c, n, e, t, val, kt, g, tree_no);
+  free(ids);
+  free(val);
+  return st;
+}
+
 /* One opset-5 tree from node index root, grown depth first. */
 static bs_status tree_v5(ox *c, const Onnx__NodeProto *n, tens_ctx *e, v5_attrs *a,
                          int64_t root, int32_t tree_no) {
   ltree t = {0};
   /* work: (source index, is leaf, local id) */
   int64_t *stack = NULL;
-  int32_t *ids = NULL;
-  double *val = NULL;
   size_t top = 0, cap = 0;
   bs_status st = BS_OK;
 #define PUSH(src, leaf)                                                \
@@ -1234,36 +1286,13 @@ static bs_status tree_v5(ox *c, const Onnx__NodeProto *n, tens_ctx *e, v5_attrs 
     set_split(&t, li, v5_modes[md], a->splits[src], tr, yes_id, no_id);
   }
   if (st) goto out;
-  if (!(ids = malloc((size_t)(n_leaves ? n_leaves : 1) * sizeof *ids))) goto nomem;
-  n_leaves = 0;
-  for (int32_t i = 0; i < t.n; i++)
-    if (t.left[i] < 0) {
-      int64_t tg = a->target[(size_t)t.thr[i]];
-      if (tg < 0 || tg >= e->k) {
-        st = FAILN(c, n, BS_E_FORMAT, "a leaf adds to target %lld of %d", (long long)tg,
-                   (int)e->k);
-        goto out;
-      }
-      ids[n_leaves++] = (int32_t)tg;
-    }
-  int32_t kt, g;
-  tree_outputs(ids, (size_t)n_leaves, e->k, &kt, &g);
-  if (!(val = calloc((size_t)(uint32_t)t.n * (uint32_t)kt, sizeof *val))) goto nomem;
-  for (int32_t i = 0; i < t.n; i++)
-    if (t.left[i] < 0) {
-      size_t l = (size_t)t.thr[i];
-      val[(size_t)i * (size_t)kt + (size_t)(kt > 1 ? a->target[l] : 0)] = a->w[l];
-      t.thr[i] = 0.0;
-    }
-  st = emit_tree(c, n, e, &t, val, kt, g, tree_no);
+  st = v5_emit(c, n, e, a, &t, n_leaves, tree_no);
   goto out;
 nomem:
   st = NOMEM(c);
 out:
 #undef PUSH
   free(stack);
-  free(ids);
-  free(val);
   ltree_free(&t);
   return st;
 }
