@@ -401,6 +401,9 @@ void bs_model_transform(const bs_model *m, float *out, size_t n) {
     case BS_TRANSFORM_CUMULATIVE_SOFTPLUS:
       for (size_t r = 0; r < n; r++) cumulative_softplus(out + r * (size_t)k, k);
       break;
+    case BS_TRANSFORM_COMPLEMENT:
+      for (size_t r = 0; r < n && k == 2; r++) out[2 * r] = 1.0f - out[2 * r + 1];
+      break;
     case BS_TRANSFORM_ARGMAX:
       /* Row r's result lands at r <= r*k, after its margins were read. */
       for (size_t r = 0; r < n; r++) out[r] = argmax(out + r * (size_t)k, k);

@@ -339,8 +339,11 @@ typedef enum bs_transform {
   BS_TRANSFORM_LOG1P_EXP,      /* log(1 + exp(m)) (cross_entropy_lambda) */
   BS_TRANSFORM_SIGNED_SQUARE,  /* sign(m) * m * m (reg_sqrt=True) */
   /* XGBoost's quantile and expectile regression (one group per alpha): */
-  BS_TRANSFORM_SORT,               /* each row sorted ascending (no crossing) */
-  BS_TRANSFORM_CUMULATIVE_SOFTPLUS /* y0 = m0, yj = y(j-1) + 1e-6 + softplus(mj) */
+  BS_TRANSFORM_SORT,                /* each row sorted ascending (no crossing) */
+  BS_TRANSFORM_CUMULATIVE_SOFTPLUS, /* y0 = m0, yj = y(j-1) + 1e-6 + softplus(mj) */
+  /* two groups: y0 = 1 - y1 in float (onnxruntime's binary tree classifiers
+   * whose leaves hold the positive class's probability) */
+  BS_TRANSFORM_COMPLEMENT
 } bs_transform;
 
 typedef struct bs_model {

@@ -23,6 +23,14 @@ PINS = [
     "h5py==3.16.0",
     "pandas==3.1.1",
 ]
+# make-onnx-fixtures and bench-onnx: the ONNX tools (onnxruntime is the
+# oracle only), with the pins above but pandas.
+ONNX_PINS = [p for p in PINS if not p.startswith("pandas")] + [
+    "onnx==1.23.2",
+    "onnxruntime==1.32.0",
+    "skl2onnx==1.20.0",
+    "onnxmltools==1.16.0",
+]
 # Only make-forest-fixtures needs it (CatBoost and its dependencies).
 CATBOOST_PINS = ["catboost==1.2.10"]
 

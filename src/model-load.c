@@ -102,7 +102,6 @@ static const char *binary_kind(const char *data, size_t len) {
     if (contains(data, len, "data.pkl")) return "a PyTorch checkpoint";
     return "a zip archive";
   }
-  if (is_onnx(u, len)) return "an ONNX model";
   return NULL;
 }
 
@@ -158,6 +157,8 @@ bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model
   if (is_zip(data, len)) return load_zip(data, len, path, m, err);
   /* XGBoost's UBJSON: '{' then a key's length marker, never JSON text. */
   if (bs_ubj_detect(data, len)) return bs_model_load_xgboost_ubj(data, len, path, m, err);
+  if (is_onnx((const unsigned char *)data, len))
+    return bs_model_load_onnx(data, len, path, m, err);
   const char *kind = binary_kind(data, len);
   if (kind) return not_supported(err, path, kind);
   size_t i = 0;

@@ -12,7 +12,8 @@
 #define BS_MODEL_FORMATS                                                               \
   "XGBoost JSON and UBJSON models, LightGBM text models, CatBoost JSON models, Keras " \
   "models (.keras "                                                                    \
-  "archives and HDF5 .h5 files) and batchscore's own network and forest formats (HDF5)"
+  "archives and HDF5 .h5 files), ONNX models and batchscore's own network and forest " \
+  "formats (HDF5)"
 
 /* Reads a whole file into a NUL-terminated buffer (freed by the caller). */
 bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err);
@@ -64,6 +65,10 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
 /* XGBoost's UBJSON (binary JSON) models. */
 bs_status bs_model_load_xgboost_ubj(const char *data, size_t len, const char *path,
                                     bs_model *m, bs_error *err);
+
+/* ONNX models (model-onnx.c). */
+bs_status bs_model_load_onnx(const char *data, size_t len, const char *path, bs_model *m,
+                             bs_error *err);
 
 bs_status bs_model_load_lightgbm(const char *text, size_t len, const char *path,
                                  bs_model *m, bs_error *err);

@@ -122,7 +122,6 @@ static const struct {
     {"\x80\x04\x95\x10", 4, "a Python pickle"},
     {"\x1f\x8b\x08\x00", 4, "a compressed file"},
     {"x\x9c\x01\x02", 4, "a compressed file"},
-    {"\x08\x07\x12\x08skl2onnx", 12, "an ONNX model"},
     {"PK\x03\x04....weights.bin", 19, "a zip archive"},
     {"PK\x03\x04....data.pkl", 16, "a PyTorch checkpoint"},
     {"binf\0\0\0\0", 8, "an XGBoost model in its old binary format"},
@@ -142,6 +141,26 @@ START_TEST(test_format_kinds) {
   HAS(err, kinds[_i].want);
   HAS(err, BS_MODEL_FORMATS);
   free(buf);
+}
+END_TEST
+
+/* ONNX models are read: a cut one is refused as damaged, a whole one
+ * scored as onnxruntime scores it (tests/oracle-onnx.sh has the rest). */
+START_TEST(test_format_onnx) {
+  static const char cut[] = "\x08\x07\x12\x08skl"; /* a string cut short */
+  bs_model m;
+  bs_error err = {0};
+  ck_assert_int_eq(bs_model_load(cut, sizeof cut - 1, "m", &m, &err), BS_E_FORMAT);
+  HAS(err, "m: a damaged ONNX model");
+  size_t len;
+  char *data = read_src("data/onnx/sk_iris_dt.onnx", &len);
+  ck_assert_int_eq(bs_model_load(data, len, "dt", &m, &err), BS_OK);
+  ck_assert_int_eq(m.kind, BS_MODEL_FOREST);
+  ck_assert_int_eq(m.n_features, 4);
+  ck_assert_int_eq(m.n_groups, 3);
+  ck_assert_str_eq(m.format, "onnx");
+  bs_model_free(&m);
+  free(data);
 }
 END_TEST
 
@@ -290,6 +309,7 @@ static Suite *models_suite(void) {
   tcase_add_test(tc, test_format_catboost_json);
   tcase_add_test(tc, test_format_xgboost_first);
   tcase_add_test(tc, test_format_damaged_keras);
+  tcase_add_test(tc, test_format_onnx);
   suite_add_tcase(s, tc);
   tc = tcase_create("kernels");
   tcase_add_test(tc, test_kernel_for_other_family);

@@ -1726,6 +1726,17 @@ static bs_model transform_model(bs_transform t, int32_t groups) {
   return m;
 }
 
+/* onnxruntime's binary classifiers: (1 - p, p) from the second column. */
+START_TEST(test_transform_complement) {
+  bs_model m = transform_model(BS_TRANSFORM_COMPLEMENT, 2);
+  float v[4] = {-0.25f, 0.25f, 5.0f, 0.875f};
+  bs_model_transform(&m, v, 2);
+  ck_assert(v[0] == 0.75f && v[1] == 0.25f);
+  ck_assert(v[2] == 0.125f && v[3] == 0.875f);
+  ck_assert_int_eq(bs_model_out_cols(&m, 0), 2);
+}
+END_TEST
+
 START_TEST(test_transform_sigmoid) {
   bs_model m = transform_model(BS_TRANSFORM_SIGMOID, 1);
   float v[] = {0.0f, 2.0f, -2.0f, 100.0f, -100.0f, 1e-3f};
@@ -2419,6 +2430,7 @@ static Suite *units_suite(void) {
   tcase_add_loop_test(tc, test_xgb_objectives, 0,
                       (int)(sizeof obj_cases / sizeof obj_cases[0]));
   tcase_add_test(tc, test_transform_sigmoid);
+  tcase_add_test(tc, test_transform_complement);
   tcase_add_test(tc, test_transform_exp_identity_hinge);
   tcase_add_test(tc, test_transform_softmax);
   tcase_add_test(tc, test_transform_argmax);

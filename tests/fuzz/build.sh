@@ -28,8 +28,8 @@ pkg-config --exists "$h5" || h5=hdf5
 cflags="-g -O1 -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -fno-omit-frame-pointer
   -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
   -I$out -I$src/src -I$src/kernels -I$src/tests -I$src/tests/fuzz $mpi_cflags
-  $(pkg-config --cflags "$h5" jansson libzip)"
-libs="$(pkg-config --libs "$h5" jansson libzip) $mpi_libs -lm"
+  $(pkg-config --cflags "$h5" jansson libzip libprotobuf-c)"
+libs="$(pkg-config --libs "$h5" jansson libzip libprotobuf-c) $mpi_libs -lm"
 
 # The build's config.h, without CUDA: the harnesses score on the CPU.
 if [ -f "$build/config.h" ]; then
@@ -72,6 +72,16 @@ compile() {
 }
 
 cd "$src"
+# ONNX's schema as C (src/onnx/), made here as the build makes it.
+pb=$out/src/onnx/onnx-ml.pb-c
+if [ ! -f "$pb.o" ] || [ src/onnx/onnx-ml.proto -nt "$pb.o" ]; then
+  echo "  PROTOC-C (fuzz) src/onnx/onnx-ml.proto"
+  mkdir -p "$out/src/onnx"
+  ${PROTOC_C:-protoc-c} --proto_path=src/onnx --c_out="$out/src/onnx" onnx-ml.proto
+  # shellcheck disable=SC2086
+  $cc $cflags -c "$pb.c" -o "$pb.o"
+fi
+objs="$pb.o"
 for f in $lib $isa; do compile "$f"; done
 libobjs=$objs
 for h in tests/fuzz/fuzz_*.c; do

@@ -48,4 +48,9 @@ PY
 done
 cp "$src"/data/nn/sk_iris_mlp.model.h5 "$src"/data/nn/sk_diabetes_linear.model.h5 \
   "$src"/data/nn/k3_iris_layers.model.h5 "$src"/data/nn/k2_iris_layers.model.h5 "$out/hdf5/"
+# ONNX: the small models of data/onnx (under 4 KB) and the refusals.
+for f in "$src"/data/onnx/*.onnx "$src"/tests/cases/onnx-*/model.onnx; do
+  [ "$(wc -c <"$f")" -lt 4096 ] || continue
+  cp "$f" "$out/onnx/$(basename "$(dirname "$f")")_$(basename "$f")"
+done
 echo "fuzz: seeds in $out"
