@@ -24,7 +24,8 @@
 
 #include "config.h"
 #include "cuda/cuda_plan.h"
-#include "kernel.h"
+#include "kernel-impl.h"
+#include "partition.h"
 #include "ref/ref.h"
 #ifdef BS_HAVE_CUDA
 #include "cuda/cuda_host.h"
