@@ -7,33 +7,9 @@
 # differences. Then other spellings of a model, and refusals with one clear
 # line each.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/oracle-harness.sh"
 
-for model in "$DATA"/lgb/*.txt; do
-  case=$(basename "$model" .txt)
-  input=$DATA/lgb/$case.h5
-  for kind in prediction margin; do
-    flag= ref=/expected
-    if [ "$kind" = margin ]; then
-      flag=--output-margin ref=/expected_margin
-    fi
-    out=$WORK/$case-$kind.h5
-    if ! run_bs 1 --quiet --model "$model" --input "$input" --output "$out" $flag; then
-      fail "$case $kind: batchscore failed: $(cat "$WORK/err")"
-      continue
-    fi
-    if ! res=$("$CMP" --rtol 1e-5 --atol 1e-6 "$out" "$input:$ref"); then
-      fail "$case $kind: $res"
-    elif ! run_bs 3 --quiet --model "$model" --input "$input" --output "$out.3" \
-      --chunk-rows 100 $flag; then
-      fail "$case $kind, 3 ranks: batchscore failed: $(cat "$WORK/err")"
-    elif ! res3=$("$CMP" --exact "$out.3" "$out"); then
-      fail "$case $kind, 3 ranks differ from 1: $res3"
-    else
-      ok "$case $kind: $res; 3 ranks bitwise equal"
-    fi
-    rm -f "$out" "$out.3"
-  done
-done
+oracle_folder lgb "$ORACLE_TOL" each "*.txt"
 
 # The same model in other spellings LightGBM's loader reads: the v3 format
 # (no is_linear lines) and CRLF line ends.

@@ -12,36 +12,11 @@
 # the default kernel's bits; broken models fail with one clear line.
 # Prints the largest differences.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/oracle-harness.sh"
 
 # Each case NAME: NAME.model.h5 and/or NAME.model.keras against NAME.h5.
-for model in "$DATA"/nn/*.model.h5 "$DATA"/nn/*.model.keras "$DATA"/sk/*.model.h5; do
-  [ -f "$model" ] || continue
-  form=${model##*.model.}
-  input=$(dirname "$model")/$(basename "$model" ".model.$form").h5
-  case=$(basename "$model" ".model.$form")-$form
-  for kind in prediction margin; do
-    flag= ref=/expected atol=1e-6
-    [ "$kind" = margin ] && flag=--output-margin ref=/expected_margin atol=1e-5
-    out=$WORK/$case-$kind.h5
-    if ! run_bs 1 --quiet --model "$model" --input "$input" --output "$out" $flag; then
-      fail "$case $kind: batchscore failed: $(cat "$WORK/err")"
-      continue
-    fi
-    if res=$("$CMP" --rtol 1e-5 --atol $atol "$out" "$input:$ref"); then
-      ok "$case $kind: $res"
-    else
-      fail "$case $kind: $res"
-    fi
-  done
-  # The reference kernel on 3 ranks gives the default kernel's bits.
-  out=$WORK/$case-ref.h5
-  if run_bs 3 --quiet --kernel ref --chunk-rows 100 --model "$model" --input "$input" \
-    --output "$out" && res=$("$CMP" --exact "$out" "$WORK/$case-prediction.h5"); then
-    ok "$case: ref on 3 ranks = default kernel, bitwise"
-  else
-    fail "$case: ref on 3 ranks differs from the default kernel: $(cat "$WORK/err") ${res:-}"
-  fi
-done
+oracle_folder nn "--rtol 1e-5 --atol 1e-5" ref:100 "*.model.h5" "*.model.keras"
+oracle_folder sk "--rtol 1e-5 --atol 1e-5" ref:100 "*.model.h5"
 
 # Broken models: one line naming the problem, exit 1, no output left.
 bad() {
