@@ -9,6 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void layer_free(bs_layer *ly) {
+  free(ly->w);
+  free(ly->b);
+  free(ly->scale);
+  free(ly->shift);
+  free(ly->inputs);
+  free(ly->w64);
+  free(ly->b64);
+  free(ly->scale64);
+  free(ly->shift64);
+  memset(ly, 0, sizeof *ly);
+}
+
 void bs_model_free(bs_model *m) {
   if (!m) return;
   for (int32_t t = 0; t < m->forest.n_trees; t++) {
@@ -23,18 +36,7 @@ void bs_model_free(bs_model *m) {
   if (m->feature_names)
     for (int32_t i = 0; i < m->n_features; i++) free(m->feature_names[i]);
   free(m->feature_names);
-  for (int32_t l = 0; l < m->network.n_layers; l++) {
-    bs_layer *ly = &m->network.layers[l];
-    free(ly->w);
-    free(ly->b);
-    free(ly->scale);
-    free(ly->shift);
-    free(ly->inputs);
-    free(ly->w64);
-    free(ly->b64);
-    free(ly->scale64);
-    free(ly->shift64);
-  }
+  for (int32_t l = 0; l < m->network.n_layers; l++) layer_free(&m->network.layers[l]);
   free(m->network.layers);
   free(m->prep.cols);
   free(m->prep.ops);
@@ -115,19 +117,6 @@ bs_status bs_network_check(const bs_model *m, bs_error *err) {
 }
 
 /* ---- simplifying an imported network -------------------------------------- */
-
-static void layer_free(bs_layer *ly) {
-  free(ly->w);
-  free(ly->b);
-  free(ly->scale);
-  free(ly->shift);
-  free(ly->inputs);
-  free(ly->w64);
-  free(ly->b64);
-  free(ly->scale64);
-  free(ly->shift64);
-  memset(ly, 0, sizeof *ly);
-}
 
 /* Every layer with an explicit inputs array. */
 static bs_status inputs_explicit(bs_network *net) {

@@ -26,14 +26,10 @@
 #include "cuda/cuda_plan.h"
 #include "kernel-impl.h"
 #include "ref/ref.h"
+#include "testutil.h"
 #ifdef BS_HAVE_CUDA
 #include "cuda/cuda_host.h"
 #endif
-
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) ck_abort_msg("line %d: '%s' failed", __LINE__, #cond); \
-  } while (0)
 
 /* ---- tuning ---------------------------------------------------------------- */
 
@@ -112,19 +108,6 @@ START_TEST(test_sub_rows) {
 END_TEST
 
 /* ---- the tree layout ------------------------------------------------------- */
-
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static uint64_t rng_next(rng *r) {
-  uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
 
 static const float thresholds[] = {-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 2.0f};
 #define N_THR (sizeof thresholds / sizeof thresholds[0])
