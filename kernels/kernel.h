@@ -1,9 +1,9 @@
-/* The one interface between the driver and the scoring kernels.
+/* The kernels' driver API: the one kernels header src/ includes.
  *
- * A kernel is a table of function pointers: probe the machine, prepare a
- * model once (build whatever layout it wants), score blocks of rows into
- * margins, release. The registry (registry.c) holds every kernel compiled
- * in; the driver picks one by name or takes the best available. Kernels
+ * The registry (registry.c) holds every kernel compiled in; the driver
+ * picks one by name or takes the best available, prepares it for a model
+ * once, scores blocks of rows into margins and releases it. What a kernel
+ * implements (a table of function pointers) is in kernel-impl.h. Kernels
  * never touch MPI or HDF5, and the driver never sees SIMD or CUDA. */
 #ifndef BS_KERNEL_H
 #define BS_KERNEL_H
@@ -18,42 +18,8 @@ typedef struct bs_kernel_config {
 /* Where a rank scores (--device): auto takes a GPU when the rank has one. */
 typedef enum bs_device { BS_DEVICE_AUTO = 0, BS_DEVICE_CPU, BS_DEVICE_CUDA } bs_device;
 
-typedef struct bs_kernel {
-  const char *name;
-  const char *description;
-  /* (optional) non-zero when this machine can run the kernel */
-  int (*probe)(void);
-  /* (optional) non-zero when the kernel can score this model */
-  int (*supports)(const bs_model *m);
-  bs_status (*prepare)(const bs_model *m, const bs_kernel_config *cfg, void **state,
-                       bs_error *err);
-  /* Scores n rows of `stride` floats each (the model reads the first
-   * m->n_features of them) into n x n_groups margins. Must give the same
-   * bits whatever n, the thread count or where the block starts. */
-  bs_status (*score)(void *state, const float *rows, size_t n, size_t stride,
-                     float *margins, bs_error *err);
-  /* (optional) The same for rows of doubles, which models with input_f64
-   * compare as doubles (the margins are those the training library
-   * computes from those doubles); other models read them as float32.
-   * Kernels without it are not usable for models with input_f64. */
-  bs_status (*score_f64)(void *state, const double *rows, size_t n, size_t stride,
-                         float *margins, bs_error *err);
-  void (*release)(void *state);
-  /* (optional) host memory for the blocks score() reads and writes, in
-   * which it works fastest (the CUDA kernels: page-locked, so the copies
-   * to and from the GPU need no staging and run at full speed). Without
-   * these, malloc and free. */
-  void *(*host_alloc)(void *state, size_t bytes);
-  void (*host_free)(void *state, void *p);
-  int gpu; /* runs on the GPU bs_kernel_config.device names */
-  /* How exact the margins are. 0: the reference kernel's bits. Else every
-   * margin m is within tolerance * max(|r|, 1) of the reference's r (NaN
-   * where r is NaN, the same infinity where r is one): relative, or
-   * absolute near 0, where a sum of terms that cancel keeps only the
-   * rounding of the terms (tests/oracle-nn.sh compares logits so). Either
-   * way score() gives the same bits whatever n or the cut into blocks. */
-  double tolerance;
-} bs_kernel;
+/* A kernel; its slots (kernel-impl.h) are the implementer's business. */
+typedef struct bs_kernel bs_kernel;
 
 /* A prepared kernel. */
 typedef struct bs_kernel_inst {
@@ -68,6 +34,11 @@ typedef struct bs_kernel_inst {
 } bs_kernel_inst;
 
 /* Registry. */
+const char *bs_kernel_name(const bs_kernel *k);
+/* One line on how it scores, for the log of the kernel chosen. */
+const char *bs_kernel_description(const bs_kernel *k);
+/* Non-zero for a kernel that runs on the GPU bs_kernel_config.device names. */
+int bs_kernel_on_gpu(const bs_kernel *k);
 size_t bs_kernel_count(void);
 const bs_kernel *bs_kernel_at(size_t i);
 const bs_kernel *bs_kernel_find(const char *name);
@@ -84,15 +55,6 @@ bs_status bs_kernel_select_on(bs_device where, const char *name, const bs_model 
 
 /* GPUs this process sees: 0 without a CUDA build, driver or device. */
 int bs_gpu_count(void);
-
-/* The GPU of a rank from its place on its node (kernels/cuda/cuda_plan.c):
- * local rank i takes GPU i. With more ranks on the node than GPUs, the
- * ranks beyond them get -1 (no GPU: the CPU) under BS_DEVICE_AUTO, and
- * every rank gets an error under BS_DEVICE_CUDA; allow_sharing deals the
- * GPUs round-robin instead. BS_DEVICE_CPU and a node without GPUs give -1
- * (an error under BS_DEVICE_CUDA). */
-bs_status bs_gpu_assign(bs_device want, int local_rank, int local_size, int n_gpus,
-                        int allow_sharing, int *ordinal, bs_error *err);
 
 /* What a kernel scores of model m: m itself, or for a model with a
  * preprocessing stage a shallow copy that reads the stage's outputs (no

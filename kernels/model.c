@@ -1,44 +1,25 @@
-/* Status text, failure recording, and the objective transforms that turn
+/* Freeing and checking models, and the objective transforms that turn
  * margins into predictions. The transforms copy the float arithmetic of
  * the training libraries so that predictions match theirs to the last bit
  * where the libraries allow it. */
 #include "model.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const status_text[BS_STATUS_COUNT] = {
-    [BS_OK] = "ok",
-    [BS_E_USAGE] = "usage error",
-    [BS_E_IO] = "I/O error",
-    [BS_E_FORMAT] = "format error",
-    [BS_E_UNSUPPORTED] = "unsupported",
-    [BS_E_MISMATCH] = "model and input do not match",
-    [BS_E_EXISTS] = "output exists",
-    [BS_E_NOMEM] = "out of memory",
-    [BS_E_MPI] = "MPI error",
-    [BS_E_KERNEL] = "kernel error",
-    [BS_E_INTERNAL] = "internal error",
-    [BS_E_INTERRUPTED] = "interrupted",
-};
-
-const char *bs_status_str(bs_status s) {
-  return (unsigned)s < BS_STATUS_COUNT ? status_text[s] : "unknown status";
-}
-
-bs_status bs_fail(bs_error *err, bs_status code, const char *fmt, ...) {
-  /* Keep the first failure: it is the cause, later ones are consequences. */
-  if (err && err->code == BS_OK) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    err->code = code;
-  }
-  return code;
+static void layer_free(bs_layer *ly) {
+  free(ly->w);
+  free(ly->b);
+  free(ly->scale);
+  free(ly->shift);
+  free(ly->inputs);
+  free(ly->w64);
+  free(ly->b64);
+  free(ly->scale64);
+  free(ly->shift64);
+  memset(ly, 0, sizeof *ly);
 }
 
 void bs_model_free(bs_model *m) {
@@ -55,18 +36,7 @@ void bs_model_free(bs_model *m) {
   if (m->feature_names)
     for (int32_t i = 0; i < m->n_features; i++) free(m->feature_names[i]);
   free(m->feature_names);
-  for (int32_t l = 0; l < m->network.n_layers; l++) {
-    bs_layer *ly = &m->network.layers[l];
-    free(ly->w);
-    free(ly->b);
-    free(ly->scale);
-    free(ly->shift);
-    free(ly->inputs);
-    free(ly->w64);
-    free(ly->b64);
-    free(ly->scale64);
-    free(ly->shift64);
-  }
+  for (int32_t l = 0; l < m->network.n_layers; l++) layer_free(&m->network.layers[l]);
   free(m->network.layers);
   free(m->prep.cols);
   free(m->prep.ops);
@@ -147,19 +117,6 @@ bs_status bs_network_check(const bs_model *m, bs_error *err) {
 }
 
 /* ---- simplifying an imported network -------------------------------------- */
-
-static void layer_free(bs_layer *ly) {
-  free(ly->w);
-  free(ly->b);
-  free(ly->scale);
-  free(ly->shift);
-  free(ly->inputs);
-  free(ly->w64);
-  free(ly->b64);
-  free(ly->scale64);
-  free(ly->shift64);
-  memset(ly, 0, sizeof *ly);
-}
 
 /* Every layer with an explicit inputs array. */
 static bs_status inputs_explicit(bs_network *net) {

@@ -133,34 +133,30 @@ static double apply_op(const bs_prep *p, const bs_prep_op *o, double v) {
   }
 }
 
+/* Column c of a row whose source feature is v: its operations in order,
+ * each result rounded to float for float rows (to_float), as the float
+ * pipeline computes them, except a hash, which keeps its exact value. */
+static double col_value(const bs_prep *p, const bs_prep_col *c, double v, int to_float) {
+  for (int32_t i = 0; i < c->n_ops; i++) {
+    const bs_prep_op *o = &p->ops[c->op_off + i];
+    v = apply_op(p, o, v);
+    if (to_float && o->kind != BS_PREP_CATBOOST_HASH) v = (float)v;
+  }
+  return v;
+}
+
 void bs_prep_apply(const bs_prep *p, const float *rows, size_t n, size_t stride,
                    float *out) {
-  for (size_t r = 0; r < n; r++) {
-    const float *x = rows + r * stride;
-    float *y = out + r * (size_t)p->n_out;
-    for (int32_t j = 0; j < p->n_out; j++) {
-      const bs_prep_col *c = &p->cols[j];
-      double v = x[c->src];
-      for (int32_t i = 0; i < c->n_ops; i++) {
-        const bs_prep_op *o = &p->ops[c->op_off + i];
-        v = apply_op(p, o, v);
-        if (o->kind != BS_PREP_CATBOOST_HASH) v = (float)v;
-      }
-      y[j] = (float)v;
-    }
-  }
+  for (size_t r = 0; r < n; r++)
+    for (int32_t j = 0; j < p->n_out; j++)
+      out[r * (size_t)p->n_out + (size_t)j] =
+          (float)col_value(p, &p->cols[j], rows[r * stride + (size_t)p->cols[j].src], 1);
 }
 
 void bs_prep_apply_f64(const bs_prep *p, const double *rows, size_t n, size_t stride,
                        double *out) {
-  for (size_t r = 0; r < n; r++) {
-    const double *x = rows + r * stride;
-    double *y = out + r * (size_t)p->n_out;
-    for (int32_t j = 0; j < p->n_out; j++) {
-      const bs_prep_col *c = &p->cols[j];
-      double v = x[c->src];
-      for (int32_t i = 0; i < c->n_ops; i++) v = apply_op(p, &p->ops[c->op_off + i], v);
-      y[j] = v;
-    }
-  }
+  for (size_t r = 0; r < n; r++)
+    for (int32_t j = 0; j < p->n_out; j++)
+      out[r * (size_t)p->n_out + (size_t)j] =
+          col_value(p, &p->cols[j], rows[r * stride + (size_t)p->cols[j].src], 0);
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "kernel.h"
+#include "kernel-impl.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -29,38 +29,60 @@ extern const bs_kernel bs_kernel_dense_cublaslt;
 #endif
 #endif
 
+/* One row per instruction set (as BLIS keeps one context per
+ * architecture), from most to least preferred: its kernel for tree
+ * ensembles and its kernel for networks (NULL: none). Selection walks the
+ * rows in order; the reference, which scores every model, closes the
+ * table. */
+typedef struct isa_row {
+  const char *isa;
+  const bs_kernel *trees, *networks;
+} isa_row;
+
 // clang-format off
-static const bs_kernel *const kernels[] = {
+static const isa_row rows[] = {
 #ifdef BS_HAVE_CUDA
-    &bs_kernel_tree_cuda,
-    &bs_kernel_dense_cuda,
+    {"cuda",     &bs_kernel_tree_cuda,    &bs_kernel_dense_cuda},
 #ifdef BS_HAVE_CUBLAS
-    &bs_kernel_dense_cublaslt,
+    {"cublaslt", NULL,                    &bs_kernel_dense_cublaslt},
 #endif
 #endif
 #ifdef BS_X86_KERNELS
-    &bs_kernel_tree_avx512,
-    &bs_kernel_tree_avx2,
+    {"avx512",   &bs_kernel_tree_avx512,  &bs_kernel_dense_avx512},
+    {"avx2",     &bs_kernel_tree_avx2,    &bs_kernel_dense_avx2},
 #endif
-    &bs_kernel_tree_generic,
-#ifdef BS_X86_KERNELS
-    &bs_kernel_dense_avx512,
-    &bs_kernel_dense_avx2,
-#endif
-    &bs_kernel_dense_generic,
-    &bs_kernel_ref,
+    {"generic",  &bs_kernel_tree_generic, &bs_kernel_dense_generic},
+    {"ref",      &bs_kernel_ref,          NULL}, /* every model */
 };
 // clang-format on
+#define N_ROWS (sizeof rows / sizeof rows[0])
 
-size_t bs_kernel_count(void) { return sizeof kernels / sizeof kernels[0]; }
+const char *bs_kernel_name(const bs_kernel *k) { return k->name; }
+
+const char *bs_kernel_description(const bs_kernel *k) { return k->description; }
+
+int bs_kernel_on_gpu(const bs_kernel *k) { return k->gpu; }
+
+/* The kernels in the rows' order: each row's trees, then its networks. */
+size_t bs_kernel_count(void) {
+  size_t n = 0;
+  for (size_t r = 0; r < N_ROWS; r++)
+    n += (rows[r].trees != NULL) + (rows[r].networks != NULL);
+  return n;
+}
 
 const bs_kernel *bs_kernel_at(size_t i) {
-  return i < bs_kernel_count() ? kernels[i] : NULL;
+  for (size_t r = 0; r < N_ROWS; r++) {
+    const bs_kernel *pair[2] = {rows[r].trees, rows[r].networks};
+    for (int f = 0; f < 2; f++)
+      if (pair[f] && i-- == 0) return pair[f];
+  }
+  return NULL;
 }
 
 const bs_kernel *bs_kernel_find(const char *name) {
   for (size_t i = 0; i < bs_kernel_count(); i++)
-    if (strcmp(kernels[i]->name, name) == 0) return kernels[i];
+    if (strcmp(bs_kernel_at(i)->name, name) == 0) return bs_kernel_at(i);
   return NULL;
 }
 
@@ -90,8 +112,8 @@ static bs_status list_names(char *buf, size_t len) {
   size_t used = 0;
   buf[0] = '\0';
   for (size_t i = 0; i < bs_kernel_count() && used < len; i++)
-    used +=
-        (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", kernels[i]->name);
+    used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+                             bs_kernel_at(i)->name);
   return BS_OK;
 }
 
@@ -122,13 +144,12 @@ bs_status bs_kernel_select_on(bs_device where, const char *name, const bs_model 
   if (name && *name) {
     const bs_kernel *k = bs_kernel_find(name);
     char names[256];
-    /* "avx2" means the AVX2 kernel of whatever family the model is. */
-    for (size_t i = 0; !k && i < bs_kernel_count(); i++) {
-      const char *dash = strchr(kernels[i]->name, '-');
-      if (dash && strcmp(dash + 1, name) == 0 &&
-          (!m || !kernels[i]->supports || kernels[i]->supports(m)))
-        k = kernels[i];
-    }
+    /* A row's name ("avx2") means its kernel for the model's family. */
+    for (size_t r = 0; !k && r < N_ROWS; r++)
+      if (strcmp(rows[r].isa, name) == 0)
+        k = !m ? (rows[r].trees ? rows[r].trees : rows[r].networks)
+            : m->kind == BS_MODEL_FOREST ? rows[r].trees
+                                         : rows[r].networks;
     if (!k) {
       list_names(names, sizeof names);
       return bs_fail(err, BS_E_USAGE, "%s: unknown kernel '%s' (known: %s)", origin, name,
@@ -154,8 +175,8 @@ bs_status bs_kernel_select_on(bs_device where, const char *name, const bs_model 
     return BS_OK;
   }
   for (size_t i = 0; i < bs_kernel_count(); i++)
-    if (allowed_on(kernels[i], where) && bs_kernel_usable(kernels[i], m)) {
-      *out = kernels[i];
+    if (allowed_on(bs_kernel_at(i), where) && bs_kernel_usable(bs_kernel_at(i), m)) {
+      *out = bs_kernel_at(i);
       return BS_OK;
     }
   if (where == BS_DEVICE_CUDA)

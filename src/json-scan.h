@@ -19,7 +19,7 @@
  * text[0, len), even given a position that is not a value's. A member
  * looked up by key is the last one with that key, as jansson keeps it.
  *
- * Pure C11, no MPI or HDF5: unit-tested on its own (tests/test_units.c). */
+ * Pure C11, no MPI or HDF5: unit-tested on its own (tests/test_parsers.c). */
 #ifndef BS_JSON_SCAN_H
 #define BS_JSON_SCAN_H
 

@@ -210,7 +210,7 @@ static bs_status select_kernel(job *j, bs_error *err) {
       j->have_kinst = 1;
   }
   if (agree(j, err)) return err->code;
-  int gpu = j->kernel->gpu;
+  int gpu = bs_kernel_on_gpu(j->kernel);
   BS_MPI(MPI_Allreduce(&gpu, &j->any_gpu, 1, MPI_INT, MPI_MAX, j->comm));
   return BS_OK;
 }
@@ -537,7 +537,7 @@ static void provenance(const job *j, char when[32], bs_attr *a, int *n) {
       {"features", NULL, j->in->cols},
       {"columns", NULL, j->cols},
       {"ranks", NULL, j->size},
-      {"kernel", j->kernel->name, 0},
+      {"kernel", bs_kernel_name(j->kernel), 0},
       {"schedule", o->schedule == BS_SCHEDULE_STATIC ? "static" : "dynamic", 0},
       {"chunk_rows", NULL, j->tx.rec.chunk_rows},
       {"attempts", NULL, j->tx.attempts},
@@ -622,7 +622,7 @@ static void fill_summary(const job *j, bs_run_summary *sum) {
   sum->chunks_before = j->tx.rec.chunks - j->n_todo;
   sum->attempts = j->tx.attempts;
   sum->already_complete = j->tx.action == BS_TX_COMPLETE;
-  snprintf(sum->kernel, sizeof sum->kernel, "%s", j->kernel->name);
+  snprintf(sum->kernel, sizeof sum->kernel, "%s", bs_kernel_name(j->kernel));
   snprintf(sum->objective, sizeof sum->objective, "%s", j->model.objective);
 }
 

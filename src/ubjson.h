@@ -19,7 +19,7 @@
  * position: an iterator hands them out already decoded. A member looked up
  * by key is the last one with that key, as the JSON reader has it.
  *
- * Pure C11, no MPI or HDF5: unit-tested on its own (tests/test_units.c). */
+ * Pure C11, no MPI or HDF5: unit-tested on its own (tests/test_parsers.c). */
 #ifndef BS_UBJSON_H
 #define BS_UBJSON_H
 

@@ -6,39 +6,9 @@
 # largest differences. Then the iteration range of a model trained with
 # early stopping.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/oracle-harness.sh"
 
-# oracle CASE MODEL INPUT FLAG REF: batchscore at 1 and 3 ranks against REF.
-oracle() {
-  case=$1 model=$2 input=$3 flag=$4 ref=$5
-  out=$WORK/$case.h5
-  if ! run_bs 1 --quiet --model "$model" --input "$input" --output "$out" $flag; then
-    fail "$case: batchscore failed: $(cat "$WORK/err")"
-    return
-  fi
-  if ! res=$("$CMP" --rtol 1e-5 --atol 1e-6 "$out" "$input:$ref"); then
-    fail "$case: $res"
-    return
-  fi
-  # Small chunks, so that every rank scores some.
-  if ! run_bs 3 --quiet --model "$model" --input "$input" --output "$WORK/$case-3.h5" \
-    --chunk-rows 100 $flag; then
-    fail "$case, 3 ranks: batchscore failed: $(cat "$WORK/err")"
-  elif ! res3=$("$CMP" --exact "$WORK/$case-3.h5" "$out"); then
-    fail "$case, 3 ranks differ from 1: $res3"
-  else
-    ok "$case: $res; 3 ranks bitwise equal"
-  fi
-  rm -f "$out" "$WORK/$case-3.h5"
-}
-
-for model in "$DATA"/xgb/*.json "$DATA"/xgb/*.ubj "$DATA"/xgb/*.bin; do
-  [ -e "$model" ] || continue
-  file=$(basename "$model")
-  case=${file%.*}
-  input=$DATA/xgb/$case.h5
-  oracle "$file-prediction" "$model" "$input" "" /expected
-  oracle "$file-margin" "$model" "$input" --output-margin /expected_margin
-done
+oracle_folder xgb "$ORACLE_TOL" each "*.json" "*.ubj" "*.bin"
 
 # Early stopping through scikit-learn: predictions use the recorded best
 # iteration (checked above) and say so once on stderr; --iteration-range
@@ -51,9 +21,10 @@ if run_bs 3 --model "$es" --input "$esin" --output "$WORK/es.h5" --quiet &&
 else
   fail "best iteration: expected one note on stderr: $(cat "$WORK/err")"
 fi
-oracle "iteration-range-0-0" "$es" "$esin" "--iteration-range 0:0" /expected_all_iterations
-oracle "iteration-range-2-10" "$es" "$esin" "--iteration-range=2:10" \
-  /expected_iterations_2_10
+oracle_case iteration-range-0-0 "$es" "$esin" /expected_all_iterations "$ORACLE_TOL" \
+  --iteration-range 0:0
+oracle_case iteration-range-2-10 "$es" "$esin" /expected_iterations_2_10 "$ORACLE_TOL" \
+  --iteration-range=2:10
 run_bs 1 --quiet --model "$es" --input "$esin" --output "$WORK/no.h5" \
   --iteration-range 0:1000
 st=$?

@@ -24,57 +24,12 @@
 
 #include "config.h"
 #include "cuda/cuda_plan.h"
-#include "kernel.h"
+#include "kernel-impl.h"
 #include "ref/ref.h"
+#include "testutil.h"
 #ifdef BS_HAVE_CUDA
 #include "cuda/cuda_host.h"
 #endif
-
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) ck_abort_msg("line %d: '%s' failed", __LINE__, #cond); \
-  } while (0)
-
-/* ---- GPU assignment ------------------------------------------------------ */
-
-START_TEST(test_gpu_assign) {
-  static const struct {
-    bs_device want;
-    int local_rank, local_size, gpus, share;
-    bs_status st;
-    int ordinal;
-  } cases[] = {
-      {BS_DEVICE_AUTO, 0, 1, 0, 0, BS_OK, -1},      /* no GPU: the CPU */
-      {BS_DEVICE_AUTO, 0, 4, 4, 0, BS_OK, 0},       /* one GPU per rank */
-      {BS_DEVICE_AUTO, 3, 4, 4, 0, BS_OK, 3},       /* */
-      {BS_DEVICE_AUTO, 1, 3, 1, 0, BS_OK, -1},      /* the ranks past the GPUs: CPU */
-      {BS_DEVICE_AUTO, 2, 3, 2, 1, BS_OK, 0},       /* shared, round-robin */
-      {BS_DEVICE_CPU, 0, 1, 8, 0, BS_OK, -1},       /* never a GPU */
-      {BS_DEVICE_CUDA, 0, 1, 0, 0, BS_E_USAGE, -1}, /* none there */
-      {BS_DEVICE_CUDA, 1, 2, 2, 0, BS_OK, 1},       /* */
-      {BS_DEVICE_CUDA, 2, 3, 2, 0, BS_E_USAGE, -1}, /* more ranks than GPUs */
-      {BS_DEVICE_CUDA, 5, 8, 2, 1, BS_OK, 1},       /* unless sharing is allowed */
-      {BS_DEVICE_CUDA, 0, 8, 2, 0, BS_E_USAGE, -1}, /* refused on every rank */
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    bs_error err = {0};
-    int ordinal = 42;
-    bs_status st = bs_gpu_assign(cases[i].want, cases[i].local_rank, cases[i].local_size,
-                                 cases[i].gpus, cases[i].share, &ordinal, &err);
-    if (st != cases[i].st || ordinal != cases[i].ordinal)
-      ck_abort_msg("case %zu: status %d ordinal %d, expected %d and %d (%s)", i, (int)st,
-                   ordinal, (int)cases[i].st, cases[i].ordinal, err.msg);
-  }
-  bs_error err = {0};
-  int ordinal;
-  bs_gpu_assign(BS_DEVICE_CUDA, 2, 3, 2, 0, &ordinal, &err);
-  ck_assert_ptr_ne(strstr(err.msg, "3 ranks on this node but 2 GPUs"), NULL);
-  ck_assert_ptr_ne(strstr(err.msg, "--allow-gpu-sharing"), NULL);
-  memset(&err, 0, sizeof err);
-  bs_gpu_assign(BS_DEVICE_CUDA, 0, 1, 0, 0, &ordinal, &err);
-  ck_assert_ptr_ne(strstr(err.msg, "no GPU found"), NULL);
-}
-END_TEST
 
 /* ---- tuning ---------------------------------------------------------------- */
 
@@ -153,19 +108,6 @@ START_TEST(test_sub_rows) {
 END_TEST
 
 /* ---- the tree layout ------------------------------------------------------- */
-
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static uint64_t rng_next(rng *r) {
-  uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
 
 static const float thresholds[] = {-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 2.0f};
 #define N_THR (sizeof thresholds / sizeof thresholds[0])
@@ -708,7 +650,6 @@ END_TEST
 static Suite *cuda_host_suite(void) {
   Suite *s = suite_create("cuda_host");
   TCase *tc = tcase_create("plan");
-  tcase_add_test(tc, test_gpu_assign);
   tcase_add_test(tc, test_tune);
   tcase_add_test(tc, test_cap_rows);
   tcase_add_test(tc, test_sub_rows);

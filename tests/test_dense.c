@@ -4,7 +4,7 @@
  * Why bitwise, and not a tolerance: the reference defines each output as
  * one chain of fused multiply-adds over the inputs in order (model.h), and
  * every activation is computed by the one float implementation in
- * kernels/cpu/dense_math.h. An optimized kernel only changes which rows
+ * kernels/common/dense_math.h. An optimized kernel only changes which rows
  * share a vector and which weights share a register tile, never the
  * operations of one row, so it must reproduce the reference exactly; a
  * kernel that reorders a sum, drops a fusion or uses another exp fails
@@ -43,8 +43,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cpu/dense_math.h"
-#include "kernel.h"
+#include "common/dense_math.h"
+#include "kernel-impl.h"
 #include "model.h"
 #include "testutil.h"
 

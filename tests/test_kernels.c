@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel.h"
+#include "kernel-impl.h"
 #include "model.h"
 #include "testutil.h"
 

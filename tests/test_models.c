@@ -270,7 +270,7 @@ START_TEST(test_one_nan) {
       from_bits(0x7fc12345u)};
   for (size_t i = 0; i < bs_kernel_count(); i++) {
     const bs_kernel *k = bs_kernel_at(i);
-    if (!bs_kernel_usable(k, &net) || k->gpu) continue;
+    if (!bs_kernel_usable(k, &net) || bs_kernel_on_gpu(k)) continue;
     bs_kernel_inst inst;
     bs_error err = {0};
     bs_kernel_config cfg = {.threads = 1, .device = -1};

@@ -27,3 +27,7 @@ bs_cpu_level bs_cpu_level_get(void) {
   }
   return level;
 }
+
+int bs_cpu_probe_avx2(void) { return bs_cpu_level_get() >= BS_CPU_AVX2; }
+
+int bs_cpu_probe_avx512(void) { return bs_cpu_level_get() >= BS_CPU_AVX512; }

@@ -13,4 +13,8 @@ typedef enum bs_cpu_level {
 
 bs_cpu_level bs_cpu_level_get(void);
 
+/* The probes of the AVX2 and AVX-512 kernels (bs_kernel.probe). */
+int bs_cpu_probe_avx2(void);
+int bs_cpu_probe_avx512(void);
+
 #endif

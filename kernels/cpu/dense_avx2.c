@@ -7,8 +7,8 @@
  * with -mavx2 -mfma and only called when the CPU has them. */
 #include <immintrin.h>
 
+#include "../common/dense_math.h"
 #include "dense_cpu.h"
-#include "dense_math.h"
 
 #define B BS_DENSE_BLOCK
 #define NJ BS_DENSE_NJ_AVX2

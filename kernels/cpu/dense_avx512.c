@@ -8,8 +8,8 @@
  * called when the CPU has it. */
 #include <immintrin.h>
 
+#include "../common/dense_math.h"
 #include "dense_cpu.h"
-#include "dense_math.h"
 
 #define B BS_DENSE_BLOCK
 #define NJ BS_DENSE_NJ_AVX512

@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernel.h"
+#include "../common/dense_math.h"
+#include "../kernel-impl.h"
 #include "config.h"
 #include "cpu.h"
-#include "dense_math.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -446,8 +446,6 @@ const bs_kernel bs_kernel_dense_generic = {
 };
 
 #ifdef BS_X86_KERNELS
-static int probe_avx2(void) { return bs_cpu_level_get() >= BS_CPU_AVX2; }
-static int probe_avx512(void) { return bs_cpu_level_get() >= BS_CPU_AVX512; }
 
 static bs_status prepare_avx2(const bs_model *m, const bs_kernel_config *cfg,
                               void **state, bs_error *err) {
@@ -465,7 +463,7 @@ const bs_kernel bs_kernel_dense_avx2 = {
     .name = "dense-avx2",
     .description =
         "blocked network, 16x6 AVX2 microkernel with fused bias and activation",
-    .probe = probe_avx2,
+    .probe = bs_cpu_probe_avx2,
     .supports = supports_network,
     .prepare = prepare_avx2,
     .score = dense_cpu_score,
@@ -476,7 +474,7 @@ const bs_kernel bs_kernel_dense_avx512 = {
     .name = "dense-avx512",
     .description =
         "blocked network, 64x6 AVX-512 microkernel with fused bias and activation",
-    .probe = probe_avx512,
+    .probe = bs_cpu_probe_avx512,
     .supports = supports_network,
     .prepare = prepare_avx512,
     .score = dense_cpu_score,

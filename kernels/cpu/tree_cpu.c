@@ -317,8 +317,6 @@ const bs_kernel bs_kernel_tree_generic = {
 };
 
 #ifdef BS_X86_KERNELS
-static int probe_avx2(void) { return bs_cpu_level_get() >= BS_CPU_AVX2; }
-static int probe_avx512(void) { return bs_cpu_level_get() >= BS_CPU_AVX512; }
 
 static bs_status prepare_avx2(const bs_model *m, const bs_kernel_config *cfg,
                               void **state, bs_error *err) {
@@ -335,7 +333,7 @@ static bs_status prepare_avx512(const bs_model *m, const bs_kernel_config *cfg,
 const bs_kernel bs_kernel_tree_avx2 = {
     .name = "tree-avx2",
     .description = "blocked perfect-tree walk, 8 rows per AVX2 vector",
-    .probe = probe_avx2,
+    .probe = bs_cpu_probe_avx2,
     .supports = supports_forest,
     .prepare = prepare_avx2,
     .score = tree_cpu_score,
@@ -346,7 +344,7 @@ const bs_kernel bs_kernel_tree_avx2 = {
 const bs_kernel bs_kernel_tree_avx512 = {
     .name = "tree-avx512",
     .description = "blocked perfect-tree walk, 16 rows per AVX-512 vector",
-    .probe = probe_avx512,
+    .probe = bs_cpu_probe_avx512,
     .supports = supports_forest,
     .prepare = prepare_avx512,
     .score = tree_cpu_score,

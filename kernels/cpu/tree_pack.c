@@ -4,19 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Depth of the subtree at node i, or -1 when it holds a node the packed
- * walk cannot express. */
-static int32_t subtree_depth(const bs_tree *t, int32_t i, int32_t level) {
-  const bs_node *nd = &t->nodes[i];
-  if (nd->flags & BS_NODE_LEAF) return 0;
-  if (nd->flags & (BS_NODE_CATEGORICAL | BS_NODE_ZERO_MISSING)) return -1;
-  if (level >= BS_PACK_MAX_DEPTH) return -1;
-  int32_t l = subtree_depth(t, nd->left, level + 1);
-  int32_t r = subtree_depth(t, nd->right, level + 1);
-  if (l < 0 || r < 0) return -1;
-  return 1 + (l > r ? l : r);
-}
-
 /* Where fill writes one packed tree. */
 typedef struct dest {
   float *thr, *leaf;
@@ -26,35 +13,29 @@ typedef struct dest {
   int weighted;
 } dest;
 
-/* Writes the subtree at src into heap slot `slot` of a tree of depth D. */
-static void fill(const bs_tree *t, const dest *d, int32_t src, int32_t slot,
-                 int32_t level, int32_t depth) {
-  const bs_node *nd = &t->nodes[src];
-  if (level == depth) {
-    int32_t s = slot - ((1 << depth) - 1);
+/* Writes tree t, laid out in heap slots (tree_layout.h), at d. */
+static void fill(const bs_tree *t, const dest *d, int32_t depth) {
+  int32_t slot[BS_TREE_MAX_SLOTS];
+  bs_tree_layout_slots(t, depth, slot);
+  const int32_t internal = (1 << depth) - 1;
+  for (int32_t i = 0; i < internal; i++) {
+    const bs_node *nd = &t->nodes[slot[i]];
+    const int pad = (nd->flags & BS_NODE_LEAF) != 0; /* either way is this leaf */
+    d->thr[i] = pad ? 0.0f : nd->value;
+    d->feat[i] =
+        pad ? 0 : nd->feature | ((nd->flags & BS_NODE_DEFAULT_LEFT) ? INT32_MIN : 0);
+    if (d->thr64) d->thr64[i] = pad ? 0.0 : t->value64[slot[i]];
+  }
+  for (int32_t s = 0; s <= internal; s++) {
+    const int32_t src = slot[internal + s];
     if (d->leaf64) {
       d->leaf64[s] = t->value64[src];
       d->leaf[s] = (float)s;
     } else {
-      d->leaf[s] = d->weighted ? d->weight * nd->value : nd->value;
+      const float v = t->nodes[src].value;
+      d->leaf[s] = d->weighted ? d->weight * v : v;
     }
-    return;
   }
-  int32_t l = src, r = src;
-  if (nd->flags & BS_NODE_LEAF) {
-    /* Padding: any direction reaches a copy of this leaf. */
-    d->thr[slot] = 0.0f;
-    d->feat[slot] = 0;
-    if (d->thr64) d->thr64[slot] = 0.0;
-  } else {
-    d->thr[slot] = nd->value;
-    d->feat[slot] = nd->feature | ((nd->flags & BS_NODE_DEFAULT_LEFT) ? INT32_MIN : 0);
-    if (d->thr64) d->thr64[slot] = t->value64[src];
-    l = nd->left;
-    r = nd->right;
-  }
-  fill(t, d, l, 2 * slot + 1, level + 1, depth);
-  fill(t, d, r, 2 * slot + 2, level + 1, depth);
 }
 
 /* Every level of the packed tree holds one split (padding included: a
@@ -89,7 +70,7 @@ bs_status bs_pforest_build(const bs_model *m, bs_pforest *p, bs_error *err) {
   for (int32_t t = 0; t < f->n_trees; t++) {
     bs_ptree *pt = &p->trees[t];
     pt->group = f->trees[t].group;
-    pt->depth = subtree_depth(&f->trees[t], 0, 0);
+    pt->depth = bs_tree_layout_depth(&f->trees[t]);
     pt->packed = pt->depth >= 0;
     if (!pt->packed) {
       p->n_unpacked++;
@@ -125,7 +106,7 @@ bs_status bs_pforest_build(const bs_model *m, bs_pforest *p, bs_error *err) {
       d.leaf64 = pd + slots;
       pd += slots + leaves;
     }
-    fill(&f->trees[t], &d, 0, 0, 0, pt->depth);
+    fill(&f->trees[t], &d, pt->depth);
     pt->thr = d.thr;
     pt->feat = d.feat;
     pt->leaf = d.leaf;

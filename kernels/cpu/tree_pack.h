@@ -1,14 +1,8 @@
-/* The layout the optimized tree kernels walk, built once per model.
- *
- * Each tree of depth D <= BS_PACK_MAX_DEPTH becomes a perfect binary tree in
- * heap order: internal node i has children 2i+1 (left) and 2i+2 (right), so
- * a walk is D branch-free steps `i = 2i + 2 - left` and needs no child
- * pointers, which is what lets SIMD lanes walk different paths in lock-step.
- * A leaf above depth D is copied into every leaf slot below it, so padding
- * nodes may send a row either way. Leaves are pre-multiplied by the tree's
- * weight (the same float product the reference computes per row).
- * Trees the walk cannot express (categorical splits, zero-as-missing,
- * deeper than the limit) are marked and left to the reference walk.
+/* The CPU kernels' copy of the perfect-tree layout (common/tree_layout.h),
+ * built once per model: thresholds, features and leaves in separate
+ * arrays. Leaves are pre-multiplied by the tree's weight (the same float
+ * product the reference computes per row). Trees the layout cannot
+ * express are marked and left to the reference walk.
  *
  * A tree whose every level splits on one feature at one threshold with one
  * NaN direction (an oblivious tree: CatBoost's) is marked `oblivious`: its
@@ -24,9 +18,9 @@
 #ifndef BS_TREE_PACK_H
 #define BS_TREE_PACK_H
 
-#include "../kernel.h"
+#include "../common/tree_layout.h"
+#include "../kernel-impl.h"
 
-#define BS_PACK_MAX_DEPTH 10
 /* Node arrays are padded to this many entries so that a 16-wide vector load
  * of a level's nodes never reads past the end. */
 #define BS_PACK_MIN_NODES 32

@@ -1,7 +1,7 @@
 /* The check that turns a failed cuBLAS or cuBLASLt call into a bs_error
  * naming the kernel, the GPU and the call, as BS_CUDA_TRY (cuda_host.h)
  * does for the CUDA runtime. Only for code built with cuBLAS
- * (BS_HAVE_CUBLAS): dense_cublaslt.c and bench_cuda's dense_cublas.c. */
+ * (BS_HAVE_CUBLAS): dense_cublaslt.c and bench_cuda's tests/bench_cublas.c. */
 #ifndef BS_CUBLAS_CHECK_H
 #define BS_CUBLAS_CHECK_H
 

@@ -14,7 +14,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "../kernel.h"
+#include "../kernel-impl.h"
 #include "cuda_plan.h"
 
 /* Records a failed CUDA call in err and returns BS_E_KERNEL, e.g.

@@ -79,7 +79,7 @@ cudaError_t bs_cuda_dense_rowwise(const float *xt, size_t ldt, size_t m, int32_t
 /* ---- networks through cuBLASLt (dense-cublaslt) ------------------------ */
 
 /* y (n rows x n_out, row-major) becomes act(y + b) in place, with
- * kernels/cpu/dense_math.h's activations; b may be NULL (no bias). Not
+ * kernels/common/dense_math.h's activations; b may be NULL (no bias). Not
  * BS_ACT_SOFTMAX. */
 cudaError_t bs_cuda_bias_act(float *y, size_t n, int32_t n_out, const float *b, int act,
                              float alpha, cudaStream_t s);

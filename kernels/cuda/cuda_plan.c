@@ -8,34 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- device assignment ----------------------------------------------------- */
-
-bs_status bs_gpu_assign(bs_device want, int local_rank, int local_size, int n_gpus,
-                        int allow_sharing, int *ordinal, bs_error *err) {
-  *ordinal = -1;
-  if (want == BS_DEVICE_CPU) return BS_OK;
-  if (n_gpus <= 0) {
-    if (want == BS_DEVICE_CUDA)
-      return bs_fail(err, BS_E_USAGE,
-                     "--device cuda: no GPU found (no CUDA device or driver, or a "
-                     "build without CUDA)");
-    return BS_OK;
-  }
-  /* Refused on every rank of the node alike, whatever its place. */
-  if (want == BS_DEVICE_CUDA && local_size > n_gpus && !allow_sharing)
-    return bs_fail(err, BS_E_USAGE,
-                   "--device cuda: %d ranks on this node but %d GPU%s: run at most %d "
-                   "rank%s per node, or pass --allow-gpu-sharing",
-                   local_size, n_gpus, n_gpus == 1 ? "" : "s", n_gpus,
-                   n_gpus == 1 ? "" : "s");
-  if (local_rank < n_gpus)
-    *ordinal = local_rank;
-  else if (allow_sharing)
-    *ordinal = local_rank % n_gpus;
-  /* else auto: the ranks past the node's GPUs have none: they use the CPU */
-  return BS_OK;
-}
-
 /* ---- tuning ---------------------------------------------------------------- */
 
 void bs_cuda_tune_default(bs_cuda_tune *t) {
@@ -168,43 +140,26 @@ uint32_t bs_cuda_packed_words(int32_t depth) {
   return (w + 3u) & ~3u;
 }
 
-/* Depth of the subtree at node i, or -1 when the packed walk cannot express
- * it (as tree_pack.c decides for the CPU kernels). */
-static int32_t subtree_depth(const bs_tree *t, int32_t i, int32_t level) {
-  if (i < 0 || i >= t->n_nodes) return -1;
-  const bs_node *nd = &t->nodes[i];
-  if (nd->flags & BS_NODE_LEAF) return 0;
-  if (nd->flags & (BS_NODE_CATEGORICAL | BS_NODE_ZERO_MISSING)) return -1;
-  if (level >= BS_CUDA_MAX_DEPTH) return -1;
-  int32_t l = subtree_depth(t, nd->left, level + 1);
-  int32_t r = subtree_depth(t, nd->right, level + 1);
-  if (l < 0 || r < 0) return -1;
-  return 1 + (l > r ? l : r);
-}
-
-/* Writes the subtree at src into heap slot `slot` of a tree of depth d; a
- * leaf above the last level fills every slot below it, so padding nodes may
- * send a row either way. */
-static void fill(const bs_tree *t, int32_t src, uint32_t slot, int32_t level, int32_t d,
-                 uint32_t *w) {
-  const bs_node *nd = &t->nodes[src];
-  const uint32_t internal = (1u << d) - 1u;
-  if (level == d) {
-    memcpy(&w[2 * internal + (slot - internal)], &nd->value, sizeof(float));
-    return;
+/* Writes tree t, laid out in heap slots (common/tree_layout.h), into its
+ * words: per internal slot the threshold's bits and the feature, then the
+ * leaves (padding slots: threshold 0.0f, feature 0). */
+static void fill(const bs_tree *t, int32_t d, uint32_t *w) {
+  int32_t slot[BS_TREE_MAX_SLOTS];
+  bs_tree_layout_slots(t, d, slot);
+  const int32_t internal = (1 << d) - 1;
+  for (int32_t i = 0; i < internal; i++) {
+    const bs_node *nd = &t->nodes[slot[i]];
+    if (nd->flags & BS_NODE_LEAF) {
+      w[2 * i] = 0;
+      w[2 * i + 1] = 0;
+      continue;
+    }
+    memcpy(&w[2 * i], &nd->value, sizeof(float));
+    w[2 * i + 1] =
+        (uint32_t)nd->feature | ((nd->flags & BS_NODE_DEFAULT_LEFT) ? 0x80000000u : 0u);
   }
-  if (nd->flags & BS_NODE_LEAF) {
-    w[2 * slot] = 0; /* threshold 0.0f, feature 0 */
-    w[2 * slot + 1] = 0;
-    fill(t, src, 2 * slot + 1, level + 1, d, w);
-    fill(t, src, 2 * slot + 2, level + 1, d, w);
-    return;
-  }
-  memcpy(&w[2 * slot], &nd->value, sizeof(float));
-  w[2 * slot + 1] =
-      (uint32_t)nd->feature | ((nd->flags & BS_NODE_DEFAULT_LEFT) ? 0x80000000u : 0u);
-  fill(t, nd->left, 2 * slot + 1, level + 1, d, w);
-  fill(t, nd->right, 2 * slot + 2, level + 1, d, w);
+  for (int32_t s = 0; s <= internal; s++)
+    memcpy(&w[2 * internal + s], &t->nodes[slot[internal + s]].value, sizeof(float));
 }
 
 bs_status bs_cuda_forest_build(const bs_model *m, size_t batch_words, int32_t max_trees,
@@ -226,7 +181,7 @@ bs_status bs_cuda_forest_build(const bs_model *m, size_t batch_words, int32_t ma
     bs_cuda_tdesc *d = &f->trees[t];
     d->group = tr->group;
     d->weight = tr->weight;
-    d->depth = tr->n_nodes > 0 ? subtree_depth(tr, 0, 0) : BS_CUDA_GENERAL;
+    d->depth = bs_tree_layout_depth(tr);
     if (d->depth < 0) {
       d->depth = BS_CUDA_GENERAL;
       d->off = (uint32_t)nodes;
@@ -250,7 +205,7 @@ bs_status bs_cuda_forest_build(const bs_model *m, size_t batch_words, int32_t ma
     if (d->depth == BS_CUDA_GENERAL)
       memcpy(f->nodes + d->off, tr->nodes, (size_t)tr->n_nodes * sizeof *tr->nodes);
     else
-      fill(tr, 0, 0, 0, d->depth, f->words + d->off);
+      fill(tr, d->depth, f->words + d->off);
   }
   /* Batches: consecutive trees while their words fit. */
   for (int32_t t = 0; t < nt;) {

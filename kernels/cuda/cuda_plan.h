@@ -1,12 +1,11 @@
 /* The planning behind the CUDA kernels, in plain C with no CUDA headers, so
  * that it is built, and unit-tested, on every machine, GPU or not:
  *
- *  - which GPU a rank takes (bs_gpu_assign, declared in kernel.h);
  *  - the tuning knobs and their defaults ($BATCHSCORE_CUDA_TUNE);
  *  - how a block of rows is cut into sub-blocks for the copy/compute
  *    pipeline, and how many rows the pinned and device buffers hold;
- *  - the tree layout the GPU walks, built once from bs_model: perfect trees
- *    in heap order for the walk without child pointers, the original nodes
+ *  - the GPU's copy of the tree layout (common/tree_layout.h), built once
+ *    from bs_model: perfect trees in heap order, the original nodes
  *    for the trees it cannot express, and the batches of trees that are
  *    staged in shared memory together;
  *  - the shared-memory plan of the tree kernel;
@@ -21,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../kernel.h"
+#include "../common/tree_layout.h"
+#include "../kernel-impl.h"
 
 /* ---- tuning ---------------------------------------------------------------- */
 
@@ -71,7 +71,7 @@ size_t bs_cuda_sub_rows(size_t n, size_t cap, size_t min_split, size_t align);
 
 /* ---- the tree layout ------------------------------------------------------- */
 
-#define BS_CUDA_MAX_DEPTH 10 /* deeper trees take the general walk */
+#define BS_CUDA_MAX_DEPTH BS_TREE_MAX_DEPTH /* deeper trees take the general walk */
 #define BS_CUDA_GENERAL (-1) /* bs_cuda_tdesc.depth of a general-walk tree */
 
 /* One tree. A packed tree of depth d (0..BS_CUDA_MAX_DEPTH) occupies

@@ -9,7 +9,7 @@
  *    reference's arithmetic, so that what a library epilogue does with NaN
  *    and infinities never shows (dense_cublaslt.c says why).
  *
- * Activations are kernels/cpu/dense_math.h's, compiled for the device, as
+ * Activations are kernels/common/dense_math.h's, compiled for the device, as
  * in dense_cuda.cu; with -fmad=false nothing but an explicit fmaf fuses. */
 #include <math.h>
 #include <stdint.h>
@@ -19,7 +19,7 @@
 /* dense_math.h's functions are `static inline` C; this makes them
  * host-and-device functions, as dense_cuda.cu does. */
 #define static static __host__ __device__
-#include "../cpu/dense_math.h"
+#include "../common/dense_math.h"
 #undef static
 
 namespace {

@@ -12,7 +12,7 @@
  * a separate pass for bias and activation, and measured no faster on this
  * shape; docs/gpu.md.)
  *
- * Every activation is kernels/cpu/dense_math.h's, compiled for the device:
+ * Every activation is kernels/common/dense_math.h's, compiled for the device:
  * it is built only from IEEE-exact operations (+ - * /, sqrtf, fmaf,
  * comparisons, bit manipulation), which the GPU rounds as the CPU does.
  * The build compiles device code with -fmad=false, so that nothing but an
@@ -26,7 +26,7 @@
 /* dense_math.h's functions are `static inline` C; this makes them
  * host-and-device functions without a second copy of their arithmetic. */
 #define static static __host__ __device__
-#include "../cpu/dense_math.h"
+#include "../common/dense_math.h"
 #undef static
 
 namespace {

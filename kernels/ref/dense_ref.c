@@ -1,12 +1,12 @@
 /* The reference evaluation of networks: one row at a time, one layer at a
  * time, each output a plain loop over its inputs in order. It defines the
  * bits every network kernel must give (model.h states the arithmetic of
- * each layer; kernels/cpu/dense_math.h holds the activations), so it is
+ * each layer; kernels/common/dense_math.h holds the activations), so it is
  * written for the reader, not for speed. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cpu/dense_math.h"
+#include "../common/dense_math.h"
 #include "ref.h"
 
 typedef struct dense_ref {

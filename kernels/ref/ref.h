@@ -5,7 +5,7 @@
 #ifndef BS_REF_H
 #define BS_REF_H
 
-#include "../kernel.h"
+#include "../kernel-impl.h"
 
 /* The node index of the leaf row x reaches in tree t: float rows compared
  * with the float thresholds, double rows (trees with value64 only) with

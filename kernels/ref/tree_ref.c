@@ -136,10 +136,19 @@ static void score_row_f64(const bs_model *m, const double *x, float *out) {
   finish_double(m, acc, out);
 }
 
-bs_status bs_ref_tree_score(void *state, const float *rows, size_t n, size_t stride,
-                            float *margins, bs_error *err) {
-  (void)err;
-  const tree_state *s = state;
+/* The rows of a block, each by row(): rows of row_bytes bytes from rows. */
+typedef void (*row_fn)(const bs_model *m, const void *x, float *out);
+
+static void row_f32(const bs_model *m, const void *x, float *out) {
+  score_row(m, x, out);
+}
+
+static void row_f64(const bs_model *m, const void *x, float *out) {
+  score_row_f64(m, x, out);
+}
+
+static void score_rows(const tree_state *s, const char *rows, size_t n, size_t row_bytes,
+                       row_fn row, float *margins) {
   const size_t k = (size_t)s->m->n_groups;
   const long long nn = (long long)n;
 #ifdef _OPENMP
@@ -147,25 +156,23 @@ bs_status bs_ref_tree_score(void *state, const float *rows, size_t n, size_t str
 #pragma omp parallel for schedule(static) num_threads(threads) if (nn > 256)
 #endif
   for (long long r = 0; r < nn; r++)
-    score_row(s->m, rows + (size_t)r * stride, margins + (size_t)r * k);
+    row(s->m, rows + (size_t)r * row_bytes, margins + (size_t)r * k);
+}
+
+bs_status bs_ref_tree_score(void *state, const float *rows, size_t n, size_t stride,
+                            float *margins, bs_error *err) {
+  (void)err;
+  score_rows(state, (const char *)rows, n, stride * sizeof *rows, row_f32, margins);
   return BS_OK;
 }
 
 bs_status bs_ref_tree_score_f64(void *state, const double *rows, size_t n, size_t stride,
                                 float *margins, bs_error *err) {
   const tree_state *s = state;
-  const bs_model *m = s->m;
-  if (!m->input_f64)
-    return bs_ref_score_as_float(state, bs_ref_tree_score, m->n_features, rows, n, stride,
-                                 margins, err);
-  const size_t k = (size_t)m->n_groups;
-  const long long nn = (long long)n;
-#ifdef _OPENMP
-  const int threads = s->threads > 0 ? s->threads : omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(threads) if (nn > 256)
-#endif
-  for (long long r = 0; r < nn; r++)
-    score_row_f64(m, rows + (size_t)r * stride, margins + (size_t)r * k);
+  if (!s->m->input_f64)
+    return bs_ref_score_as_float(state, bs_ref_tree_score, s->m->n_features, rows, n,
+                                 stride, margins, err);
+  score_rows(s, (const char *)rows, n, stride * sizeof *rows, row_f64, margins);
   return BS_OK;
 }
 

@@ -1,19 +1,19 @@
-/* Host glue of the cuBLAS benchmark path (dense_cublas.h): uploads a
+/* Host glue of the cuBLAS benchmark path (bench_cublas.h): uploads a
  * network and its rows once, then runs it layer by layer through
  * cublasSgemm plus the bias/activation pass (bs_cuda_bias_act), or through
  * cublasLtMatmul with the bias fused into its epilogue, timed with events
  * on one stream as bs_cuda_pipe_time times dense-cuda. Linked into
  * bench_cuda only; the registered kernel is dense_cublaslt.c. */
-#include "dense_cublas.h"
+#include "bench_cublas.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cublas_check.h"
-#include "cuda_host.h"
-#include "cuda_kernels.h"
+#include "cuda/cublas_check.h"
+#include "cuda/cuda_host.h"
+#include "cuda/cuda_kernels.h"
 
 #define WHO "cublas (bench)"
 
@@ -28,7 +28,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* The cuBLASLt matmul of one layer: D = W^T X^T in column-major terms (see
- * dense_cublas.h), the bias and a relu in the epilogue, and the algorithm
+ * bench_cublas.h), the bias and a relu in the epilogue, and the algorithm
  * the heuristic puts first. Returns 0, or 1 with c->lt_why set: the Lt
  * path is then skipped while the sgemm one still runs. */
 static int lt_setup(bs_cublas_net *c, int32_t l) {

@@ -16,7 +16,7 @@
  * device time.
  *
  * For networks, built with cuBLAS (configure finds it), also the device
- * time of the same network on the same rows through cuBLAS (dense_cublas.h):
+ * time of the same network on the same rows through cuBLAS (bench_cublas.h):
  * cublasSgemm plus a bias/activation pass per layer (cublas_*), and
  * cublasLtMatmul with the bias fused into its epilogue (cublaslt_*), both
  * without TF32; each with its ratio to dense-cuda's device time and how far
@@ -37,10 +37,10 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "cuda_host.h"
+#include "cuda/cuda_host.h"
 #include "model-load.h"
 #ifdef BS_HAVE_CUBLAS
-#include "dense_cublas.h"
+#include "bench_cublas.h"
 #endif
 
 #define CHUNK 65536

@@ -23,8 +23,8 @@
  * column-major n x rows one, so a layer's Y = X W (rows x n_out) is
  * computed as the column-major Y^T = W^T X^T, W (n_in x n_out, row-major)
  * read as the column-major n_out x n_in matrix it already is. */
-#ifndef BS_DENSE_CUBLAS_H
-#define BS_DENSE_CUBLAS_H
+#ifndef BS_BENCH_CUBLAS_H
+#define BS_BENCH_CUBLAS_H
 
 #include <cublasLt.h>
 #include <cublas_v2.h>
@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../model.h"
+#include "model.h"
 
 typedef enum bs_cublas_mode { BS_CUBLAS_SGEMM = 0, BS_CUBLAS_LT } bs_cublas_mode;
 

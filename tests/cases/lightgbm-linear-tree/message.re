@@ -1,0 +1,1 @@
+model\.txt: .*tree 0 is a linear tree

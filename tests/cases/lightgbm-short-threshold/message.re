@@ -1,0 +1,1 @@
+model\.txt: .*tree 0: threshold has 1 values, expected

@@ -1,0 +1,1 @@
+model\.txt: .*objective 'survival' is not supported
