@@ -30,6 +30,7 @@ static void on_signal(int sig) {
  * wrappers do not retry, instead of dying by the signal (mpirun would
  * report 128+N, which looks like a node killed by the system). Only
  * async-signal-safe calls here. Sanitizer builds keep their own reports. */
+#if !defined(__SANITIZE_ADDRESS__)
 static void on_crash(int sig) {
   static const char msg[] = "batchscore: internal error: the process crashed (signal ";
   char num[8];
@@ -42,6 +43,7 @@ static void on_crash(int sig) {
   (void)rc;
   _exit(EXIT_CRASH);
 }
+#endif
 
 static void catch_crashes(void) {
 #if !defined(__SANITIZE_ADDRESS__)
