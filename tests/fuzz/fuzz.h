@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "h5recipe.h"
-#include "kernel.h"
+#include "kernel-impl.h"
 #include "model-load.h"
 
 /* Rows scored per model: crosses the 64-row block of the network kernels
