@@ -633,34 +633,14 @@ static bs_status feature_names(ctx *c, const header *h, bs_model *m) {
   return BS_OK;
 }
 
-static bs_status read_model(ctx *c, reader *r, bs_model *m) {
-  header h;
-  memset(&h, 0, sizeof h);
-  char *line;
-  bs_status st = read_header(c, r, &h, &line);
-  if (st) return st;
-  if (!h.version[0])
-    return FAIL(c, "%s: no 'version=' line: not a LightGBM text model", c->path);
-  if (strcmp(h.version, "v3") != 0 && strcmp(h.version, "v4") != 0)
-    return bs_fail(
-        c->err, BS_E_UNSUPPORTED,
-        "%s: LightGBM model format version=%s is not supported (v3 and v4 are)", c->path,
-        h.version);
-  if (h.num_class < 1) return FAIL(c, "%s: no valid 'num_class=' line", c->path);
-  if (h.max_feature < 0) return FAIL(c, "%s: no valid 'max_feature_idx=' line", c->path);
-  if (h.per_iter < 0) h.per_iter = h.num_class; /* as LightGBM's loader */
-  if (h.per_iter < 1)
-    return FAIL(c, "%s: num_tree_per_iteration=%lld", c->path, h.per_iter);
-  m->n_features = (int32_t)(h.max_feature + 1);
-  m->n_groups = (int32_t)h.per_iter;
-  if ((st = set_objective(c, &h, m)) || (st = feature_names(c, &h, m))) return st;
-  if (!(m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin)))
-    return NOMEM(c);
-
+/* The trees, from the line "Tree=0" (line) to "end of trees"; *n_trees
+ * is how many were read. */
+static bs_status read_trees(ctx *c, reader *r, bs_model *m, char *line, int *n_trees) {
   bs_forest *f = &m->forest;
   size_t cap = 0;
   cat_pool pool = {0};
   char *fld[F_COUNT];
+  bs_status st = BS_OK;
   int t = 0;
   for (; strcmp(line, "end of trees") != 0; t++) {
     char want[32];
@@ -699,7 +679,37 @@ static bs_status read_model(ctx *c, reader *r, bs_model *m) {
   }
   f->cat_bits = pool.bits;
   f->n_cat_words = pool.n;
+  *n_trees = t;
+  return st;
+}
+
+static bs_status read_model(ctx *c, reader *r, bs_model *m) {
+  header h;
+  memset(&h, 0, sizeof h);
+  char *line;
+  bs_status st = read_header(c, r, &h, &line);
   if (st) return st;
+  if (!h.version[0])
+    return FAIL(c, "%s: no 'version=' line: not a LightGBM text model", c->path);
+  if (strcmp(h.version, "v3") != 0 && strcmp(h.version, "v4") != 0)
+    return bs_fail(
+        c->err, BS_E_UNSUPPORTED,
+        "%s: LightGBM model format version=%s is not supported (v3 and v4 are)", c->path,
+        h.version);
+  if (h.num_class < 1) return FAIL(c, "%s: no valid 'num_class=' line", c->path);
+  if (h.max_feature < 0) return FAIL(c, "%s: no valid 'max_feature_idx=' line", c->path);
+  if (h.per_iter < 0) h.per_iter = h.num_class; /* as LightGBM's loader */
+  if (h.per_iter < 1)
+    return FAIL(c, "%s: num_tree_per_iteration=%lld", c->path, h.per_iter);
+  m->n_features = (int32_t)(h.max_feature + 1);
+  m->n_groups = (int32_t)h.per_iter;
+  if ((st = set_objective(c, &h, m)) || (st = feature_names(c, &h, m))) return st;
+  if (!(m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin)))
+    return NOMEM(c);
+
+  bs_forest *f = &m->forest;
+  int t = 0;
+  if ((st = read_trees(c, r, m, line, &t))) return st;
   /* Whatever follows (feature_importances:, parameters:, pandas_categorical:)
    * does not change predictions. */
   if (h.tree_sizes >= 0 && h.tree_sizes != t)
