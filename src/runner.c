@@ -210,6 +210,11 @@ static bs_status select_kernel(job *j, bs_error *err) {
       j->have_kinst = 1;
   }
   if (agree(j, err)) return err->code;
+  /* Once, at start: which code scores this job (rank 0's; a rank without
+   * a GPU under --device auto may use another, which the summary lists). */
+  if (j->rank == 0 && !j->o->quiet)
+    fprintf(stderr, "batchscore: note: kernel %s (%s)\n", bs_kernel_name(j->kernel),
+            bs_kernel_description(j->kernel));
   int gpu = bs_kernel_on_gpu(j->kernel);
   BS_MPI(MPI_Allreduce(&gpu, &j->any_gpu, 1, MPI_INT, MPI_MAX, j->comm));
   return BS_OK;
