@@ -211,19 +211,27 @@ done:
   return st;
 }
 
-static herr_t rows_io(hid_t dset, int write, int64_t row0, int64_t n, int32_t cols,
-                      void *buf) {
+/* Rows [row0, row0 + n) of a dataset of cols columns (cols 0: a 1-D
+ * dataset), buf in memory type mt. */
+static herr_t slab_io(hid_t dset, int write, hid_t mt, int64_t row0, int64_t n,
+                      int32_t cols, void *buf) {
   if (n <= 0) return 0;
+  const int rank = cols > 0 ? 2 : 1;
   hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)n, (hsize_t)cols};
-  hid_t fspace = H5Dget_space(dset), mspace = H5Screate_simple(2, count, NULL);
+  hid_t fspace = H5Dget_space(dset), mspace = H5Screate_simple(rank, count, NULL);
   herr_t rc = -1;
   if (fspace >= 0 && mspace >= 0 &&
       H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
-    rc = write ? H5Dwrite(dset, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, buf)
-               : H5Dread(dset, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, buf);
+    rc = write ? H5Dwrite(dset, mt, mspace, fspace, H5P_DEFAULT, buf)
+               : H5Dread(dset, mt, mspace, fspace, H5P_DEFAULT, buf);
   if (mspace >= 0) H5Sclose(mspace);
   if (fspace >= 0) H5Sclose(fspace);
   return rc;
+}
+
+static herr_t rows_io(hid_t dset, int write, int64_t row0, int64_t n, int32_t cols,
+                      void *buf) {
+  return slab_io(dset, write, H5T_NATIVE_FLOAT, row0, n, cols, buf);
 }
 
 bs_status bs_final_write(bs_final *f, int64_t row0, int64_t n, const float *rows,
@@ -234,20 +242,9 @@ bs_status bs_final_write(bs_final *f, int64_t row0, int64_t n, const float *rows
   return BS_OK;
 }
 
-/* Rows [row0, row0 + n) of a 1-D dataset: buf in memory type mt. */
 static herr_t column_io(hid_t dset, int write, hid_t mt, int64_t row0, int64_t n,
                         void *buf) {
-  if (n <= 0) return 0;
-  hsize_t start[1] = {(hsize_t)row0}, count[1] = {(hsize_t)n};
-  hid_t fspace = H5Dget_space(dset), mspace = H5Screate_simple(1, count, NULL);
-  herr_t rc = -1;
-  if (fspace >= 0 && mspace >= 0 &&
-      H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
-    rc = write ? H5Dwrite(dset, mt, mspace, fspace, H5P_DEFAULT, buf)
-               : H5Dread(dset, mt, mspace, fspace, H5P_DEFAULT, buf);
-  if (mspace >= 0) H5Sclose(mspace);
-  if (fspace >= 0) H5Sclose(fspace);
-  return rc;
+  return slab_io(dset, write, mt, row0, n, 0, buf);
 }
 
 /* Text column c of a block as n C strings (f->ptrs), for H5Dwrite. */
