@@ -370,7 +370,7 @@ def _source_files(source: str) -> List[str]:
 
 def needed_to_build(rel: str) -> bool:
     """Whether a source file goes into the image's build context."""
-    if rel.endswith(".md"):  # notes beside sources (src/onnx/README.md) build nothing
+    if rel.endswith(".md"):  # notes beside sources (src/third_party/onnx/README.md) build nothing
         return False
     if rel in BUILD_FILES or rel.startswith(BUILD_DIRS):
         return True

@@ -75,10 +75,10 @@ compile() {
 cd "$src"
 # ONNX's schema as C (src/onnx/), made here as the build makes it.
 pb=$out/src/onnx/onnx-ml.pb-c
-if [ ! -f "$pb.o" ] || [ src/onnx/onnx-ml.proto -nt "$pb.o" ]; then
-  echo "  PROTOC-C (fuzz) src/onnx/onnx-ml.proto"
+if [ ! -f "$pb.o" ] || [ src/third_party/onnx/onnx-ml.proto -nt "$pb.o" ]; then
+  echo "  PROTOC-C (fuzz) src/third_party/onnx/onnx-ml.proto"
   mkdir -p "$out/src/onnx"
-  ${PROTOC_C:-protoc-c} --proto_path=src/onnx --c_out="$out/src/onnx" onnx-ml.proto
+  ${PROTOC_C:-protoc-c} --proto_path=src/third_party/onnx --c_out="$out/src/onnx" onnx-ml.proto
   # shellcheck disable=SC2086
   $cc $cflags -c "$pb.c" -o "$pb.o"
 fi

@@ -146,9 +146,9 @@ def test_point10_one_open_mpi_and_a_cuda_image_for_gpu_sizes(opts):
 
 def test_point10_image_rebuilt_only_when_build_files_change(tmp_path):
     for f in ("configure.ac", "Makefile.am", "src/main.c", "kernels/ref/tree.c", "m4/cuda.m4", "scripts/build",
-              "src/onnx/onnx-ml.proto", "tests/test_driver.c", "tests/testutil.h"):
+              "src/third_party/onnx/onnx-ml.proto", "tests/test_driver.c", "tests/testutil.h"):
         assert needed_to_build(f), f
-    for f in ("README.md", "BENCHMARKS.md", "src/onnx/README.md", "data/example/model.json",
+    for f in ("README.md", "BENCHMARKS.md", "src/third_party/onnx/README.md", "data/example/model.json",
               "scripts/run-tests", "tests/submit.sh",
               "tests/submit/answers/job-show.json", ".ci/run"):
         assert not needed_to_build(f), f
