@@ -3,6 +3,7 @@
 #include "options.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,55 +156,54 @@ enum opt_id {
   OPT_DELIMITER,
   OPT_OUTPUT,
   OPT_KEEP,
-  OPT_MARGIN,
-  OPT_FORCE,
-  OPT_EXTRA,
   OPT_WRITE,
   OPT_CHECKPOINT,
   OPT_CHUNK,
   OPT_THREADS,
   OPT_KERNEL,
   OPT_DEVICE,
-  OPT_GPU_SHARING,
   OPT_STATS,
   OPT_ITER_RANGE,
-  OPT_RESUME,
   OPT_SCHEDULE,
-  OPT_QUIET,
   OPT_PROGRESS,
-  OPT_HELP,
-  OPT_VERSION
+  OPT_FLAG /* no value: sets an int of bs_options to 1 */
 };
+
+/* An option that takes a value, and one that does not (it sets field to 1). */
+#define VALUE(name, id) \
+  { name, id, 0 }
+#define FLAG(name, field) \
+  { name, OPT_FLAG, offsetof(bs_options, field) }
 
 static const struct {
   const char *name;
   enum opt_id id;
-  int takes_value;
+  size_t flag; /* OPT_FLAG: where the int is */
 } table[] = {
-    {"--model", OPT_MODEL, 1},
-    {"--input", OPT_INPUT, 1},
-    {"--delimiter", OPT_DELIMITER, 1},
-    {"--output", OPT_OUTPUT, 1},
-    {"--output-margin", OPT_MARGIN, 0},
-    {"--force", OPT_FORCE, 0},
-    {"--allow-extra-columns", OPT_EXTRA, 0},
-    {"--write-mode", OPT_WRITE, 1},
-    {"--chunk-rows", OPT_CHUNK, 1},
-    {"--threads", OPT_THREADS, 1},
-    {"--kernel", OPT_KERNEL, 1},
-    {"--stats", OPT_STATS, 1},
-    {"--resume", OPT_RESUME, 0},
-    {"--schedule", OPT_SCHEDULE, 1},
-    {"--quiet", OPT_QUIET, 0},
-    {"--device", OPT_DEVICE, 1},
-    {"--allow-gpu-sharing", OPT_GPU_SHARING, 0},
-    {"--help", OPT_HELP, 0},
-    {"-h", OPT_HELP, 0},
-    {"--version", OPT_VERSION, 0},
-    {"--checkpoint", OPT_CHECKPOINT, 1},
-    {"--progress", OPT_PROGRESS, 1},
-    {"--iteration-range", OPT_ITER_RANGE, 1},
-    {"--keep", OPT_KEEP, 1},
+    VALUE("--model", OPT_MODEL),
+    VALUE("--input", OPT_INPUT),
+    VALUE("--delimiter", OPT_DELIMITER),
+    VALUE("--output", OPT_OUTPUT),
+    FLAG("--output-margin", output_margin),
+    FLAG("--force", force),
+    FLAG("--allow-extra-columns", allow_extra_columns),
+    VALUE("--write-mode", OPT_WRITE),
+    VALUE("--chunk-rows", OPT_CHUNK),
+    VALUE("--threads", OPT_THREADS),
+    VALUE("--kernel", OPT_KERNEL),
+    VALUE("--stats", OPT_STATS),
+    FLAG("--resume", resume),
+    VALUE("--schedule", OPT_SCHEDULE),
+    FLAG("--quiet", quiet),
+    VALUE("--device", OPT_DEVICE),
+    FLAG("--allow-gpu-sharing", gpu_share),
+    FLAG("--help", help),
+    FLAG("-h", help),
+    FLAG("--version", version),
+    VALUE("--checkpoint", OPT_CHECKPOINT),
+    VALUE("--progress", OPT_PROGRESS),
+    VALUE("--iteration-range", OPT_ITER_RANGE),
+    VALUE("--keep", OPT_KEEP),
 };
 
 /* "BEGIN:END", both integers >= 0, BEGIN < END unless END is 0. */
@@ -338,15 +338,6 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       return parse_keep(v, o, err);
     case OPT_DELIMITER:
       return parse_delimiter(v, &o->delimiter, err);
-    case OPT_MARGIN:
-      o->output_margin = 1;
-      return BS_OK;
-    case OPT_FORCE:
-      o->force = 1;
-      return BS_OK;
-    case OPT_EXTRA:
-      o->allow_extra_columns = 1;
-      return BS_OK;
     case OPT_WRITE:
       (void)v;
       return bs_fail(err, BS_E_USAGE,
@@ -377,12 +368,6 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
         return bs_fail(err, BS_E_USAGE,
                        "--device: '%s' is not a device (auto, cpu or cuda)", v);
       return BS_OK;
-    case OPT_GPU_SHARING:
-      o->gpu_share = 1;
-      return BS_OK;
-    case OPT_RESUME:
-      o->resume = 1;
-      return BS_OK;
     case OPT_SCHEDULE:
       if (strcmp(v, "dynamic") == 0)
         o->schedule = BS_SCHEDULE_DYNAMIC;
@@ -396,15 +381,8 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       return set_string(&o->stats, opt, v, err);
     case OPT_ITER_RANGE:
       return parse_range(opt, v, o, err);
-    case OPT_QUIET:
-      o->quiet = 1;
-      return BS_OK;
-    case OPT_HELP:
-      o->help = 1;
-      return BS_OK;
-    case OPT_VERSION:
-      o->version = 1;
-      return BS_OK;
+    case OPT_FLAG: /* bs_options_parse sets it */
+      break;
   }
   return BS_OK;
 }
@@ -425,7 +403,7 @@ bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) 
       return bs_fail(err, BS_E_USAGE, "unknown %s '%s' (see --help)",
                      arg[0] == '-' ? "option" : "argument", arg);
     const char *value = NULL;
-    if (table[k].takes_value) {
+    if (table[k].id != OPT_FLAG) {
       if (eq && nlen < strlen(arg))
         value = eq + 1;
       else if (i + 1 < argc)
@@ -434,6 +412,10 @@ bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) 
         return bs_fail(err, BS_E_USAGE, "%s needs a value", table[k].name);
     } else if (nlen < strlen(arg)) {
       return bs_fail(err, BS_E_USAGE, "%s takes no value", table[k].name);
+    }
+    if (table[k].id == OPT_FLAG) {
+      *(int *)((char *)o + table[k].flag) = 1;
+      continue;
     }
     bs_status st = apply(o, table[k].id, table[k].name, value, err);
     if (st) return st;
