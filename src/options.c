@@ -206,6 +206,27 @@ static const struct {
     VALUE("--keep", OPT_KEEP),
 };
 
+/* The index of v among the n words, or a usage error that names them:
+ * "--device: 'gpu' is not a device (auto, cpu or cuda)". */
+static bs_status parse_word(const char *opt, const char *v, const char *what,
+                            const char *const *words, int n, int *out, bs_error *err) {
+  char list[128] = "";
+  size_t used = 0;
+  for (int i = 0; i < n; i++) {
+    if (strcmp(v, words[i]) == 0) {
+      *out = i;
+      return BS_OK;
+    }
+    if (used < sizeof list)
+      used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
+                               i == 0       ? ""
+                               : i == n - 1 ? " or "
+                                            : ", ",
+                               words[i]);
+  }
+  return bs_fail(err, BS_E_USAGE, "%s: '%s' is not %s (%s)", opt, v, what, list);
+}
+
 /* "BEGIN:END", both integers >= 0, BEGIN < END unless END is 0. */
 static bs_status parse_range(const char *opt, const char *v, bs_options *o,
                              bs_error *err) {
@@ -320,6 +341,7 @@ static bs_status set_string(char **dst, const char *opt, const char *v, bs_error
 static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const char *v,
                        bs_error *err) {
   long long x;
+  int i = 0;
   bs_status st;
   bs_error local = {0};
   switch (id) {
@@ -357,25 +379,17 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       return BS_OK;
     case OPT_KERNEL:
       return set_string(&o->kernel, opt, v, err);
-    case OPT_DEVICE:
-      if (strcmp(v, "auto") == 0)
-        o->device = BS_DEVICE_AUTO;
-      else if (strcmp(v, "cpu") == 0)
-        o->device = BS_DEVICE_CPU;
-      else if (strcmp(v, "cuda") == 0)
-        o->device = BS_DEVICE_CUDA;
-      else
-        return bs_fail(err, BS_E_USAGE,
-                       "--device: '%s' is not a device (auto, cpu or cuda)", v);
+    case OPT_DEVICE: /* bs_device's order */
+      if ((st = parse_word(opt, v, "a device", (const char *[]){"auto", "cpu", "cuda"}, 3,
+                           &i, err)))
+        return st;
+      o->device = (bs_device)i;
       return BS_OK;
-    case OPT_SCHEDULE:
-      if (strcmp(v, "dynamic") == 0)
-        o->schedule = BS_SCHEDULE_DYNAMIC;
-      else if (strcmp(v, "static") == 0)
-        o->schedule = BS_SCHEDULE_STATIC;
-      else
-        return bs_fail(err, BS_E_USAGE,
-                       "--schedule: '%s' is not a schedule (dynamic or static)", v);
+    case OPT_SCHEDULE: /* bs_schedule's order */
+      if ((st = parse_word(opt, v, "a schedule", (const char *[]){"dynamic", "static"}, 2,
+                           &i, err)))
+        return st;
+      o->schedule = (bs_schedule)i;
       return BS_OK;
     case OPT_STATS:
       return set_string(&o->stats, opt, v, err);
