@@ -321,6 +321,12 @@ void bs_cuda_host_free(const bs_cuda_pipe *p, void *ptr) {
   (void)cudaGetLastError();
 }
 
+void *bs_cuda_state_host_alloc(void *state, size_t bytes) {
+  return bs_cuda_host_alloc(state, bytes);
+}
+
+void bs_cuda_state_host_free(void *state, void *ptr) { bs_cuda_host_free(state, ptr); }
+
 void bs_cuda_pipe_free(bs_cuda_pipe *p) {
   if (p->device >= 0 && (p->stream[0] || p->stream[1])) cudaSetDevice(p->device);
   for (int s = 0; s < 2; s++)

@@ -213,13 +213,7 @@ static int dense_cuda_supports(const bs_model *m) {
   return 1;
 }
 
-static void *dense_cuda_host_alloc(void *state, size_t bytes) {
-  return bs_cuda_host_alloc(&((dense_cuda *)state)->pipe, bytes);
-}
-
-static void dense_cuda_host_free(void *state, void *p) {
-  bs_cuda_host_free(&((dense_cuda *)state)->pipe, p);
-}
+BS_CUDA_PIPE_FIRST(dense_cuda);
 
 const bs_kernel bs_kernel_dense_cuda = {
     .name = "dense-cuda",
@@ -229,7 +223,7 @@ const bs_kernel bs_kernel_dense_cuda = {
     .prepare = dense_cuda_prepare,
     .score = dense_cuda_score,
     .release = dense_cuda_release,
-    .host_alloc = dense_cuda_host_alloc,
-    .host_free = dense_cuda_host_free,
+    .host_alloc = bs_cuda_state_host_alloc,
+    .host_free = bs_cuda_state_host_free,
     .gpu = 1,
 };

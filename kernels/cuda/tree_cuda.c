@@ -120,13 +120,7 @@ static int tree_cuda_supports(const bs_model *m) {
                                 SUPPORT_SMEM, &p, NULL) == BS_OK;
 }
 
-static void *tree_cuda_host_alloc(void *state, size_t bytes) {
-  return bs_cuda_host_alloc(&((tree_cuda *)state)->pipe, bytes);
-}
-
-static void tree_cuda_host_free(void *state, void *p) {
-  bs_cuda_host_free(&((tree_cuda *)state)->pipe, p);
-}
+BS_CUDA_PIPE_FIRST(tree_cuda);
 
 const bs_kernel bs_kernel_tree_cuda = {
     .name = "tree-cuda",
@@ -136,7 +130,7 @@ const bs_kernel bs_kernel_tree_cuda = {
     .prepare = tree_cuda_prepare,
     .score = tree_cuda_score,
     .release = tree_cuda_release,
-    .host_alloc = tree_cuda_host_alloc,
-    .host_free = tree_cuda_host_free,
+    .host_alloc = bs_cuda_state_host_alloc,
+    .host_free = bs_cuda_state_host_free,
     .gpu = 1,
 };
