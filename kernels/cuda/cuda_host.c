@@ -327,6 +327,11 @@ void *bs_cuda_state_host_alloc(void *state, size_t bytes) {
 
 void bs_cuda_state_host_free(void *state, void *ptr) { bs_cuda_host_free(state, ptr); }
 
+bs_status bs_cuda_state_score(void *state, const float *rows, size_t n, size_t stride,
+                              float *margins, bs_error *err) {
+  return bs_cuda_pipe_run(state, rows, n, stride, margins, err);
+}
+
 void bs_cuda_pipe_free(bs_cuda_pipe *p) {
   if (p->device >= 0 && (p->stream[0] || p->stream[1])) cudaSetDevice(p->device);
   for (int s = 0; s < 2; s++)

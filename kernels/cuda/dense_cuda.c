@@ -190,12 +190,6 @@ fail:
   return st;
 }
 
-static bs_status dense_cuda_score(void *state, const float *rows, size_t n, size_t stride,
-                                  float *margins, bs_error *err) {
-  dense_cuda *d = state;
-  return bs_cuda_pipe_run(&d->pipe, rows, n, stride, margins, err);
-}
-
 /* Chains of dense, affine, layer-normalization and activation layers, with
  * any activation but log_softmax. Networks in double precision
  * (scikit-learn's linear models, tiny) and the rest (DAGs, merges,
@@ -221,7 +215,7 @@ const bs_kernel bs_kernel_dense_cuda = {
     .probe = bs_cuda_probe,
     .supports = dense_cuda_supports,
     .prepare = dense_cuda_prepare,
-    .score = dense_cuda_score,
+    .score = bs_cuda_state_score,
     .release = dense_cuda_release,
     .host_alloc = bs_cuda_state_host_alloc,
     .host_free = bs_cuda_state_host_free,

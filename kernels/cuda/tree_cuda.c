@@ -101,12 +101,6 @@ fail:
   return st;
 }
 
-static bs_status tree_cuda_score(void *state, const float *rows, size_t n, size_t stride,
-                                 float *margins, bs_error *err) {
-  tree_cuda *t = state;
-  return bs_cuda_pipe_run(&t->pipe, rows, n, stride, margins, err);
-}
-
 /* Forests whose accumulators fit a block; others are left to the CPU. */
 static int tree_cuda_supports(const bs_model *m) {
   /* Double leaves (value64) are summed on the CPU kernels only. */
@@ -128,7 +122,7 @@ const bs_kernel bs_kernel_tree_cuda = {
     .probe = bs_cuda_probe,
     .supports = tree_cuda_supports,
     .prepare = tree_cuda_prepare,
-    .score = tree_cuda_score,
+    .score = bs_cuda_state_score,
     .release = tree_cuda_release,
     .host_alloc = bs_cuda_state_host_alloc,
     .host_free = bs_cuda_state_host_free,
