@@ -11,6 +11,7 @@ tests/bench-lib.sh (tests/bench/test_benchlib.py)."""
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import platform
@@ -36,6 +37,12 @@ class RunFailed(RuntimeError):
 def log(*a: object) -> None:
     """A progress line on stderr (stdout holds the results)."""
     print(*a, file=sys.stderr, flush=True)
+
+
+def line_buffered() -> None:
+    """Standard output line by line, also into a pipe or a log file."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
 
 
 def need(modules: Sequence[str], install: str) -> None:

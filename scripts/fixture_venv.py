@@ -8,11 +8,14 @@ Python 3.12 is taken from $PYTHON312, else `python3.12` on PATH, else a
 pyenv install (~/.pyenv/versions/3.12.*). The same pins give byte-identical
 fixtures.
 """
+from __future__ import annotations
+
 import glob
 import os
 import shutil
 import subprocess
 import sys
+from typing import Sequence
 
 PINS = [
     "xgboost-cpu==3.4.1",  # the xgboost library without the CUDA wheels
@@ -35,7 +38,7 @@ ONNX_PINS = [p for p in PINS if not p.startswith("pandas")] + [
 CATBOOST_PINS = ["catboost==1.2.10"]
 
 
-def _venv_arg(argv):
+def _venv_arg(argv: Sequence[str]) -> str | None:
     for i, a in enumerate(argv):
         if a == "--venv" and i + 1 < len(argv):
             return argv[i + 1]
@@ -44,19 +47,19 @@ def _venv_arg(argv):
     return None
 
 
-def _python312():
+def _python312() -> str:
     cands = [os.environ.get("PYTHON312"), shutil.which("python3.12")]
     cands += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python")))
     for c in cands:
         # A pyenv shim may exist without a 3.12 behind it: ask it.
-        if c and os.access(c, os.X_OK) and subprocess.run(
-                [c, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
-                capture_output=True).returncode == 0:
-            return c
+        if c and os.access(c, os.X_OK):
+            p = subprocess.run([c, "--version"], capture_output=True, text=True)
+            if p.returncode == 0 and p.stdout.startswith("Python 3.12."):
+                return c
     sys.exit("fixture_venv: no Python 3.12 found (set PYTHON312)")
 
 
-def reexec(script, pins=None, extra=()):
+def reexec(script: str, pins: Sequence[str] | None = None, extra: Sequence[str] = ()) -> None:
     """If the command line says --venv DIR and this is not DIR's Python,
     set DIR up with `pins` (default PINS) and `extra`, and run `script` with
     the same arguments there."""
@@ -71,5 +74,5 @@ def reexec(script, pins=None, extra=()):
         print("fixture_venv: creating %s" % venv, file=sys.stderr, flush=True)
         subprocess.run([_python312(), "-m", "venv", venv], check=True)
     subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-                   + (PINS if pins is None else pins) + list(extra), check=True)
+                   + list(PINS if pins is None else pins) + list(extra), check=True)
     os.execv(py, [py, os.path.abspath(script)] + sys.argv[1:])

@@ -274,18 +274,26 @@ static int exact_double(const decimal *d, double *out) {
   return 1;
 }
 
+/* Infinities, NaNs and zeros, the same in either width. */
+static int special(const decimal *d, double *out) {
+  if (d->kind == DEC_INF)
+    *out = d->neg ? -HUGE_VAL : HUGE_VAL;
+  else if (d->kind == DEC_NAN)
+    *out = copysign(NAN, d->neg ? -1.0 : 1.0);
+  else if (d->w == 0)
+    *out = d->neg ? -0.0 : 0.0;
+  else
+    return 0;
+  return 1;
+}
+
 size_t bs_scan_double(const char *s, size_t n, double *out) {
   decimal d;
   size_t used = scan(s, n, &d);
   uint64_t bits;
   if (!used) return 0;
-  if (d.kind == DEC_INF) {
-    *out = d.neg ? -HUGE_VAL : HUGE_VAL;
-  } else if (d.kind == DEC_NAN) {
-    *out = copysign(NAN, d.neg ? -1.0 : 1.0);
-  } else if (d.w == 0) {
-    *out = d.neg ? -0.0 : 0.0;
-  } else if (d.exact && exact_double(&d, out)) {
+  if (special(&d, out)) return used;
+  if (d.exact && exact_double(&d, out)) {
     if (d.neg) *out = -*out;
   } else if (d.exact && eisel_lemire(d.w, d.q, 52, 1023, 0x7FF, &bits)) {
     bits |= (uint64_t)d.neg << 63;
@@ -300,14 +308,13 @@ size_t bs_scan_float(const char *s, size_t n, float *out) {
   decimal d;
   size_t used = scan(s, n, &d);
   uint64_t bits;
+  double v;
   if (!used) return 0;
-  if (d.kind == DEC_INF) {
-    *out = d.neg ? -HUGE_VALF : HUGE_VALF;
-  } else if (d.kind == DEC_NAN) {
-    *out = copysignf(NAN, d.neg ? -1.0f : 1.0f);
-  } else if (d.w == 0) {
-    *out = d.neg ? -0.0f : 0.0f;
-  } else if (d.exact && exact_float(&d, out)) {
+  if (special(&d, &v)) {
+    *out = (float)v; /* exact: infinities, NaNs and zeros keep their sign */
+    return used;
+  }
+  if (d.exact && exact_float(&d, out)) {
     if (d.neg) *out = -*out;
   } else if (d.exact && eisel_lemire(d.w, d.q, 23, 127, 0xFF, &bits)) {
     uint32_t b = (uint32_t)bits | (uint32_t)d.neg << 31;

@@ -627,15 +627,21 @@ static bs_status csv_open(bs_input *in, bs_error *err) {
 
 /* ---- reading ---------------------------------------------------------------------- */
 
+/* Where each of a line's n_in fields goes: j for the field cols[j] (j < n),
+ * -1 for a field nothing reads. NULL: out of memory. */
+static int32_t *field_slots(int64_t n_in, const int64_t *cols, int64_t n) {
+  int32_t *slot = malloc((size_t)(n_in > 0 ? n_in : 1) * sizeof *slot);
+  if (!slot) return NULL;
+  for (int64_t j = 0; j < n_in; j++) slot[j] = -1;
+  for (int64_t j = 0; j < n; j++) slot[cols[j]] = (int32_t)j;
+  return slot;
+}
+
 static bs_status layout(bs_input *in, bs_csv_layout *lay, bs_error *err) {
   struct input_impl *x = in->x;
   csv_state *st = x->sd;
-  if (!st->dest) {
-    st->dest = malloc((size_t)(x->n_in_cols > 0 ? x->n_in_cols : 1) * sizeof *st->dest);
-    if (!st->dest) return bs_fail(err, BS_E_NOMEM, "out of memory");
-    for (int64_t j = 0; j < x->n_in_cols; j++) st->dest[j] = -1;
-    for (int64_t c = 0; c < in->cols; c++) st->dest[x->map[c]] = (int32_t)c;
-  }
+  if (!st->dest && !(st->dest = field_slots(x->n_in_cols, x->map, in->cols)))
+    return bs_fail(err, BS_E_NOMEM, "out of memory");
   *lay = (bs_csv_layout){st->delim, (int32_t)x->n_in_cols, st->dest, (int32_t)in->cols};
   return BS_OK;
 }
@@ -754,12 +760,8 @@ static bs_status csv_read_kept(bs_input *in, int64_t s, int64_t row0, int64_t n,
                                bs_keep_buf *out, bs_error *err) {
   struct input_impl *x = in->x;
   csv_state *st = x->sd;
-  if (!st->slot) {
-    st->slot = malloc((size_t)(x->n_in_cols > 0 ? x->n_in_cols : 1) * sizeof *st->slot);
-    if (!st->slot) return bs_fail(err, BS_E_NOMEM, "out of memory");
-    for (int64_t j = 0; j < x->n_in_cols; j++) st->slot[j] = -1;
-    for (int j = 0; j < x->n_keep; j++) st->slot[x->keep_col[j]] = j;
-  }
+  if (!st->slot && !(st->slot = field_slots(x->n_in_cols, x->keep_col, x->n_keep)))
+    return bs_fail(err, BS_E_NOMEM, "out of memory");
   size_t len, pos;
   int64_t line;
   bs_csv_fault f;

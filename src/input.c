@@ -100,14 +100,7 @@ const char *sget_str(sreader *r) {
 /* ---- agreement between ranks ------------------------------------------------------ */
 
 bs_status input_agree(struct input_impl *x, bs_error *err) {
-  int mine = err->code != BS_OK ? x->rank : x->size, first;
-  if (BS_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, x->comm)) != MPI_SUCCESS)
-    return bs_fail(err, BS_E_MPI, "MPI_Allreduce failed");
-  if (first == x->size) return BS_OK;
-  bs_error e = *err;
-  BS_MPI(MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, first, x->comm));
-  *err = e;
-  return err->code;
+  return bs_mpi_agree(x->comm, x->rank, x->size, err);
 }
 
 bs_status input_allgather(struct input_impl *x, const sbuf *mine, char **all,
@@ -581,6 +574,18 @@ static void note_position(const bs_input *in) {
 
 /* ---- identity ---------------------------------------------------------------------- */
 
+/* Ends the text in b with its NUL and hands it over (*out); frees it when
+ * out of memory. */
+static bs_status sbuf_finish(sbuf *b, char **out, bs_error *err) {
+  sbuf_put(b, "", 1);
+  if (b->oom) {
+    sbuf_free(b);
+    return bs_fail(err, BS_E_NOMEM, "out of memory");
+  }
+  *out = b->p;
+  return BS_OK;
+}
+
 static bs_status build_identity(bs_input *in, int by_name, bs_error *err) {
   struct input_impl *x = in->x;
   sbuf b = {0};
@@ -609,13 +614,7 @@ static bs_status build_identity(bs_input *in, int by_name, bs_error *err) {
     }
     sbuf_printf(&b, "\n");
   }
-  sbuf_put(&b, "", 1);
-  if (b.oom) {
-    sbuf_free(&b);
-    return bs_fail(err, BS_E_NOMEM, "out of memory");
-  }
-  x->identity = b.p;
-  return BS_OK;
+  return sbuf_finish(&b, &x->identity, err);
 }
 
 /* ---- kept columns ------------------------------------------------------------------ */
@@ -701,13 +700,7 @@ static bs_status keep_identity(bs_input *in, bs_error *err) {
     else
       sbuf_printf(&b, "column %lld\n", (long long)x->keep_col[j]);
   }
-  sbuf_put(&b, "", 1);
-  if (b.oom) {
-    sbuf_free(&b);
-    return bs_fail(err, BS_E_NOMEM, "out of memory");
-  }
-  x->keep_identity = b.p;
-  return BS_OK;
+  return sbuf_finish(&b, &x->keep_identity, err);
 }
 
 /* The kept columns, unless the source found them (HDF5). */

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* Containers at least this long are indexed; shorter ones are scanned when
  * skipped, which bounds the index at a few bytes per SPAN_MIN of text. */
 #define SPAN_MIN 128
@@ -73,36 +75,6 @@ static long hex4(const unsigned char *s, size_t len, size_t p) {
     v = v * 16 + h;
   }
   return v;
-}
-
-/* Length of the valid UTF-8 sequence at p (a byte >= 0x80), or 0: no
- * overlong forms, surrogates or code points above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t len, size_t p) {
-  unsigned c = s[p];
-  size_t n;
-  uint32_t v;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-    v = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    v = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    v = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (len - p < n) return 0;
-  for (size_t i = 1; i < n; i++) {
-    unsigned u = s[p + i];
-    if (u < 0x80 || u > 0xBF) return 0;
-    v = (v << 6) | (u & 0x3F);
-  }
-  if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
-      (n == 4 && v < 0x10000))
-    return 0;
-  return n;
 }
 
 /* strtod of the n bytes at tok, which are not NUL-terminated; 0 when out
@@ -187,7 +159,7 @@ static size_t check_string(checker *k, size_t p) {
     }
     if (c == '\n') return fail(k, p, "unexpected newline");
     if (c < 0x20) return fail(k, p, "control character 0x%x", c);
-    size_t n = utf8_len(s, len, p);
+    size_t n = bs_utf8_len(s, len, p);
     if (!n) return fail(k, p, "unable to decode byte 0x%x", c);
     p += n;
   }

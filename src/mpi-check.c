@@ -39,3 +39,14 @@ int bs_mpi_errors(MPI_Comm comm) {
   MPI_Errhandler_free(&h);
   return rc == MPI_SUCCESS ? 0 : -1;
 }
+
+bs_status bs_mpi_agree(MPI_Comm comm, int rank, int size, bs_error *err) {
+  int mine = err->code != BS_OK ? rank : size, first;
+  if (BS_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm)) != MPI_SUCCESS)
+    return bs_fail(err, BS_E_MPI, "MPI_Allreduce failed");
+  if (first == size) return BS_OK;
+  bs_error e = *err;
+  BS_MPI(MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, first, comm));
+  *err = e;
+  return err->code;
+}

@@ -11,6 +11,8 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "status.h"
+
 /* The last MPI call made (only the main thread calls MPI). */
 extern const char *bs_mpi_site;
 
@@ -20,6 +22,10 @@ extern const char *bs_mpi_site;
 
 /* Broadcasts n bytes from rank 0 in pieces (MPI counts are int). */
 void bs_mpi_bcast_bytes(void *buf, int64_t n, MPI_Comm comm);
+
+/* Every rank learns whether any rank failed (err->code); the message of the
+ * lowest failing rank reaches all. Every rank calls it at the same point. */
+bs_status bs_mpi_agree(MPI_Comm comm, int rank, int size, bs_error *err);
 
 /* Installs the handler on comm (communicators made from it inherit it). */
 int bs_mpi_errors(MPI_Comm comm);

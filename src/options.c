@@ -3,6 +3,7 @@
 #include "options.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,56 +156,76 @@ enum opt_id {
   OPT_DELIMITER,
   OPT_OUTPUT,
   OPT_KEEP,
-  OPT_MARGIN,
-  OPT_FORCE,
-  OPT_EXTRA,
   OPT_WRITE,
   OPT_CHECKPOINT,
   OPT_CHUNK,
   OPT_THREADS,
   OPT_KERNEL,
   OPT_DEVICE,
-  OPT_GPU_SHARING,
   OPT_STATS,
   OPT_ITER_RANGE,
-  OPT_RESUME,
   OPT_SCHEDULE,
-  OPT_QUIET,
   OPT_PROGRESS,
-  OPT_HELP,
-  OPT_VERSION
+  OPT_FLAG /* no value: sets an int of bs_options to 1 */
 };
+
+/* An option that takes a value, and one that does not (it sets field to 1). */
+#define VALUE(name, id) \
+  { name, id, 0 }
+#define FLAG(name, field) \
+  { name, OPT_FLAG, offsetof(bs_options, field) }
 
 static const struct {
   const char *name;
   enum opt_id id;
-  int takes_value;
+  size_t flag; /* OPT_FLAG: where the int is */
 } table[] = {
-    {"--model", OPT_MODEL, 1},
-    {"--input", OPT_INPUT, 1},
-    {"--delimiter", OPT_DELIMITER, 1},
-    {"--output", OPT_OUTPUT, 1},
-    {"--output-margin", OPT_MARGIN, 0},
-    {"--force", OPT_FORCE, 0},
-    {"--allow-extra-columns", OPT_EXTRA, 0},
-    {"--write-mode", OPT_WRITE, 1},
-    {"--chunk-rows", OPT_CHUNK, 1},
-    {"--threads", OPT_THREADS, 1},
-    {"--kernel", OPT_KERNEL, 1},
-    {"--stats", OPT_STATS, 1},
-    {"--resume", OPT_RESUME, 0},
-    {"--schedule", OPT_SCHEDULE, 1},
-    {"--quiet", OPT_QUIET, 0},
-    {"--device", OPT_DEVICE, 1},
-    {"--allow-gpu-sharing", OPT_GPU_SHARING, 0},
-    {"--help", OPT_HELP, 0},
-    {"-h", OPT_HELP, 0},
-    {"--version", OPT_VERSION, 0},
-    {"--checkpoint", OPT_CHECKPOINT, 1},
-    {"--progress", OPT_PROGRESS, 1},
-    {"--iteration-range", OPT_ITER_RANGE, 1},
-    {"--keep", OPT_KEEP, 1},
+    VALUE("--model", OPT_MODEL),
+    VALUE("--input", OPT_INPUT),
+    VALUE("--delimiter", OPT_DELIMITER),
+    VALUE("--output", OPT_OUTPUT),
+    FLAG("--output-margin", output_margin),
+    FLAG("--force", force),
+    FLAG("--allow-extra-columns", allow_extra_columns),
+    VALUE("--write-mode", OPT_WRITE),
+    VALUE("--chunk-rows", OPT_CHUNK),
+    VALUE("--threads", OPT_THREADS),
+    VALUE("--kernel", OPT_KERNEL),
+    VALUE("--stats", OPT_STATS),
+    FLAG("--resume", resume),
+    VALUE("--schedule", OPT_SCHEDULE),
+    FLAG("--quiet", quiet),
+    VALUE("--device", OPT_DEVICE),
+    FLAG("--allow-gpu-sharing", gpu_share),
+    FLAG("--help", help),
+    FLAG("-h", help),
+    FLAG("--version", version),
+    VALUE("--checkpoint", OPT_CHECKPOINT),
+    VALUE("--progress", OPT_PROGRESS),
+    VALUE("--iteration-range", OPT_ITER_RANGE),
+    VALUE("--keep", OPT_KEEP),
 };
+
+/* The index of v among the n words, or a usage error that names them:
+ * "--device: 'gpu' is not a device (auto, cpu or cuda)". */
+static bs_status parse_word(const char *opt, const char *v, const char *what,
+                            const char *const *words, int n, int *out, bs_error *err) {
+  char list[128] = "";
+  size_t used = 0;
+  for (int i = 0; i < n; i++) {
+    if (strcmp(v, words[i]) == 0) {
+      *out = i;
+      return BS_OK;
+    }
+    if (used < sizeof list)
+      used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
+                               i == 0       ? ""
+                               : i == n - 1 ? " or "
+                                            : ", ",
+                               words[i]);
+  }
+  return bs_fail(err, BS_E_USAGE, "%s: '%s' is not %s (%s)", opt, v, what, list);
+}
 
 /* "BEGIN:END", both integers >= 0, BEGIN < END unless END is 0. */
 static bs_status parse_range(const char *opt, const char *v, bs_options *o,
@@ -320,6 +341,7 @@ static bs_status set_string(char **dst, const char *opt, const char *v, bs_error
 static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const char *v,
                        bs_error *err) {
   long long x;
+  int i = 0;
   bs_status st;
   bs_error local = {0};
   switch (id) {
@@ -338,15 +360,6 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       return parse_keep(v, o, err);
     case OPT_DELIMITER:
       return parse_delimiter(v, &o->delimiter, err);
-    case OPT_MARGIN:
-      o->output_margin = 1;
-      return BS_OK;
-    case OPT_FORCE:
-      o->force = 1;
-      return BS_OK;
-    case OPT_EXTRA:
-      o->allow_extra_columns = 1;
-      return BS_OK;
     case OPT_WRITE:
       (void)v;
       return bs_fail(err, BS_E_USAGE,
@@ -366,45 +379,24 @@ static bs_status apply(bs_options *o, enum opt_id id, const char *opt, const cha
       return BS_OK;
     case OPT_KERNEL:
       return set_string(&o->kernel, opt, v, err);
-    case OPT_DEVICE:
-      if (strcmp(v, "auto") == 0)
-        o->device = BS_DEVICE_AUTO;
-      else if (strcmp(v, "cpu") == 0)
-        o->device = BS_DEVICE_CPU;
-      else if (strcmp(v, "cuda") == 0)
-        o->device = BS_DEVICE_CUDA;
-      else
-        return bs_fail(err, BS_E_USAGE,
-                       "--device: '%s' is not a device (auto, cpu or cuda)", v);
+    case OPT_DEVICE: /* bs_device's order */
+      if ((st = parse_word(opt, v, "a device", (const char *[]){"auto", "cpu", "cuda"}, 3,
+                           &i, err)))
+        return st;
+      o->device = (bs_device)i;
       return BS_OK;
-    case OPT_GPU_SHARING:
-      o->gpu_share = 1;
-      return BS_OK;
-    case OPT_RESUME:
-      o->resume = 1;
-      return BS_OK;
-    case OPT_SCHEDULE:
-      if (strcmp(v, "dynamic") == 0)
-        o->schedule = BS_SCHEDULE_DYNAMIC;
-      else if (strcmp(v, "static") == 0)
-        o->schedule = BS_SCHEDULE_STATIC;
-      else
-        return bs_fail(err, BS_E_USAGE,
-                       "--schedule: '%s' is not a schedule (dynamic or static)", v);
+    case OPT_SCHEDULE: /* bs_schedule's order */
+      if ((st = parse_word(opt, v, "a schedule", (const char *[]){"dynamic", "static"}, 2,
+                           &i, err)))
+        return st;
+      o->schedule = (bs_schedule)i;
       return BS_OK;
     case OPT_STATS:
       return set_string(&o->stats, opt, v, err);
     case OPT_ITER_RANGE:
       return parse_range(opt, v, o, err);
-    case OPT_QUIET:
-      o->quiet = 1;
-      return BS_OK;
-    case OPT_HELP:
-      o->help = 1;
-      return BS_OK;
-    case OPT_VERSION:
-      o->version = 1;
-      return BS_OK;
+    case OPT_FLAG: /* bs_options_parse sets it */
+      break;
   }
   return BS_OK;
 }
@@ -425,7 +417,7 @@ bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) 
       return bs_fail(err, BS_E_USAGE, "unknown %s '%s' (see --help)",
                      arg[0] == '-' ? "option" : "argument", arg);
     const char *value = NULL;
-    if (table[k].takes_value) {
+    if (table[k].id != OPT_FLAG) {
       if (eq && nlen < strlen(arg))
         value = eq + 1;
       else if (i + 1 < argc)
@@ -434,6 +426,10 @@ bs_status bs_options_parse(int argc, char **argv, bs_options *o, bs_error *err) 
         return bs_fail(err, BS_E_USAGE, "%s needs a value", table[k].name);
     } else if (nlen < strlen(arg)) {
       return bs_fail(err, BS_E_USAGE, "%s takes no value", table[k].name);
+    }
+    if (table[k].id == OPT_FLAG) {
+      *(int *)((char *)o + table[k].flag) = 1;
+      continue;
     }
     bs_status st = apply(o, table[k].id, table[k].name, value, err);
     if (st) return st;

@@ -88,14 +88,7 @@ typedef struct job {
 /* Every rank learns whether any rank failed; the message of the lowest
  * failing rank reaches all. Call it at the same points on every rank. */
 static bs_status agree(job *j, bs_error *err) {
-  int mine = err->code != BS_OK ? j->rank : j->size, first;
-  if (BS_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, j->comm)) != MPI_SUCCESS)
-    return bs_fail(err, BS_E_MPI, "MPI_Allreduce failed");
-  if (first == j->size) return BS_OK;
-  bs_error e = *err;
-  BS_MPI(MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, first, j->comm));
-  *err = e;
-  return err->code;
+  return bs_mpi_agree(j->comm, j->rank, j->size, err);
 }
 
 static bs_status load_model(job *j, bs_error *err) {

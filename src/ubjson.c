@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* Bytes of an integer marker's payload; 0 for any other marker. */
 static size_t int_size(unsigned m) {
   switch (m) {
@@ -76,36 +78,6 @@ static double real_at(const unsigned char *p, unsigned m) {
   return d;
 }
 
-/* Length of the valid UTF-8 sequence at p (a byte >= 0x80), or 0: no
- * overlong forms, surrogates or code points above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t len, size_t p) {
-  unsigned c = s[p];
-  size_t n;
-  uint32_t v;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-    v = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    v = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    v = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (len - p < n) return 0;
-  for (size_t i = 1; i < n; i++) {
-    unsigned u = s[p + i];
-    if (u < 0x80 || u > 0xBF) return 0;
-    v = (v << 6) | (u & 0x3F);
-  }
-  if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
-      (n == 4 && v < 0x10000))
-    return 0;
-  return n;
-}
-
 /* ---- the walk ---------------------------------------------------------- */
 
 typedef struct walker {
@@ -154,7 +126,7 @@ static size_t bytes_at(walker *w, size_t p, long long n) {
         i++;
         continue;
       }
-      size_t k = utf8_len(w->s, end, i);
+      size_t k = bs_utf8_len(w->s, end, i);
       if (!k) return fail(w, i, "string is not UTF-8 (byte 0x%x)", c);
       i += k;
     }

@@ -591,27 +591,17 @@ static void spec_score_trees_f64(const bs_model *m, const double *rows, size_t n
 /* The preprocessing stage from model.h's rules: each op in double; on
  * float rows rounded to float after each op. */
 static double spec_op(const bs_prep *p, const bs_prep_op *o, double v) {
-  switch (o->kind) {
-    case BS_PREP_SUB:
-      return v - o->a;
-    case BS_PREP_DIV:
-      return v / o->a;
-    case BS_PREP_MUL:
-      return v * o->a;
-    case BS_PREP_ADD:
-      return v + o->a;
-    case BS_PREP_IMPUTE:
-      return v != v ? o->a : v;
-    case BS_PREP_EQ:
-      return (v == o->a || (v != v && o->a != o->a)) ? 1.0 : 0.0;
-    case BS_PREP_ORDINAL:
-      for (int32_t k = 0; k < o->n; k++)
-        if (p->pool[o->off + (uint32_t)k] == v) return (double)k;
-      return NAN;
-    default:
-      CHECK(0);
-      return 0;
-  }
+  const double a = o->a;
+  if (o->kind == BS_PREP_SUB) return v - a;
+  if (o->kind == BS_PREP_DIV) return v / a;
+  if (o->kind == BS_PREP_MUL) return v * a;
+  if (o->kind == BS_PREP_ADD) return v + a;
+  if (o->kind == BS_PREP_IMPUTE) return v != v ? a : v;
+  if (o->kind == BS_PREP_EQ) return (v == a || (v != v && a != a)) ? 1.0 : 0.0;
+  CHECK(o->kind == BS_PREP_ORDINAL);
+  for (int32_t k = 0; k < o->n; k++) /* a linear search, apart from prep.c's */
+    if (p->pool[o->off + (uint32_t)k] == v) return (double)k;
+  return NAN;
 }
 
 /* Rows of floats (rows) or doubles (rows64) through the stage, as doubles

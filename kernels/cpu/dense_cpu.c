@@ -74,49 +74,36 @@ void bs_dense_layer_generic(const bs_dense_stage *st, const float *in, float *ou
 
 /* ---- the other layers, per block ----------------------------------------- */
 
-/* The largest value of each row of a block (n values per row). */
-static void block_max(const float *v, int32_t n, float *mx) {
+/* Softmax (logs 0) or log-softmax (logs 1) of each of the B rows of a
+ * block (n values per row), in bs_softmax_row's and bs_log_softmax_row's
+ * order of operations. */
+static void softmax_block(float *v, int32_t n, int logs) {
+  float mx[B], sum[B];
   for (int r = 0; r < B; r++) mx[r] = v[r];
   for (int32_t j = 1; j < n; j++)
     for (int r = 0; r < B; r++) {
       float x = v[(size_t)j * B + (size_t)r];
       mx[r] = x > mx[r] ? x : mx[r];
     }
-}
-
-static void softmax_block(float *v, int32_t n) {
-  float mx[B], sum[B];
-  block_max(v, n, mx);
   for (int r = 0; r < B; r++) sum[r] = 0.0f;
   for (int32_t j = 0; j < n; j++)
     for (int r = 0; r < B; r++) {
       float *x = &v[(size_t)j * B + (size_t)r];
-      *x = bs_expf(*x - mx[r]);
-      sum[r] += *x;
+      const float e = bs_expf(*x - mx[r]);
+      *x = logs ? *x - mx[r] : e;
+      sum[r] += e;
     }
-  for (int32_t j = 0; j < n; j++)
-    for (int r = 0; r < B; r++) v[(size_t)j * B + (size_t)r] /= sum[r];
-}
-
-/* bs_log_softmax_row for the 64 rows of a block. */
-static void log_softmax_block(float *v, int32_t n) {
-  float mx[B], sum[B];
-  block_max(v, n, mx);
-  for (int r = 0; r < B; r++) sum[r] = 0.0f;
+  for (int r = 0; logs && r < B; r++) sum[r] = bs_log_ge1(sum[r]);
   for (int32_t j = 0; j < n; j++)
     for (int r = 0; r < B; r++) {
       float *x = &v[(size_t)j * B + (size_t)r];
-      *x = *x - mx[r];
-      sum[r] += bs_expf(*x);
+      *x = logs ? *x - sum[r] : *x / sum[r];
     }
-  for (int r = 0; r < B; r++) sum[r] = bs_log_ge1(sum[r]);
-  for (int32_t j = 0; j < n; j++)
-    for (int r = 0; r < B; r++) v[(size_t)j * B + (size_t)r] -= sum[r];
 }
 
 static void rowwise_block(const bs_layer *ly, float *v) {
-  if (ly->act == BS_ACT_SOFTMAX) softmax_block(v, ly->n_out);
-  if (ly->act == BS_ACT_LOG_SOFTMAX) log_softmax_block(v, ly->n_out);
+  if (ly->act == BS_ACT_SOFTMAX || ly->act == BS_ACT_LOG_SOFTMAX)
+    softmax_block(v, ly->n_out, ly->act == BS_ACT_LOG_SOFTMAX);
 }
 
 static void activate_block(const bs_layer *ly, float *v) {
@@ -430,54 +417,31 @@ static bs_status prepare_with(const bs_model *m, const bs_kernel_config *cfg,
 
 static int supports_network(const bs_model *m) { return m->kind == BS_MODEL_NETWORK; }
 
-static bs_status prepare_generic(const bs_model *m, const bs_kernel_config *cfg,
-                                 void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_dense_layer_generic, BS_DENSE_NJ_GENERIC,
-                      BS_DENSE_KC_GENERIC, state, err);
-}
+/* One kernel per instruction set (one row each in registry.c): its layer
+ * function and blocking (dense_cpu.h) behind the shared driver. Defines
+ * prepare_<isa> and bs_kernel_dense_<isa>. */
+#define DENSE_CPU_KERNEL(isa, ISA, probe_fn, text)                               \
+  static bs_status prepare_##isa(const bs_model *m, const bs_kernel_config *cfg, \
+                                 void **state, bs_error *err) {                  \
+    return prepare_with(m, cfg, bs_dense_layer_##isa, BS_DENSE_NJ_##ISA,         \
+                        BS_DENSE_KC_##ISA, state, err);                          \
+  }                                                                              \
+  const bs_kernel bs_kernel_dense_##isa = {                                      \
+      .name = "dense-" #isa,                                                     \
+      .description = text,                                                       \
+      .probe = probe_fn,                                                         \
+      .supports = supports_network,                                              \
+      .prepare = prepare_##isa,                                                  \
+      .score = dense_cpu_score,                                                  \
+      .release = dense_cpu_release,                                              \
+  }
 
-const bs_kernel bs_kernel_dense_generic = {
-    .name = "dense-generic",
-    .description = "blocked network, fused dense layers, portable C",
-    .supports = supports_network,
-    .prepare = prepare_generic,
-    .score = dense_cpu_score,
-    .release = dense_cpu_release,
-};
-
+DENSE_CPU_KERNEL(generic, GENERIC, NULL,
+                 "blocked network, fused dense layers, portable C");
 #ifdef BS_X86_KERNELS
-
-static bs_status prepare_avx2(const bs_model *m, const bs_kernel_config *cfg,
-                              void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_dense_layer_avx2, BS_DENSE_NJ_AVX2, BS_DENSE_KC_AVX2,
-                      state, err);
-}
-
-static bs_status prepare_avx512(const bs_model *m, const bs_kernel_config *cfg,
-                                void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_dense_layer_avx512, BS_DENSE_NJ_AVX512,
-                      BS_DENSE_KC_AVX512, state, err);
-}
-
-const bs_kernel bs_kernel_dense_avx2 = {
-    .name = "dense-avx2",
-    .description =
-        "blocked network, 16x6 AVX2 microkernel with fused bias and activation",
-    .probe = bs_cpu_probe_avx2,
-    .supports = supports_network,
-    .prepare = prepare_avx2,
-    .score = dense_cpu_score,
-    .release = dense_cpu_release,
-};
-
-const bs_kernel bs_kernel_dense_avx512 = {
-    .name = "dense-avx512",
-    .description =
-        "blocked network, 64x6 AVX-512 microkernel with fused bias and activation",
-    .probe = bs_cpu_probe_avx512,
-    .supports = supports_network,
-    .prepare = prepare_avx512,
-    .score = dense_cpu_score,
-    .release = dense_cpu_release,
-};
+DENSE_CPU_KERNEL(avx2, AVX2, bs_cpu_probe_avx2,
+                 "blocked network, 16x6 AVX2 microkernel with fused bias and activation");
+DENSE_CPU_KERNEL(
+    avx512, AVX512, bs_cpu_probe_avx512,
+    "blocked network, 64x6 AVX-512 microkernel with fused bias and activation");
 #endif

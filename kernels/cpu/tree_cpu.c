@@ -300,55 +300,29 @@ static void tree_cpu_release(void *state) {
 
 static int supports_forest(const bs_model *m) { return m->kind == BS_MODEL_FOREST; }
 
-static bs_status prepare_generic(const bs_model *m, const bs_kernel_config *cfg,
-                                 void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_generic, bs_tree_walk64_generic,
-                      bs_tree_walk_obl_generic, state, err);
-}
+/* One kernel per instruction set (one row each in registry.c): its walks
+ * behind the shared driver. Defines prepare_<isa> and bs_kernel_tree_<isa>. */
+#define TREE_CPU_KERNEL(isa, probe_fn, text)                                     \
+  static bs_status prepare_##isa(const bs_model *m, const bs_kernel_config *cfg, \
+                                 void **state, bs_error *err) {                  \
+    return prepare_with(m, cfg, bs_tree_walk_##isa, bs_tree_walk64_##isa,        \
+                        bs_tree_walk_obl_##isa, state, err);                     \
+  }                                                                              \
+  const bs_kernel bs_kernel_tree_##isa = {                                       \
+      .name = "tree-" #isa,                                                      \
+      .description = text,                                                       \
+      .probe = probe_fn,                                                         \
+      .supports = supports_forest,                                               \
+      .prepare = prepare_##isa,                                                  \
+      .score = tree_cpu_score,                                                   \
+      .score_f64 = tree_cpu_score_f64,                                           \
+      .release = tree_cpu_release,                                               \
+  }
 
-const bs_kernel bs_kernel_tree_generic = {
-    .name = "tree-generic",
-    .description = "blocked perfect-tree walk, portable C",
-    .supports = supports_forest,
-    .prepare = prepare_generic,
-    .score = tree_cpu_score,
-    .score_f64 = tree_cpu_score_f64,
-    .release = tree_cpu_release,
-};
-
+TREE_CPU_KERNEL(generic, NULL, "blocked perfect-tree walk, portable C");
 #ifdef BS_X86_KERNELS
-
-static bs_status prepare_avx2(const bs_model *m, const bs_kernel_config *cfg,
-                              void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_avx2, bs_tree_walk64_avx2,
-                      bs_tree_walk_obl_avx2, state, err);
-}
-
-static bs_status prepare_avx512(const bs_model *m, const bs_kernel_config *cfg,
-                                void **state, bs_error *err) {
-  return prepare_with(m, cfg, bs_tree_walk_avx512, bs_tree_walk64_avx512,
-                      bs_tree_walk_obl_avx512, state, err);
-}
-
-const bs_kernel bs_kernel_tree_avx2 = {
-    .name = "tree-avx2",
-    .description = "blocked perfect-tree walk, 8 rows per AVX2 vector",
-    .probe = bs_cpu_probe_avx2,
-    .supports = supports_forest,
-    .prepare = prepare_avx2,
-    .score = tree_cpu_score,
-    .score_f64 = tree_cpu_score_f64,
-    .release = tree_cpu_release,
-};
-
-const bs_kernel bs_kernel_tree_avx512 = {
-    .name = "tree-avx512",
-    .description = "blocked perfect-tree walk, 16 rows per AVX-512 vector",
-    .probe = bs_cpu_probe_avx512,
-    .supports = supports_forest,
-    .prepare = prepare_avx512,
-    .score = tree_cpu_score,
-    .score_f64 = tree_cpu_score_f64,
-    .release = tree_cpu_release,
-};
+TREE_CPU_KERNEL(avx2, bs_cpu_probe_avx2,
+                "blocked perfect-tree walk, 8 rows per AVX2 vector");
+TREE_CPU_KERNEL(avx512, bs_cpu_probe_avx512,
+                "blocked perfect-tree walk, 16 rows per AVX-512 vector");
 #endif

@@ -16,13 +16,6 @@
 typedef void (*bs_tree_walk_fn)(const bs_ptree *pt, const float *x, size_t stride,
                                 float *leaf_out);
 
-void bs_tree_walk_generic(const bs_ptree *pt, const float *x, size_t stride,
-                          float *leaf_out);
-void bs_tree_walk_avx2(const bs_ptree *pt, const float *x, size_t stride,
-                       float *leaf_out);
-void bs_tree_walk_avx512(const bs_ptree *pt, const float *x, size_t stride,
-                         float *leaf_out);
-
 /* An oblivious tree (pt->oblivious) over the BS_TILE_ROWS rows of a tile
  * held feature-major: feature f of row r at xt[f * BS_TILE_ROWS + r].
  * Writes what bs_tree_walk_fn writes, or for a value64 forest (leaf64)
@@ -30,23 +23,23 @@ void bs_tree_walk_avx512(const bs_ptree *pt, const float *x, size_t stride,
 typedef void (*bs_tree_walk_obl_fn)(const bs_ptree *pt, const float *xt, float *leaf_out,
                                     double *acc64);
 
-void bs_tree_walk_obl_generic(const bs_ptree *pt, const float *xt, float *leaf_out,
-                              double *acc64);
-void bs_tree_walk_obl_avx2(const bs_ptree *pt, const float *xt, float *leaf_out,
-                           double *acc64);
-void bs_tree_walk_obl_avx512(const bs_ptree *pt, const float *xt, float *leaf_out,
-                             double *acc64);
-
 /* The double walk of value64 forests: for each of the BS_TILE_ROWS rows of
  * doubles at x, the leaf slot it reaches in pt (pt->depth >= 1). */
 typedef void (*bs_tree_walk64_fn)(const bs_ptree *pt, const double *x, size_t stride,
                                   int32_t *slot_out);
 
-void bs_tree_walk64_generic(const bs_ptree *pt, const double *x, size_t stride,
-                            int32_t *slot_out);
-void bs_tree_walk64_avx2(const bs_ptree *pt, const double *x, size_t stride,
-                         int32_t *slot_out);
-void bs_tree_walk64_avx512(const bs_ptree *pt, const double *x, size_t stride,
-                           int32_t *slot_out);
+/* Each instruction set (generic in tree_cpu.c, tree_avx2.c, tree_avx512.c)
+ * defines the three walks, bs_tree_walk_<isa>, _obl_<isa> and 64_<isa>. */
+#define BS_TREE_WALKS(isa)                                                          \
+  void bs_tree_walk_##isa(const bs_ptree *pt, const float *x, size_t stride,        \
+                          float *leaf_out);                                         \
+  void bs_tree_walk_obl_##isa(const bs_ptree *pt, const float *xt, float *leaf_out, \
+                              double *acc64);                                       \
+  void bs_tree_walk64_##isa(const bs_ptree *pt, const double *x, size_t stride,     \
+                            int32_t *slot_out)
+
+BS_TREE_WALKS(generic);
+BS_TREE_WALKS(avx2);
+BS_TREE_WALKS(avx512);
 
 #endif

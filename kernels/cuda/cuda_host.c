@@ -69,19 +69,18 @@ bs_status bs_cuda_pipe_init(bs_cuda_pipe *p, const char *who, int device, int th
                             size_t min_split, size_t align, bs_cuda_compute_fn compute,
                             bs_cuda_reserve_fn reserve, void *ctx, bs_error *err) {
   bs_status st = BS_OK;
-  memset(p, 0, sizeof *p);
-  p->who = who;
-  p->device = device;
-  p->threads = threads;
-  p->streams = streams == 1 ? 1 : 2;
-  p->in_cols = in_cols;
-  p->out_cols = out_cols;
-  p->cap = cap;
-  p->min_split = min_split;
-  p->align = align;
-  p->compute = compute;
-  p->reserve = reserve;
-  p->ctx = ctx;
+  *p = (bs_cuda_pipe){.who = who,
+                      .device = device,
+                      .threads = threads,
+                      .streams = streams == 1 ? 1 : 2,
+                      .in_cols = in_cols,
+                      .out_cols = out_cols,
+                      .cap = cap,
+                      .min_split = min_split,
+                      .align = align,
+                      .compute = compute,
+                      .reserve = reserve,
+                      .ctx = ctx};
   if (device < 0)
     return bs_fail(err, BS_E_KERNEL, "%s: no GPU for this rank (--device cpu?)", who);
   BS_CUDA_TRY(who, device, cudaSetDevice(device));
@@ -320,6 +319,17 @@ void bs_cuda_host_free(const bs_cuda_pipe *p, void *ptr) {
   (void)p;
   if (ptr) cudaFreeHost(ptr);
   (void)cudaGetLastError();
+}
+
+void *bs_cuda_state_host_alloc(void *state, size_t bytes) {
+  return bs_cuda_host_alloc(state, bytes);
+}
+
+void bs_cuda_state_host_free(void *state, void *ptr) { bs_cuda_host_free(state, ptr); }
+
+bs_status bs_cuda_state_score(void *state, const float *rows, size_t n, size_t stride,
+                              float *margins, bs_error *err) {
+  return bs_cuda_pipe_run(state, rows, n, stride, margins, err);
 }
 
 void bs_cuda_pipe_free(bs_cuda_pipe *p) {

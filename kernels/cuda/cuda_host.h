@@ -13,6 +13,7 @@
 #define BS_CUDA_HOST_H
 
 #include <cuda_runtime_api.h>
+#include <stddef.h>
 
 #include "../kernel-impl.h"
 #include "cuda_plan.h"
@@ -98,6 +99,15 @@ bs_status bs_cuda_pipe_time(bs_cuda_pipe *p, const float *rows, size_t n, size_t
  * another GPU; NULL on failure. */
 void *bs_cuda_host_alloc(const bs_cuda_pipe *p, size_t bytes);
 void bs_cuda_host_free(const bs_cuda_pipe *p, void *ptr);
+/* The host_alloc and host_free slots of every GPU kernel, and the score
+ * slot of those that only run their pipe: the kernel's state begins with
+ * its pipe (BS_CUDA_PIPE_FIRST checks it). */
+void *bs_cuda_state_host_alloc(void *state, size_t bytes);
+void bs_cuda_state_host_free(void *state, void *ptr);
+bs_status bs_cuda_state_score(void *state, const float *rows, size_t n, size_t stride,
+                              float *margins, bs_error *err);
+#define BS_CUDA_PIPE_FIRST(type) \
+  _Static_assert(offsetof(type, pipe) == 0, #type ": the pipe comes first")
 
 /* Waits for the streams and frees everything; safe on a zeroed pipe. */
 void bs_cuda_pipe_free(bs_cuda_pipe *p);

@@ -430,13 +430,7 @@ static bs_status lt_score(void *state, const float *rows, size_t n, size_t strid
   return lt_result(d, bs_cuda_pipe_run(&d->pipe, rows, n, stride, margins, err), err);
 }
 
-static void *lt_host_alloc(void *state, size_t bytes) {
-  return bs_cuda_host_alloc(&((dense_lt *)state)->pipe, bytes);
-}
-
-static void lt_host_free(void *state, void *p) {
-  bs_cuda_host_free(&((dense_lt *)state)->pipe, p);
-}
+BS_CUDA_PIPE_FIRST(dense_lt);
 
 const bs_kernel bs_kernel_dense_cublaslt = {
     .name = "dense-cublaslt",
@@ -446,8 +440,8 @@ const bs_kernel bs_kernel_dense_cublaslt = {
     .prepare = lt_prepare,
     .score = lt_score,
     .release = lt_release,
-    .host_alloc = lt_host_alloc,
-    .host_free = lt_host_free,
+    .host_alloc = bs_cuda_state_host_alloc,
+    .host_free = bs_cuda_state_host_free,
     .gpu = 1,
     .tolerance = TOLERANCE,
 };

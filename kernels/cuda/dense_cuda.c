@@ -190,12 +190,6 @@ fail:
   return st;
 }
 
-static bs_status dense_cuda_score(void *state, const float *rows, size_t n, size_t stride,
-                                  float *margins, bs_error *err) {
-  dense_cuda *d = state;
-  return bs_cuda_pipe_run(&d->pipe, rows, n, stride, margins, err);
-}
-
 /* Chains of dense, affine, layer-normalization and activation layers, with
  * any activation but log_softmax. Networks in double precision
  * (scikit-learn's linear models, tiny) and the rest (DAGs, merges,
@@ -213,13 +207,7 @@ static int dense_cuda_supports(const bs_model *m) {
   return 1;
 }
 
-static void *dense_cuda_host_alloc(void *state, size_t bytes) {
-  return bs_cuda_host_alloc(&((dense_cuda *)state)->pipe, bytes);
-}
-
-static void dense_cuda_host_free(void *state, void *p) {
-  bs_cuda_host_free(&((dense_cuda *)state)->pipe, p);
-}
+BS_CUDA_PIPE_FIRST(dense_cuda);
 
 const bs_kernel bs_kernel_dense_cuda = {
     .name = "dense-cuda",
@@ -227,9 +215,9 @@ const bs_kernel bs_kernel_dense_cuda = {
     .probe = bs_cuda_probe,
     .supports = dense_cuda_supports,
     .prepare = dense_cuda_prepare,
-    .score = dense_cuda_score,
+    .score = bs_cuda_state_score,
     .release = dense_cuda_release,
-    .host_alloc = dense_cuda_host_alloc,
-    .host_free = dense_cuda_host_free,
+    .host_alloc = bs_cuda_state_host_alloc,
+    .host_free = bs_cuda_state_host_free,
     .gpu = 1,
 };

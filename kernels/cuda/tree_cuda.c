@@ -101,12 +101,6 @@ fail:
   return st;
 }
 
-static bs_status tree_cuda_score(void *state, const float *rows, size_t n, size_t stride,
-                                 float *margins, bs_error *err) {
-  tree_cuda *t = state;
-  return bs_cuda_pipe_run(&t->pipe, rows, n, stride, margins, err);
-}
-
 /* Forests whose accumulators fit a block; others are left to the CPU. */
 static int tree_cuda_supports(const bs_model *m) {
   /* Double leaves (value64) are summed on the CPU kernels only. */
@@ -120,13 +114,7 @@ static int tree_cuda_supports(const bs_model *m) {
                                 SUPPORT_SMEM, &p, NULL) == BS_OK;
 }
 
-static void *tree_cuda_host_alloc(void *state, size_t bytes) {
-  return bs_cuda_host_alloc(&((tree_cuda *)state)->pipe, bytes);
-}
-
-static void tree_cuda_host_free(void *state, void *p) {
-  bs_cuda_host_free(&((tree_cuda *)state)->pipe, p);
-}
+BS_CUDA_PIPE_FIRST(tree_cuda);
 
 const bs_kernel bs_kernel_tree_cuda = {
     .name = "tree-cuda",
@@ -134,9 +122,9 @@ const bs_kernel bs_kernel_tree_cuda = {
     .probe = bs_cuda_probe,
     .supports = tree_cuda_supports,
     .prepare = tree_cuda_prepare,
-    .score = tree_cuda_score,
+    .score = bs_cuda_state_score,
     .release = tree_cuda_release,
-    .host_alloc = tree_cuda_host_alloc,
-    .host_free = tree_cuda_host_free,
+    .host_alloc = bs_cuda_state_host_alloc,
+    .host_free = bs_cuda_state_host_free,
     .gpu = 1,
 };
