@@ -40,6 +40,11 @@ typedef struct bs_tree_in {
   const uint32_t *cat_bits;
   size_t n_cat_bits;
   int in_set_left;
+  /* Only exact integers are categories (3.5 is in no set; ONNX). */
+  int cat_exact;
+  /* A NaN leaf value gives nothing to its output: for forests that take
+   * the minimum or maximum of their leaves (bs_forest.aggregate). */
+  int nan_leaf_absent;
 } bs_tree_in;
 
 typedef struct bs_forest_build {
