@@ -82,8 +82,11 @@ static bs_status pool_set(bs_forest_build *b, const bs_tree_in *t, int32_t i, bs
   f->cat_bits = bits;
   nd->cat_off = (uint32_t)f->n_cat_words;
   nd->cat_words = words;
+  const int trunc = t->cat_truncate && t->cat_truncate[i];
   nd->flags |= BS_NODE_CATEGORICAL | (t->in_set_left ? BS_NODE_CAT_IN_SET_LEFT : 0) |
-               (t->cat_exact ? BS_NODE_CAT_EXACT : 0);
+               (trunc          ? BS_NODE_CAT_TRUNCATE
+                : t->cat_exact ? BS_NODE_CAT_EXACT
+                               : 0);
   nd->value = NAN;
   f->n_cat_words += words;
   f->has_categorical = 1;

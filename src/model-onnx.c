@@ -688,11 +688,12 @@ typedef struct ltree {
   int32_t *left, *right, *feature;
   double *thr;
   uint8_t *miss;
-  /* Equality splits (cat[i] != 0) test a set of exact integers, members
+  /* Equality splits (cat[i] != 0) test a set of categories, members
    * going left: cat 1 for BRANCH_EQ and BRANCH_MEMBER (left is the true
-   * branch), 2 for BRANCH_NEQ (left is the false one). The set of node i
-   * is bits[cat_off[i] .. + cat_words[i]). */
-  uint8_t *cat;
+   * branch), 2 for BRANCH_NEQ (left is the false one); trunc[i]: the
+   * category of x is its integer part (else x itself, exact). The set of
+   * node i is bits[cat_off[i] .. + cat_words[i]). */
+  uint8_t *cat, *trunc;
   uint32_t *cat_off, *cat_words;
   uint32_t *bits;
   size_t n_bits, cap_bits;
@@ -705,6 +706,7 @@ static void ltree_free(ltree *t) {
   free(t->thr);
   free(t->miss);
   free(t->cat);
+  free(t->trunc);
   free(t->cat_off);
   free(t->cat_words);
   free(t->bits);
@@ -727,10 +729,12 @@ static int ltree_reserve(ltree *t, int32_t n) {
   GROW(thr);
   GROW(miss);
   GROW(cat);
+  GROW(trunc);
   GROW(cat_off);
   GROW(cat_words);
 #undef GROW
   memset(t->cat + t->cap, 0, (size_t)(cap - t->cap));
+  memset(t->trunc + t->cap, 0, (size_t)(cap - t->cap));
   t->cap = cap;
   return 1;
 }
@@ -790,11 +794,13 @@ static int set_split(ltree *t, int32_t i, const char *mode, double v, int tracks
 #define CAT_LIMIT 32768
 
 /* An equality split at node i (mode BRANCH_EQ, BRANCH_NEQ or
- * BRANCH_MEMBER) on the values v[0 .. nv) as a set of categories that
- * only exact integers belong to, as onnxruntime compares (x == v: 3.5 is
- * not 3). NaN goes to the true branch when it tracks true, and always
- * after BRANCH_NEQ (NaN != v holds). Values that are not integers from 0
- * to CAT_LIMIT - 1 are refused. */
+ * BRANCH_MEMBER) on the values v[0 .. nv) as a set of categories, as
+ * onnxruntime 1.32 tests them: x == v exactly (3.5 is not 3), except for
+ * the sets of BRANCH_MEMBER it keeps whole (31 values or more, or one
+ * above 30), which hold x when its integer part (toward zero) is in them,
+ * so 3.5 is 3 there and (-1, 0) is 0. NaN goes to the true branch when it
+ * tracks true, and always after BRANCH_NEQ (NaN != v holds). Values that
+ * are not integers from 0 to CAT_LIMIT - 1 are refused. */
 static bs_status cat_split(ox *c, const Onnx__NodeProto *n, ltree *t, int32_t i,
                            const char *mode, const double *v, size_t nv, int tracks_true,
                            int32_t yes, int32_t no, int32_t tree_no, long long node) {
@@ -816,6 +822,8 @@ static bs_status cat_split(ox *c, const Onnx__NodeProto *n, ltree *t, int32_t i,
   for (size_t k = 0; k < nv; k++)
     t->bits[off + (uint32_t)v[k] / 32] |= 1u << ((uint32_t)v[k] % 32);
   t->cat[i] = neq ? 2 : 1;
+  t->trunc[i] = strcmp(mode, "BRANCH_MEMBER") == 0 &&
+                (nv >= 31 || words > 1 || (t->bits[off] >> 31) != 0);
   t->cat_off[i] = (uint32_t)off;
   t->cat_words[i] = words;
   t->thr[i] = 0.0;
@@ -855,6 +863,7 @@ static void drop_dead(ltree *t, const uint8_t *dead, int32_t *map, double *val,
     t->thr[j] = t->thr[i];
     t->miss[j] = t->miss[i];
     t->cat[j] = t->cat[i];
+    t->trunc[j] = t->trunc[i];
     t->cat_off[j] = t->cat_off[i];
     t->cat_words[j] = t->cat_words[i];
     memmove(val + (size_t)j * (size_t)kt, val + (size_t)i * (size_t)kt,
@@ -879,10 +888,10 @@ static bs_status fold_eq_chains(ox *c, ltree *t, double *val, int32_t kt) {
     if (t->left[i] >= 0 && t->left[i] < nn && t->right[i] >= 0 && t->right[i] < nn)
       deg[t->left[i]]++, deg[t->right[i]]++;
   for (int32_t i = 0; i < nn && !st; i++) {
-    if (dead[i] || t->cat[i] != 1) continue;
+    if (dead[i] || t->cat[i] != 1 || t->trunc[i]) continue;
     for (int32_t b = t->right[i];
-         !st && b > 0 && b < nn && b != i && !dead[b] && t->cat[b] == 1 && deg[b] == 1 &&
-         t->feature[b] == t->feature[i] && t->left[b] == t->left[i];
+         !st && b > 0 && b < nn && b != i && !dead[b] && t->cat[b] == 1 && !t->trunc[b] &&
+         deg[b] == 1 && t->feature[b] == t->feature[i] && t->left[b] == t->left[i];
          b = t->right[i]) {
       st = fold_one(c, t, i, b);
       dead[b] = 1;
@@ -924,6 +933,7 @@ static bs_status emit_tree(ox *c, const Onnx__NodeProto *n, tens_ctx *e, ltree *
                    .n_cat_bits = t->n_bits,
                    .in_set_left = 1,
                    .cat_exact = 1,
+                   .cat_truncate = t->trunc,
                    .nan_leaf_absent = e->agg != BS_AGG_SUM};
   char what[48];
   snprintf(what, sizeof what, "tree %d", (int)tree_no);
