@@ -6,6 +6,7 @@
 #ifndef BS_MODEL_H
 #define BS_MODEL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,9 +22,19 @@ enum {
                                         otherwise they go right (XGBoost) */
   BS_NODE_CAT_TRUNCATE = 1u << 4,    /* category = (int)x, so (-1, 0) is category 0
                                         (LightGBM); otherwise negatives are in no set */
-  BS_NODE_ZERO_MISSING = 1u << 5     /* |x| <= 1e-35 is missing too (LightGBM's
+  BS_NODE_ZERO_MISSING = 1u << 5,    /* |x| <= 1e-35 is missing too (LightGBM's
                                         missing_type Zero) */
+  BS_NODE_CAT_EXACT = 1u << 6        /* only exact integers are categories, so 3.5
+                                        is in no set (ONNX's BRANCH_EQ) */
 };
+
+/* How a forest combines the leaves its trees give an output (ONNX's
+ * aggregate_function). New values go at the end. */
+typedef enum bs_agg {
+  BS_AGG_SUM = 0, /* the sum (or average: bs_forest.divisor) */
+  BS_AGG_MIN,     /* the smallest leaf, then + base */
+  BS_AGG_MAX      /* the largest leaf, then + base */
+} bs_agg;
 
 /* One node. Numerical split: go left iff x < threshold (float32 compare, as
  * XGBoost does; other formats convert their thresholds so that this rule
@@ -75,7 +86,37 @@ typedef struct bs_forest {
   int32_t *iter_ptr;
   int32_t n_iterations;
   int32_t best_iteration;
+  /* bs_agg. MIN and MAX come with accumulate_double and has_values64; a
+   * NaN leaf there gives nothing to its output (a tree whose leaf does not
+   * write it), and an output no tree gave a leaf is base + 0. */
+  int32_t aggregate;
 } bs_forest;
+
+/* The accumulator of an output before its first tree. */
+static inline double bs_forest_acc_init(const bs_forest *f) {
+  return f->aggregate == BS_AGG_SUM ? 0.0 : (double)NAN;
+}
+
+/* Leaf v (double) into accumulator acc, as onnxruntime's aggregators do:
+ * the first leaf is taken, then v replaces acc only when strictly smaller
+ * (MIN) or larger (MAX). */
+static inline double bs_forest_acc_add(const bs_forest *f, double acc, double v) {
+  switch (f->aggregate) {
+    case BS_AGG_MIN:
+      return isnan(v) ? acc : (isnan(acc) || v < acc) ? v : acc;
+    case BS_AGG_MAX:
+      return isnan(v) ? acc : (isnan(acc) || v > acc) ? v : acc;
+    default:
+      return acc + v;
+  }
+}
+
+/* The margin of an output from its double accumulator: base + sum (or
+ * sum / divisor), or base + the MIN/MAX leaf (0 when none), rounded once. */
+static inline float bs_forest_acc_finish(const bs_forest *f, float base, double acc) {
+  if (f->aggregate != BS_AGG_SUM) return (float)((double)base + (isnan(acc) ? 0.0 : acc));
+  return (float)((double)base + (f->divisor > 0 ? acc / f->divisor : acc));
+}
 
 /* ---- networks ------------------------------------------------------------ */
 

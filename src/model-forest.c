@@ -82,7 +82,11 @@ static bs_status pool_set(bs_forest_build *b, const bs_tree_in *t, int32_t i, bs
   f->cat_bits = bits;
   nd->cat_off = (uint32_t)f->n_cat_words;
   nd->cat_words = words;
-  nd->flags |= BS_NODE_CATEGORICAL | (t->in_set_left ? BS_NODE_CAT_IN_SET_LEFT : 0);
+  const int trunc = t->cat_truncate && t->cat_truncate[i];
+  nd->flags |= BS_NODE_CATEGORICAL | (t->in_set_left ? BS_NODE_CAT_IN_SET_LEFT : 0) |
+               (trunc          ? BS_NODE_CAT_TRUNCATE
+                : t->cat_exact ? BS_NODE_CAT_EXACT
+                               : 0);
   nd->value = NAN;
   f->n_cat_words += words;
   f->has_categorical = 1;
@@ -179,7 +183,9 @@ bs_status bs_forest_build_add(bs_forest_build *b, const bs_tree_in *t, const cha
   if ((st = relay(b, t, nodes, v64, order, what, err))) goto out;
   for (int32_t i = 0; i < n; i++)
     for (int32_t g = 0; g < k && (nodes[i].flags & BS_NODE_LEAF); g++)
-      if (!isfinite(t->value[(size_t)order[i] * (size_t)k + (size_t)g])) {
+      if (!isfinite(t->value[(size_t)order[i] * (size_t)k + (size_t)g]) &&
+          !(t->nan_leaf_absent &&
+            isnan(t->value[(size_t)order[i] * (size_t)k + (size_t)g]))) {
         st = bs_fail(err, BS_E_FORMAT, "%s: %s: leaf %d is not finite", b->path, what,
                      (int)order[i]);
         goto out;

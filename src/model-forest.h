@@ -40,6 +40,14 @@ typedef struct bs_tree_in {
   const uint32_t *cat_bits;
   size_t n_cat_bits;
   int in_set_left;
+  /* Only exact integers are categories (3.5 is in no set; ONNX), but at
+   * nodes where cat_truncate[i] (may be NULL) the category of x is its
+   * integer part toward zero, so (-1, 0) is category 0. */
+  int cat_exact;
+  const uint8_t *cat_truncate;
+  /* A NaN leaf value gives nothing to its output: for forests that take
+   * the minimum or maximum of their leaves (bs_forest.aggregate). */
+  int nan_leaf_absent;
 } bs_tree_in;
 
 typedef struct bs_forest_build {

@@ -688,6 +688,15 @@ typedef struct ltree {
   int32_t *left, *right, *feature;
   double *thr;
   uint8_t *miss;
+  /* Equality splits (cat[i] != 0) test a set of categories, members
+   * going left: cat 1 for BRANCH_EQ and BRANCH_MEMBER (left is the true
+   * branch), 2 for BRANCH_NEQ (left is the false one); trunc[i]: the
+   * category of x is its integer part (else x itself, exact). The set of
+   * node i is bits[cat_off[i] .. + cat_words[i]). */
+  uint8_t *cat, *trunc;
+  uint32_t *cat_off, *cat_words;
+  uint32_t *bits;
+  size_t n_bits, cap_bits;
 } ltree;
 
 static void ltree_free(ltree *t) {
@@ -696,6 +705,11 @@ static void ltree_free(ltree *t) {
   free(t->feature);
   free(t->thr);
   free(t->miss);
+  free(t->cat);
+  free(t->trunc);
+  free(t->cat_off);
+  free(t->cat_words);
+  free(t->bits);
   memset(t, 0, sizeof *t);
 }
 
@@ -714,15 +728,37 @@ static int ltree_reserve(ltree *t, int32_t n) {
   GROW(feature);
   GROW(thr);
   GROW(miss);
+  GROW(cat);
+  GROW(trunc);
+  GROW(cat_off);
+  GROW(cat_words);
 #undef GROW
+  memset(t->cat + t->cap, 0, (size_t)(cap - t->cap));
+  memset(t->trunc + t->cap, 0, (size_t)(cap - t->cap));
   t->cap = cap;
   return 1;
+}
+
+/* Room for `more` words in t's set pool; its offset, or -1. */
+static long long ltree_bits(ltree *t, uint32_t more) {
+  if (t->n_bits + more > t->cap_bits) {
+    size_t cap = t->cap_bits ? t->cap_bits : 64;
+    while (cap < t->n_bits + more) cap *= 2;
+    uint32_t *b = realloc(t->bits, cap * sizeof *b);
+    if (!b) return -1;
+    t->bits = b;
+    t->cap_bits = cap;
+  }
+  memset(t->bits + t->n_bits, 0, more * sizeof *t->bits);
+  t->n_bits += more;
+  return (long long)(t->n_bits - more);
 }
 
 typedef struct tens_ctx {
   bs_forest_build b;
   int32_t k;           /* outputs */
   int32_t n_trees;     /* ONNX trees, for AVERAGE */
+  int32_t agg;         /* bs_agg: how leaves combine */
   size_t out_nodes;    /* nodes made so far, all outputs */
   unsigned char *used; /* which outputs trees add to */
   int all_positive;
@@ -753,10 +789,129 @@ static int set_split(ltree *t, int32_t i, const char *mode, double v, int tracks
   return 1;
 }
 
+/* Categories an equality split may name: the forests' sets hold 1024
+ * words. */
+#define CAT_LIMIT 32768
+
+/* An equality split at node i (mode BRANCH_EQ, BRANCH_NEQ or
+ * BRANCH_MEMBER) on the values v[0 .. nv) as a set of categories, as
+ * onnxruntime 1.32 tests them: x == v exactly (3.5 is not 3), except for
+ * the sets of BRANCH_MEMBER it keeps whole (31 values or more, or one
+ * above 30), which hold x when its integer part (toward zero) is in them,
+ * so 3.5 is 3 there and (-1, 0) is 0. NaN goes to the true branch when it
+ * tracks true, and always after BRANCH_NEQ (NaN != v holds). Values that
+ * are not integers from 0 to CAT_LIMIT - 1 are refused. */
+static bs_status cat_split(ox *c, const Onnx__NodeProto *n, ltree *t, int32_t i,
+                           const char *mode, const double *v, size_t nv, int tracks_true,
+                           int32_t yes, int32_t no, int32_t tree_no, long long node) {
+  const int neq = strcmp(mode, "BRANCH_NEQ") == 0;
+  uint32_t words = 1;
+  if (nv == 0)
+    return FAILN(c, n, BS_E_FORMAT, "tree %d: node %lld: %s with an empty set",
+                 (int)tree_no, node, mode);
+  for (size_t k = 0; k < nv; k++) {
+    if (!(v[k] >= 0.0 && v[k] < CAT_LIMIT && v[k] == floor(v[k])))
+      return FAILN(c, n, BS_E_UNSUPPORTED,
+                   "tree %d: node %lld: %s on %.17g is not supported (only integers "
+                   "from 0 to %d)",
+                   (int)tree_no, node, mode, v[k], CAT_LIMIT - 1);
+    if ((uint32_t)v[k] / 32 + 1 > words) words = (uint32_t)v[k] / 32 + 1;
+  }
+  long long off = ltree_bits(t, words);
+  if (off < 0) return NOMEM(c);
+  for (size_t k = 0; k < nv; k++)
+    t->bits[off + (uint32_t)v[k] / 32] |= 1u << ((uint32_t)v[k] % 32);
+  t->cat[i] = neq ? 2 : 1;
+  t->trunc[i] = strcmp(mode, "BRANCH_MEMBER") == 0 &&
+                (nv >= 31 || words > 1 || (t->bits[off] >> 31) != 0);
+  t->cat_off[i] = (uint32_t)off;
+  t->cat_words[i] = words;
+  t->thr[i] = 0.0;
+  t->left[i] = neq ? no : yes;
+  t->right[i] = neq ? yes : no;
+  t->miss[i] = (uint8_t)(!neq && tracks_true);
+  return BS_OK;
+}
+
+/* Folds the false child b of BRANCH_EQ node i into i: one set. */
+static bs_status fold_one(ox *c, ltree *t, int32_t i, int32_t b) {
+  const uint32_t wi = t->cat_words[i], wb = t->cat_words[b];
+  const uint32_t w = wi > wb ? wi : wb;
+  long long off = ltree_bits(t, w);
+  if (off < 0) return NOMEM(c);
+  for (uint32_t k = 0; k < wi; k++) t->bits[off + k] |= t->bits[t->cat_off[i] + k];
+  for (uint32_t k = 0; k < wb; k++) t->bits[off + k] |= t->bits[t->cat_off[b] + k];
+  t->cat_off[i] = (uint32_t)off;
+  t->cat_words[i] = w;
+  t->miss[i] = t->miss[i] || t->miss[b]; /* NaN reaches the true branch at either */
+  t->right[i] = t->right[b];
+  return BS_OK;
+}
+
+/* Drops the nodes marked dead, keeping the order of the others (root 0
+ * stays), with their rows of val (kt values each). */
+static void drop_dead(ltree *t, const uint8_t *dead, int32_t *map, double *val,
+                      int32_t kt) {
+  int32_t m = 0;
+  for (int32_t i = 0; i < t->n; i++) map[i] = dead[i] ? -1 : m++;
+  for (int32_t i = 0; i < t->n; i++) {
+    if (dead[i]) continue;
+    const int32_t j = map[i];
+    t->left[j] = t->left[i] >= 0 ? map[t->left[i]] : t->left[i];
+    t->right[j] = t->right[i] >= 0 ? map[t->right[i]] : t->right[i];
+    t->feature[j] = t->feature[i];
+    t->thr[j] = t->thr[i];
+    t->miss[j] = t->miss[i];
+    t->cat[j] = t->cat[i];
+    t->trunc[j] = t->trunc[i];
+    t->cat_off[j] = t->cat_off[i];
+    t->cat_words[j] = t->cat_words[i];
+    memmove(val + (size_t)j * (size_t)kt, val + (size_t)i * (size_t)kt,
+            (size_t)kt * sizeof *val);
+  }
+  t->n = m;
+}
+
+/* onnxmltools writes LightGBM's split on a set of categories as a chain of
+ * BRANCH_EQ nodes on one feature, each false branch the next, every true
+ * branch the same node (so the trees are DAGs). A BRANCH_EQ node whose
+ * false child is such a link, reached from it alone, takes the child's
+ * set and false branch: the chain becomes one split, the tree a tree. */
+static bs_status fold_eq_chains(ox *c, ltree *t, double *val, int32_t kt) {
+  const int32_t nn = t->n;
+  int32_t *deg = calloc((size_t)nn, sizeof *deg), *map = malloc((size_t)nn * sizeof *map);
+  uint8_t *dead = calloc((size_t)nn, 1);
+  bs_status st = BS_OK;
+  int folded = 0;
+  if (!deg || !map || !dead) st = NOMEM(c);
+  for (int32_t i = 0; i < nn && !st; i++)
+    if (t->left[i] >= 0 && t->left[i] < nn && t->right[i] >= 0 && t->right[i] < nn)
+      deg[t->left[i]]++, deg[t->right[i]]++;
+  for (int32_t i = 0; i < nn && !st; i++) {
+    if (dead[i] || t->cat[i] != 1 || t->trunc[i]) continue;
+    for (int32_t b = t->right[i];
+         !st && b > 0 && b < nn && b != i && !dead[b] && t->cat[b] == 1 && !t->trunc[b] &&
+         deg[b] == 1 && t->feature[b] == t->feature[i] && t->left[b] == t->left[i];
+         b = t->right[i]) {
+      st = fold_one(c, t, i, b);
+      dead[b] = 1;
+      deg[t->left[i]]--;
+      folded = 1;
+    }
+  }
+  if (!st && folded) drop_dead(t, dead, map, val, kt);
+  free(deg);
+  free(map);
+  free(dead);
+  return st;
+}
+
 /* Hands one grown tree to the forest builder: leaf values val (t->n x
  * kt; kt 1: all to output g). */
 static bs_status emit_tree(ox *c, const Onnx__NodeProto *n, tens_ctx *e, ltree *t,
-                           const double *val, int32_t kt, int32_t g, int32_t tree_no) {
+                           double *val, int32_t kt, int32_t g, int32_t tree_no) {
+  bs_status st = fold_eq_chains(c, t, val, kt);
+  if (st) return st;
   e->out_nodes += (size_t)t->n * (size_t)kt;
   if (e->out_nodes > ((size_t)1 << 22) + 16 * c->len)
     return FAILN(c, n, BS_E_FORMAT, "%s", "its trees expand to too many nodes");
@@ -770,7 +925,16 @@ static bs_status emit_tree(ox *c, const Onnx__NodeProto *n, tens_ctx *e, ltree *
                    .missing_left = t->miss,
                    .value = val,
                    .n_values = kt,
-                   .group = c->binary ? 1 : g};
+                   .group = c->binary ? 1 : g,
+                   .categorical = t->cat,
+                   .cat_off = t->cat_off,
+                   .cat_words = t->cat_words,
+                   .cat_bits = t->bits,
+                   .n_cat_bits = t->n_bits,
+                   .in_set_left = 1,
+                   .cat_exact = 1,
+                   .cat_truncate = t->trunc,
+                   .nan_leaf_absent = e->agg != BS_AGG_SUM};
   char what[48];
   snprintf(what, sizeof what, "tree %d", (int)tree_no);
   return bs_forest_build_add(&e->b, &in, what, c->err);
@@ -783,6 +947,23 @@ static void tree_outputs(const int32_t *ids, size_t n, int32_t k, int32_t *kt,
   *g = n ? ids[0] : 0;
   for (size_t i = 1; i < n; i++)
     if (ids[i] != *g) *kt = k;
+}
+
+/* n leaf values before any weight: 0 to add to, or for MIN and MAX NaN,
+ * which gives nothing to the output (bs_tree_in.nan_leaf_absent). */
+static double *leaf_values(const tens_ctx *e, size_t n) {
+  double *v = calloc(n ? n : 1, sizeof *v);
+  for (size_t i = 0; v && e->agg != BS_AGG_SUM && i < n; i++) v[i] = NAN;
+  return v;
+}
+
+/* Weight w onto a leaf's value for one output, as onnxruntime's
+ * aggregators take a leaf's weights one by one. */
+static void leaf_put(const tens_ctx *e, double *v, double w) {
+  if (e->agg == BS_AGG_SUM)
+    *v += w;
+  else if (isnan(*v) || (e->agg == BS_AGG_MIN ? w < *v : w > *v))
+    *v = w;
 }
 
 typedef struct node_key {
@@ -855,10 +1036,12 @@ static bs_status v3_split(ox *c, const Onnx__NodeProto *n, const v3_attrs *a, lt
     kid[s] = local_id((int32_t)(lo2 - lo), root_pos);
   }
   const int tr = (size_t)src < a->n_tracks ? a->tracks[src] != 0 : 0;
-  if (!set_split(t, li, mode, a->vals[src], tr, kid[0], kid[1]))
-    return FAILN(c, n, BS_E_UNSUPPORTED, "tree %d: node mode '%s' is not supported",
-                 (int)tree_no, mode);
-  return BS_OK;
+  if (set_split(t, li, mode, a->vals[src], tr, kid[0], kid[1])) return BS_OK;
+  if (strcmp(mode, "BRANCH_EQ") == 0 || strcmp(mode, "BRANCH_NEQ") == 0)
+    return cat_split(c, n, t, li, mode, &a->vals[src], 1, tr, kid[0], kid[1], tree_no,
+                     (long long)keys[lo + (size_t)p].node);
+  return FAILN(c, n, BS_E_UNSUPPORTED, "tree %d: node mode '%s' is not supported",
+               (int)tree_no, mode);
 }
 
 static bs_status tree_v3(ox *c, const Onnx__NodeProto *n, tens_ctx *e, const v3_attrs *a,
@@ -883,7 +1066,7 @@ static bs_status tree_v3(ox *c, const Onnx__NodeProto *n, tens_ctx *e, const v3_
       ids[n_ids++] = (int32_t)a->wl.id[k];
   if (!st) {
     tree_outputs(ids, (size_t)n_ids, e->k, &kt, &g);
-    if (!(val = calloc((size_t)(uint32_t)cnt * (uint32_t)kt, sizeof *val))) st = NOMEM(c);
+    if (!(val = leaf_values(e, (size_t)(uint32_t)cnt * (uint32_t)kt))) st = NOMEM(c);
   }
   for (int32_t p = 0; p < cnt && !st; p++) {
     const int32_t li = local_id(p, root_pos);
@@ -893,7 +1076,8 @@ static bs_status tree_v3(ox *c, const Onnx__NodeProto *n, tens_ctx *e, const v3_
         st = FAILN(c, n, BS_E_FORMAT, "tree %d: node %lld is not a leaf but has a weight",
                    (int)tree_no, (long long)keys[lo + (size_t)p].node);
       else
-        val[(size_t)li * (size_t)kt + (size_t)(kt > 1 ? a->wl.id[k] : 0)] += a->wl.w[k];
+        leaf_put(e, &val[(size_t)li * (size_t)kt + (size_t)(kt > 1 ? a->wl.id[k] : 0)],
+                 a->wl.w[k]);
     }
   }
   if (!st) st = emit_tree(c, n, e, &t, val, kt, g, tree_no);
@@ -994,21 +1178,63 @@ static bs_status ensemble_base(ox *c, const Onnx__NodeProto *n, tens_ctx *e) {
   return st;
 }
 
+/* aggregate_function, before the trees are read (e->n_trees set): the
+ * sum, the average (the sum over the ONNX trees, then the base), or the
+ * smallest or largest leaf then the base (model.h's bs_forest_acc_add).
+ * Classifiers have none: onnxruntime sums their leaves. Leaf weights must
+ * be numbers (ws[0 .. nw)): NaN marks a leaf that gives nothing. */
 static bs_status ensemble_aggregate(ox *c, const Onnx__NodeProto *n, int v5,
+                                    int classifier, const double *ws, size_t nw,
                                     tens_ctx *e) {
   char buf[32];
   const int64_t ai = attr_int(n, "aggregate_function", 1);
-  const char *agg = v5 ? (ai == 1   ? "SUM"
-                          : ai == 0 ? "AVERAGE"
-                          : ai == 2 ? "MIN"
-                                    : "MAX")
-                       : attr_str(n, "aggregate_function", "SUM", buf, sizeof buf);
-  if (strcmp(agg, "AVERAGE") == 0) {
+  const char *agg = classifier ? "SUM"
+                    : v5       ? (ai == 1   ? "SUM"
+                                  : ai == 0 ? "AVERAGE"
+                                  : ai == 2 ? "MIN"
+                                  : ai == 3 ? "MAX"
+                                            : "unknown")
+                         : attr_str(n, "aggregate_function", "SUM", buf, sizeof buf);
+  e->agg = BS_AGG_SUM;
+  if (strcmp(agg, "AVERAGE") == 0)
     c->m->forest.divisor = e->n_trees;
-    return BS_OK;
+  else if (strcmp(agg, "MIN") == 0)
+    e->agg = BS_AGG_MIN;
+  else if (strcmp(agg, "MAX") == 0)
+    e->agg = BS_AGG_MAX;
+  else if (strcmp(agg, "SUM") != 0)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "aggregate_function %s is not supported", agg);
+  c->m->forest.aggregate = e->agg;
+  for (size_t i = 0; i < nw; i++)
+    if (isnan(ws[i])) return FAILN(c, n, BS_E_FORMAT, "leaf weight %zu is NaN", i);
+  return BS_OK;
+}
+
+/* Outputs no tree writes are the base value, as in onnxruntime: each gets
+ * a tree of one leaf that adds 0 (or, for MIN and MAX, gives nothing). */
+static bs_status ensemble_fill(ox *c, tens_ctx *e) {
+  const bs_forest *f = &c->m->forest;
+  char *has = calloc((size_t)e->k, 1);
+  if (!has) return NOMEM(c);
+  for (int32_t t = 0; t < f->n_trees; t++) has[f->trees[t].group] = 1;
+  bs_status st = BS_OK;
+  const int32_t none = -1, zero = 0;
+  const double v = e->agg == BS_AGG_SUM ? 0.0 : NAN, thr = 0.0;
+  for (int32_t g = c->binary ? 1 : 0; g < e->k && !st; g++) {
+    if (has[g]) continue;
+    const bs_tree_in in = {.n_nodes = 1,
+                           .left = &none,
+                           .right = &none,
+                           .feature = &zero,
+                           .threshold = &thr,
+                           .value = &v,
+                           .n_values = 1,
+                           .group = g,
+                           .nan_leaf_absent = 1};
+    st = bs_forest_build_add(&e->b, &in, "a constant", c->err);
   }
-  if (strcmp(agg, "SUM") == 0) return BS_OK;
-  return FAILN(c, n, BS_E_UNSUPPORTED, "aggregate_function %s is not supported", agg);
+  free(has);
+  return st;
 }
 
 /* The features a tree ensemble may read: the input's, or learnt from it. */
@@ -1140,7 +1366,8 @@ static bs_status read_trees_v3(ox *c, const Onnx__NodeProto *n, int classifier) 
   qsort(wkeys, nr, sizeof *wkeys, by_idx);
   e.n_trees = (int32_t)nr;
   if ((st = bs_forest_build_init(&e.b, c->m, c->path, c->n_features, 0, BS_SPLIT_LE,
-                                 c->err)))
+                                 c->err)) ||
+      (st = ensemble_aggregate(c, n, 0, classifier, wl->w, wl->n, &e)))
     goto out;
   for (size_t t = 0; t < nr && !st; t++) {
     size_t lo = (size_t)wkeys[t].tree, hi = (size_t)wkeys[t].node;
@@ -1148,7 +1375,7 @@ static bs_status read_trees_v3(ox *c, const Onnx__NodeProto *n, int classifier) 
     while (keys[lo + (size_t)root].idx != wkeys[t].idx) root++; /* found: in the run */
     st = tree_v3(c, n, &e, &a, keys, lo, hi, root, (int32_t)t);
   }
-  if (!st) st = ensemble_aggregate(c, n, 0, &e);
+  if (!st) st = ensemble_fill(c, &e);
   if (!st) st = ensemble_base(c, n, &e);
   if (!st) st = bs_forest_build_finish(&e.b, c->err);
 out:
@@ -1188,6 +1415,9 @@ typedef struct v5_attrs {
   double *splits, *w;
   uint8_t *modes;
   uint8_t *seen_node, *seen_leaf;
+  /* BRANCH_MEMBER node i's set: members[mem_off[i] .. + mem_len[i]) */
+  double *members;
+  size_t *mem_off, *mem_len;
 } v5_attrs;
 
 /* An opset-5 tree grown by tree_v5 (its leaves hold their leaf index in
@@ -1210,8 +1440,7 @@ static bs_status v5_emit(ox *c, const Onnx__NodeProto *n, tens_ctx *e, const v5_
     }
   if (!st) {
     tree_outputs(ids, (size_t)n_leaves, e->k, &kt, &g);
-    if (!(val = calloc((size_t)(uint32_t)t->n * (uint32_t)kt, sizeof *val)))
-      st = NOMEM(c);
+    if (!(val = leaf_values(e, (size_t)(uint32_t)t->n * (uint32_t)kt))) st = NOMEM(c);
   }
   for (int32_t i = 0; i < t->n && !st; i++)
     if (t->left[i] < 0) {
@@ -1271,9 +1500,9 @@ static bs_status tree_v5(ox *c, const Onnx__NodeProto *n, tens_ctx *e, v5_attrs 
       continue;
     }
     const uint8_t md = a->modes[src];
-    if (md > 3) {
-      st = FAILN(c, n, BS_E_UNSUPPORTED, "tree %d: node mode %s is not supported",
-                 (int)tree_no, md < 7 ? v5_modes[md] : "unknown");
+    if (md > 6) {
+      st = FAILN(c, n, BS_E_UNSUPPORTED, "tree %d: node mode %d is not supported",
+                 (int)tree_no, (int)md);
       break;
     }
     t.feature[li] =
@@ -1283,7 +1512,15 @@ static bs_status tree_v5(ox *c, const Onnx__NodeProto *n, tens_ctx *e, v5_attrs 
     const int32_t no_id = t.n;
     PUSH(a->no[src], a->no_leaf[src] != 0);
     const int tr = (size_t)src < a->n_tracks ? a->tracks[src] != 0 : 0;
-    set_split(&t, li, v5_modes[md], a->splits[src], tr, yes_id, no_id);
+    if (md == 6)
+      st = cat_split(c, n, &t, li, v5_modes[md],
+                     a->members ? a->members + a->mem_off[src] : NULL, a->mem_len[src],
+                     tr, yes_id, no_id, tree_no, (long long)src);
+    else if (md > 3)
+      st = cat_split(c, n, &t, li, v5_modes[md], &a->splits[src], 1, tr, yes_id, no_id,
+                     tree_no, (long long)src);
+    else
+      set_split(&t, li, v5_modes[md], a->splits[src], tr, yes_id, no_id);
   }
   if (st) goto out;
   st = v5_emit(c, n, e, a, &t, n_leaves, tree_no);
@@ -1295,6 +1532,28 @@ out:
   free(stack);
   ltree_free(&t);
   return st;
+}
+
+/* membership_values: per BRANCH_MEMBER node in node order, its values up
+ * to a NaN (read as onnxruntime reads them). */
+static bs_status v5_members(ox *c, const Onnx__NodeProto *n, v5_attrs *a) {
+  const Onnx__AttributeProto *mv = attr(n, "membership_values");
+  size_t nv = 0, k = 0;
+  bs_status st;
+  if (mv && mv->t &&
+      (st = tensor_f64(c, n, mv->t, "membership_values", &a->members, &nv)))
+    return st;
+  a->mem_off = calloc(a->nn, sizeof *a->mem_off);
+  a->mem_len = calloc(a->nn, sizeof *a->mem_len);
+  if (!a->mem_off || !a->mem_len) return NOMEM(c);
+  for (size_t i = 0; i < a->nn; i++) {
+    if (a->modes[i] != 6) continue;
+    a->mem_off[i] = k;
+    while (k < nv && !isnan(a->members[k])) k++;
+    a->mem_len[i] = k - a->mem_off[i];
+    if (k < nv) k++;
+  }
+  return BS_OK;
 }
 
 /* TreeEnsemble (ai.onnx.ml opset 5). */
@@ -1334,14 +1593,16 @@ static bs_status read_trees_v5(ox *c, const Onnx__NodeProto *n) {
     st = NOMEM(c);
     goto out;
   }
+  if ((st = v5_members(c, n, &a))) goto out;
   if ((st = ensemble_width(c, n, a.feat, a.nn)) ||
       (st = ensemble_outputs(c, n, 0, 1, a.target, a.nl, a.w, &e)) ||
       (st = bs_forest_build_init(&e.b, c->m, c->path, c->n_features, 0, BS_SPLIT_LE,
                                  c->err)))
     goto out;
   e.n_trees = (int32_t)nr;
+  st = ensemble_aggregate(c, n, 1, 0, a.w, a.nl, &e);
   for (size_t t = 0; t < nr && !st; t++) st = tree_v5(c, n, &e, &a, roots[t], (int32_t)t);
-  if (!st) st = ensemble_aggregate(c, n, 1, &e);
+  if (!st) st = ensemble_fill(c, &e);
   if (!st) st = ensemble_base(c, n, &e);
   if (!st) st = bs_forest_build_finish(&e.b, c->err);
 out:
@@ -1350,6 +1611,9 @@ out:
   free(a.modes);
   free(a.seen_node);
   free(a.seen_leaf);
+  free(a.members);
+  free(a.mem_off);
+  free(a.mem_len);
   return st;
 }
 

@@ -78,6 +78,8 @@ typedef struct gen {
   int32_t n_features;
   int categorical; /* this model may have categorical splits */
   int lightgbm;    /* LightGBM's rules: sets go left and truncate, zero-missing */
+  int exact;       /* ONNX's: only exact integers are categories */
+  int absent;      /* MIN / MAX forests: some leaves are NaN, giving nothing */
   int *has_cat;
   int *has_zero_missing;
 } gen;
@@ -122,6 +124,7 @@ static int32_t grow(gen *g, int depth, int max_depth) {
     nd.value = leaf_value(g->r);
     if (g->v64) { /* a double leaf whose low bits a float would lose */
       g->v64[id] = (double)nd.value + (double)(rng_unit(g->r) - 0.5f) * 0x1p-30;
+      if (g->absent && rng_below(g->r, 6) == 0) g->v64[id] = NAN;
       nd.value = (float)g->v64[id];
     }
     g->nodes[id] = nd;
@@ -135,6 +138,7 @@ static int32_t grow(gen *g, int depth, int max_depth) {
       nd.flags |= BS_NODE_CAT_IN_SET_LEFT | BS_NODE_CAT_TRUNCATE;
     else if (rng_below(g->r, 3) == 0)
       nd.flags |= BS_NODE_CAT_IN_SET_LEFT;
+    if (g->exact) nd.flags |= BS_NODE_CAT_EXACT;
     nd.value = NAN; /* as XGBoost stores it: the threshold is unused */
     if (g->v64) g->v64[id] = NAN;
     add_cat_set(g, &nd);
@@ -310,6 +314,17 @@ static void random_model(uint64_t seed, bs_model *m) {
   int v64 = lightgbm && rng_below(&r, 2);
   f->has_values64 = m->input_f64 = v64;
   if (v64) weighted = 0;
+  /* Some others follow ONNX: double leaves over float inputs, exact sets,
+   * and the leaves' sum, average, minimum or maximum. */
+  int onnx = !lightgbm && rng_below(&r, 3) == 0;
+  if (onnx) {
+    f->accumulate_double = f->has_values64 = v64 = 1;
+    weighted = 0;
+    categorical = 1;
+    f->aggregate = (int32_t)rng_below(&r, 3);
+    if (f->aggregate == BS_AGG_SUM && rng_below(&r, 2))
+      f->divisor = 1 + (int32_t)rng_below(&r, 5);
+  }
   int32_t n_trees = (int32_t)rng_below(&r, 41);
   f->trees = calloc((size_t)n_trees + 1, sizeof *f->trees);
   ck_assert_ptr_ne(f->trees, NULL);
@@ -329,6 +344,8 @@ static void random_model(uint64_t seed, bs_model *m) {
              .n_features = m->n_features,
              .categorical = categorical,
              .lightgbm = lightgbm,
+             .exact = onnx,
+             .absent = f->aggregate != BS_AGG_SUM,
              .has_cat = &f->has_categorical,
              .has_zero_missing = &f->has_zero_missing};
     if (rng_below(&r, 3) == 0)
@@ -509,11 +526,27 @@ static int spec_goes_left(const bs_forest *f, const bs_node *nd, float x) {
    * is category 0 (LightGBM); anything else belongs to no set. */
   int member = 0;
   int valid = (nd->flags & BS_NODE_CAT_TRUNCATE) ? x > -1.0f : x >= 0.0f;
+  if (nd->flags & BS_NODE_CAT_EXACT) valid = valid && x == floorf(x); /* ONNX's x == c */
   if (valid && x < 32.0f * (float)nd->cat_words) {
     uint32_t c = (uint32_t)(int32_t)x;
     member = (int)((f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u);
   }
   return (nd->flags & BS_NODE_CAT_IN_SET_LEFT) ? member : !member;
+}
+
+/* ONNX's MIN and MAX: a NaN leaf gives nothing; the first leaf is taken,
+ * then one strictly smaller (larger) replaces it. */
+static void spec_min_max(const bs_forest *f, double v, double *acc, int *have) {
+  if (isnan(v)) return;
+  if (!*have || (f->aggregate == BS_AGG_MIN ? v < *acc : v > *acc)) *acc = v;
+  *have = 1;
+}
+
+/* A double accumulator to a margin: base + the MIN or MAX (0 without a
+ * leaf), or base + the sum (/ divisor), rounded once. */
+static float spec_finish(const bs_forest *f, float base, double acc, int have) {
+  if (f->aggregate != BS_AGG_SUM) return (float)((double)base + (have ? acc : 0.0));
+  return (float)((double)base + (f->divisor > 0 ? acc / f->divisor : acc));
 }
 
 static void spec_score_trees(const bs_model *m, const float *rows, size_t n,
@@ -523,6 +556,7 @@ static void spec_score_trees(const bs_model *m, const float *rows, size_t n,
     const float *x = rows + r * stride;
     float *o = out + r * (size_t)m->n_groups;
     double acc[8] = {0};
+    int have[8] = {0};
     CHECK(m->n_groups <= 8);
     for (int32_t g = 0; g < m->n_groups; g++) o[g] = m->base_margin[g];
     for (int32_t t = 0; t < f->n_trees; t++) {
@@ -537,7 +571,9 @@ static void spec_score_trees(const bs_model *m, const float *rows, size_t n,
       /* Trees in order, each leaf scaled by its weight: XGBoost's sum. */
       float leaf = tr->nodes[i].value;
       float w = f->has_weights ? tr->weight * leaf : leaf;
-      if (f->has_values64)
+      if (f->aggregate != BS_AGG_SUM)
+        spec_min_max(f, tr->value64[i], &acc[tr->group], &have[tr->group]);
+      else if (f->has_values64)
         acc[tr->group] += tr->value64[i]; /* LightGBM's double leaves */
       else if (f->accumulate_double)
         acc[tr->group] += (double)w; /* LightGBM's sum */
@@ -545,8 +581,7 @@ static void spec_score_trees(const bs_model *m, const float *rows, size_t n,
         o[tr->group] += w;
     }
     for (int32_t g = 0; g < m->n_groups && f->accumulate_double; g++)
-      o[g] = (float)((double)m->base_margin[g] +
-                     (f->divisor > 0 ? acc[g] / f->divisor : acc[g]));
+      o[g] = spec_finish(f, m->base_margin[g], acc[g], have[g]);
   }
 }
 
@@ -557,6 +592,7 @@ static int spec_goes_left64(const bs_forest *f, const bs_node *nd, double t, dou
   if (!(nd->flags & BS_NODE_CATEGORICAL)) return x < t;
   int member = 0;
   int valid = (nd->flags & BS_NODE_CAT_TRUNCATE) ? x > -1.0 : x >= 0.0;
+  if (nd->flags & BS_NODE_CAT_EXACT) valid = valid && x == floor(x);
   if (valid && x < 32.0 * (double)nd->cat_words) {
     uint32_t c = (uint32_t)(int32_t)x;
     member = (int)((f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u);
@@ -571,6 +607,7 @@ static void spec_score_trees_f64(const bs_model *m, const double *rows, size_t n
   for (size_t r = 0; r < n; r++) {
     const double *x = rows + r * stride;
     double acc[8] = {0};
+    int have[8] = {0};
     for (int32_t t = 0; t < f->n_trees; t++) {
       const bs_tree *tr = &f->trees[t];
       int32_t i = 0;
@@ -579,12 +616,14 @@ static void spec_score_trees_f64(const bs_model *m, const double *rows, size_t n
         i = spec_goes_left64(f, nd, tr->value64[i], x[nd->feature]) ? nd->left
                                                                     : nd->right;
       }
-      acc[tr->group] += tr->value64[i];
+      if (f->aggregate != BS_AGG_SUM)
+        spec_min_max(f, tr->value64[i], &acc[tr->group], &have[tr->group]);
+      else
+        acc[tr->group] += tr->value64[i];
     }
     for (int32_t g = 0; g < m->n_groups; g++)
       out[r * (size_t)m->n_groups + g] =
-          (float)((double)m->base_margin[g] +
-                  (f->divisor > 0 ? acc[g] / f->divisor : acc[g]));
+          spec_finish(f, m->base_margin[g], acc[g], have[g]);
   }
 }
 
@@ -691,9 +730,14 @@ END_TEST
 START_TEST(test_ref_matches_spec) {
   const bs_kernel *ref = bs_kernel_find("ref");
   ck_assert_ptr_ne(ref, NULL);
+  int min_max = 0, exact = 0;
   for (uint64_t seed = 0; seed < N_SEEDS; seed++) {
     bs_model m;
     random_model(seed, &m);
+    min_max += m.forest.aggregate != BS_AGG_SUM;
+    for (int32_t t = 0; t < m.forest.n_trees; t++)
+      for (int32_t i = 0; i < m.forest.trees[t].n_nodes; i++)
+        exact += (m.forest.trees[t].nodes[i].flags & BS_NODE_CAT_EXACT) != 0;
     size_t n = 1000, stride = (size_t)m.n_features + 2;
     float *rows = random_rows(seed, n, stride);
     float *want = malloc(n * (size_t)m.n_groups * sizeof *want);
@@ -706,6 +750,8 @@ START_TEST(test_ref_matches_spec) {
     free(rows);
     bs_model_free(&m);
   }
+  ck_assert_int_ge(min_max, 1); /* MIN / MAX forests and exact sets were tried */
+  ck_assert_int_ge(exact, 1);
 }
 END_TEST
 

@@ -5,7 +5,10 @@
  * first, then each tree's leaf in model order, in float32 (or in double,
  * rounded once, for models that ask for it). Only the order of work across
  * rows changes, so the bits match the reference for any tile, thread count
- * or chunk boundary. Rows of doubles of value64 forests (LightGBM) take a
+ * or chunk boundary. Forests that take the minimum or maximum of their
+ * leaves (bs_forest.aggregate) are not packed (tree_pack.c): their trees
+ * take the reference walk, and the driver combines the leaves as model.h
+ * says. Rows of doubles of value64 forests (LightGBM) take a
  * double walk of the same layout; other forests read them as float32. */
 #include "tree_cpu.h"
 
@@ -90,6 +93,12 @@ typedef struct tile_buf {
   int32_t *slot;
 } tile_buf;
 
+/* The double accumulators of a tile before its first tree. */
+static void acc_init(const bs_forest *f, double *accd, size_t k) {
+  const double v = bs_forest_acc_init(f);
+  for (size_t i = 0; i < k * BS_TILE_ROWS; i++) accd[i] = v;
+}
+
 /* The margins of n rows from their accumulators. */
 static void tile_finish(const bs_model *m, size_t n, const tile_buf *b, float *margins) {
   const bs_forest *f = &m->forest;
@@ -97,9 +106,8 @@ static void tile_finish(const bs_model *m, size_t n, const tile_buf *b, float *m
   for (size_t r = 0; r < n; r++)
     for (size_t g = 0; g < k; g++) {
       if (f->accumulate_double) {
-        double sum = b->accd[g * BS_TILE_ROWS + r];
-        margins[r * k + g] = (float)((double)m->base_margin[g] +
-                                     (f->divisor > 0 ? sum / f->divisor : sum));
+        margins[r * k + g] =
+            bs_forest_acc_finish(f, m->base_margin[g], b->accd[g * BS_TILE_ROWS + r]);
       } else {
         margins[r * k + g] = b->acc[g * BS_TILE_ROWS + r];
       }
@@ -119,7 +127,7 @@ static void score_tile(const tree_cpu *s, const float *x, size_t stride, size_t 
       for (size_t c = 0; c < (size_t)m->n_features; c++)
         b->xt[c * BS_TILE_ROWS + r] = x[r * stride + c];
   if (f->accumulate_double)
-    memset(accd, 0, k * BS_TILE_ROWS * sizeof *accd);
+    acc_init(f, accd, k);
   else
     for (size_t g = 0; g < k; g++)
       for (size_t r = 0; r < BS_TILE_ROWS; r++)
@@ -144,7 +152,9 @@ static void score_tile(const tree_cpu *s, const float *x, size_t stride, size_t 
       }
     } else if (tr->value64) {
       for (size_t r = 0; r < n; r++)
-        accd[base + r] += tr->value64[bs_ref_tree_leaf_index(f, tr, x + r * stride)];
+        accd[base + r] =
+            bs_forest_acc_add(f, accd[base + r],
+                              tr->value64[bs_ref_tree_leaf_index(f, tr, x + r * stride)]);
       continue;
     } else {
       for (size_t r = 0; r < n; r++) {
@@ -166,7 +176,7 @@ static void score_tile_f64(const tree_cpu *s, const double *x, size_t stride, si
   const bs_model *m = s->m;
   const bs_forest *f = &m->forest;
   double *accd = b->accd;
-  memset(accd, 0, (size_t)m->n_groups * BS_TILE_ROWS * sizeof *accd);
+  acc_init(f, accd, (size_t)m->n_groups);
   for (int32_t t = 0; t < s->p.n_trees; t++) {
     const bs_ptree *pt = &s->p.trees[t];
     const bs_tree *tr = &f->trees[t];
@@ -178,7 +188,9 @@ static void score_tile_f64(const tree_cpu *s, const double *x, size_t stride, si
       for (size_t r = 0; r < BS_TILE_ROWS; r++) accd[base + r] += pt->leaf64[b->slot[r]];
     } else {
       for (size_t r = 0; r < n; r++)
-        accd[base + r] += tr->value64[bs_ref_tree_leaf_index_f64(f, tr, x + r * stride)];
+        accd[base + r] = bs_forest_acc_add(
+            f, accd[base + r],
+            tr->value64[bs_ref_tree_leaf_index_f64(f, tr, x + r * stride)]);
     }
   }
   tile_finish(m, n, b, margins);

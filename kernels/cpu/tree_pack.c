@@ -70,7 +70,8 @@ bs_status bs_pforest_build(const bs_model *m, bs_pforest *p, bs_error *err) {
   for (int32_t t = 0; t < f->n_trees; t++) {
     bs_ptree *pt = &p->trees[t];
     pt->group = f->trees[t].group;
-    pt->depth = bs_tree_layout_depth(&f->trees[t]);
+    /* The packed walks add leaves; a MIN or MAX forest's trees stay whole. */
+    pt->depth = f->aggregate == BS_AGG_SUM ? bs_tree_layout_depth(&f->trees[t]) : -1;
     pt->packed = pt->depth >= 0;
     if (!pt->packed) {
       p->n_unpacked++;

@@ -103,8 +103,11 @@ fail:
 
 /* Forests whose accumulators fit a block; others are left to the CPU. */
 static int tree_cuda_supports(const bs_model *m) {
-  /* Double leaves (value64) are summed on the CPU kernels only. */
-  if (m->kind != BS_MODEL_FOREST || m->forest.has_values64) return 0;
+  /* Double leaves (value64) are summed on the CPU kernels only, and so are
+   * the minimum and maximum of leaves. */
+  if (m->kind != BS_MODEL_FOREST || m->forest.has_values64 ||
+      m->forest.aggregate != BS_AGG_SUM)
+    return 0;
   bs_cuda_tune tune;
   bs_cuda_tree_plan p;
   if (bs_cuda_tune_get(&tune, NULL)) return 0;

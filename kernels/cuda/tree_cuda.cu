@@ -54,6 +54,7 @@ __device__ int cat_member(const uint32_t *bits, const bs_node *nd, float x) {
   const float lo = (nd->flags & BS_NODE_CAT_TRUNCATE) ? -1.0f : 0.0f;
   if (!(x > lo || x == 0.0f) || x >= __fmul_rn((float)nd->cat_words, 32.0f)) return 0;
   const uint32_t c = (uint32_t)(int32_t)x;
+  if ((nd->flags & BS_NODE_CAT_EXACT) && (float)c != x) return 0;
   return (bits[nd->cat_off + c / 32] >> (c % 32)) & 1u;
 }
 

@@ -2,7 +2,8 @@
  * tested against. It walks each tree from the root exactly as the model
  * says, one row at a time, and adds leaves in tree order in float32 on top
  * of the base margin, the order XGBoost uses (or in double, rounded once,
- * for forests that ask for it). Clarity over speed; rows are independent,
+ * for forests that ask for it; or their minimum or maximum, model.h's
+ * bs_forest_acc_add). Clarity over speed; rows are independent,
  * so OpenMP over rows keeps the bits the same.
  *
  * Rows of doubles (score_f64) are compared as doubles with value64 by
@@ -34,6 +35,7 @@ static int cat_member(const bs_forest *f, const bs_node *nd, double x) {
   double lo = (nd->flags & BS_NODE_CAT_TRUNCATE) ? -1.0 : 0.0;
   if (!(x > lo || x == 0.0) || x >= (double)nd->cat_words * 32.0) return 0;
   uint32_t c = (uint32_t)(int32_t)x; /* truncates toward zero */
+  if ((nd->flags & BS_NODE_CAT_EXACT) && (double)c != x) return 0;
   return (f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u;
 }
 
@@ -83,6 +85,9 @@ bs_status bs_ref_tree_prepare(const bs_model *m, const bs_kernel_config *cfg,
   if (m->forest.accumulate_double && m->n_groups > BS_REF_MAX_DOUBLE_GROUPS)
     return bs_fail(err, BS_E_UNSUPPORTED, "kernel 'ref': more than %d outputs",
                    BS_REF_MAX_DOUBLE_GROUPS);
+  if (m->forest.aggregate != BS_AGG_SUM && !m->forest.has_values64)
+    return bs_fail(err, BS_E_UNSUPPORTED,
+                   "kernel 'ref': a minimum or maximum of leaves needs double leaves");
   tree_state *s = malloc(sizeof *s);
   if (!s) return bs_fail(err, BS_E_NOMEM, "out of memory preparing kernel 'ref'");
   s->m = m;
@@ -91,23 +96,27 @@ bs_status bs_ref_tree_prepare(const bs_model *m, const bs_kernel_config *cfg,
   return BS_OK;
 }
 
-/* Double sums to margins: base + sum (or sum / divisor), rounded once. */
+/* Double accumulators to margins (model.h's bs_forest_acc_finish). */
 static void finish_double(const bs_model *m, const double *acc, float *out) {
-  const int32_t div = m->forest.divisor;
   for (int32_t g = 0; g < m->n_groups; g++)
-    out[g] = (float)((double)m->base_margin[g] + (div > 0 ? acc[g] / div : acc[g]));
+    out[g] = bs_forest_acc_finish(&m->forest, m->base_margin[g], acc[g]);
+}
+
+static void init_double(const bs_model *m, double *acc) {
+  for (int32_t g = 0; g < m->n_groups; g++) acc[g] = bs_forest_acc_init(&m->forest);
 }
 
 /* One row of floats. */
 static void score_row(const bs_model *m, const float *x, float *out) {
   const bs_forest *f = &m->forest;
   if (f->accumulate_double) {
-    double acc[BS_REF_MAX_DOUBLE_GROUPS] = {0};
+    double acc[BS_REF_MAX_DOUBLE_GROUPS];
+    init_double(m, acc);
     for (int32_t t = 0; t < f->n_trees; t++) {
       const bs_tree *tr = &f->trees[t];
       int32_t leaf = bs_ref_tree_leaf_index(f, tr, x);
       if (f->has_values64) {
-        acc[tr->group] += tr->value64[leaf];
+        acc[tr->group] = bs_forest_acc_add(f, acc[tr->group], tr->value64[leaf]);
       } else {
         /* The weighted leaf is a float product in both summations. */
         float v = tr->nodes[leaf].value;
@@ -128,10 +137,12 @@ static void score_row(const bs_model *m, const float *x, float *out) {
 /* One row of doubles, of a forest with value64. */
 static void score_row_f64(const bs_model *m, const double *x, float *out) {
   const bs_forest *f = &m->forest;
-  double acc[BS_REF_MAX_DOUBLE_GROUPS] = {0};
+  double acc[BS_REF_MAX_DOUBLE_GROUPS];
+  init_double(m, acc);
   for (int32_t t = 0; t < f->n_trees; t++) {
     const bs_tree *tr = &f->trees[t];
-    acc[tr->group] += tr->value64[bs_ref_tree_leaf_index_f64(f, tr, x)];
+    acc[tr->group] = bs_forest_acc_add(f, acc[tr->group],
+                                       tr->value64[bs_ref_tree_leaf_index_f64(f, tr, x)]);
   }
   finish_double(m, acc, out);
 }
