@@ -86,6 +86,7 @@ typedef struct ox {
   bs_layer *layers;
   int32_t n_layers, cap;
   int binary;   /* the scores are (-s, s) of one margin s */
+  int f64;      /* the input is double: the layers compute in double */
   int has_prep; /* the input's Scaler, Normalizer or Imputer made a stage */
   size_t len;   /* the file's size, which bounds what it may expand to */
 } ox;
@@ -266,13 +267,17 @@ static bs_status read_input(ox *c) {
         c->path, n, n ? " (" : "", names, n ? ")" : "");
   c->input = S(in->name);
   const Onnx__TypeProto *t = in->type;
-  if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type ||
-      t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-    return bs_fail(
-        c->err, BS_E_UNSUPPORTED,
-        "%s: the ONNX graph's input '%.100s' is not a float tensor (batchscore "
-        "reads a float tensor [N, features])",
-        c->path, c->input);
+  const int et =
+      t && t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && t->tensor_type
+          ? t->tensor_type->elem_type
+          : 0;
+  if (et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+      et != ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE)
+    return bs_fail(c->err, BS_E_UNSUPPORTED,
+                   "%s: the ONNX graph's input '%.100s' is not a float or double tensor "
+                   "(batchscore reads a tensor [N, features] of either)",
+                   c->path, c->input);
+  c->f64 = et == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
   const Onnx__TensorShapeProto *s = t->tensor_type->shape;
   c->n_features = -1;
   if (s && s->n_dim != 2)
@@ -490,6 +495,13 @@ static bs_status dense(ox *c, const Onnx__NodeProto *n, const val *x, const doub
   for (size_t k = 0; k < (size_t)n_in * (size_t)n_out; k++)
     ly->w[k] = (float)(alpha * w[k]);
   for (int32_t j = 0; b && j < n_out; j++) ly->b[j] = (float)b[j];
+  if (c->f64) { /* the weights as given too, for network_f64 */
+    ly->w64 = malloc((size_t)n_in * (size_t)n_out * sizeof *ly->w64);
+    ly->b64 = calloc((size_t)n_out, sizeof *ly->b64);
+    if (!ly->w64 || !ly->b64) return NOMEM(c);
+    for (size_t k = 0; k < (size_t)n_in * (size_t)n_out; k++) ly->w64[k] = alpha * w[k];
+    for (int32_t j = 0; b && j < n_out; j++) ly->b64[j] = b[j];
+  }
   *out = (val){V_LAYER, c->n_layers - 1, n_out};
   return BS_OK;
 }
@@ -519,8 +531,9 @@ static bs_status read_gemm(ox *c, const Onnx__NodeProto *n, int gemm, val *out) 
   bs_status st = net_input(c, n, 0, &x);
   if (st) return st;
   input_val(c, n, 1, &wt);
-  if (gemm && n->n_input > 2) input_val(c, n, 2, &bt);
-  if (!wt || (gemm && n->n_input > 2 && !bt))
+  const int has_c = gemm && n->n_input > 2 && n->input[2][0]; /* "": no C */
+  if (has_c) input_val(c, n, 2, &bt);
+  if (!wt || (has_c && !bt))
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
                  "its weights are not constants (initializers) of the graph");
   if (gemm && attr_int(n, "transA", 0))
@@ -608,9 +621,10 @@ static int features_shared(const ox *c, const Onnx__NodeProto *n, size_t i) {
 }
 
 /* Whether node n, reading x as input i, may grow the preprocessing stage:
- * x is the input or the stage's output so far, and nothing else reads it. */
+ * x is the input or the stage's output so far, and nothing else reads it.
+ * Graphs of double input have none: they are layers in double. */
 static int stage_grows(const ox *c, const Onnx__NodeProto *n, size_t i, const val *x) {
-  return x->kind == V_FEATURES && !features_shared(c, n, i);
+  return x->kind == V_FEATURES && !c->f64 && !features_shared(c, n, i);
 }
 
 /* Appends k ops to each of the stage's w columns (add: column j's at
@@ -647,16 +661,20 @@ static bs_status stage_append(ox *c, const Onnx__NodeProto *n, int32_t w, int32_
   return BS_OK;
 }
 
-/* Add and Mul: of two computed tensors (a merge), or of one and a
- * constant row: on the input, the preprocessing stage's ADD or MUL (float
- * arithmetic either way); elsewhere an affine layer (x * 1 + b, or x * a +
- * -0.0, exact). */
+/* Add and Mul (mul 0, 1): of two computed tensors (a merge), or of one
+ * and a constant row; Sub and Div (mul 2, 3) of a constant row: on the
+ * input, the preprocessing stage's ADD, MUL, SUB or DIV (float arithmetic
+ * either way); elsewhere an affine layer (x * 1 + b, or x * a + -0.0,
+ * exact). */
 static bs_status read_binary(ox *c, const Onnx__NodeProto *n, int mul, val *out) {
   if (n->n_input != 2) return FAILN(c, n, BS_E_FORMAT, "has %zu inputs", n->n_input);
   const Onnx__TensorProto *t0, *t1;
   const val *a = input_val(c, n, 0, &t0), *b = input_val(c, n, 1, &t1);
   if (a->kind == V_NONE && b->kind == V_NONE)
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s", "both inputs are constants");
+  if (mul > 1 && b->kind != V_NONE)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "only a tensor minus or over a constant is supported");
   if (a->kind != V_NONE && b->kind != V_NONE) {
     val x, y;
     bs_status st;
@@ -685,35 +703,49 @@ static bs_status read_binary(ox *c, const Onnx__NodeProto *n, int mul, val *out)
     free(v);
     return st;
   }
+  static const int32_t kinds[4] = {BS_PREP_ADD, BS_PREP_MUL, BS_PREP_SUB, BS_PREP_DIV};
   if (stage_grows(c, n, xi, &x)) {
     bs_prep_op *add = malloc((size_t)x.width * sizeof *add);
     for (int32_t j = 0; add && j < x.width; j++)
-      add[j] = (bs_prep_op){.kind = mul ? BS_PREP_MUL : BS_PREP_ADD, .a = (float)v[j]};
+      add[j] = (bs_prep_op){.kind = kinds[mul], .a = (float)v[j]};
     st = add ? stage_append(c, n, x.width, 1, add) : NOMEM(c);
     free(add);
     free(v);
     *out = x;
     return st;
   }
+  /* x - a is x + -a, exact; x / a as x * (1 / a) in double only (it may
+   * differ by an ulp of a double, not of a float) */
+  if (mul == 3 && !c->f64) {
+    free(v);
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "a Div by a constant is supported on the model's input only");
+  }
+  for (int32_t j = 0; mul >= 2 && j < x.width; j++) v[j] = mul == 2 ? -v[j] : 1.0 / v[j];
+  if (mul >= 2) mul -= 2;
   /* Add right after a dense layer read by nothing else: its bias. */
   bs_layer *prev = x.kind == V_LAYER ? &c->layers[x.layer] : NULL;
   int fold = !mul && prev && prev->kind == BS_LAYER_DENSE && x.layer == c->n_layers - 1;
   for (int32_t j = 0; fold && j < x.width; j++) fold = prev->b[j] == 0.0f;
   if (fold) {
     for (int32_t j = 0; j < x.width; j++) prev->b[j] = (float)v[j];
+    for (int32_t j = 0; prev->b64 && j < x.width; j++) prev->b64[j] = v[j];
     free(v);
     *out = x;
     return BS_OK;
   }
   bs_layer *ly = add_layer(c, BS_LAYER_AFFINE, x.layer, x.width, x.width);
   if (!ly || !(ly->scale = malloc((size_t)x.width * sizeof *ly->scale)) ||
-      !(ly->shift = malloc((size_t)x.width * sizeof *ly->shift))) {
+      !(ly->shift = malloc((size_t)x.width * sizeof *ly->shift)) ||
+      (c->f64 && (!(ly->scale64 = malloc((size_t)x.width * sizeof *ly->scale64)) ||
+                  !(ly->shift64 = malloc((size_t)x.width * sizeof *ly->shift64))))) {
     free(v);
     return NOMEM(c);
   }
   for (int32_t j = 0; j < x.width; j++) {
     ly->scale[j] = mul ? (float)v[j] : 1.0f;
     ly->shift[j] = mul ? -0.0f : (float)v[j];
+    if (c->f64) ly->scale64[j] = mul ? v[j] : 1.0, ly->shift64[j] = mul ? -0.0 : v[j];
   }
   free(v);
   *out = (val){V_LAYER, c->n_layers - 1, x.width};
@@ -1691,6 +1723,35 @@ static int times_one(ox *c, const Onnx__NodeProto *n) {
   return one;
 }
 
+/* Reshape to rows of a constant shape [-1 or 0, k] (skl2onnx ends its
+ * double regressors with one): k (-1: any) in *k. */
+static int reshape_rows(ox *c, const Onnx__NodeProto *n, int64_t *k) {
+  const Onnx__TensorProto *t;
+  if (!domain_is(n, 0) || strcmp(S(n->op_type), "Reshape") != 0 || n->n_input != 2)
+    return 0;
+  input_val(c, n, 1, &t);
+  if (!t || !t->has_data_type || t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+      tensor_count(t) != 2)
+    return 0;
+  int64_t d[2];
+  if (t->has_raw_data && t->raw_data.len == sizeof d)
+    memcpy(d, t->raw_data.data, sizeof d);
+  else if (!t->has_raw_data && t->n_int64_data == 2)
+    d[0] = t->int64_data[0], d[1] = t->int64_data[1];
+  else
+    return 0;
+  if (k) *k = d[1];
+  return (d[0] == -1 || d[0] == 0) && (d[1] == -1 || d[1] > 0);
+}
+
+/* What passes the scores on unchanged: passes_on's ops, a Mul by 1, a
+ * Reshape to rows, and in a graph of double input a Cast to double. */
+static int passes(ox *c, const Onnx__NodeProto *n) {
+  return passes_on(n) || times_one(c, n) || reshape_rows(c, n, NULL) ||
+         (c->f64 && domain_is(n, 0) && strcmp(S(n->op_type), "Cast") == 0 &&
+          attr_int(n, "to", 0) == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE);
+}
+
 /* Imports node v (its inputs are imported), whose output `slot` is used. */
 static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
   const Onnx__NodeProto *n = c->g->node[v];
@@ -1701,12 +1762,22 @@ static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
   if (n->n_input == 0) return FAILN(c, n, BS_E_FORMAT, "%s", "has no input");
   const val *x = input_val(c, n, 0, &init);
   const int forest = x->kind == V_FOREST;
-  if (passes_on(n) || times_one(c, n)) {
+  int64_t k;
+  if (reshape_rows(c, n, &k) && k != -1 && x->width >= 0 && k != x->width)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "reshapes rows of %d values to %lld",
+                 (int)x->width, (long long)k);
+  if (passes(c, n)) {
     if (x->kind == V_NONE) return FAILN(c, n, BS_E_UNSUPPORTED, "%s", "reads a constant");
     *out = *x;
     c->fshared[v] = c->readers[v] > 1 || features_shared(c, n, 0);
     return BS_OK;
   }
+  if (c->f64 && domain_is(n, 1))
+    return FAILN(c, n, BS_E_UNSUPPORTED,
+                 "operator %s in a graph of double input (batchscore reads double graphs "
+                 "of ai.onnx operators: MatMul, Gemm, Add, Sub, Div, Mul, a final "
+                 "Sigmoid or Softmax)",
+                 op);
   if (c->post_node && !(last && domain_is(n, 1) && strcmp(op, "Normalizer") == 0))
     return FAILN(c, c->post_node, BS_E_UNSUPPORTED,
                  "post_transform %s is supported on the model's scores only (then an L1 "
@@ -1753,6 +1824,8 @@ static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
     c->fshared[v] = c->readers[v] > 1; /* if Add or Mul grow the stage */
     if (strcmp(op, "Add") == 0) return read_binary(c, n, 0, out);
     if (strcmp(op, "Mul") == 0) return read_binary(c, n, 1, out);
+    if (strcmp(op, "Sub") == 0) return read_binary(c, n, 2, out);
+    if (strcmp(op, "Div") == 0) return read_binary(c, n, 3, out);
     if (strcmp(op, "BatchNormalization") == 0) return read_batchnorm(c, n, out);
     if (act_of(op, &act)) {
       val in;
@@ -1766,6 +1839,32 @@ static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
                "operator %s%s%s is not supported (batchscore reads ONNX tree ensembles, "
                "linear models, Scaler, Normalizer, ZipMap and feed-forward networks)",
                domain_is(n, 0) ? "" : S(n->domain), domain_is(n, 0) ? "" : ".", op);
+}
+
+/* A graph of double input computes in double, as onnxruntime does: its
+ * layers become a network in double (kernels/model.h, bs_network.f64),
+ * from the weights as the file gives them; it must be a chain of dense
+ * and affine layers. */
+static bs_status network_f64(ox *c) {
+  bs_network *net = &c->m->network;
+  for (int32_t l = 0; l < net->n_layers; l++) {
+    bs_layer *ly = &net->layers[l];
+    const int dense = ly->kind == BS_LAYER_DENSE;
+    if (!(dense || ly->kind == BS_LAYER_AFFINE) || ly->act != BS_ACT_LINEAR ||
+        ly->n_inputs > 0 || !(dense ? ly->w64 && ly->b64 : ly->scale64 && ly->shift64))
+      return bs_fail(c->err, BS_E_UNSUPPORTED,
+                     "%s: a graph of double input is supported as a chain of MatMul, "
+                     "Gemm, Add, Sub, Div and Mul, then Sigmoid or Softmax (its layer "
+                     "%d is not)",
+                     c->path, (int)l);
+    free(ly->w);
+    free(ly->b);
+    free(ly->scale);
+    free(ly->shift);
+    ly->w = ly->b = ly->scale = ly->shift = NULL;
+  }
+  net->f64 = 1;
+  return BS_OK;
 }
 
 /* The layers into the model: simplified, a final sigmoid or softmax as
@@ -1790,6 +1889,7 @@ static bs_status finish_network(ox *c, const val *outv) {
     last->act = BS_ACT_LINEAR;
     if ((st = bs_network_simplify(m, c->err))) return st;
   }
+  if (c->f64 && (st = network_f64(c))) return st;
   m->n_groups = m->network.layers[m->network.n_layers - 1].n_out;
   m->binary_pair = c->binary;
   if (c->binary && (m->n_groups != 2 || m->network.n_layers != 1))
@@ -1827,9 +1927,7 @@ static bs_status import_graph(ox *c) {
   c->readers[outp->idx]++;
   /* the last operation before those that pass the scores on */
   int32_t tail = c->n_order;
-  while (tail > 1 && (passes_on(c->g->node[c->order[tail - 1]]) ||
-                      times_one(c, c->g->node[c->order[tail - 1]])))
-    tail--;
+  while (tail > 1 && passes(c, c->g->node[c->order[tail - 1]])) tail--;
   for (int32_t i = 0; i < c->n_order && !st; i++)
     st = read_node(c, c->order[i], slot[c->order[i]], i == tail - 1);
   free(slot);
