@@ -6,7 +6,9 @@
  * scores depend on are read (a classifier's label output and whatever
  * computes it is ignored); any other operator among them is refused by
  * name. The arithmetic follows onnxruntime's: float32 inputs, thresholds
- * compared as float32, ZipMap's probabilities in class order. */
+ * compared as float32, the input's Imputer, Scaler and Normalizer as the
+ * preprocessing stage, ZipMap's probabilities in class order; graphs of
+ * double input are linear networks in double. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
