@@ -1611,7 +1611,7 @@ static bs_status read_imputer(ox *c, const Onnx__NodeProto *n, const val *x, val
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
                  "an Imputer of values other than float NaN is not supported");
   const size_t nv = a ? a->n_floats : 0;
-  const int32_t w = x->width >= 0 ? x->width : (int32_t)nv;
+  const int32_t w = x->width >= 0 ? x->width : nv > 1 ? (int32_t)nv : -1;
   if (w < 1 || w > (1 << 24) || (nv != 1 && nv != (size_t)w))
     return FAILN(c, n, BS_E_FORMAT, "has %zu imputed values for %d features", nv, (int)w);
   bs_status st = need_width(c, n, x, w);
