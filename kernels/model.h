@@ -300,7 +300,28 @@ typedef struct bs_prep_col {
   int32_t src;    /* input column */
   int32_t op_off; /* first op in ops */
   int32_t n_ops;
+  int32_t n_pre; /* with a row-wise step: how many of its ops come before it */
 } bs_prep_col;
+
+/* The stage's one row-wise step (onnxruntime's Normalizer), between the
+ * column ops: every output column's first n_pre ops, then the step over
+ * those n_out values of the row, then each column's remaining ops. So an
+ * imputer or scaler before a Normalizer, and a scaler after it, are one
+ * stage. The step's arithmetic is onnxruntime's, in float (its Normalizer
+ * writes float even for double rows: on those, each value is rounded to
+ * float first, and L2 squares it in double before rounding):
+ *   MAX: m = the largest value (NaN skipped; from -FLT_MAX), y = x / m
+ *   L1:  s = the float sum of |x| in order, y = x / s
+ *   L2:  q = (float)(x * x), s = the float sum of q in order,
+ *        y = sqrtf(q / s), negated where x < 0
+ * and y = x where m or s is 0. */
+typedef enum bs_prep_norm {
+  BS_PREP_NORM_NONE = 0,
+  BS_PREP_NORM_MAX,
+  BS_PREP_NORM_L1,
+  BS_PREP_NORM_L2,
+  BS_PREP_NORM_COUNT
+} bs_prep_norm;
 
 typedef struct bs_prep {
   bs_prep_col *cols; /* n_out output columns; NULL: no stage */
@@ -309,6 +330,7 @@ typedef struct bs_prep {
   int32_t n_ops;
   double *pool; /* ORDINAL's sorted values */
   uint32_t n_pool;
+  int32_t norm; /* bs_prep_norm: the row-wise step, or NONE */
   /* The trees or layers behind the stage compare doubles (the model's own
    * input_f64 is set for every model with a stage, so that the stage
    * sees the input's doubles). */
@@ -355,7 +377,14 @@ typedef enum bs_transform {
   BS_TRANSFORM_CUMULATIVE_SOFTPLUS, /* y0 = m0, yj = y(j-1) + 1e-6 + softplus(mj) */
   /* two groups: y0 = 1 - y1 in float (onnxruntime's binary tree classifiers
    * whose leaves hold the positive class's probability) */
-  BS_TRANSFORM_COMPLEMENT
+  BS_TRANSFORM_COMPLEMENT,
+  /* onnxruntime's post_transform PROBIT, in float as it computes it:
+   * sqrt(2) * erfinv(2 m - 1) with its own approximation of erfinv
+   * (Winitzki's, a = 0.147), not the exact inverse */
+  BS_TRANSFORM_PROBIT,
+  /* onnxruntime's SOFTMAX_ZERO, in float: a softmax of the row in which
+   * margins within 1e-7 of 0 stay (near) 0 instead of taking exp(0 - max) */
+  BS_TRANSFORM_SOFTMAX_ZERO
 } bs_transform;
 
 typedef struct bs_model {

@@ -1,6 +1,7 @@
 /* The preprocessing stage (model.h, bs_prep): its check, its arithmetic
  * (the reference every kernel path shares: bs_kernel_score applies it
  * before handing rows to a kernel) and CatBoost's categorical hash. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,10 +11,13 @@
 bs_status bs_prep_check(const bs_prep *p, int32_t n_in, bs_error *err) {
   if (!p->cols) return BS_OK;
   if (p->n_out < 1) return bs_fail(err, BS_E_FORMAT, "the preprocessing has no outputs");
+  if (p->norm < BS_PREP_NORM_NONE || p->norm >= BS_PREP_NORM_COUNT)
+    return bs_fail(err, BS_E_FORMAT, "the preprocessing's row-wise step is unknown");
   for (int32_t j = 0; j < p->n_out; j++) {
     const bs_prep_col *c = &p->cols[j];
     if (c->src < 0 || c->src >= n_in || c->n_ops < 0 || c->op_off < 0 ||
-        c->op_off > p->n_ops || c->n_ops > p->n_ops - c->op_off)
+        c->op_off > p->n_ops || c->n_ops > p->n_ops - c->op_off ||
+        (p->norm && (c->n_pre < 0 || c->n_pre > c->n_ops)))
       return bs_fail(err, BS_E_FORMAT,
                      "preprocessing column %d reads column %d of %d or ops out of range",
                      (int)j, (int)c->src, (int)n_in);
@@ -133,11 +137,12 @@ static double apply_op(const bs_prep *p, const bs_prep_op *o, double v) {
   }
 }
 
-/* Column c of a row whose source feature is v: its operations in order,
- * each result rounded to float for float rows (to_float), as the float
- * pipeline computes them, except a hash, which keeps its exact value. */
-static double col_value(const bs_prep *p, const bs_prep_col *c, double v, int to_float) {
-  for (int32_t i = 0; i < c->n_ops; i++) {
+/* Ops [from, to) of column c on v, each result rounded to float for
+ * float rows (to_float), as the float pipeline computes them, except a
+ * hash, which keeps its exact value. */
+static double col_ops(const bs_prep *p, const bs_prep_col *c, int32_t from, int32_t to,
+                      double v, int to_float) {
+  for (int32_t i = from; i < to; i++) {
     const bs_prep_op *o = &p->ops[c->op_off + i];
     v = apply_op(p, o, v);
     if (to_float && o->kind != BS_PREP_CATBOOST_HASH) v = (float)v;
@@ -145,18 +150,76 @@ static double col_value(const bs_prep *p, const bs_prep_col *c, double v, int to
   return v;
 }
 
+/* onnxruntime's Normalizer (normalizer.cc) of one row, for float rows:
+ * float arithmetic throughout. */
+static void norm_row_f32(int32_t norm, float *x, int32_t n) {
+  float s = norm == BS_PREP_NORM_MAX ? -FLT_MAX : 0.0f;
+  for (int32_t j = 0; j < n; j++) {
+    if (norm == BS_PREP_NORM_MAX)
+      s = s < x[j] ? x[j] : s; /* std::max: NaN does not win */
+    else
+      s += norm == BS_PREP_NORM_L1 ? fabsf(x[j]) : x[j] * x[j];
+  }
+  if (s == 0.0f) return;
+  for (int32_t j = 0; j < n; j++) {
+    if (norm != BS_PREP_NORM_L2) {
+      x[j] = x[j] / s;
+    } else {
+      const float r = sqrtf(x[j] * x[j] / s);
+      x[j] = x[j] < 0 ? r * -1 : r;
+    }
+  }
+}
+
+/* The same for double rows, as onnxruntime's Normalizer of a double
+ * tensor: each value as a float, but L2 squares the double; the results
+ * are floats. */
+static void norm_row_f64(int32_t norm, double *x, int32_t n) {
+  float s = norm == BS_PREP_NORM_MAX ? -FLT_MAX : 0.0f;
+  for (int32_t j = 0; j < n; j++) {
+    if (norm == BS_PREP_NORM_MAX)
+      s = s < (float)x[j] ? (float)x[j] : s;
+    else
+      s += norm == BS_PREP_NORM_L1 ? (float)fabs(x[j]) : (float)(x[j] * x[j]);
+  }
+  for (int32_t j = 0; j < n; j++) {
+    if (s == 0.0f || norm != BS_PREP_NORM_L2) {
+      x[j] = s == 0.0f ? (float)x[j] : (float)x[j] / s;
+    } else {
+      const float r = sqrtf((float)(x[j] * x[j]) / s);
+      x[j] = x[j] < 0 ? r * -1 : r;
+    }
+  }
+}
+
 void bs_prep_apply(const bs_prep *p, const float *rows, size_t n, size_t stride,
                    float *out) {
-  for (size_t r = 0; r < n; r++)
+  for (size_t r = 0; r < n; r++) {
+    float *y = out + r * (size_t)p->n_out;
+    const float *x = rows + r * stride;
+    for (int32_t j = 0; j < p->n_out; j++) {
+      const bs_prep_col *c = &p->cols[j];
+      y[j] = (float)col_ops(p, c, 0, p->norm ? c->n_pre : c->n_ops, x[c->src], 1);
+    }
+    if (!p->norm) continue;
+    norm_row_f32(p->norm, y, p->n_out);
     for (int32_t j = 0; j < p->n_out; j++)
-      out[r * (size_t)p->n_out + (size_t)j] =
-          (float)col_value(p, &p->cols[j], rows[r * stride + (size_t)p->cols[j].src], 1);
+      y[j] = (float)col_ops(p, &p->cols[j], p->cols[j].n_pre, p->cols[j].n_ops, y[j], 1);
+  }
 }
 
 void bs_prep_apply_f64(const bs_prep *p, const double *rows, size_t n, size_t stride,
                        double *out) {
-  for (size_t r = 0; r < n; r++)
+  for (size_t r = 0; r < n; r++) {
+    double *y = out + r * (size_t)p->n_out;
+    const double *x = rows + r * stride;
+    for (int32_t j = 0; j < p->n_out; j++) {
+      const bs_prep_col *c = &p->cols[j];
+      y[j] = col_ops(p, c, 0, p->norm ? c->n_pre : c->n_ops, x[c->src], 0);
+    }
+    if (!p->norm) continue;
+    norm_row_f64(p->norm, y, p->n_out);
     for (int32_t j = 0; j < p->n_out; j++)
-      out[r * (size_t)p->n_out + (size_t)j] =
-          col_value(p, &p->cols[j], rows[r * stride + (size_t)p->cols[j].src], 0);
+      y[j] = col_ops(p, &p->cols[j], p->cols[j].n_pre, p->cols[j].n_ops, y[j], 0);
+  }
 }

@@ -172,8 +172,9 @@ bs_status bs_h5m_read_prep(bs_h5m *h, int32_t n_in, bs_prep *p) {
       st = FAIL(h, "%s: /preprocess: op_offset decreases at %d", h->path, (int)j);
       goto out;
     }
-    p->cols[j] =
-        (bs_prep_col){a.src[j], a.op_offset[j], a.op_offset[j + 1] - a.op_offset[j]};
+    p->cols[j] = (bs_prep_col){.src = a.src[j],
+                               .op_off = a.op_offset[j],
+                               .n_ops = a.op_offset[j + 1] - a.op_offset[j]};
   }
   if (n_ops > 0 && (st = prep_ops(h, g, &a, n_ops, p))) goto out;
   bs_error e = {0};

@@ -1,12 +1,14 @@
 /* ONNX models (ModelProto, read with libprotobuf-c from ONNX's own schema,
- * src/onnx/): the ai.onnx.ml tree ensembles, linear models, Scaler and
+ * src/third_party/onnx/): the ai.onnx.ml tree ensembles, linear models, Scaler and
  * Normalizer that scikit-learn's, LightGBM's and XGBoost's exporters
  * write, and feed-forward networks of standard operators, imported into
  * the forests and network DAGs the kernels score. Only the nodes the
  * scores depend on are read (a classifier's label output and whatever
  * computes it is ignored); any other operator among them is refused by
  * name. The arithmetic follows onnxruntime's: float32 inputs, thresholds
- * compared as float32, ZipMap's probabilities in class order. */
+ * compared as float32, the input's Imputer, Scaler and Normalizer as the
+ * preprocessing stage, ZipMap's probabilities in class order; graphs of
+ * double input are linear networks in double. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,11 +77,19 @@ typedef struct ox {
   int32_t *order, n_order; /* needed nodes, producers first */
   val *vals;               /* per node: its (used) output */
   int raw_consumers;       /* needed nodes reading the input */
+  int32_t *readers;        /* per node: needed nodes' inputs reading its outputs */
+  /* per node whose output is the features: other nodes read them too, or
+   * what they were computed from (the stage may not grow from them) */
+  uint8_t *fshared;
+  /* the linear model whose post_transform (PROBIT, SOFTMAX_ZERO) became
+   * the model's: nothing but an L1 Normalizer may follow it */
+  const Onnx__NodeProto *post_node;
   /* network layers, built as model-keras.c builds them */
   bs_layer *layers;
   int32_t n_layers, cap;
   int binary;   /* the scores are (-s, s) of one margin s */
-  int has_prep; /* a Scaler on the input became the preprocessing stage */
+  int f64;      /* the input is double: the layers compute in double */
+  int has_prep; /* the input's Scaler, Normalizer or Imputer made a stage */
   size_t len;   /* the file's size, which bounds what it may expand to */
 } ox;
 
@@ -259,13 +269,17 @@ static bs_status read_input(ox *c) {
         c->path, n, n ? " (" : "", names, n ? ")" : "");
   c->input = S(in->name);
   const Onnx__TypeProto *t = in->type;
-  if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type ||
-      t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-    return bs_fail(
-        c->err, BS_E_UNSUPPORTED,
-        "%s: the ONNX graph's input '%.100s' is not a float tensor (batchscore "
-        "reads a float tensor [N, features])",
-        c->path, c->input);
+  const int et =
+      t && t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && t->tensor_type
+          ? t->tensor_type->elem_type
+          : 0;
+  if (et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+      et != ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE)
+    return bs_fail(c->err, BS_E_UNSUPPORTED,
+                   "%s: the ONNX graph's input '%.100s' is not a float or double tensor "
+                   "(batchscore reads a tensor [N, features] of either)",
+                   c->path, c->input);
+  c->f64 = et == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
   const Onnx__TensorShapeProto *s = t->tensor_type->shape;
   c->n_features = -1;
   if (s && s->n_dim != 2)
@@ -483,6 +497,13 @@ static bs_status dense(ox *c, const Onnx__NodeProto *n, const val *x, const doub
   for (size_t k = 0; k < (size_t)n_in * (size_t)n_out; k++)
     ly->w[k] = (float)(alpha * w[k]);
   for (int32_t j = 0; b && j < n_out; j++) ly->b[j] = (float)b[j];
+  if (c->f64) { /* the weights as given too, for network_f64 */
+    ly->w64 = malloc((size_t)n_in * (size_t)n_out * sizeof *ly->w64);
+    ly->b64 = calloc((size_t)n_out, sizeof *ly->b64);
+    if (!ly->w64 || !ly->b64) return NOMEM(c);
+    for (size_t k = 0; k < (size_t)n_in * (size_t)n_out; k++) ly->w64[k] = alpha * w[k];
+    for (int32_t j = 0; b && j < n_out; j++) ly->b64[j] = b[j];
+  }
   *out = (val){V_LAYER, c->n_layers - 1, n_out};
   return BS_OK;
 }
@@ -512,8 +533,9 @@ static bs_status read_gemm(ox *c, const Onnx__NodeProto *n, int gemm, val *out) 
   bs_status st = net_input(c, n, 0, &x);
   if (st) return st;
   input_val(c, n, 1, &wt);
-  if (gemm && n->n_input > 2) input_val(c, n, 2, &bt);
-  if (!wt || (gemm && n->n_input > 2 && !bt))
+  const int has_c = gemm && n->n_input > 2 && n->input[2][0]; /* "": no C */
+  if (has_c) input_val(c, n, 2, &bt);
+  if (!wt || (has_c && !bt))
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
                  "its weights are not constants (initializers) of the graph");
   if (gemm && attr_int(n, "transA", 0))
@@ -590,14 +612,71 @@ static bs_status const_vector(ox *c, const Onnx__NodeProto *n, const Onnx__Tenso
   return BS_OK;
 }
 
-/* Add and Mul: of two computed tensors (a merge), or of one and a
- * constant row (an affine layer: x * 1 + b, or x * a + -0.0, exact). */
+/* ---- the preprocessing stage, which the input's column and row ops grow ---- */
+
+/* Whether the features that node n reads (input i) are read by other
+ * nodes too, or computed from ones that are. */
+static int features_shared(const ox *c, const Onnx__NodeProto *n, size_t i) {
+  if (strcmp(n->input[i], c->input) == 0) return c->raw_consumers > 1;
+  const named *p = find(c->prod, c->n_prod, n->input[i]);
+  return !p || c->fshared[p->idx];
+}
+
+/* Whether node n, reading x as input i, may grow the preprocessing stage:
+ * x is the input or the stage's output so far, and nothing else reads it.
+ * Graphs of double input have none: they are layers in double. */
+static int stage_grows(const ox *c, const Onnx__NodeProto *n, size_t i, const val *x) {
+  return x->kind == V_FEATURES && !c->f64 && !features_shared(c, n, i);
+}
+
+/* Appends k ops to each of the stage's w columns (add: column j's at
+ * j * k), after its row-wise step if it has one; makes the stage (each
+ * column its input's) if there is none. */
+static bs_status stage_append(ox *c, const Onnx__NodeProto *n, int32_t w, int32_t k,
+                              const bs_prep_op *add) {
+  bs_prep *p = &c->m->prep;
+  if (!p->cols) {
+    if (!(p->cols = calloc((size_t)w, sizeof *p->cols))) return NOMEM(c);
+    for (int32_t j = 0; j < w; j++) p->cols[j].src = j;
+    p->n_out = w;
+    c->has_prep = 1;
+  }
+  if (p->n_out != w)
+    return FAILN(c, n, BS_E_FORMAT, "reads %d values of %d", w, p->n_out);
+  const size_t total = (size_t)p->n_ops + (size_t)w * (size_t)k;
+  if (total > ((size_t)1 << 22) + 16 * c->len)
+    return FAILN(c, n, BS_E_FORMAT, "%s", "the preprocessing expands to too many steps");
+  bs_prep_op *ops = malloc((total ? total : 1) * sizeof *ops);
+  if (!ops) return NOMEM(c);
+  int32_t at = 0;
+  for (int32_t j = 0; j < w; j++) {
+    bs_prep_col *col = &p->cols[j];
+    for (int32_t i = 0; i < col->n_ops; i++) ops[at + i] = p->ops[col->op_off + i];
+    for (int32_t i = 0; i < k; i++) ops[at + col->n_ops + i] = add[(size_t)j * k + i];
+    col->op_off = at;
+    col->n_ops += k;
+    at += col->n_ops;
+  }
+  free(p->ops);
+  p->ops = ops;
+  p->n_ops = at;
+  return BS_OK;
+}
+
+/* Add and Mul (mul 0, 1): of two computed tensors (a merge), or of one
+ * and a constant row; Sub and Div (mul 2, 3) of a constant row: on the
+ * input, the preprocessing stage's ADD, MUL, SUB or DIV (float arithmetic
+ * either way); elsewhere an affine layer (x * 1 + b, or x * a + -0.0,
+ * exact). */
 static bs_status read_binary(ox *c, const Onnx__NodeProto *n, int mul, val *out) {
   if (n->n_input != 2) return FAILN(c, n, BS_E_FORMAT, "has %zu inputs", n->n_input);
   const Onnx__TensorProto *t0, *t1;
   const val *a = input_val(c, n, 0, &t0), *b = input_val(c, n, 1, &t1);
   if (a->kind == V_NONE && b->kind == V_NONE)
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s", "both inputs are constants");
+  if (mul > 1 && b->kind != V_NONE)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "only a tensor minus or over a constant is supported");
   if (a->kind != V_NONE && b->kind != V_NONE) {
     val x, y;
     bs_status st;
@@ -616,7 +695,8 @@ static bs_status read_binary(ox *c, const Onnx__NodeProto *n, int mul, val *out)
     return BS_OK;
   }
   val x;
-  bs_status st = net_input(c, n, a->kind != V_NONE ? 0 : 1, &x);
+  const size_t xi = a->kind != V_NONE ? 0 : 1;
+  bs_status st = net_input(c, n, xi, &x);
   if (st) return st;
   if (x.width < 0)
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s", "reads features of unknown width");
@@ -625,25 +705,49 @@ static bs_status read_binary(ox *c, const Onnx__NodeProto *n, int mul, val *out)
     free(v);
     return st;
   }
+  static const int32_t kinds[4] = {BS_PREP_ADD, BS_PREP_MUL, BS_PREP_SUB, BS_PREP_DIV};
+  if (stage_grows(c, n, xi, &x)) {
+    bs_prep_op *add = malloc((size_t)x.width * sizeof *add);
+    for (int32_t j = 0; add && j < x.width; j++)
+      add[j] = (bs_prep_op){.kind = kinds[mul], .a = (float)v[j]};
+    st = add ? stage_append(c, n, x.width, 1, add) : NOMEM(c);
+    free(add);
+    free(v);
+    *out = x;
+    return st;
+  }
+  /* x - a is x + -a, exact; x / a as x * (1 / a) in double only (it may
+   * differ by an ulp of a double, not of a float) */
+  if (mul == 3 && !c->f64) {
+    free(v);
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "a Div by a constant is supported on the model's input only");
+  }
+  for (int32_t j = 0; mul >= 2 && j < x.width; j++) v[j] = mul == 2 ? -v[j] : 1.0 / v[j];
+  if (mul >= 2) mul -= 2;
   /* Add right after a dense layer read by nothing else: its bias. */
   bs_layer *prev = x.kind == V_LAYER ? &c->layers[x.layer] : NULL;
   int fold = !mul && prev && prev->kind == BS_LAYER_DENSE && x.layer == c->n_layers - 1;
   for (int32_t j = 0; fold && j < x.width; j++) fold = prev->b[j] == 0.0f;
   if (fold) {
     for (int32_t j = 0; j < x.width; j++) prev->b[j] = (float)v[j];
+    for (int32_t j = 0; prev->b64 && j < x.width; j++) prev->b64[j] = v[j];
     free(v);
     *out = x;
     return BS_OK;
   }
   bs_layer *ly = add_layer(c, BS_LAYER_AFFINE, x.layer, x.width, x.width);
   if (!ly || !(ly->scale = malloc((size_t)x.width * sizeof *ly->scale)) ||
-      !(ly->shift = malloc((size_t)x.width * sizeof *ly->shift))) {
+      !(ly->shift = malloc((size_t)x.width * sizeof *ly->shift)) ||
+      (c->f64 && (!(ly->scale64 = malloc((size_t)x.width * sizeof *ly->scale64)) ||
+                  !(ly->shift64 = malloc((size_t)x.width * sizeof *ly->shift64))))) {
     free(v);
     return NOMEM(c);
   }
   for (int32_t j = 0; j < x.width; j++) {
     ly->scale[j] = mul ? (float)v[j] : 1.0f;
     ly->shift[j] = mul ? -0.0f : (float)v[j];
+    if (c->f64) ly->scale64[j] = mul ? v[j] : 1.0, ly->shift64[j] = mul ? -0.0 : v[j];
   }
   free(v);
   *out = (val){V_LAYER, c->n_layers - 1, x.width};
@@ -1010,7 +1114,7 @@ static bs_status v3_split(ox *c, const Onnx__NodeProto *n, const v3_attrs *a, lt
   const int32_t src = keys[lo + (size_t)p].idx, li = local_id(p, root_pos);
   char mode[16];
   size_t ml = a->modes[src].len < 15 ? a->modes[src].len : 15;
-  memcpy(mode, a->modes[src].data, ml);
+  if (ml) memcpy(mode, a->modes[src].data, ml); /* an empty string has no data */
   mode[ml] = '\0';
   t->feature[li] =
       a->feat[src] < 0 || a->feat[src] > INT32_MAX ? -1 : (int32_t)a->feat[src];
@@ -1096,6 +1200,10 @@ static bs_status post_transform(ox *c, const Onnx__NodeProto *n, const char *pt,
     *t = BS_TRANSFORM_SIGMOID;
   else if (strcmp(pt, "SOFTMAX") == 0)
     *t = BS_TRANSFORM_SOFTMAX;
+  else if (strcmp(pt, "SOFTMAX_ZERO") == 0)
+    *t = BS_TRANSFORM_SOFTMAX_ZERO;
+  else if (strcmp(pt, "PROBIT") == 0)
+    *t = BS_TRANSFORM_PROBIT;
   else
     return FAILN(c, n, BS_E_UNSUPPORTED, "post_transform %s is not supported", pt);
   return BS_OK;
@@ -1103,6 +1211,24 @@ static bs_status post_transform(ox *c, const Onnx__NodeProto *n, const char *pt,
 
 static const char *const post_names[] = {"NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO",
                                          "PROBIT"};
+
+/* What onnxruntime does with post_transform t on a row of `cols` scores:
+ * one score (a single target) is transformed by PROBIT only; a binary
+ * classifier with one score column s (binary) writes (-s, s), or (1 - s,
+ * s) when `complement` (leaves all >= 0, or a LinearClassifier), or the
+ * logistic of (-s, s), and PROBIT fills its first column only. */
+static bs_status ort_rows(ox *c, const Onnx__NodeProto *n, int32_t cols, int binary,
+                          int complement, bs_transform *t) {
+  if (binary && *t == BS_TRANSFORM_PROBIT)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "post_transform PROBIT of a binary classifier with one score column is "
+                 "not supported (onnxruntime writes the first of its two columns only)");
+  if (binary && *t != BS_TRANSFORM_SIGMOID)
+    *t = complement ? BS_TRANSFORM_COMPLEMENT : BS_TRANSFORM_IDENTITY;
+  else if (!binary && cols == 1 && *t != BS_TRANSFORM_PROBIT)
+    *t = BS_TRANSFORM_IDENTITY;
+  return BS_OK;
+}
 
 /* Outputs, binary case, base values and post_transform of an ensemble
  * whose leaves add to outputs ids[0 .. n_ids). */
@@ -1139,20 +1265,19 @@ static bs_status ensemble_outputs(ox *c, const Onnx__NodeProto *n, int classifie
   m->n_groups = e->k;
   m->binary_pair = c->binary;
   char buf[32];
-  const char *pt = v5 ? ((uint64_t)attr_int(n, "post_transform", 0) < 5
-                             ? post_names[attr_int(n, "post_transform", 0)]
-                             : "unknown")
+  const int64_t pti = attr_int(n, "post_transform", 0);
+  const char *pt = v5 ? ((uint64_t)pti < 5 ? post_names[pti] : "unknown")
                       : attr_str(n, "post_transform", "NONE", buf, sizeof buf);
+  /* onnxruntime 1.32 reads TreeEnsemble's 1 as LOGISTIC and 2 as SOFTMAX,
+   * the specification the other way round */
+  if (v5 && (pti == 1 || pti == 2) && e->k > 1)
+    return FAILN(c, n, BS_E_UNSUPPORTED,
+                 "post_transform %lld (%s in the ONNX specification, which onnxruntime "
+                 "reads as %s) is ambiguous: not supported",
+                 (long long)pti, pt, pti == 1 ? "LOGISTIC" : "SOFTMAX");
   bs_status st = post_transform(c, n, pt, &m->transform);
   /* leaves that are all >= 0 hold p: onnxruntime writes (1 - p, p) */
-  if (!st && c->binary && e->all_positive) {
-    if (m->transform != BS_TRANSFORM_IDENTITY)
-      return FAILN(c, n, BS_E_UNSUPPORTED,
-                   "post_transform %s of a binary classifier with one score column and "
-                   "no negative leaf weight is not supported",
-                   pt);
-    m->transform = BS_TRANSFORM_COMPLEMENT;
-  }
+  if (!st) st = ort_rows(c, n, e->k, c->binary, e->all_positive, &m->transform);
   return st;
 }
 
@@ -1665,28 +1790,36 @@ static bs_status read_linear(ox *c, const Onnx__NodeProto *n, int classifier, va
   if (st) goto out;
   char buf[32];
   bs_transform t;
-  if ((st = post_transform(c, n, attr_str(n, "post_transform", "NONE", buf, sizeof buf),
-                           &t)))
+  const char *pt = attr_str(n, "post_transform", "NONE", buf, sizeof buf);
+  if ((st = post_transform(c, n, pt, &t)) ||
+      (st = ort_rows(c, n, (int32_t)k, binary, 1, &t)))
     goto out;
-  /* onnxruntime writes (1 - s, s) without a post_transform */
+  /* onnxruntime writes (1 - s, s) but for LOGISTIC */
   if (binary) c->binary = 1;
-  if (binary && t == BS_TRANSFORM_IDENTITY) c->m->transform = BS_TRANSFORM_COMPLEMENT;
-  if (t != BS_TRANSFORM_IDENTITY)
+  if (t == BS_TRANSFORM_COMPLEMENT) c->m->transform = t;
+  if (t == BS_TRANSFORM_PROBIT || t == BS_TRANSFORM_SOFTMAX_ZERO) {
+    c->m->transform = t;
+    c->post_node = n;
+  } else if (t == BS_TRANSFORM_SIGMOID || t == BS_TRANSFORM_SOFTMAX) {
     st =
         activation(c, n, out, t == BS_TRANSFORM_SIGMOID ? BS_ACT_SIGMOID : BS_ACT_SOFTMAX,
                    0.0f, out);
+  }
 out:
   free(coef);
   free(icpt);
   return st;
 }
 
-/* Scaler: (x - offset) * scale. On the model's input (read by nothing
- * else) it is the preprocessing stage, whose float arithmetic is
+/* ---- the preprocessing stage: Imputer, Scaler, Normalizer of the input ---- */
+
+/* Scaler: (x - offset) * scale. On the model's input (or the stage's
+ * output) it grows the preprocessing stage, whose float arithmetic is
  * onnxruntime's; elsewhere an affine layer. */
 static bs_status read_scaler(ox *c, const Onnx__NodeProto *n, val *out) {
   val x;
   double *off = NULL, *sc = NULL;
+  bs_prep_op *add = NULL;
   size_t no, ns;
   bs_status st = net_input(c, n, 0, &x);
   if (!st) st = attr_numbers(c, n, "offset", &off, &no);
@@ -1700,22 +1833,12 @@ static bs_status read_scaler(ox *c, const Onnx__NodeProto *n, val *out) {
     goto out;
   }
   if ((st = need_width(c, n, &x, w))) goto out;
-  const int stage = x.kind == V_FEATURES && !c->has_prep && c->raw_consumers == 1;
-  bs_prep *p = &c->m->prep;
+  const int stage = stage_grows(c, n, 0, &x);
   bs_layer *ly = NULL;
-  if (stage) {
-    p->cols = calloc((size_t)w, sizeof *p->cols);
-    p->ops = calloc((size_t)w * 2, sizeof *p->ops);
-    if (!p->cols || !p->ops) {
-      st = NOMEM(c);
-      goto out;
-    }
-    p->n_out = w;
-    p->n_ops = 2 * w;
-    c->has_prep = 1;
-  } else if (!(ly = add_layer(c, BS_LAYER_AFFINE, x.layer, w, w)) ||
-             !(ly->scale = malloc((size_t)w * sizeof *ly->scale)) ||
-             !(ly->shift = malloc((size_t)w * sizeof *ly->shift))) {
+  if (stage ? !(add = malloc(2 * (size_t)w * sizeof *add))
+            : (!(ly = add_layer(c, BS_LAYER_AFFINE, x.layer, w, w)) ||
+               !(ly->scale = malloc((size_t)w * sizeof *ly->scale)) ||
+               !(ly->shift = malloc((size_t)w * sizeof *ly->shift)))) {
     st = NOMEM(c);
     goto out;
   }
@@ -1723,32 +1846,96 @@ static bs_status read_scaler(ox *c, const Onnx__NodeProto *n, val *out) {
     const float o = no ? (float)off[no > 1 ? j : 0] : 0.0f;
     const float s = ns ? (float)sc[ns > 1 ? j : 0] : 1.0f;
     if (stage) {
-      p->cols[j] = (bs_prep_col){.src = j, .op_off = 2 * j, .n_ops = 2};
-      p->ops[2 * j] = (bs_prep_op){.kind = BS_PREP_SUB, .a = o};
-      p->ops[2 * j + 1] = (bs_prep_op){.kind = BS_PREP_MUL, .a = s};
+      add[2 * j] = (bs_prep_op){.kind = BS_PREP_SUB, .a = o};
+      add[2 * j + 1] = (bs_prep_op){.kind = BS_PREP_MUL, .a = s};
     } else {
       ly->scale[j] = s;
       ly->shift[j] = -o * s;
     }
   }
+  if (stage) st = stage_append(c, n, w, 2, add);
   *out =
       stage ? (val){V_FEATURES, BS_NET_FEATURES, w} : (val){V_LAYER, c->n_layers - 1, w};
 out:
   free(off);
   free(sc);
+  free(add);
   return st;
 }
 
-/* Normalizer L1 on the scores: after a sigmoid, scikit-learn's one-vs-rest
- * probabilities; after a softmax, nothing to do (they sum to 1). */
-static bs_status read_normalizer(ox *c, const Onnx__NodeProto *n, const val *x,
-                                 int last) {
+/* Imputer of the input's missing values (NaN; replaced_value_float NaN,
+ * as scikit-learn's SimpleImputer is exported): the stage's IMPUTE. */
+static bs_status read_imputer(ox *c, const Onnx__NodeProto *n, const val *x, val *out) {
+  const Onnx__AttributeProto *a = attr(n, "imputed_value_floats");
+  const double rv = attr_float(n, "replaced_value_float", 0.0);
+  if (!stage_grows(c, n, 0, x))
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "an Imputer is supported on the model's input only (read by it alone)");
+  if (!isnan(rv) || attr(n, "imputed_value_int64s"))
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "an Imputer of values other than float NaN is not supported");
+  const size_t nv = a ? a->n_floats : 0;
+  const int32_t w = x->width >= 0 ? x->width : nv > 1 ? (int32_t)nv : -1;
+  if (w < 1 || w > (1 << 24) || (nv != 1 && nv != (size_t)w))
+    return FAILN(c, n, BS_E_FORMAT, "has %zu imputed values for %d features", nv, (int)w);
+  bs_status st = need_width(c, n, x, w);
+  bs_prep_op *add = st ? NULL : malloc((size_t)w * sizeof *add);
+  if (!st && !add) st = NOMEM(c);
+  for (int32_t j = 0; !st && j < w; j++)
+    add[j] = (bs_prep_op){.kind = BS_PREP_IMPUTE, .a = a->floats[nv > 1 ? j : 0]};
+  if (!st) st = stage_append(c, n, w, 1, add);
+  free(add);
+  *out = (val){V_FEATURES, BS_NET_FEATURES, w};
+  return st;
+}
+
+/* Normalizer of the input: the stage's row-wise step, after the column
+ * ops so far; the Scalers that follow come after it. */
+static bs_status stage_normalizer(ox *c, const Onnx__NodeProto *n, const val *x,
+                                  const char *norm, val *out) {
+  bs_prep *p = &c->m->prep;
+  const int32_t k = strcmp(norm, "MAX") == 0  ? BS_PREP_NORM_MAX
+                    : strcmp(norm, "L1") == 0 ? BS_PREP_NORM_L1
+                    : strcmp(norm, "L2") == 0 ? BS_PREP_NORM_L2
+                                              : BS_PREP_NORM_NONE;
+  if (!k) return FAILN(c, n, BS_E_FORMAT, "norm '%s' is not MAX, L1 or L2", norm);
+  if (!stage_grows(c, n, 0, x))
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "normalizes the model's input, which other nodes read too (not "
+                 "supported)");
+  if (x->width < 1)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s", "reads features of unknown width");
+  if (p->norm)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "a second Normalizer of the input (batchscore's preprocessing has one "
+                 "row-wise step)");
+  bs_status st = stage_append(c, n, x->width, 0, NULL);
+  if (st) return st;
+  p->norm = k;
+  for (int32_t j = 0; j < p->n_out; j++) p->cols[j].n_pre = p->cols[j].n_ops;
+  *out = (val){V_FEATURES, BS_NET_FEATURES, x->width};
+  return BS_OK;
+}
+
+/* Normalizer: of the input, the stage's row-wise step; of the scores, L1
+ * only: after a sigmoid, scikit-learn's one-vs-rest probabilities; after a
+ * softmax, nothing to do (they sum to 1). */
+static bs_status read_normalizer(ox *c, const Onnx__NodeProto *n, const val *x, int last,
+                                 val *out) {
   char buf[16];
   const char *norm = attr_str(n, "norm", "MAX", buf, sizeof buf);
+  if (x->kind == V_FEATURES) return stage_normalizer(c, n, x, norm, out);
+  *out = *x;
   if (!last || strcmp(norm, "L1") != 0)
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
-                 "only an L1 Normalizer of the scores is supported (as the last step)");
+                 "only a Normalizer of the model's input, or an L1 Normalizer of the "
+                 "scores as the last step, is supported");
   bs_model *m = c->m;
+  /* SOFTMAX_ZERO's rows sum to 1, as softmax's do (or are NaN) */
+  if (m->transform == BS_TRANSFORM_PROBIT)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
+                 "an L1 Normalizer after post_transform PROBIT is not supported");
+  if (m->transform == BS_TRANSFORM_SOFTMAX_ZERO) return BS_OK;
   if (x->kind == V_LAYER) {
     bs_layer *ly = &c->layers[x->layer];
     if (x->layer != c->n_layers - 1 || ly->kind != BS_LAYER_ACTIVATION)
@@ -1802,6 +1989,35 @@ static int times_one(ox *c, const Onnx__NodeProto *n) {
   return one;
 }
 
+/* Reshape to rows of a constant shape [-1 or 0, k] (skl2onnx ends its
+ * double regressors with one): k (-1: any) in *k. */
+static int reshape_rows(ox *c, const Onnx__NodeProto *n, int64_t *k) {
+  const Onnx__TensorProto *t;
+  if (!domain_is(n, 0) || strcmp(S(n->op_type), "Reshape") != 0 || n->n_input != 2)
+    return 0;
+  input_val(c, n, 1, &t);
+  if (!t || !t->has_data_type || t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+      tensor_count(t) != 2)
+    return 0;
+  int64_t d[2];
+  if (t->has_raw_data && t->raw_data.len == sizeof d)
+    memcpy(d, t->raw_data.data, sizeof d);
+  else if (!t->has_raw_data && t->n_int64_data == 2)
+    d[0] = t->int64_data[0], d[1] = t->int64_data[1];
+  else
+    return 0;
+  if (k) *k = d[1];
+  return (d[0] == -1 || d[0] == 0) && (d[1] == -1 || d[1] > 0);
+}
+
+/* What passes the scores on unchanged: passes_on's ops, a Mul by 1, a
+ * Reshape to rows, and in a graph of double input a Cast to double. */
+static int passes(ox *c, const Onnx__NodeProto *n) {
+  return passes_on(n) || times_one(c, n) || reshape_rows(c, n, NULL) ||
+         (c->f64 && domain_is(n, 0) && strcmp(S(n->op_type), "Cast") == 0 &&
+          attr_int(n, "to", 0) == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE);
+}
+
 /* Imports node v (its inputs are imported), whose output `slot` is used. */
 static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
   const Onnx__NodeProto *n = c->g->node[v];
@@ -1812,14 +2028,34 @@ static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
   if (n->n_input == 0) return FAILN(c, n, BS_E_FORMAT, "%s", "has no input");
   const val *x = input_val(c, n, 0, &init);
   const int forest = x->kind == V_FOREST;
-  if (passes_on(n) || times_one(c, n)) {
+  int64_t k;
+  if (reshape_rows(c, n, &k) && k != -1 && x->width >= 0 && k != x->width)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "reshapes rows of %d values to %lld",
+                 (int)x->width, (long long)k);
+  if (passes(c, n)) {
     if (x->kind == V_NONE) return FAILN(c, n, BS_E_UNSUPPORTED, "%s", "reads a constant");
     *out = *x;
+    c->fshared[v] = c->readers[v] > 1 || features_shared(c, n, 0);
     return BS_OK;
   }
+  if (c->f64 && domain_is(n, 1))
+    return FAILN(c, n, BS_E_UNSUPPORTED,
+                 "operator %s in a graph of double input (batchscore reads double graphs "
+                 "of ai.onnx operators: MatMul, Gemm, Add, Sub, Div, Mul, a final "
+                 "Sigmoid or Softmax)",
+                 op);
+  if (c->post_node && !(last && domain_is(n, 1) && strcmp(op, "Normalizer") == 0))
+    return FAILN(c, c->post_node, BS_E_UNSUPPORTED,
+                 "post_transform %s is supported on the model's scores only (then an L1 "
+                 "Normalizer at most)",
+                 c->m->transform == BS_TRANSFORM_PROBIT ? "PROBIT" : "SOFTMAX_ZERO");
   if (domain_is(n, 1) && strcmp(op, "Normalizer") == 0) {
-    *out = *x;
-    return read_normalizer(c, n, x, last);
+    c->fshared[v] = c->readers[v] > 1;
+    return read_normalizer(c, n, x, last, out);
+  }
+  if (domain_is(n, 1) && strcmp(op, "Imputer") == 0) {
+    c->fshared[v] = c->readers[v] > 1;
+    return read_imputer(c, n, x, out);
   }
   if (forest)
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
@@ -1833,7 +2069,8 @@ static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
        strcmp(op, "TreeEnsembleRegressor") == 0 || strcmp(op, "TreeEnsemble") == 0)) {
     if (x->kind != V_FEATURES || c->n_layers > 0 || c->m->kind == BS_MODEL_FOREST)
       return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
-                   "a tree ensemble reads the model's input (or a Scaler of it) only");
+                   "a tree ensemble reads the model's input (or its Imputer, Scaler, "
+                   "Normalizer) only");
     bs_status st = strcmp(op, "TreeEnsemble") == 0 ? read_trees_v5(c, n)
                                                    : read_trees_v3(c, n, classifier);
     *out = (val){V_FOREST, -1, c->m->n_groups};
@@ -1843,12 +2080,18 @@ static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
     return read_linear(c, n, 1, out);
   if (domain_is(n, 1) && strcmp(op, "LinearRegressor") == 0)
     return read_linear(c, n, 0, out);
-  if (domain_is(n, 1) && strcmp(op, "Scaler") == 0) return read_scaler(c, n, out);
+  if (domain_is(n, 1) && strcmp(op, "Scaler") == 0) {
+    c->fshared[v] = c->readers[v] > 1;
+    return read_scaler(c, n, out);
+  }
   if (domain_is(n, 0)) {
     if (strcmp(op, "Gemm") == 0) return read_gemm(c, n, 1, out);
     if (strcmp(op, "MatMul") == 0) return read_gemm(c, n, 0, out);
+    c->fshared[v] = c->readers[v] > 1; /* if Add or Mul grow the stage */
     if (strcmp(op, "Add") == 0) return read_binary(c, n, 0, out);
     if (strcmp(op, "Mul") == 0) return read_binary(c, n, 1, out);
+    if (strcmp(op, "Sub") == 0) return read_binary(c, n, 2, out);
+    if (strcmp(op, "Div") == 0) return read_binary(c, n, 3, out);
     if (strcmp(op, "BatchNormalization") == 0) return read_batchnorm(c, n, out);
     if (act_of(op, &act)) {
       val in;
@@ -1862,6 +2105,32 @@ static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
                "operator %s%s%s is not supported (batchscore reads ONNX tree ensembles, "
                "linear models, Scaler, Normalizer, ZipMap and feed-forward networks)",
                domain_is(n, 0) ? "" : S(n->domain), domain_is(n, 0) ? "" : ".", op);
+}
+
+/* A graph of double input computes in double, as onnxruntime does: its
+ * layers become a network in double (kernels/model.h, bs_network.f64),
+ * from the weights as the file gives them; it must be a chain of dense
+ * and affine layers. */
+static bs_status network_f64(ox *c) {
+  bs_network *net = &c->m->network;
+  for (int32_t l = 0; l < net->n_layers; l++) {
+    bs_layer *ly = &net->layers[l];
+    const int dense = ly->kind == BS_LAYER_DENSE;
+    if (!(dense || ly->kind == BS_LAYER_AFFINE) || ly->act != BS_ACT_LINEAR ||
+        ly->n_inputs > 0 || !(dense ? ly->w64 && ly->b64 : ly->scale64 && ly->shift64))
+      return bs_fail(c->err, BS_E_UNSUPPORTED,
+                     "%s: a graph of double input is supported as a chain of MatMul, "
+                     "Gemm, Add, Sub, Div and Mul, then Sigmoid or Softmax (its layer "
+                     "%d is not)",
+                     c->path, (int)l);
+    free(ly->w);
+    free(ly->b);
+    free(ly->scale);
+    free(ly->shift);
+    ly->w = ly->b = ly->scale = ly->shift = NULL;
+  }
+  net->f64 = 1;
+  return BS_OK;
 }
 
 /* The layers into the model: simplified, a final sigmoid or softmax as
@@ -1886,6 +2155,7 @@ static bs_status finish_network(ox *c, const val *outv) {
     last->act = BS_ACT_LINEAR;
     if ((st = bs_network_simplify(m, c->err))) return st;
   }
+  if (c->f64 && (st = network_f64(c))) return st;
   m->n_groups = m->network.layers[m->network.n_layers - 1].n_out;
   m->binary_pair = c->binary;
   if (c->binary && (m->n_groups != 2 || m->network.n_layers != 1))
@@ -1902,25 +2172,28 @@ static bs_status import_graph(ox *c) {
       (st = needed_nodes(c, outp->idx)))
     return st;
   int32_t *slot = malloc(c->g->n_node * sizeof *slot);
-  if (!(c->vals = calloc(c->g->n_node, sizeof *c->vals)) || !slot) {
+  c->readers = calloc(c->g->n_node, sizeof *c->readers);
+  c->fshared = calloc(c->g->n_node, 1);
+  if (!(c->vals = calloc(c->g->n_node, sizeof *c->vals)) || !slot || !c->readers ||
+      !c->fshared) {
     free(slot);
     return NOMEM(c);
   }
-  /* the output slot each node is read at: a classifier's scores */
+  /* the output slot each node is read at (a classifier's scores), and by
+   * how many inputs */
   for (int32_t i = 0; i < c->n_order; i++) slot[c->order[i]] = 0;
   for (int32_t i = 0; i < c->n_order; i++) {
     const Onnx__NodeProto *n = c->g->node[c->order[i]];
     for (size_t k = 0; k < n->n_input; k++) {
       const named *p = find(c->prod, c->n_prod, n->input[k]);
-      if (p) slot[p->idx] = p->out;
+      if (p) slot[p->idx] = p->out, c->readers[p->idx]++;
     }
   }
   slot[outp->idx] = outp->out;
+  c->readers[outp->idx]++;
   /* the last operation before those that pass the scores on */
   int32_t tail = c->n_order;
-  while (tail > 1 && (passes_on(c->g->node[c->order[tail - 1]]) ||
-                      times_one(c, c->g->node[c->order[tail - 1]])))
-    tail--;
+  while (tail > 1 && passes(c, c->g->node[c->order[tail - 1]])) tail--;
   for (int32_t i = 0; i < c->n_order && !st; i++)
     st = read_node(c, c->order[i], slot[c->order[i]], i == tail - 1);
   free(slot);
@@ -1930,9 +2203,10 @@ static bs_status import_graph(ox *c) {
     return bs_fail(c->err, BS_E_UNSUPPORTED, "%s: the model's input width is unknown",
                    c->path);
   c->m->n_features = c->n_features;
-  if (c->has_prep && c->m->prep.n_out != c->n_features)
-    return bs_fail(c->err, BS_E_FORMAT, "%s: the Scaler's width differs from the input's",
-                   c->path);
+  if (c->has_prep && (c->m->prep.n_out != c->n_features ||
+                      bs_prep_check(&c->m->prep, c->n_features, c->err)))
+    return bs_fail(c->err, BS_E_FORMAT,
+                   "%s: the preprocessing's width differs from the input's", c->path);
   if (outv->kind == V_FOREST) return BS_OK;
   return finish_network(c, outv);
 }
@@ -1967,6 +2241,8 @@ bs_status bs_model_load_onnx(const char *data, size_t len, const char *path, bs_
   free(c.init);
   free(c.order);
   free(c.vals);
+  free(c.readers);
+  free(c.fshared);
   onnx__model_proto__free_unpacked(mp, &alloc);
   if (st) bs_model_free(m);
   return st;

@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
       double d = fabs((double)x - (double)y), r = y != 0 ? d / fabs((double)y) : d;
       if (d > maxabs) maxabs = d;
       if (r > maxrel) maxrel = r;
-      same = d <= atol || d <= rtol * fabs((double)y);
+      same = x == y || d <= atol || d <= rtol * fabs((double)y); /* x == y: infinities */
     }
     if (!same && bad++ == 0) first = k;
   }

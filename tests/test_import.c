@@ -343,6 +343,56 @@ START_TEST(test_transform_softmax) {
 }
 END_TEST
 
+/* onnxruntime 1.32's PROBIT, bit for bit (its outputs printed to 17
+ * digits): its own erfinv, infinite at 0 and 1, NaN outside [0, 1]. */
+START_TEST(test_transform_probit) {
+  bs_model m = transform_model(BS_TRANSFORM_PROBIT, 1);
+  float v[] = {0.2f, 0.7f, 0.1f, 0.625f, 0.225f, 0.3f, 0.0f, 1.0f, 1.1f, -0.4f};
+  const float want[] = {-0.8417561054229736f,
+                        0.5244458913803101f,
+                        -1.2817128896713257f,
+                        0.31865131855010986f,
+                        -0.7555236220359802f,
+                        -0.5244458913803101f,
+                        -INFINITY,
+                        INFINITY};
+  bs_model_transform(&m, v, 10);
+  for (int i = 0; i < 8; i++) assert_float_bits(v[i], want[i]);
+  ck_assert(isnan(v[8]) && isnan(v[9]));
+}
+END_TEST
+
+/* onnxruntime 1.32's SOFTMAX_ZERO, bit for bit: margins within 1e-7 of 0
+ * stay (near) 0; a row of zeros is NaN (0 / 0). */
+START_TEST(test_transform_softmax_zero) {
+  bs_model m = transform_model(BS_TRANSFORM_SOFTMAX_ZERO, 3);
+  float v[] = {0.1f, 0,    0.5f, 0.625f, 0, 0.79999995f, 0.225f, 0,    1.2f,  1.1f,  0,
+               2.2f, 0.2f, 0,    0,      0, 0,           0,      2.0f, 1e-8f, -1e-8f};
+  const float want[] = {0.40131232142448425f,
+                        0,
+                        0.5986876487731934f,
+                        0.456361323595047f,
+                        0,
+                        0.5436387062072754f,
+                        0.27388501167297363f,
+                        0,
+                        0.7261149883270264f,
+                        0.2497398853302002f,
+                        0,
+                        0.7502601146697998f,
+                        1,
+                        0,
+                        0};
+  bs_model_transform(&m, v, 7);
+  for (int i = 0; i < 15; i++) assert_float_bits(v[i], want[i]);
+  for (int i = 15; i < 18; i++) ck_assert(isnan(v[i]));
+  /* exp(2 - 2) / 1; the near-zeros times exp(-2), over 1 */
+  assert_float_bits(v[18], 1.0f);
+  assert_float_bits(v[19], 1e-8f * expf(-2.0f));
+  assert_float_bits(v[20], -1e-8f * expf(-2.0f));
+}
+END_TEST
+
 START_TEST(test_transform_argmax) {
   bs_model m = transform_model(BS_TRANSFORM_ARGMAX, 3);
   ck_assert_int_eq(bs_model_out_cols(&m, 0), 1);
@@ -879,6 +929,8 @@ static Suite *import_suite(void) {
   tcase_add_test(tc, test_transform_exp_identity_hinge);
   tcase_add_test(tc, test_transform_softmax);
   tcase_add_test(tc, test_transform_argmax);
+  tcase_add_test(tc, test_transform_probit);
+  tcase_add_test(tc, test_transform_softmax_zero);
   tcase_add_test(tc, test_xgb_multiclass_groups);
   tcase_add_test(tc, test_xgb_dart);
   tcase_add_test(tc, test_xgb_categorical);

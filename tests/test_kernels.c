@@ -28,6 +28,7 @@
  * (score_f64) whose values sit on, just below and just above the double
  * thresholds, which no float can tell apart. */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -282,6 +283,13 @@ static void add_random_prep(rng *r, bs_model *m) {
         for (int32_t k = 0; k < o->n; k++) p->pool[p->n_pool++] = thresholds[first + k];
       }
     }
+  }
+  /* Half the stages have a row-wise step (onnxruntime's Normalizer)
+   * after some of each column's ops. */
+  if (rng_below(r, 2) == 0) {
+    p->norm = BS_PREP_NORM_MAX + (int32_t)rng_below(r, 3);
+    for (int32_t j = 0; j < width; j++)
+      p->cols[j].n_pre = (int32_t)rng_below(r, (uint32_t)p->cols[j].n_ops + 1);
   }
   bs_error err = {0};
   ck_assert_int_eq(bs_prep_check(p, n_raw, &err), BS_OK);
@@ -643,23 +651,58 @@ static double spec_op(const bs_prep *p, const bs_prep_op *o, double v) {
   return NAN;
 }
 
+/* The row-wise step from model.h's rules, written once for both kinds of
+ * rows: a float row's values are floats already, whose squares double
+ * holds exactly. */
+static void spec_norm(int32_t norm, double *y, int32_t n) {
+  float s = norm == BS_PREP_NORM_MAX ? -FLT_MAX : 0.0f;
+  for (int32_t j = 0; j < n; j++) {
+    const float x = (float)y[j];
+    if (norm == BS_PREP_NORM_MAX && x > s) s = x;
+    if (norm == BS_PREP_NORM_L1) s += fabsf(x);
+    if (norm == BS_PREP_NORM_L2) s += (float)(y[j] * y[j]);
+  }
+  for (int32_t j = 0; j < n; j++) {
+    const float x = (float)y[j];
+    if (s == 0.0f)
+      y[j] = x;
+    else if (norm != BS_PREP_NORM_L2)
+      y[j] = x / s;
+    else
+      y[j] = (y[j] < 0 ? -1.0f : 1.0f) * sqrtf((float)(y[j] * y[j]) / s);
+  }
+}
+
+/* Ops [from, to) of column c on v (float rows: each rounded to float). */
+static double spec_ops(const bs_prep *p, const bs_prep_col *c, int32_t from, int32_t to,
+                       double v, int to_float) {
+  for (int32_t i = from; i < to; i++) {
+    v = spec_op(p, &p->ops[c->op_off + i], v);
+    if (to_float) v = (float)v;
+  }
+  return v;
+}
+
 /* Rows of floats (rows) or doubles (rows64) through the stage, as doubles
  * (float rows: each op rounded to float). */
 static double *spec_prep(const bs_prep *p, const float *rows, const double *rows64,
                          size_t n, size_t stride) {
   double *y = malloc((n ? n : 1) * (size_t)p->n_out * sizeof *y);
   CHECK(y != NULL);
-  for (size_t r = 0; r < n; r++)
+  for (size_t r = 0; r < n; r++) {
+    double *yr = y + r * (size_t)p->n_out;
     for (int32_t j = 0; j < p->n_out; j++) {
       const bs_prep_col *c = &p->cols[j];
       double v = rows ? (double)rows[r * stride + (size_t)c->src]
                       : rows64[r * stride + (size_t)c->src];
-      for (int32_t i = 0; i < c->n_ops; i++) {
-        v = spec_op(p, &p->ops[c->op_off + i], v);
-        if (rows) v = (float)v;
-      }
-      y[r * (size_t)p->n_out + (size_t)j] = v;
+      yr[j] = spec_ops(p, c, 0, p->norm ? c->n_pre : c->n_ops, v, rows != NULL);
     }
+    if (!p->norm) continue;
+    spec_norm(p->norm, yr, p->n_out);
+    for (int32_t j = 0; j < p->n_out; j++)
+      yr[j] = spec_ops(p, &p->cols[j], p->cols[j].n_pre, p->cols[j].n_ops, yr[j],
+                       rows != NULL);
+  }
   return y;
 }
 
@@ -709,6 +752,82 @@ static void spec_score_f64(const bs_model *m, const double *rows, size_t n, size
   }
   spec_pair(m, out, n);
 }
+
+/* The row-wise step against onnxruntime 1.32's Normalizer of float and of
+ * double rows (its outputs, printed to 9 digits): a zero row, a row whose
+ * largest value is -0, NaN, squares that overflow float. */
+START_TEST(test_prep_rowwise_onnxruntime) {
+  static const double in[5][4] = {{3.0, -4.0, 0.5, 1e-3},
+                                  {0, 0, 0, 0},
+                                  {-2, -1, -0.0, -7},
+                                  {1.1, NAN, 2.2, -3.3},
+                                  {1e30, 3e29, -1e-30, 7.0}};
+  static const float want[3][5][4] = {
+      {{1, -1.33333337f, 0.166666672f, 0.000333333359f},
+       {0, 0, 0, 0},
+       {-2, -1, -0.0f, -7},
+       {0.5f, NAN, 1, -1.5f},
+       {1, 0.300000012f, -0.0f, 7.00000002e-30f}},
+      {{0.39994669f, -0.533262253f, 0.0666577816f, 0.000133315567f},
+       {0, 0, 0, 0},
+       {-0.200000003f, -0.100000001f, -0.0f, -0.699999988f},
+       {NAN, NAN, NAN, NAN},
+       {0.769230843f, 0.230769247f, -0.0f, 5.38461575e-30f}},
+      {{0.597022295f, -0.796029687f, 0.0995037109f, 0.000199007438f},
+       {0, 0, 0, 0},
+       {-0.272165537f, -0.136082768f, 0, -0.952579319f},
+       {NAN, NAN, NAN, NAN},
+       {NAN, NAN, -0.0f, 0}}};
+  bs_prep_col cols[4];
+  for (int32_t j = 0; j < 4; j++) cols[j] = (bs_prep_col){.src = j};
+  float rows[20], out[20];
+  double rows64[20], out64[20];
+  for (int i = 0; i < 20; i++) rows64[i] = in[i / 4][i % 4], rows[i] = (float)rows64[i];
+  for (int k = 0; k < 3; k++) {
+    const bs_prep p = {.cols = cols, .n_out = 4, .norm = BS_PREP_NORM_MAX + k};
+    bs_error err = {0};
+    ck_assert_int_eq(bs_prep_check(&p, 4, &err), BS_OK);
+    bs_prep_apply(&p, rows, 5, 4, out);
+    bs_prep_apply_f64(&p, rows64, 5, 4, out64);
+    for (int i = 0; i < 20; i++) {
+      float w = want[k][i / 4][i % 4], w64 = w;
+      if (k == 2 && i == 3) w64 = 0.000199007423f; /* squared in double */
+      if (!(memcmp(&out[i], &w, 4) == 0 || (isnan(out[i]) && isnan(w))))
+        ck_abort_msg("norm %d, float row %d col %d: %.9g, want %.9g", k, i / 4, i % 4,
+                     (double)out[i], (double)w);
+      if (!(memcmp(&(float){(float)out64[i]}, &w64, 4) == 0 ||
+            (isnan(out64[i]) && isnan(w64))) ||
+          (!isnan(out64[i]) && out64[i] != (float)out64[i]))
+        ck_abort_msg("norm %d, double row %d col %d: %.17g, want %.9g", k, i / 4, i % 4,
+                     out64[i], (double)w64);
+    }
+  }
+}
+END_TEST
+
+/* Column ops before and after the row-wise step: (x - 1) / L1, then * 2 + 0.5;
+ * an unknown step and n_pre beyond a column's ops are refused. */
+START_TEST(test_prep_rowwise_order) {
+  bs_prep_op ops[3] = {{.kind = BS_PREP_SUB, .a = 1},
+                       {.kind = BS_PREP_MUL, .a = 2},
+                       {.kind = BS_PREP_ADD, .a = 0.5}};
+  bs_prep_col cols[2] = {{.src = 1, .op_off = 0, .n_ops = 3, .n_pre = 1},
+                         {.src = 0, .op_off = 1, .n_ops = 0, .n_pre = 0}};
+  bs_prep p = {.cols = cols, .n_out = 2, .ops = ops, .n_ops = 3, .norm = BS_PREP_NORM_L1};
+  bs_error err = {0};
+  ck_assert_int_eq(bs_prep_check(&p, 2, &err), BS_OK);
+  const float rows[2] = {-2.0f, 4.0f};
+  float out[2];
+  bs_prep_apply(&p, rows, 1, 2, out);
+  /* (4 - 1, -2) over |3| + |-2| = 5: (0.6, -0.4); column 0 then * 2 + 0.5 */
+  ck_assert(out[0] == (float)((float)(0.6f * 2.0) + 0.5) && out[1] == -0.4f);
+  cols[0].n_pre = 4;
+  ck_assert_int_eq(bs_prep_check(&p, 2, &err), BS_E_FORMAT);
+  cols[0].n_pre = 1;
+  p.norm = BS_PREP_NORM_COUNT;
+  ck_assert_int_eq(bs_prep_check(&p, 2, &err), BS_E_FORMAT);
+}
+END_TEST
 
 /* CatBoost's hashes of integer codes (1 to 11 characters), as CatBoost
  * 1.2.10 lists them in a model's categorical_features. */
@@ -1112,6 +1231,8 @@ static Suite *kernels_suite(void) {
   tcase_set_timeout(tc, TEST_TIMEOUT);
   tcase_add_test(tc, test_ref_matches_spec);
   tcase_add_test(tc, test_catboost_hash);
+  tcase_add_test(tc, test_prep_rowwise_onnxruntime);
+  tcase_add_test(tc, test_prep_rowwise_order);
   tcase_add_test(tc, test_ref_f64_matches_spec);
   tcase_add_loop_test(tc, test_kernel_f64_matches_ref, 0, nk);
   tcase_add_loop_test(tc, test_kernel_matches_ref, 0, nk);

@@ -164,6 +164,38 @@ START_TEST(test_format_onnx) {
 }
 END_TEST
 
+/* ONNX preprocessing in one stage: Imputer, then the Normalizer as its
+ * row-wise step, then the Scaler after it; MinMaxScaler's Mul and Add
+ * before a Normalizer of a forest's input. */
+START_TEST(test_onnx_prep_stage) {
+  bs_model m;
+  bs_error err = {0};
+  size_t len;
+  char *data = read_src("data/onnx/sk_bc_imputer_l2_logreg.onnx", &len);
+  ck_assert_int_eq(bs_model_load(data, len, "lr", &m, &err), BS_OK);
+  ck_assert_int_eq(m.kind, BS_MODEL_NETWORK);
+  ck_assert_int_eq(m.prep.norm, BS_PREP_NORM_L2);
+  ck_assert_int_eq(m.prep.n_out, 30);
+  for (int32_t j = 0; j < 30; j++) {
+    const bs_prep_col *c = &m.prep.cols[j];
+    ck_assert(c->src == j && c->n_ops == 3 && c->n_pre == 1);
+    ck_assert_int_eq(m.prep.ops[c->op_off].kind, BS_PREP_IMPUTE);
+    ck_assert_int_eq(m.prep.ops[c->op_off + 1].kind, BS_PREP_SUB);
+    ck_assert_int_eq(m.prep.ops[c->op_off + 2].kind, BS_PREP_MUL);
+  }
+  bs_model_free(&m);
+  free(data);
+  data = read_src("data/onnx/sk_iris_minmax_max_rf.onnx", &len);
+  ck_assert_int_eq(bs_model_load(data, len, "rf", &m, &err), BS_OK);
+  ck_assert_int_eq(m.kind, BS_MODEL_FOREST);
+  ck_assert_int_eq(m.prep.norm, BS_PREP_NORM_MAX);
+  ck_assert(m.prep.cols[3].n_ops == 2 && m.prep.cols[3].n_pre == 2);
+  ck_assert_int_eq(m.prep.ops[m.prep.cols[3].op_off].kind, BS_PREP_MUL);
+  bs_model_free(&m);
+  free(data);
+}
+END_TEST
+
 /* Bytes that look like a .keras archive but are no zip: said so. */
 START_TEST(test_format_damaged_keras) {
   static const char bytes[] = "PK\x03\x04....model.weights.h5";
@@ -310,6 +342,7 @@ static Suite *models_suite(void) {
   tcase_add_test(tc, test_format_xgboost_first);
   tcase_add_test(tc, test_format_damaged_keras);
   tcase_add_test(tc, test_format_onnx);
+  tcase_add_test(tc, test_onnx_prep_stage);
   suite_add_tcase(s, tc);
   tc = tcase_create("kernels");
   tcase_add_test(tc, test_kernel_for_other_family);
