@@ -671,10 +671,4 @@ static Suite *cuda_host_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(cuda_host_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(cuda_host_suite()); }

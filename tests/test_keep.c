@@ -439,10 +439,4 @@ static Suite *keep_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(keep_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
-}
+int main(void) { return run_suite(keep_suite()); }

@@ -306,7 +306,7 @@ static Suite *keras_suite(void) {
   Suite *s = suite_create("keras");
   TCase *tc = tcase_create("archives");
   tcase_set_timeout(tc, 120);
-  tcase_add_loop_test(tc, test_twins, 0, (int)(sizeof twins / sizeof twins[0]));
+  tcase_add_table_test(tc, test_twins, twins);
   tcase_add_test(tc, test_rebuilt);
   tcase_add_test(tc, test_crc);
   tcase_add_test(tc, test_bombs);
@@ -315,10 +315,4 @@ static Suite *keras_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(keras_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(keras_suite()); }

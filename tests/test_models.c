@@ -305,7 +305,7 @@ static Suite *models_suite(void) {
   tcase_add_test(tc, test_isolated_skipped);
   suite_add_tcase(s, tc);
   tc = tcase_create("formats");
-  tcase_add_loop_test(tc, test_format_kinds, 0, (int)(sizeof kinds / sizeof kinds[0]));
+  tcase_add_table_test(tc, test_format_kinds, kinds);
   tcase_add_test(tc, test_format_catboost_json);
   tcase_add_test(tc, test_format_xgboost_first);
   tcase_add_test(tc, test_format_damaged_keras);
@@ -318,10 +318,4 @@ static Suite *models_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(models_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(models_suite()); }

@@ -381,7 +381,7 @@ static Suite *outtx_suite(void) {
   Suite *s = suite_create("outtx");
   TCase *tc = tcase_create("core");
   tcase_set_timeout(tc, TEST_TIMEOUT);
-  tcase_add_loop_test(tc, test_decide, 0, sizeof decide_cases / sizeof decide_cases[0]);
+  tcase_add_table_test(tc, test_decide, decide_cases);
   tcase_add_test(tc, test_part_round_trip);
   tcase_add_test(tc, test_part_damage);
   tcase_add_test(tc, test_record);
@@ -392,9 +392,5 @@ static Suite *outtx_suite(void) {
 
 int main(void) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the tests look at HDF5 failures */
-  SRunner *sr = srunner_create(outtx_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return run_suite(outtx_suite());
 }

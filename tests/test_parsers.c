@@ -960,8 +960,7 @@ static Suite *parsers_suite(void) {
   tcase_add_test(tc, test_json_numbers);
   tcase_add_test(tc, test_json_reals_bitwise);
   tcase_add_test(tc, test_json_nonfinite_words);
-  tcase_add_loop_test(tc, test_json_refused, 0,
-                      (int)(sizeof json_cases / sizeof json_cases[0]));
+  tcase_add_table_test(tc, test_json_refused, json_cases);
   tcase_add_test(tc, test_json_error_line);
   tcase_add_test(tc, test_json_depth);
   tcase_add_test(tc, test_json_truncated);
@@ -971,8 +970,7 @@ static Suite *parsers_suite(void) {
 
   tc = tcase_create("ubjson");
   tcase_add_test(tc, test_ubj_read);
-  tcase_add_loop_test(tc, test_ubj_refused, 0,
-                      (int)(sizeof ubj_cases / sizeof ubj_cases[0]));
+  tcase_add_table_test(tc, test_ubj_refused, ubj_cases);
   tcase_add_test(tc, test_ubj_depth);
   tcase_add_test(tc, test_ubj_truncated);
   tcase_add_test(tc, test_ubj_mutations);
@@ -980,10 +978,4 @@ static Suite *parsers_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(parsers_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(parsers_suite()); }
