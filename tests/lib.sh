@@ -64,6 +64,35 @@ expect_fail() {
   done
 }
 
+# refusals STATUS MODEL: the cases as data, one a line on stdin,
+# "what|input|message": expect_fail for each, batchscore --model MODEL
+# --input INPUT --output $OUT. Blank lines are skipped.
+refusals() {
+  local st=$1 model=$2 name input message
+  while IFS="|" read -r name input message; do
+    [ -n "$name" ] || continue
+    expect_fail "$name" "$st" "$message" --model "$model" --input "$input" \
+      --output "$OUT" </dev/null
+  done
+}
+
+# ranks_of OUTPUT: pids of the batchscore ranks writing OUTPUT (not
+# mpirun, not other tests' jobs).
+ranks_of() {
+  for pid in $(pgrep -f -- "$1"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = batchscore ] && echo "$pid"
+  done
+}
+
+# wait_parts N: up to 30 s for $OUT.partial to hold N published parts.
+wait_parts() {
+  for _ in $(seq 1 300); do
+    [ "$(ls "$OUT.partial" 2>/dev/null | grep -c '\.part$')" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # csv_shards CSV DIR: CSV's rows in shards of 150, each with the header.
 csv_shards() {
   mkdir -p "$2"
