@@ -127,9 +127,10 @@ double match_on_threads(const bs_kernel *k, const bs_model *m, const float *rows
   return worst;
 }
 
-void assert_blocks_independent(const bs_kernel *k, const bs_model *m, int threads,
-                               const float *rows, size_t n, size_t stride,
-                               size_t max_block, int rescore, uint64_t seed) {
+/* assert_blocks_independent on one thread count. */
+static void blocks_on(const bs_kernel *k, const bs_model *m, int threads,
+                      const float *rows, size_t n, size_t stride, size_t max_block,
+                      int rescore, uint64_t seed) {
   const size_t kk = (size_t)m->n_groups;
   float *whole = score_all(k, m, threads, rows, n, stride);
   float *parts = margins_for(m, n);
@@ -163,4 +164,11 @@ void assert_blocks_independent(const bs_kernel *k, const bs_model *m, int thread
   bs_kernel_release(&inst);
   free(parts);
   free(whole);
+}
+
+void assert_blocks_independent(const bs_kernel *k, const bs_model *m, const float *rows,
+                               size_t n, size_t stride, size_t max_block, int rescore,
+                               uint64_t seed) {
+  for (size_t t = 0; t < N_THREADS; t++)
+    blocks_on(k, m, thread_counts[t], rows, n, stride, max_block, rescore, seed);
 }

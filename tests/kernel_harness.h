@@ -54,12 +54,12 @@ double match_on_threads(const bs_kernel *k, const bs_model *m, const float *rows
                         const double *rows64, size_t n, size_t stride, const float *want,
                         const char *what, uint64_t seed);
 
-/* The driver's cuts must not show: one instance of k on `threads` scores
- * the rows row by row, then in blocks of 1 to max_block rows (drawn from
- * seed), then (when `rescore`) whole again, each bitwise the margins of
- * one whole block from a fresh instance. */
-void assert_blocks_independent(const bs_kernel *k, const bs_model *m, int threads,
-                               const float *rows, size_t n, size_t stride,
-                               size_t max_block, int rescore, uint64_t seed);
+/* The driver's cuts must not show: on every thread count, one instance of
+ * k scores the rows row by row, then in blocks of 1 to max_block rows
+ * (drawn from seed), then (when `rescore`) whole again, each bitwise the
+ * margins of one whole block from a fresh instance. */
+void assert_blocks_independent(const bs_kernel *k, const bs_model *m, const float *rows,
+                               size_t n, size_t stride, size_t max_block, int rescore,
+                               uint64_t seed);
 
 #endif

@@ -624,7 +624,7 @@ static Suite *driver_suite(void) {
   Suite *s = suite_create("driver");
   TCase *tc;
 
-  tc = tcase_create("options");
+  tc = suite_add_case(s, "options", 0);
   tcase_add_test(tc, test_options_defaults);
   tcase_add_test(tc, test_options_every_option);
   tcase_add_test(tc, test_options_iteration_range);
@@ -633,32 +633,26 @@ static Suite *driver_suite(void) {
   tcase_add_test(tc, test_options_split_path_errors);
   tcase_add_test(tc, test_options_help_version);
   tcase_add_table_test(tc, test_options_errors, bad_cmds);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("partition");
+  tc = suite_add_case(s, "partition", 0);
   tcase_add_test(tc, test_split_covers);
   tcase_add_test(tc, test_split_large);
   tcase_add_test(tc, test_chunks);
   tcase_add_test(tc, test_ranks_tile_rows);
   tcase_add_test(tc, test_gpu_assign);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("sha256");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tc = suite_add_case(s, "sha256", TEST_TIMEOUT);
   tcase_add_test(tc, test_sha256_fips);
   tcase_add_table_test(tc, test_sha256_lengths, sha_lens);
   tcase_add_test(tc, test_sha256_all_bytes);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("status");
+  tc = suite_add_case(s, "status", 0);
   tcase_add_test(tc, test_status);
   tcase_add_test(tc, test_read_file);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("progress");
+  tc = suite_add_case(s, "progress", 0);
   tcase_add_test(tc, test_progress_format);
   tcase_add_test(tc, test_progress_update);
-  suite_add_tcase(s, tc);
   return s;
 }
 

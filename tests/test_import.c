@@ -42,17 +42,25 @@ static void load_ok(const char *q, bs_model *m) {
   if (!(st == BS_OK)) ck_abort_msg("load failed (%s): %s", bs_status_str(st), err.msg);
 }
 
-/* Margins of n rows through the reference kernel, one thread. */
-static void score_ref(const bs_model *m, const float *rows, size_t n, size_t stride,
-                      float *margins) {
+/* Margins of n rows through the reference kernel, one thread: float rows,
+ * or double rows (score_f64) when rows64. */
+static void score_ref_rows(const bs_model *m, const float *rows, const double *rows64,
+                           size_t n, size_t stride, float *margins) {
   const bs_kernel *k = bs_kernel_find("ref");
   ck_assert_ptr_ne(k, NULL);
   bs_kernel_config cfg = {.threads = 1};
   bs_kernel_inst inst;
   bs_error err = {0};
   ck_assert_int_eq(bs_kernel_prepare(k, m, &cfg, &inst, &err), BS_OK);
-  ck_assert_int_eq(bs_kernel_score(&inst, rows, n, stride, margins, &err), BS_OK);
+  ck_assert_int_eq(rows64 ? bs_kernel_score_f64(&inst, rows64, n, stride, margins, &err)
+                          : bs_kernel_score(&inst, rows, n, stride, margins, &err),
+                   BS_OK);
   bs_kernel_release(&inst);
+}
+
+static void score_ref(const bs_model *m, const float *rows, size_t n, size_t stride,
+                      float *margins) {
+  score_ref_rows(m, rows, NULL, n, stride, margins);
 }
 
 static uint32_t bits_of(float x) {
@@ -750,17 +758,6 @@ static const char lgb_doc[] =
     "Tree=1\nnum_leaves=1\nnum_cat=0\nleaf_value=-0.5\nis_linear=0\nshrinkage=1\n\n\n"
     "end of trees\n";
 
-static void score_ref_f64(const bs_model *m, const double *rows, size_t n, size_t stride,
-                          float *margins) {
-  const bs_kernel *k = bs_kernel_find("ref");
-  bs_kernel_config cfg = {.threads = 1};
-  bs_kernel_inst inst;
-  bs_error err = {0};
-  ck_assert_int_eq(bs_kernel_prepare(k, m, &cfg, &inst, &err), BS_OK);
-  ck_assert_int_eq(bs_kernel_score_f64(&inst, rows, n, stride, margins, &err), BS_OK);
-  bs_kernel_release(&inst);
-}
-
 START_TEST(test_lgb_double_values) {
   bs_model m;
   bs_error err = {0};
@@ -782,7 +779,7 @@ START_TEST(test_lgb_double_values) {
                         0.5f - 0.5f, -1.25f - 0.5f, 1e4f - 0.5f};
   const size_t n = sizeof rows / sizeof rows[0];
   float out[sizeof rows / sizeof rows[0]];
-  score_ref_f64(&m, &rows[0][0], n, 2, out);
+  score_ref_rows(&m, NULL, &rows[0][0], n, 2, out);
   for (size_t i = 0; i < n; i++)
     if (!(out[i] == want[i]))
       ck_abort_msg("row %zu: %g, want %g", i, (double)out[i], (double)want[i]);
@@ -796,7 +793,7 @@ START_TEST(test_lgb_double_values) {
   ck_assert_int_eq(bs_model_select_iterations(&m, 1, 0, note, sizeof note, &err), BS_OK);
   ck_assert_str_eq(note, "");
   ck_assert_int_eq(m.forest.n_trees, 1);
-  score_ref_f64(&m, &rows[0][0], 1, 2, out);
+  score_ref_rows(&m, NULL, &rows[0][0], 1, 2, out);
   ck_assert(out[0] == -0.5f);
   memset(&err, 0, sizeof err);
   ck_assert_int_eq(bs_model_select_iterations(&m, 0, 2, note, sizeof note, &err),
@@ -846,8 +843,7 @@ static Suite *import_suite(void) {
   Suite *s = suite_create("import");
   TCase *tc;
 
-  tc = tcase_create("xgboost");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tc = suite_add_case(s, "xgboost", TEST_TIMEOUT);
   tcase_add_test(tc, test_xgb_numeric_split);
   tcase_add_table_test(tc, test_xgb_base_score, base_cases);
   tcase_add_test(tc, test_xgb_base_score_exact);
@@ -865,11 +861,9 @@ static Suite *import_suite(void) {
   tcase_add_test(tc, test_xgb_truncated);
   tcase_add_table_test(tc, test_xgb_rejected, bad_models);
   tcase_add_test(tc, test_xgb_best_iteration);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("lightgbm");
+  tc = suite_add_case(s, "lightgbm", 0);
   tcase_add_test(tc, test_lgb_double_values);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -424,8 +424,7 @@ END_TEST
 
 static Suite *keep_suite(void) {
   Suite *s = suite_create("keep");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  TCase *tc = suite_add_case(s, "core", TEST_TIMEOUT);
   tcase_add_test(tc, test_numtext_examples);
   tcase_add_test(tc, test_numtext_f32);
   tcase_add_test(tc, test_numtext_f64);
@@ -435,7 +434,6 @@ static Suite *keep_suite(void) {
   tcase_add_test(tc, test_csv_out_gzip);
   tcase_add_test(tc, test_csv_names);
   tcase_add_test(tc, test_options_keep_output);
-  suite_add_tcase(s, tc);
   return s;
 }
 

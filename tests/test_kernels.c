@@ -539,47 +539,44 @@ static void spec_pair(const bs_model *m, float *out, size_t n) {
   for (size_t r = 0; m->binary_pair && r < n; r++) out[2 * r] = -out[2 * r + 1];
 }
 
-/* Float rows: the stage (if any), the trees, the pair. */
-static void spec_score(const bs_model *m, const float *rows, size_t n, size_t stride,
-                       float *out) {
-  if (!m->prep.cols) {
+/* The trees of v (a model's kernel view) on its stage's output y, n rows
+ * of v's width: in double when f64, else rounded to float first. */
+static void spec_trees_after_stage(const bs_model *v, const double *y, size_t n, int f64,
+                                   float *out) {
+  const size_t w = (size_t)v->n_features;
+  if (f64) {
+    spec_score_trees_f64(v, y, n, w, out);
+    return;
+  }
+  float *yf = malloc((n ? n : 1) * w * sizeof *yf);
+  CHECK(yf != NULL);
+  for (size_t i = 0; i < n * w; i++) yf[i] = (float)y[i];
+  spec_score_trees(v, yf, n, w, out);
+  free(yf);
+}
+
+/* The stage (if any), the trees, the pair, on float rows, or on double
+ * rows when rows64: of a model that compares doubles (input_f64), the
+ * stage in double, then the trees on doubles, or on floats when they read
+ * float32. */
+static void spec_score_rows(const bs_model *m, const float *rows, const double *rows64,
+                            size_t n, size_t stride, float *out) {
+  if (!m->prep.cols && rows64) {
+    spec_score_trees_f64(m, rows64, n, stride, out);
+  } else if (!m->prep.cols) {
     spec_score_trees(m, rows, n, stride, out);
   } else {
     const bs_model v = bs_model_kernel_view(m);
-    const size_t w = (size_t)v.n_features;
-    double *y = spec_prep(&m->prep, rows, NULL, n, stride);
-    float *yf = malloc((n ? n : 1) * w * sizeof *yf);
-    CHECK(yf != NULL);
-    for (size_t i = 0; i < n * w; i++) yf[i] = (float)y[i];
-    spec_score_trees(&v, yf, n, w, out);
-    free(yf);
+    double *y = spec_prep(&m->prep, rows, rows64, n, stride);
+    spec_trees_after_stage(&v, y, n, rows64 ? v.input_f64 : 0, out);
     free(y);
   }
   spec_pair(m, out, n);
 }
 
-/* Double rows of a model that compares doubles (input_f64): the stage in
- * double, then the trees on doubles, or on floats when they read float32. */
-static void spec_score_f64(const bs_model *m, const double *rows, size_t n, size_t stride,
-                           float *out) {
-  if (!m->prep.cols) {
-    spec_score_trees_f64(m, rows, n, stride, out);
-  } else {
-    const bs_model v = bs_model_kernel_view(m);
-    const size_t w = (size_t)v.n_features;
-    double *y = spec_prep(&m->prep, NULL, rows, n, stride);
-    if (v.input_f64) {
-      spec_score_trees_f64(&v, y, n, w, out);
-    } else {
-      float *yf = malloc((n ? n : 1) * w * sizeof *yf);
-      CHECK(yf != NULL);
-      for (size_t i = 0; i < n * w; i++) yf[i] = (float)y[i];
-      spec_score_trees(&v, yf, n, w, out);
-      free(yf);
-    }
-    free(y);
-  }
-  spec_pair(m, out, n);
+static void spec_score(const bs_model *m, const float *rows, size_t n, size_t stride,
+                       float *out) {
+  spec_score_rows(m, rows, NULL, n, stride, out);
 }
 
 /* CatBoost's hashes of integer codes (1 to 11 characters), as CatBoost
@@ -634,7 +631,7 @@ START_TEST(test_ref_f64_matches_spec) {
     float *want = malloc(n * (size_t)m.n_groups * sizeof *want);
     ck_assert_ptr_ne(want, NULL);
     if (m.input_f64) {
-      spec_score_f64(&m, rows, n, stride, want);
+      spec_score_rows(&m, NULL, rows, n, stride, want);
       v64++;
     } else {
       float *rows32 = malloc(n * stride * sizeof *rows32);
@@ -655,6 +652,33 @@ START_TEST(test_ref_f64_matches_spec) {
 }
 END_TEST
 
+/* Random model `seed` when kernel k takes it; else 0 (nothing to free). */
+static int model_for(const bs_kernel *k, uint64_t seed, bs_model *m) {
+  random_model(seed, m);
+  if (bs_kernel_usable(k, m)) return 1;
+  bs_model_free(m);
+  return 0;
+}
+
+/* Kernel k against the reference on model m at every row count: rows of
+ * `stride` values from seed0 + the count's index, float rows, or double
+ * rows through score_f64 when f64. */
+static void match_row_counts(const bs_kernel *k, const bs_model *m, size_t stride,
+                             uint64_t seed0, int f64, const char *what, uint64_t seed) {
+  const bs_kernel *ref = bs_kernel_find("ref");
+  for (size_t c = 0; c < N_ROW_COUNTS; c++) {
+    const size_t n = row_counts[c];
+    float *rows = f64 ? NULL : random_rows(seed0 + c, n, stride);
+    double *rows64 = f64 ? random_rows64(seed0 + c, n, stride) : NULL;
+    float *want = f64 ? score_all_f64(ref, m, 1, rows64, n, stride)
+                      : score_all(ref, m, 1, rows, n, stride);
+    match_on_threads(k, m, rows, rows64, n, stride, want, what, seed);
+    free(want);
+    free(rows);
+    free(rows64);
+  }
+}
+
 /* Kernel _i with double rows against the reference's double rows. */
 START_TEST(test_kernel_f64_matches_ref) {
   const bs_kernel *k = runnable_kernel(_i);
@@ -663,24 +687,11 @@ START_TEST(test_kernel_f64_matches_ref) {
     printf("kernel '%s': no score_f64, skipped\n", k->name);
     return;
   }
-  const bs_kernel *ref = bs_kernel_find("ref");
   int scored = 0;
   for (uint64_t seed = 0; seed < 3 * N_SEEDS; seed++) {
     bs_model m;
-    random_model(seed, &m);
-    if (!bs_kernel_usable(k, &m)) {
-      bs_model_free(&m);
-      continue;
-    }
-    size_t stride = (size_t)m.n_features + 2;
-    for (size_t c = 0; c < N_ROW_COUNTS; c++) {
-      size_t n = row_counts[c];
-      double *rows = random_rows64(seed * 7 + c, n, stride);
-      float *want = score_all_f64(ref, &m, 1, rows, n, stride);
-      match_on_threads(k, &m, NULL, rows, n, stride, want, "f64 vs ref", seed);
-      free(want);
-      free(rows);
-    }
+    if (!model_for(k, seed, &m)) continue;
+    match_row_counts(k, &m, (size_t)m.n_features + 2, seed * 7, 1, "f64 vs ref", seed);
     scored++;
     bs_model_free(&m);
   }
@@ -699,25 +710,15 @@ START_TEST(test_kernel_matches_ref) {
   int scored = 0;
   for (uint64_t seed = 0; seed < N_SEEDS; seed++) {
     bs_model m;
-    random_model(seed, &m);
-    if (!bs_kernel_usable(k, &m)) {
+    if (!model_for(k, seed, &m)) {
       printf("kernel '%s': does not take model %llu, skipped\n", k->name,
              (unsigned long long)seed);
-      bs_model_free(&m);
       continue;
     }
     CHECK(k->tolerance == 0); /* forests are scored bitwise: nothing to tolerate */
-    for (size_t extra = 0; extra <= 3; extra += 3) {
-      size_t stride = (size_t)m.n_features + extra;
-      for (size_t c = 0; c < N_ROW_COUNTS; c++) {
-        size_t n = row_counts[c];
-        float *rows = random_rows(seed * 131 + c, n, stride);
-        float *want = score_all(ref, &m, 1, rows, n, stride);
-        match_on_threads(k, &m, rows, NULL, n, stride, want, "one block vs ref", seed);
-        free(want);
-        free(rows);
-      }
-    }
+    for (size_t extra = 0; extra <= 3; extra += 3)
+      match_row_counts(k, &m, (size_t)m.n_features + extra, seed * 131, 0,
+                       "one block vs ref", seed);
     scored++;
     bs_model_free(&m);
   }
@@ -732,15 +733,10 @@ START_TEST(test_kernel_block_independent) {
   if (!k) return;
   for (uint64_t seed = 100; seed < 100 + N_SEEDS / 2; seed++) {
     bs_model m;
-    random_model(seed, &m);
-    if (!bs_kernel_usable(k, &m)) {
-      bs_model_free(&m);
-      continue;
-    }
+    if (!model_for(k, seed, &m)) continue;
     const size_t n = 1000, stride = (size_t)m.n_features + 1;
     float *rows = random_rows(seed, n, stride);
-    for (size_t t = 0; t < N_THREADS; t++)
-      assert_blocks_independent(k, &m, thread_counts[t], rows, n, stride, 300, 1, seed);
+    assert_blocks_independent(k, &m, rows, n, stride, 300, 1, seed);
     free(rows);
     bs_model_free(&m);
   }
@@ -921,14 +917,12 @@ static Suite *kernels_suite(void) {
   int nk = (int)bs_kernel_count();
   TCase *tc;
 
-  tc = tcase_create("registry");
+  tc = suite_add_case(s, "registry", 0);
   tcase_add_test(tc, test_registry);
   tcase_add_test(tc, test_select);
   tcase_add_test(tc, test_score_checks);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("oracle");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tc = suite_add_case(s, "oracle", TEST_TIMEOUT);
   tcase_add_test(tc, test_ref_matches_spec);
   tcase_add_test(tc, test_catboost_hash);
   tcase_add_test(tc, test_ref_f64_matches_spec);
@@ -936,7 +930,6 @@ static Suite *kernels_suite(void) {
   tcase_add_loop_test(tc, test_kernel_matches_ref, 0, nk);
   tcase_add_loop_test(tc, test_kernel_block_independent, 0, nk);
   tcase_add_loop_test(tc, test_kernel_edge_models, 0, nk);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -952,8 +952,7 @@ static Suite *parsers_suite(void) {
   Suite *s = suite_create("parsers");
   TCase *tc;
 
-  tc = tcase_create("json-scan");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tc = suite_add_case(s, "json-scan", TEST_TIMEOUT);
   tcase_add_test(tc, test_json_skip_nested);
   tcase_add_test(tc, test_json_skip_index);
   tcase_add_test(tc, test_json_strings);
@@ -966,15 +965,13 @@ static Suite *parsers_suite(void) {
   tcase_add_test(tc, test_json_truncated);
   tcase_add_test(tc, test_json_matches_jansson);
   tcase_add_test(tc, test_json_nul_after_token);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("ubjson");
+  tc = suite_add_case(s, "ubjson", 0);
   tcase_add_test(tc, test_ubj_read);
   tcase_add_table_test(tc, test_ubj_refused, ubj_cases);
   tcase_add_test(tc, test_ubj_depth);
   tcase_add_test(tc, test_ubj_truncated);
   tcase_add_test(tc, test_ubj_mutations);
-  suite_add_tcase(s, tc);
   return s;
 }
 

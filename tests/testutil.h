@@ -1,7 +1,7 @@
 /* What the Check test programs share: a CHECK that works outside a test
  * too (it aborts the current test with the line), one small pseudo-random
  * stream (splitmix64: the same numbers on every platform), a loop test
- * over a table of cases, and main's run of a suite. */
+ * over a table of cases, a suite's test cases, and main's run of a suite. */
 #ifndef BS_TESTUTIL_H
 #define BS_TESTUTIL_H
 
@@ -31,6 +31,15 @@ static inline uint64_t rng_next(rng *r) {
 
 static inline uint32_t rng_below(rng *r, uint32_t n) {
   return (uint32_t)(rng_next(r) % n);
+}
+
+/* A test case of suite s; its timeout in seconds, 0 for Check's default.
+ * Tests added to it afterwards run with it. */
+static inline TCase *suite_add_case(Suite *s, const char *name, double timeout) {
+  TCase *tc = tcase_create(name);
+  if (timeout > 0) tcase_set_timeout(tc, timeout);
+  suite_add_tcase(s, tc);
+  return tc;
 }
 
 /* A test program's main: the suite in Check's forking mode, and the exit
