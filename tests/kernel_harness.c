@@ -37,7 +37,7 @@ void score(const bs_kernel_inst *inst, const float *rows, size_t n, size_t strid
     ck_abort_msg("kernel '%s': score: %s", inst->kernel->name, err.msg);
 }
 
-static float *margins_for(const bs_model *m, size_t n) {
+float *margins_for(const bs_model *m, size_t n) {
   size_t len = n * (size_t)m->n_groups;
   float *out = malloc((len ? len : 1) * sizeof *out);
   ck_assert_ptr_ne(out, NULL);

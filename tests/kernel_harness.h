@@ -26,10 +26,13 @@ void prepare(const bs_kernel *k, const bs_model *m, int threads, bs_kernel_inst 
 void score(const bs_kernel_inst *inst, const float *rows, size_t n, size_t stride,
            float *margins);
 
+/* Room for n rows of m's margins, exactly n * n_groups floats (a write
+ * past them is a sanitizer error), filled with a NaN pattern no kernel
+ * computes (an unwritten margin shows); the caller frees it. */
+float *margins_for(const bs_model *m, size_t n);
+
 /* Margins of n float rows, or (score_all_f64) double rows, from a fresh
- * instance; the caller frees them. Exactly n * n_groups floats, filled
- * first with a NaN pattern no kernel computes, so an unwritten margin
- * shows and a write past the block is a sanitizer error. */
+ * instance, in margins_for's room. */
 float *score_all(const bs_kernel *k, const bs_model *m, int threads, const float *rows,
                  size_t n, size_t stride);
 float *score_all_f64(const bs_kernel *k, const bs_model *m, int threads,

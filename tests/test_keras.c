@@ -151,6 +151,15 @@ static void size_fields(char *zip, size_t len, const char *name, char **local,
   ck_assert(*local && *central);
 }
 
+/* The fixture zipped with `method`, and where its weights' entry keeps
+ * its sizes (size_fields). */
+static char *fixture_zip(const parts3 *p, int32_t method, size_t *len, char **local,
+                         char **central) {
+  char *zip = make_zip(p->both, 2, method, len);
+  size_fields(zip, *len, "model.weights.h5", local, central);
+  return zip;
+}
+
 static void put32(char *p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (char)(v >> (8 * i));
 }
@@ -225,11 +234,9 @@ END_TEST
 /* A flipped byte of the weights: the CRC, in process and isolated. */
 START_TEST(test_crc) {
   parts3 p = fixture_parts();
-  const part *both = p.both;
   size_t len;
-  char *zip = make_zip(both, 2, ZIP_CM_STORE, &len);
   char *local, *central;
-  size_fields(zip, len, "model.weights.h5", &local, &central);
+  char *zip = fixture_zip(&p, ZIP_CM_STORE, &len, &local, &central);
   local[12 + strlen("model.weights.h5") + 500] ^= 0x10; /* inside its data */
   bs_error err = {0}, iso = {0};
   ck_assert_int_eq(load(zip, len, &err), BS_E_FORMAT);
@@ -246,11 +253,9 @@ END_TEST
  * (64 MiB + 16 times the archive): refused before allocating it. */
 START_TEST(test_bombs) {
   parts3 p = fixture_parts();
-  const part *both = p.both;
   size_t len;
-  char *zip = make_zip(both, 2, ZIP_CM_DEFLATE, &len);
   char *local, *central;
-  size_fields(zip, len, "model.weights.h5", &local, &central);
+  char *zip = fixture_zip(&p, ZIP_CM_DEFLATE, &len, &local, &central);
   put32(local + 4, 0xfff00000u);
   put32(central + 4, 0xfff00000u);
   bs_error err = {0};
