@@ -49,7 +49,7 @@ judge_refusal() {
   if [ "$rc" = 124 ]; then
     fail "$what: hung"
   elif [ "$rc" != "$want" ]; then
-    fail "$what: exit $rc, expected $want: $(tail -n 5 "$WORK/err")"
+    fail "$what: exit $rc, expected $want: $(cat "$WORK/err")"
   elif [ "$lines" != 1 ]; then
     fail "$what: $lines error lines, expected 1: $(cat "$WORK/err")"
   elif [ "$matched" != 0 ]; then
