@@ -30,22 +30,16 @@ expect_fail "unknown kernel" 2 "unknown kernel 'warp9'" --model "$M" --input "$I
 # Models: the refusals are data, tests/cases/ (tests/cases.sh).
 
 # Input (status 1).
-expect_fail "input missing" 1 "input $WORK/none.h5: cannot open" --model "$M" \
-  --input "$WORK/none.h5" --output "$OUT"
-expect_fail "input not HDF5" 1 "not an HDF5 file" --model "$M" --input "$T/not-hdf5.h5" \
-  --output "$OUT"
-expect_fail "dataset missing" 1 "no dataset '/nope/x'" --model "$M" \
-  --input "$IN:/nope/x" --output "$OUT"
-expect_fail "dataset is a group" 1 "no dataset '/group'" --model "$M" \
-  --input "$T/grouped.h5:/group" --output "$OUT"
-expect_fail "not 2-D" 1 "is 3-D; expected 2-D" --model "$M" --input "$T/threed.h5" \
-  --output "$OUT"
-expect_fail "not numeric" 1 "has type string" --model "$M" --input "$T/strings.h5" \
-  --output "$OUT"
-expect_fail "too few columns" 1 "has 29 columns; the model reads 30" --model "$M" \
-  --input "$T/narrow.h5" --output "$OUT"
-expect_fail "extra columns" 1 "pass --allow-extra-columns" --model "$M" \
-  --input "$T/wide.h5" --output "$OUT"
+refusals 1 "$M" <<EOF
+input missing|$WORK/none.h5|input $WORK/none.h5: cannot open
+input not HDF5|$T/not-hdf5.h5|not an HDF5 file
+dataset missing|$IN:/nope/x|no dataset '/nope/x'
+dataset is a group|$T/grouped.h5:/group|no dataset '/group'
+not 2-D|$T/threed.h5|is 3-D; expected 2-D
+not numeric|$T/strings.h5|has type string
+too few columns|$T/narrow.h5|has 29 columns; the model reads 30
+extra columns|$T/wide.h5|pass --allow-extra-columns
+EOF
 # A damaged chunk met mid-run fails the run but keeps the chunks done
 # before it (tests/transaction.sh resumes such a run once the input is
 # repaired).

@@ -22,26 +22,12 @@ for dir in "$CASES"/*/; do
     eval "run_bs $np $line"
     rc=$?
     msg=$(grep '^batchscore:' "$WORK/err" | grep -v '^batchscore: note:')
-    lines=$(grep '^batchscore:' "$WORK/err" | grep -vc '^batchscore: note:')
     if [ -f "$dir/message" ]; then
       printf '%s\n' "$msg" | grep -qF -- "$(cat "$dir/message")"
     else
       printf '%s\n' "$msg" | grep -qE -- "$(cat "$dir/message.re")"
     fi
-    matched=$?
-    if [ "$rc" = 124 ]; then
-      fail "$name (np=$np): hung"
-    elif [ "$rc" != "$want_rc" ]; then
-      fail "$name (np=$np): exit $rc, expected $want_rc: $(tail -n 5 "$WORK/err")"
-    elif [ "$lines" != 1 ]; then
-      fail "$name (np=$np): $lines 'batchscore:' lines, expected 1: $(cat "$WORK/err")"
-    elif [ "$matched" != 0 ]; then
-      fail "$name (np=$np): message '$msg' lacks '$(cat "$dir"/message*)'"
-    elif [ -e "$OUT" ] || [ -e "$OUT.partial" ]; then
-      fail "$name (np=$np): left an output behind"
-    else
-      ok "$name (np=$np): $msg"
-    fi
+    judge_refusal "$name (np=$np)" "$want_rc" "$rc" $? "$(cat "$dir"/message*)"
   done
 done
 [ "$n" -gt 0 ] || fail "no cases found under $CASES"

@@ -11,12 +11,8 @@
 # and what the simulation's tuning is worth (CLUSTER_FACTS_PARTS picks
 # among "lost signals tuning"); CLUSTER_FACTS_SLOW=1 also times a lost link
 # without the keepalive parameters (minutes). None of it runs by default.
-# Exercises scripts and tools, not batchscore's C code: the sanitizer
-# build has nothing to add, and the normal build runs it.
-if [ "${BS_SANITIZED:-no}" = yes ]; then
-  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
-  exit 77
-fi
+# Exercises scripts and tools, not batchscore's C code (tests/tools-lib.sh).
+. "$(dirname "$0")/tools-lib.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 CLUSTER_TIMEOUT=60 # a hang is a failure

@@ -278,3 +278,14 @@ cluster_leaks() {
   [ -e "/tmp/$CLUSTER_ID" ] && echo "directory: /tmp/$CLUSTER_ID"
   return 0
 }
+
+# field_reference: what the field tests start from: the launcher ($LAUNCH),
+# the example model and input ($MODEL, $IN), and their scores from one
+# rank in $WORK/ref.h5 (a failure there ends the test).
+field_reference() {
+  LAUNCH=$top_srcdir/scripts/batchscore-mpirun
+  MODEL=$DATA/example/model.json
+  IN=$DATA/example/features.h5
+  run_bs 1 --quiet --model "$MODEL" --input "$IN" --output "$WORK/ref.h5" --threads 1 ||
+    { fail "reference run: $(cat "$WORK/err")"; finish; }
+}

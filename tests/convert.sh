@@ -4,12 +4,8 @@
 # with the column names that let it match columns by name; bad sources fail
 # with one line and leave no output. Skips (77) where its Python
 # environment cannot be made (no python3 with venv, or no PyPI).
-# Exercises scripts and tools, not batchscore's C code: the sanitizer
-# build has nothing to add, and the normal build runs it.
-if [ "${BS_SANITIZED:-no}" = yes ]; then
-  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
-  exit 77
-fi
+# Exercises scripts and tools, not batchscore's C code (tests/tools-lib.sh).
+. "$(dirname "$0")/tools-lib.sh"
 . "$(dirname "$0")/lib.sh"
 
 CONV=$top_srcdir/scripts/batchscore-convert

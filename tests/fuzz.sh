@@ -4,13 +4,7 @@
 # 30) seconds; any finding fails. Skipped (77) without a clang that links
 # libFuzzer, and in the sanitizer build (the harnesses are sanitized
 # builds of their own, so running them twice adds nothing).
-if [ "${BS_SANITIZED:-no}" = yes ]; then
-  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
-  exit 77
-fi
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
+. "$(dirname "$0")/tools-lib.sh"
 out=$top_builddir/fuzz
 sh "$top_srcdir/tests/fuzz/build.sh" "$top_srcdir" "$top_builddir" "$out"
 rc=$?

@@ -20,54 +20,39 @@ sed '30s/^[^,]*,/1"7"x,/' "$CSV" >"$W/stray2.csv"
 sed '40s/^[^,]*,/"17,/' "$CSV" >"$W/open.csv"
 tail -n +2 "$CSV" >"$W/noheader.csv"
 : >"$W/empty.csv"
-expect_fail "ragged row" 1 "ragged.csv: line 10 has 29 fields; the header has 30" \
-  --model "$M" --input "$W/ragged.csv" --output "$OUT"
-expect_fail "non-numeric field" 1 \
-  "word.csv: line 20, column 2 ('mean texture'): 'abc' is not a number" \
-  --model "$M" --input "$W/word.csv" --output "$OUT"
-expect_fail "stray quote" 1 "stray.csv: line 30, column 1 ('mean radius'): a quote inside" \
-  --model "$M" --input "$W/stray.csv" --output "$OUT"
-expect_fail "two stray quotes" 1 "stray2.csv: line 30, column 1 ('mean radius'): a quote" \
-  --model "$M" --input "$W/stray2.csv" --output "$OUT"
-expect_fail "unclosed quote" 1 "open.csv: line 40, column 1 ('mean radius')" \
-  --model "$M" --input "$W/open.csv" --output "$OUT"
-expect_fail "no header row" 1 "noheader.csv: the first line is numbers, not a header" \
-  --model "$M" --input "$W/noheader.csv" --output "$OUT"
-expect_fail "empty file" 1 "empty.csv: empty file (no header line)" \
-  --model "$M" --input "$W/empty.csv" --output "$OUT"
 printf 'PAR1\025\004' >"$W/rows.parquet"
-expect_fail "a Parquet file" 1 "rows.parquet: Parquet or Feather, which batchscore reads once" \
-  --model "$M" --input "$W/rows.parquet" --output "$OUT"
+refusals 1 "$M" <<EOF
+ragged row|$W/ragged.csv|ragged.csv: line 10 has 29 fields; the header has 30
+non-numeric field|$W/word.csv|word.csv: line 20, column 2 ('mean texture'): 'abc' is not a number
+stray quote|$W/stray.csv|stray.csv: line 30, column 1 ('mean radius'): a quote inside
+two stray quotes|$W/stray2.csv|stray2.csv: line 30, column 1 ('mean radius'): a quote
+unclosed quote|$W/open.csv|open.csv: line 40, column 1 ('mean radius')
+no header row|$W/noheader.csv|noheader.csv: the first line is numbers, not a header
+empty file|$W/empty.csv|empty.csv: empty file (no header line)
+a Parquet file|$W/rows.parquet|rows.parquet: Parquet or Feather, which batchscore reads once
+EOF
 
 # Shards (150 rows each: csv_shards in tests/lib.sh).
 csv_shards "$CSV" "$W/hdr"
 sed -i '1s/mean area/mean aera/' "$W/hdr/part-02.csv"
-expect_fail "headers differ between shards" 1 \
-  "part-02.csv: header column 4 is 'mean aera' but in $W/hdr/part-00.csv it is 'mean area'" \
-  --model "$M" --input "$W/hdr" --output "$OUT"
 csv_shards "$CSV" "$W/emp"
 : >"$W/emp/part-01.csv"
-expect_fail "an empty shard" 1 "emp/part-01.csv: empty file (no header line)" \
-  --model "$M" --input "$W/emp" --output "$OUT"
 csv_shards "$CSV" "$W/rag"
 sed -i '3s/,[^,]*$//' "$W/rag/part-03.csv"
-expect_fail "ragged row in a later shard" 1 "rag/part-03.csv: line 3 has 29 fields" \
-  --model "$M" --input "$W/rag" --output "$OUT"
-expect_fail "a glob that matches nothing" 1 "input '$W/nothing-*.csv': no file matches" \
-  --model "$M" --input "$W/nothing-*.csv" --output "$OUT"
-mkdir -p "$W/void"
-expect_fail "an empty folder" 1 "void: the folder holds no files" \
-  --model "$M" --input "$W/void" --output "$OUT"
-mkdir -p "$W/kinds"
+mkdir -p "$W/void" "$W/kinds" "$W/cols"
 cp "$CSV" "$W/kinds/a.csv"
 cp "$DATA/xgb/bc_logistic.h5" "$W/kinds/b.h5"
-expect_fail "CSV and HDF5 in one folder" 1 "one input is files of one kind" \
-  --model "$M" --input "$W/kinds" --output "$OUT"
-mkdir -p "$W/cols"
 cp "$DATA/xgb/bc_logistic.h5" "$W/cols/a.h5"
 cp "$DATA/tests/narrow.h5" "$W/cols/b.h5"
-expect_fail "HDF5 shards with other columns" 1 "b.h5: dataset '/features' has 29 columns but" \
-  --model "$M" --input "$W/cols" --output "$OUT"
+refusals 1 "$M" <<EOF
+headers differ between shards|$W/hdr|part-02.csv: header column 4 is 'mean aera' but in $W/hdr/part-00.csv it is 'mean area'
+an empty shard|$W/emp|emp/part-01.csv: empty file (no header line)
+ragged row in a later shard|$W/rag|rag/part-03.csv: line 3 has 29 fields
+a glob that matches nothing|$W/nothing-*.csv|input '$W/nothing-*.csv': no file matches
+an empty folder|$W/void|void: the folder holds no files
+CSV and HDF5 in one folder|$W/kinds|one input is files of one kind
+HDF5 shards with other columns|$W/cols|b.h5: dataset '/features' has 29 columns but
+EOF
 
 # gzip.
 gzip -c "$CSV" >"$W/bc.csv.gz"
@@ -79,29 +64,25 @@ csv_shards "$CSV" "$W/gzs"
 gzip "$W/gzs/part-02.csv"
 head -c 2000 "$W/gzs/part-02.csv.gz" >"$W/gzs/part-02.csv.gz.cut"
 mv "$W/gzs/part-02.csv.gz.cut" "$W/gzs/part-02.csv.gz"
-expect_fail "truncated gzip" 1 "cut.csv.gz: truncated: the file ends inside gzip data" \
-  --model "$M" --input "$W/cut.csv.gz" --output "$OUT"
-expect_fail "damaged gzip" 1 "bad.csv.gz: damaged gzip data" \
-  --model "$M" --input "$W/bad.csv.gz" --output "$OUT"
-expect_fail "truncated gzip member in a shard" 1 "gzs/part-02.csv.gz: truncated" \
-  --model "$M" --input "$W/gzs" --output "$OUT"
+refusals 1 "$M" <<EOF
+truncated gzip|$W/cut.csv.gz|cut.csv.gz: truncated: the file ends inside gzip data
+damaged gzip|$W/bad.csv.gz|bad.csv.gz: damaged gzip data
+truncated gzip member in a shard|$W/gzs|gzs/part-02.csv.gz: truncated
+EOF
 
 # Columns by name.
 sed "s/\"feature_names\":\[\]/\"feature_names\":$(cat "$DATA/input/bc-names.json")/" "$M" \
   >"$W/named.json"
 sed '1s/mean area/area/' "$CSV" >"$W/renamed.csv"
 awk '{ print (NR == 1 ? "id" : NR - 1) "," $0 }' "$CSV" >"$W/with-id.csv"
-expect_fail "a feature missing by name" 1 "renamed.csv: no column 'mean area'" \
-  --model "$W/named.json" --input "$W/renamed.csv" --output "$OUT"
-expect_fail "an extra column by name" 1 "1 column(s) the model does not read, e.g. 'id'" \
-  --model "$W/named.json" --input "$W/with-id.csv" --output "$OUT"
-expect_fail "too few columns by position" 1 "the header has 31 columns; the model reads 30" \
-  --model "$M" --input "$W/with-id.csv" --output "$OUT"
-
-# HDF5.
-expect_fail "virtual dataset, source missing" 1 \
-  "virtual dataset '/features' takes rows from 'vds-missing-source.h5', which is missing" \
-  --model "$M" --input "$DATA/input/vds-missing.h5" --output "$OUT"
+refusals 1 "$W/named.json" <<EOF
+a feature missing by name|$W/renamed.csv|renamed.csv: no column 'mean area'
+an extra column by name|$W/with-id.csv|1 column(s) the model does not read, e.g. 'id'
+EOF
+refusals 1 "$M" <<EOF
+too few columns by position|$W/with-id.csv|the header has 31 columns; the model reads 30
+virtual dataset, source missing|$DATA/input/vds-missing.h5|virtual dataset '/features' takes rows from 'vds-missing-source.h5', which is missing
+EOF
 
 # Command line (status 2).
 expect_fail "a dataset for CSV" 2 "a dataset name applies to HDF5 files only" \

@@ -29,13 +29,6 @@ run_bs 1 $COMMON --output "$REF" || { fail "reference run: $(cat "$WORK/err")"; 
 # A partial output's files and their checksums (it is a folder).
 snapshot() { find "$1" -type f 2>/dev/null | LC_ALL=C sort | xargs cksum 2>/dev/null; }
 
-# This job's batchscore ranks, by their unique output path.
-ranks_of() {
-  for pid in $(pgrep -f -- "$OUT"); do
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = batchscore ] && echo "$pid"
-  done
-}
-
 for trial in 1 2 3; do
   rm -rf "$OUT" "$OUT.partial"
   np=$((1 + trial % 3))
@@ -43,7 +36,7 @@ for trial in 1 2 3; do
     --output "$OUT" >"$WORK/out" 2>"$WORK/err" &
   job=$!
   sleep "$(awk -v t="$trial" 'BEGIN { srand(t); printf "%.2f", 0.3 + 0.5 * rand() }')"
-  victim=$(ranks_of | awk -v t="$trial" 'NR == t % 3 + 1 || NR == 1 { v = $0 } END { print v }')
+  victim=$(ranks_of "$OUT" | awk -v t="$trial" 'NR == t % 3 + 1 || NR == 1 { v = $0 } END { print v }')
   [ -n "$victim" ] && kill -KILL "$victim" 2>/dev/null
   wait "$job"
   if [ -e "$OUT" ]; then
@@ -67,7 +60,7 @@ refused() {
     --output "$OUT" >"$WORK/out" 2>"$WORK/err" &
   job=$!
   sleep 0.5
-  kill -TERM $(ranks_of) 2>/dev/null
+  kill -TERM $(ranks_of "$OUT") 2>/dev/null
   wait "$job"
   if [ ! -e "$OUT.partial" ]; then
     ok "$what: the job ended before it could be interrupted"

@@ -5,12 +5,8 @@
 # install and not in the source tree: the launcher its mpi-params, and
 # batchscore-submit its package (which reads mpi-params next to itself).
 # make uninstall leaves no file behind.
-# Exercises scripts and tools, not batchscore's C code: the sanitizer
-# build has nothing to add, and the normal build runs it.
-if [ "${BS_SANITIZED:-no}" = yes ]; then
-  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
-  exit 77
-fi
+# Exercises scripts and tools, not batchscore's C code (tests/tools-lib.sh).
+. "$(dirname "$0")/tools-lib.sh"
 . "$(dirname "$0")/lib.sh"
 
 D=$WORK/dest

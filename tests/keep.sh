@@ -132,11 +132,6 @@ fi
 
 # ---- resume ------------------------------------------------------------------
 
-ranks_of() {
-  for pid in $(pgrep -f -- "$1"); do
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = batchscore ] && echo "$pid"
-  done
-}
 snapshot() { find "$1" -type f 2>/dev/null | LC_ALL=C sort | xargs cksum 2>/dev/null; }
 # Waits (up to 30 s) until the job writing $1 has published a part.
 wait_part() {

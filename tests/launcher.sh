@@ -6,12 +6,8 @@
 # own statuses otherwise; a crash alone is 70; mpirun's own failures keep
 # their status. A failing MPI call ends the job with 75, named. Also: the
 # Open MPI parameters reach mpirun.
-# Exercises scripts and tools, not batchscore's C code: the sanitizer
-# build has nothing to add, and the normal build runs it.
-if [ "${BS_SANITIZED:-no}" = yes ]; then
-  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
-  exit 77
-fi
+# Exercises scripts and tools, not batchscore's C code (tests/tools-lib.sh).
+. "$(dirname "$0")/tools-lib.sh"
 . "$(dirname "$0")/lib.sh"
 LAUNCH=$top_srcdir/scripts/batchscore-mpirun
 FAKE=$WORK/mpirun

@@ -37,9 +37,32 @@ fail() {
 
 ok() { echo "ok: $*"; }
 
+# judge_refusal WHAT STATUS RC MATCHED EXPECTED: the verdict on one run
+# that should have been refused (its stderr in $WORK/err, its exit RC): it
+# exits STATUS, without hanging, with one "batchscore:" line (notes aside),
+# MATCHED is 0 when the message holds EXPECTED, and nothing is at $OUT
+# (not even $OUT.partial).
+judge_refusal() {
+  local what=$1 want=$2 rc=$3 matched=$4 expected=$5 msg lines
+  msg=$(grep '^batchscore:' "$WORK/err" | grep -v '^batchscore: note:')
+  lines=$(grep '^batchscore:' "$WORK/err" | grep -vc '^batchscore: note:')
+  if [ "$rc" = 124 ]; then
+    fail "$what: hung"
+  elif [ "$rc" != "$want" ]; then
+    fail "$what: exit $rc, expected $want: $(cat "$WORK/err")"
+  elif [ "$lines" != 1 ]; then
+    fail "$what: $lines error lines, expected 1: $(cat "$WORK/err")"
+  elif [ "$matched" != 0 ]; then
+    fail "$what: message '$msg' lacks '$expected'"
+  elif [ -e "$OUT" ] || [ -e "$OUT.partial" ]; then
+    fail "$what: left an output file behind"
+  else
+    ok "$what: $msg"
+  fi
+}
+
 # expect_fail NAME STATUS TEXT ARGS...: batchscore ARGS on 1 and 3 ranks
-# exits STATUS with one "batchscore:" line (notes aside) holding TEXT, no
-# hang, and nothing at $OUT (not even $OUT.partial).
+# is refused (judge_refusal) with TEXT in its message.
 expect_fail() {
   what=$1 want_rc=$2 text=$3
   shift 3
@@ -47,21 +70,38 @@ expect_fail() {
     rm -rf "$OUT" "$OUT.partial"
     run_bs "$np" "$@"
     rc=$?
-    lines=$(grep '^batchscore:' "$WORK/err" | grep -vc '^batchscore: note:')
-    if [ "$rc" = 124 ]; then
-      fail "$what (np=$np): hung"
-    elif [ "$rc" != "$want_rc" ]; then
-      fail "$what (np=$np): exit $rc, expected $want_rc: $(cat "$WORK/err")"
-    elif [ "$lines" != 1 ]; then
-      fail "$what (np=$np): $lines error lines, expected 1: $(cat "$WORK/err")"
-    elif ! grep '^batchscore:' "$WORK/err" | grep -qF -- "$text"; then
-      fail "$what (np=$np): message lacks '$text': $(grep '^batchscore:' "$WORK/err")"
-    elif [ -e "$OUT" ] || [ -e "$OUT.partial" ]; then
-      fail "$what (np=$np): left an output file behind"
-    else
-      ok "$what (np=$np): $(grep '^batchscore:' "$WORK/err" | grep -v '^batchscore: note:')"
-    fi
+    grep '^batchscore:' "$WORK/err" | grep -qF -- "$text"
+    judge_refusal "$what (np=$np)" "$want_rc" "$rc" $? "$text"
   done
+}
+
+# refusals STATUS MODEL: the cases as data, one a line on stdin,
+# "what|input|message": expect_fail for each, batchscore --model MODEL
+# --input INPUT --output $OUT. Blank lines are skipped.
+refusals() {
+  local st=$1 model=$2 name input message
+  while IFS="|" read -r name input message; do
+    [ -n "$name" ] || continue
+    expect_fail "$name" "$st" "$message" --model "$model" --input "$input" \
+      --output "$OUT" </dev/null
+  done
+}
+
+# ranks_of OUTPUT: pids of the batchscore ranks writing OUTPUT (not
+# mpirun, not other tests' jobs).
+ranks_of() {
+  for pid in $(pgrep -f -- "$1"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = batchscore ] && echo "$pid"
+  done
+}
+
+# wait_parts N: up to 30 s for $OUT.partial to hold N published parts.
+wait_parts() {
+  for _ in $(seq 1 300); do
+    [ "$(ls "$OUT.partial" 2>/dev/null | grep -c '\.part$')" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 # csv_shards CSV DIR: CSV's rows in shards of 150, each with the header.

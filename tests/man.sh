@@ -4,15 +4,8 @@
 # that whatis/apropos can read, no complaint from groff (notes on line
 # breaks at this width aside). Skipped (77) without man, or where no pages
 # were made (no help2man).
-# Exercises scripts and tools, not batchscore's C code: the sanitizer
-# build has nothing to add, and the normal build runs it.
-if [ "${BS_SANITIZED:-no}" = yes ]; then
-  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
-  exit 77
-fi
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
+# Exercises scripts and tools, not batchscore's C code (tests/tools-lib.sh).
+. "$(dirname "$0")/tools-lib.sh"
 command -v man >/dev/null 2>&1 || { echo "SKIP: no man (apt-get install man-db)"; exit 77; }
 [ -n "${BS_MAN_PAGES:-}" ] || { echo "SKIP: no man pages made (configure found no help2man)"; exit 77; }
 WORK=$top_builddir/tests/scratch/man

@@ -6,15 +6,8 @@
 # atomic, and locks are local to one mount. Two mounts over one backing
 # folder stand for two nodes. Needs root, /dev/fuse and python3 (which holds
 # a file open while the test looks at it).
-# Exercises scripts and tools, not batchscore's C code: the sanitizer
-# build has nothing to add, and the normal build runs it.
-if [ "${BS_SANITIZED:-no}" = yes ]; then
-  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
-  exit 77
-fi
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
+# Exercises scripts and tools, not batchscore's C code (tests/tools-lib.sh).
+. "$(dirname "$0")/tools-lib.sh"
 PUBFS=$top_builddir/tests/pubfs
 skip() {
   echo "SKIP: $*"

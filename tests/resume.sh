@@ -17,11 +17,16 @@ REF=$WORK/ref.h5
 LAUNCH=$top_srcdir/scripts/batchscore-mpirun
 COMMON=(--model "$M" --input "$IN" --chunk-rows 500 --kernel ref --threads 1 --quiet)
 
-# pids of this job's batchscore ranks (not mpirun, not other tests' jobs)
-ranks_of() {
-  for pid in $(pgrep -f -- "$1"); do
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = batchscore ] && echo "$pid"
-  done
+# slow_job LAUNCHER: a fresh job on 3 ranks through LAUNCHER (mpirun or
+# batchscore-mpirun) in the background (pid in $job), each chunk 60 ms
+# slower; returns once it has published a part (start-up time varies,
+# sanitizers too).
+slow_job() {
+  rm -rf "$OUT" "$OUT.partial"
+  BATCHSCORE_TEST_DELAY=60 timeout 120 "$1" --oversubscribe -np 3 "$BS" "${COMMON[@]}" \
+    --output "$OUT" --checkpoint 0.2 >"$WORK/out" 2>"$WORK/err" &
+  job=$!
+  wait_parts 1
 }
 
 # done_count: chunks kept in $OUT.partial, as batchscore itself reports them
@@ -94,15 +99,7 @@ done
 
 # SIGTERM to the ranks: they stop taking chunks, publish what is done, and
 # exit 75 with the count in the message.
-rm -rf "$OUT" "$OUT.partial"
-BATCHSCORE_TEST_DELAY=60 timeout 120 "$MPIRUN" --oversubscribe -np 3 "$BS" "${COMMON[@]}" \
-  --output "$OUT" --checkpoint 0.2 >"$WORK/out" 2>"$WORK/err" &
-job=$!
-# Signal once some chunks are done (start-up time varies, sanitizers too).
-for i in $(seq 1 300); do
-  [ "$(ls "$OUT.partial" 2>/dev/null | grep -c '\.part$')" -ge 1 ] && break
-  sleep 0.1
-done
+slow_job "$MPIRUN"
 sleep 0.5
 kill -TERM $(ranks_of "$OUT") 2>/dev/null
 wait "$job"
@@ -155,14 +152,7 @@ fi
 # SIGTERM or SIGINT to the launcher (what a scheduler sends): forwarded,
 # progress kept, and the launcher exits 75 although mpirun says 1.
 for sig in TERM INT; do
-  rm -rf "$OUT" "$OUT.partial"
-  BATCHSCORE_TEST_DELAY=60 timeout 120 "$LAUNCH" --oversubscribe -np 3 "$BS" "${COMMON[@]}" \
-    --output "$OUT" --checkpoint 0.2 >"$WORK/out" 2>"$WORK/err" &
-  job=$!
-  for i in $(seq 1 300); do
-    [ "$(ls "$OUT.partial" 2>/dev/null | grep -c '\.part$')" -ge 1 ] && break
-    sleep 0.1
-  done
+  slow_job "$LAUNCH"
   kill -$sig $job
   wait "$job"
   rc=$?

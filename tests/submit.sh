@@ -11,15 +11,8 @@
 # package's pure parts (tests/submit/test_*.py). Where some python3 can import
 # azure.ai.ml, the generated YAML is also loaded by the Azure ML SDK (offline)
 # and the stored answers are compared with what that SDK makes.
-# Exercises scripts and tools, not batchscore's C code: the sanitizer
-# build has nothing to add, and the normal build runs it.
-if [ "${BS_SANITIZED:-no}" = yes ]; then
-  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
-  exit 77
-fi
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
+# Exercises scripts and tools, not batchscore's C code (tests/tools-lib.sh).
+. "$(dirname "$0")/tools-lib.sh"
 # The helper's interpreter: a python3 with PyYAML, its one non-standard need.
 PY=
 for cand in /usr/bin/python3 python3; do

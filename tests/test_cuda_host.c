@@ -523,6 +523,16 @@ START_TEST(test_cuda_errors) {
 }
 END_TEST
 
+/* No GPU for the rank (device -1): preparing k for m is refused cleanly,
+ * the message naming the kernel, whatever the machine. */
+static void refused_without_gpu(const bs_kernel *k, const bs_model *m) {
+  bs_kernel_inst inst;
+  bs_kernel_config cfg = {.threads = 1, .device = -1};
+  bs_error err = {0};
+  ck_assert_int_ne(bs_kernel_prepare(k, m, &cfg, &inst, &err), BS_OK);
+  ck_assert_ptr_ne(strstr(err.msg, k->name), NULL);
+}
+
 START_TEST(test_cuda_registry) {
   const bs_kernel *tc = bs_kernel_find("tree-cuda"), *dc = bs_kernel_find("dense-cuda");
   ck_assert_ptr_ne(tc, NULL);
@@ -553,12 +563,7 @@ START_TEST(test_cuda_registry) {
     ck_assert_int_eq(bs_kernel_select_on(BS_DEVICE_CUDA, NULL, &m, &k, &err), BS_OK);
     ck_assert_ptr_eq(k, tc);
   }
-  /* No GPU for the rank: prepare refuses cleanly, whatever the machine. */
-  bs_kernel_inst inst;
-  bs_kernel_config cfg = {.threads = 1, .device = -1};
-  memset(&err, 0, sizeof err);
-  ck_assert_int_ne(bs_kernel_prepare(tc, &m, &cfg, &inst, &err), BS_OK);
-  ck_assert_ptr_ne(strstr(err.msg, "tree-cuda"), NULL);
+  refused_without_gpu(tc, &m);
   bs_model_free(&m);
 }
 END_TEST
@@ -635,12 +640,7 @@ START_TEST(test_cublaslt_registry) {
     ck_assert_int_eq(bs_kernel_select_on(BS_DEVICE_CUDA, NULL, &m, &k, &err), BS_OK);
     ck_assert_ptr_eq(k, dc);
   }
-  /* No GPU for the rank: prepare refuses cleanly, naming the kernel. */
-  bs_kernel_inst inst;
-  bs_kernel_config cfg = {.threads = 1, .device = -1};
-  memset(&err, 0, sizeof err);
-  ck_assert_int_ne(bs_kernel_prepare(lt, &m, &cfg, &inst, &err), BS_OK);
-  ck_assert_ptr_ne(strstr(err.msg, "dense-cublaslt"), NULL);
+  refused_without_gpu(lt, &m);
   bs_model_free(&m);
 }
 END_TEST
@@ -649,7 +649,7 @@ END_TEST
 
 static Suite *cuda_host_suite(void) {
   Suite *s = suite_create("cuda_host");
-  TCase *tc = tcase_create("plan");
+  TCase *tc = suite_add_case(s, "plan", 0);
   tcase_add_test(tc, test_tune);
   tcase_add_test(tc, test_cap_rows);
   tcase_add_test(tc, test_sub_rows);
@@ -657,24 +657,15 @@ static Suite *cuda_host_suite(void) {
   tcase_add_test(tc, test_forest_edges);
   tcase_add_test(tc, test_tree_plan);
   tcase_add_test(tc, test_net_limit);
-  suite_add_tcase(s, tc);
 #ifdef BS_HAVE_CUDA
-  tc = tcase_create("runtime");
-  tcase_set_timeout(tc, 60);
+  tc = suite_add_case(s, "runtime", 60);
   tcase_add_test(tc, test_cuda_errors);
   tcase_add_test(tc, test_cuda_registry);
 #ifdef BS_HAVE_CUBLAS
   tcase_add_test(tc, test_cublaslt_registry);
 #endif
-  suite_add_tcase(s, tc);
 #endif
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(cuda_host_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(cuda_host_suite()); }

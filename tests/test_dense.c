@@ -45,6 +45,7 @@
 
 #include "common/dense_math.h"
 #include "kernel-impl.h"
+#include "kernel_harness.h"
 #include "model.h"
 #include "testutil.h"
 
@@ -52,8 +53,6 @@
 
 static const size_t row_counts[] = {0, 1, 7, 16, 17, 63, 64, 65, 129, 300};
 #define N_ROW_COUNTS (sizeof row_counts / sizeof row_counts[0])
-static const int thread_counts[] = {1, 2, 3};
-#define N_THREADS (sizeof thread_counts / sizeof thread_counts[0])
 #define N_SEEDS 24
 
 /* ---- random numbers (the stream is in testutil.h) ------------------------ */
@@ -216,15 +215,31 @@ static float *random_rows(uint64_t seed, size_t n, size_t stride, int specials) 
   return x;
 }
 
+/* Dense layers of widths w[0] -> w[1] -> ... -> w[nw - 1], their weights
+ * from seed, layer l with activation acts[l]. */
+static void dense_stack(bs_model *m, uint64_t seed, int32_t nw, const int32_t *w,
+                        const bs_act *acts) {
+  memset(m, 0, sizeof *m);
+  m->kind = BS_MODEL_NETWORK;
+  m->n_features = w[0];
+  m->n_groups = w[nw - 1];
+  m->network.layers = calloc((size_t)nw - 1, sizeof *m->network.layers);
+  if (!m->network.layers) abort(); /* the benchmark mode uses it outside of a test */
+  rng r = {seed};
+  for (int32_t l = 0; l + 1 < nw; l++) {
+    random_layer(&r, &m->network.layers[l], BS_LAYER_DENSE, w[l], w[l + 1]);
+    m->network.layers[l].act = acts[l];
+  }
+  m->network.n_layers = nw - 1;
+}
+
 /* ---- scoring ------------------------------------------------------------- */
 
+/* The kernel at index i when this machine can run it and it takes
+ * networks; else NULL. */
 static const bs_kernel *network_kernel(int i) {
-  const bs_kernel *k = bs_kernel_at((size_t)i);
-  ck_assert_ptr_ne(k, NULL);
-  if (k->probe && !k->probe()) {
-    printf("kernel '%s': not available on this machine, skipped\n", k->name);
-    return NULL;
-  }
+  const bs_kernel *k = runnable_kernel(i);
+  if (!k) return NULL;
   bs_model m;
   random_network(1, 1, &m);
   int ok = bs_kernel_usable(k, &m);
@@ -247,88 +262,6 @@ static void network_for(const bs_kernel *k, uint64_t seed, bs_model *m) {
   if (!bs_kernel_usable(k, m))
     ck_abort_msg("kernel '%s' refuses dense-only network %llu", k->name,
                  (unsigned long long)seed);
-}
-
-static void prepare(const bs_kernel *k, const bs_model *m, int threads,
-                    bs_kernel_inst *inst) {
-  bs_kernel_config cfg = {.threads = threads};
-  bs_error err = {0};
-  if (bs_kernel_prepare(k, m, &cfg, inst, &err) != BS_OK)
-    ck_abort_msg("kernel '%s': prepare: %s", k->name, err.msg);
-}
-
-static void score(const bs_kernel_inst *inst, const float *rows, size_t n, size_t stride,
-                  float *out) {
-  bs_error err = {0};
-  if (bs_kernel_score(inst, rows, n, stride, out, &err) != BS_OK)
-    ck_abort_msg("kernel '%s': score: %s", inst->kernel->name, err.msg);
-}
-
-/* Exactly n * n_groups floats, so a write past the block is a sanitizer
- * error; filled with a NaN pattern no kernel computes first. */
-static float *score_all(const bs_kernel *k, const bs_model *m, int threads,
-                        const float *rows, size_t n, size_t stride) {
-  size_t len = n * (size_t)m->n_groups;
-  float *out = falloc(len);
-  memset(out, 0xff, (len ? len : 1) * sizeof *out);
-  bs_kernel_inst inst;
-  prepare(k, m, threads, &inst);
-  score(&inst, rows, n, stride, out);
-  bs_kernel_release(&inst);
-  return out;
-}
-
-static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
-
-static void assert_same(const float *got, const float *want, size_t n, int32_t k,
-                        const char *what, const char *kernel, uint64_t seed,
-                        int threads) {
-  for (size_t i = 0; i < n * (size_t)k; i++)
-    if (!same_bits(got[i], want[i]))
-      ck_abort_msg(
-          "kernel '%s', %s, network %llu, %zu rows, %d threads: row %zu output %zu "
-          "is %a, expected %a",
-          kernel, what, (unsigned long long)seed, n, threads, i / (size_t)k,
-          i % (size_t)k, (double)got[i], (double)want[i]);
-}
-
-/* For a kernel with a tolerance: every margin within tol * max(|want|, 1)
- * (as tests/oracle-nn.sh compares logits: relative, or absolute near 0),
- * NaN where want is NaN, the same infinity where want is one. Returns the
- * largest difference seen, in those units. */
-static double assert_close(const float *got, const float *want, size_t n, int32_t k,
-                           double tol, const char *what, const char *kernel,
-                           uint64_t seed, int threads) {
-  double worst = 0;
-  for (size_t i = 0; i < n * (size_t)k; i++) {
-    const float g = got[i], w = want[i];
-    double d;
-    if (isnan(w) || isnan(g) || isinf(w) || isinf(g))
-      d = same_bits(g, w) || g == w ? 0 : INFINITY;
-    else
-      d = fabs((double)g - (double)w) / fmax(fabs((double)w), 1.0);
-    if (!(d <= tol))
-      ck_abort_msg(
-          "kernel '%s', %s, network %llu, %zu rows, %d threads: row %zu output %zu "
-          "is %.9g, expected %.9g: %.3g of max(|expected|, 1), above the kernel's "
-          "tolerance %g",
-          kernel, what, (unsigned long long)seed, n, threads, i / (size_t)k,
-          i % (size_t)k, (double)g, (double)w, d, tol);
-    if (d > worst) worst = d;
-  }
-  return worst;
-}
-
-/* Kernel k's margins against the reference's: bitwise, or within the
- * kernel's tolerance. The largest difference (0 when bitwise). */
-static double assert_matches(const bs_kernel *kern, const float *got, const float *want,
-                             size_t n, int32_t k, const char *what, uint64_t seed,
-                             int threads) {
-  if (kern->tolerance > 0)
-    return assert_close(got, want, n, k, kern->tolerance, what, kern->name, seed,
-                        threads);
-  assert_same(got, want, n, k, what, kern->name, seed, threads);
-  return 0;
 }
 
 /* ---- the network in double precision, with libm ------------------------ */
@@ -541,13 +474,9 @@ START_TEST(test_kernel_matches_ref) {
         const size_t n = row_counts[c];
         float *rows = random_rows(seed * 131 + c, n, stride, (int)(c & 1));
         float *want = score_all(ref, &m, 1, rows, n, stride);
-        for (size_t t = 0; t < N_THREADS; t++) {
-          float *got = score_all(k, &m, thread_counts[t], rows, n, stride);
-          double d = assert_matches(k, got, want, n, m.n_groups, "one block vs ref", seed,
-                                    thread_counts[t]);
-          if (d > worst) worst = d;
-          free(got);
-        }
+        double d = match_on_threads(k, &m, rows, NULL, n, stride, want,
+                                    "one block vs ref", seed);
+        if (d > worst) worst = d;
         free(want);
         free(rows);
       }
@@ -570,32 +499,9 @@ START_TEST(test_kernel_block_independent) {
   for (uint64_t seed = 100; seed < 100 + N_SEEDS / 4; seed++) {
     bs_model m;
     network_for(k, seed, &m);
-    const size_t n = 500, stride = (size_t)m.n_features + 1, kk = (size_t)m.n_groups;
+    const size_t n = 500, stride = (size_t)m.n_features + 1;
     float *rows = random_rows(seed, n, stride, 1);
-    for (size_t t = 0; t < N_THREADS; t++) {
-      const int threads = thread_counts[t];
-      float *whole = score_all(k, &m, threads, rows, n, stride);
-      float *parts = falloc(n * kk);
-      bs_kernel_inst inst;
-      prepare(k, &m, threads, &inst);
-      for (size_t r = 0; r < n; r++)
-        score(&inst, rows + r * stride, 1, stride, parts + r * kk);
-      assert_same(parts, whole, n, m.n_groups, "row by row vs one block", k->name, seed,
-                  threads);
-      memset(parts, 0xff, n * kk * sizeof *parts);
-      rng r = {seed};
-      for (size_t r0 = 0; r0 < n;) {
-        size_t len = 1 + rng_below(&r, 150);
-        if (len > n - r0) len = n - r0;
-        score(&inst, rows + r0 * stride, len, stride, parts + r0 * kk);
-        r0 += len;
-      }
-      assert_same(parts, whole, n, m.n_groups, "odd blocks vs one block", k->name, seed,
-                  threads);
-      bs_kernel_release(&inst);
-      free(parts);
-      free(whole);
-    }
+    assert_blocks_independent(k, &m, rows, n, stride, 150, 0, seed);
     free(rows);
     bs_model_free(&m);
   }
@@ -609,29 +515,12 @@ START_TEST(test_kernel_wide) {
   if (!k) return;
   const bs_kernel *ref = bs_kernel_find("ref");
   bs_model m;
-  memset(&m, 0, sizeof m);
-  m.kind = BS_MODEL_NETWORK;
-  m.n_features = 197;
-  m.n_groups = 3;
-  m.network.layers = calloc(3, sizeof *m.network.layers);
-  ck_assert_ptr_ne(m.network.layers, NULL);
-  rng r = {42};
-  random_layer(&r, &m.network.layers[0], BS_LAYER_DENSE, 197, 131);
-  random_layer(&r, &m.network.layers[1], BS_LAYER_DENSE, 131, 289);
-  random_layer(&r, &m.network.layers[2], BS_LAYER_DENSE, 289, 3);
-  m.network.layers[0].act = BS_ACT_RELU;
-  m.network.layers[1].act = BS_ACT_LEAKY_RELU;
-  m.network.layers[2].act = BS_ACT_LINEAR;
-  m.network.n_layers = 3;
+  dense_stack(&m, 42, 4, (const int32_t[]){197, 131, 289, 3},
+              (const bs_act[]){BS_ACT_RELU, BS_ACT_LEAKY_RELU, BS_ACT_LINEAR});
   const size_t n = 131, stride = 197;
   float *rows = random_rows(5, n, stride, 0);
   float *want = score_all(ref, &m, 1, rows, n, stride);
-  for (size_t t = 0; t < N_THREADS; t++) {
-    float *got = score_all(k, &m, thread_counts[t], rows, n, stride);
-    assert_matches(k, got, want, n, m.n_groups, "wide layers vs ref", 0,
-                   thread_counts[t]);
-    free(got);
-  }
+  match_on_threads(k, &m, rows, NULL, n, stride, want, "wide layers vs ref", 0);
   free(want);
   free(rows);
   bs_model_free(&m);
@@ -649,19 +538,8 @@ START_TEST(test_kernel_big_blocks) {
   if (!k || !k->gpu) return;
   const bs_kernel *ref = bs_kernel_find("ref");
   bs_model m;
-  memset(&m, 0, sizeof m);
-  m.kind = BS_MODEL_NETWORK;
-  m.n_features = 28;
-  m.n_groups = 1;
-  m.network.layers = calloc(3, sizeof *m.network.layers);
-  ck_assert_ptr_ne(m.network.layers, NULL);
-  rng r = {77};
-  random_layer(&r, &m.network.layers[0], BS_LAYER_DENSE, 28, 256);
-  random_layer(&r, &m.network.layers[1], BS_LAYER_DENSE, 256, 256);
-  random_layer(&r, &m.network.layers[2], BS_LAYER_DENSE, 256, 1);
-  m.network.layers[0].act = m.network.layers[1].act = BS_ACT_RELU;
-  m.network.layers[2].act = BS_ACT_LINEAR;
-  m.network.n_layers = 3;
+  dense_stack(&m, 77, 4, (const int32_t[]){28, 256, 256, 1},
+              (const bs_act[]){BS_ACT_RELU, BS_ACT_RELU, BS_ACT_LINEAR});
   const size_t n = 300000, stride = 28, nr = 2000;
   float *rows = random_rows(11, n, stride, 1);
   float *whole = score_all(k, &m, 2, rows, n, stride);
@@ -677,8 +555,8 @@ START_TEST(test_kernel_big_blocks) {
     r0 += len;
   }
   bs_kernel_release(&inst);
-  assert_same(parts, whole, n, 1, "pieces of 1 to 100003 rows vs one block", k->name, 0,
-              2);
+  assert_same_bits(parts, whole, n, 1, "pieces of 1 to 100003 rows vs one block", k->name,
+                   0, 2);
   for (int end = 0; end < 2; end++) {
     const size_t r0 = end ? n - nr : 0;
     float *want = score_all(ref, &m, 1, rows + r0 * stride, nr, stride);
@@ -993,20 +871,14 @@ static int bench(int argc, char **argv) {
   size_t rows = argc > 5 ? (size_t)atol(argv[5]) : 200000;
   int threads = argc > 6 ? atoi(argv[6]) : 1;
   const char *kname = argc > 7 ? argv[7] : NULL;
-  bs_model m;
-  memset(&m, 0, sizeof m);
-  m.kind = BS_MODEL_NETWORK;
-  m.n_features = widths[0];
-  m.n_groups = widths[nw - 1];
-  m.network.layers = calloc((size_t)nw, sizeof *m.network.layers);
-  rng r = {2024};
+  bs_act acts[16];
   double flops = 0;
   for (int32_t l = 0; l + 1 < nw; l++) {
-    random_layer(&r, &m.network.layers[l], BS_LAYER_DENSE, widths[l], widths[l + 1]);
-    m.network.layers[l].act = l + 2 < nw ? hidden : BS_ACT_LINEAR;
+    acts[l] = l + 2 < nw ? hidden : BS_ACT_LINEAR;
     flops += 2.0 * widths[l] * widths[l + 1];
-    m.network.n_layers = l + 1;
   }
+  bs_model m;
+  dense_stack(&m, 2024, nw, widths, acts);
   const bs_kernel *k = NULL;
   bs_error err = {0};
   if (bs_kernel_select(kname, &m, &k, &err) != BS_OK) {
@@ -1052,21 +924,18 @@ static int bench(int argc, char **argv) {
 static Suite *dense_suite(void) {
   Suite *s = suite_create("dense");
   int nk = (int)bs_kernel_count();
-  TCase *tc = tcase_create("math");
+  TCase *tc = suite_add_case(s, "math", 0);
   tcase_add_test(tc, test_activation_accuracy);
   tcase_add_test(tc, test_transforms);
   tcase_add_test(tc, test_network_check);
   tcase_add_test(tc, test_simplify);
   tcase_add_test(tc, test_select);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("oracle");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tc = suite_add_case(s, "oracle", TEST_TIMEOUT);
   tcase_add_test(tc, test_ref_matches_double);
   tcase_add_loop_test(tc, test_kernel_matches_ref, 0, nk);
   tcase_add_loop_test(tc, test_kernel_block_independent, 0, nk);
   tcase_add_loop_test(tc, test_kernel_wide, 0, nk);
   tcase_add_loop_test(tc, test_kernel_big_blocks, 0, nk);
-  suite_add_tcase(s, tc);
   return s;
 }
 
@@ -1074,9 +943,5 @@ int main(int argc, char **argv) {
   init_acts();
   if (argc > 1 && strcmp(argv[1], "--bench") == 0) return bench(argc, argv);
   if (argc > 1) return usage();
-  SRunner *sr = srunner_create(dense_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return run_suite(dense_suite());
 }

@@ -624,51 +624,36 @@ static Suite *driver_suite(void) {
   Suite *s = suite_create("driver");
   TCase *tc;
 
-  tc = tcase_create("options");
+  tc = suite_add_case(s, "options", 0);
   tcase_add_test(tc, test_options_defaults);
   tcase_add_test(tc, test_options_every_option);
   tcase_add_test(tc, test_options_iteration_range);
   tcase_add_test(tc, test_options_value_forms);
-  tcase_add_loop_test(tc, test_options_split_path, 0,
-                      (int)(sizeof split_cases / sizeof split_cases[0]));
+  tcase_add_table_test(tc, test_options_split_path, split_cases);
   tcase_add_test(tc, test_options_split_path_errors);
   tcase_add_test(tc, test_options_help_version);
-  tcase_add_loop_test(tc, test_options_errors, 0,
-                      (int)(sizeof bad_cmds / sizeof bad_cmds[0]));
-  suite_add_tcase(s, tc);
+  tcase_add_table_test(tc, test_options_errors, bad_cmds);
 
-  tc = tcase_create("partition");
+  tc = suite_add_case(s, "partition", 0);
   tcase_add_test(tc, test_split_covers);
   tcase_add_test(tc, test_split_large);
   tcase_add_test(tc, test_chunks);
   tcase_add_test(tc, test_ranks_tile_rows);
   tcase_add_test(tc, test_gpu_assign);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("sha256");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tc = suite_add_case(s, "sha256", TEST_TIMEOUT);
   tcase_add_test(tc, test_sha256_fips);
-  tcase_add_loop_test(tc, test_sha256_lengths, 0,
-                      (int)(sizeof sha_lens / sizeof sha_lens[0]));
+  tcase_add_table_test(tc, test_sha256_lengths, sha_lens);
   tcase_add_test(tc, test_sha256_all_bytes);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("status");
+  tc = suite_add_case(s, "status", 0);
   tcase_add_test(tc, test_status);
   tcase_add_test(tc, test_read_file);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("progress");
+  tc = suite_add_case(s, "progress", 0);
   tcase_add_test(tc, test_progress_format);
   tcase_add_test(tc, test_progress_update);
-  suite_add_tcase(s, tc);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(driver_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(driver_suite()); }

@@ -490,28 +490,16 @@ END_TEST
 
 static Suite *input_suite(void) {
   Suite *s = suite_create("input");
-  TCase *tc = tcase_create("numbers");
-  tcase_set_timeout(tc, 300);
+  TCase *tc = suite_add_case(s, "numbers", 300);
   tcase_add_test(tc, test_float_cases);
   tcase_add_test(tc, test_float_random);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("csv");
-  tcase_set_timeout(tc, 120);
+  tc = suite_add_case(s, "csv", 120);
   tcase_add_test(tc, test_csv_header);
   tcase_add_test(tc, test_csv_rows);
   tcase_add_test(tc, test_csv_scan_pieces);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("gzip");
-  tcase_set_timeout(tc, 120);
+  tc = suite_add_case(s, "gzip", 120);
   tcase_add_test(tc, test_gz_random_access);
-  suite_add_tcase(s, tc);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(input_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
-}
+int main(void) { return run_suite(input_suite()); }

@@ -424,8 +424,7 @@ END_TEST
 
 static Suite *keep_suite(void) {
   Suite *s = suite_create("keep");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  TCase *tc = suite_add_case(s, "core", TEST_TIMEOUT);
   tcase_add_test(tc, test_numtext_examples);
   tcase_add_test(tc, test_numtext_f32);
   tcase_add_test(tc, test_numtext_f64);
@@ -435,14 +434,7 @@ static Suite *keep_suite(void) {
   tcase_add_test(tc, test_csv_out_gzip);
   tcase_add_test(tc, test_csv_names);
   tcase_add_test(tc, test_options_keep_output);
-  suite_add_tcase(s, tc);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(keep_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
-}
+int main(void) { return run_suite(keep_suite()); }

@@ -90,10 +90,12 @@ static char *unzip(const char *data, size_t len, const char *name, size_t *out_l
   return buf;
 }
 
-/* The fixture's config.json and model.weights.h5. */
+/* The fixture's config.json and model.weights.h5; `both` lists the two
+ * as make_zip takes them. */
 typedef struct parts3 {
   char *config, *weights;
   size_t config_len, weights_len;
+  part both[2];
 } parts3;
 
 static parts3 fixture_parts(void) {
@@ -103,6 +105,8 @@ static parts3 fixture_parts(void) {
   p.config = unzip(data, len, "config.json", &p.config_len);
   p.weights = unzip(data, len, "model.weights.h5", &p.weights_len);
   free(data);
+  p.both[0] = (part){"config.json", p.config, p.config_len};
+  p.both[1] = (part){"model.weights.h5", p.weights, p.weights_len};
   return p;
 }
 
@@ -119,6 +123,19 @@ static bs_status load(const char *data, size_t len, bs_error *err) {
   return st;
 }
 
+/* The archive of parts[0..n), zipped with `method`, loads with status st;
+ * refused, with a message holding `text`. */
+static void zip_loads_as(const part *parts, size_t n, int32_t method, bs_status st,
+                         const char *text) {
+  size_t len;
+  char *zip = make_zip(parts, n, method, &len);
+  bs_error err = {0};
+  bs_status got = load(zip, len, &err);
+  if (got != st) ck_abort_msg("status %d, expected %d: %s", got, st, err.msg);
+  if (text) HAS(err, text);
+  free(zip);
+}
+
 /* Where the local header and the central directory record of `name` keep
  * their sizes: compressed at +0, uncompressed at +4. */
 static void size_fields(char *zip, size_t len, const char *name, char **local,
@@ -132,6 +149,15 @@ static void size_fields(char *zip, size_t len, const char *name, char **local,
       *central = zip + i + 20;
   }
   ck_assert(*local && *central);
+}
+
+/* The fixture zipped with `method`, and where its weights' entry keeps
+ * its sizes (size_fields). */
+static char *fixture_zip(const parts3 *p, int32_t method, size_t *len, char **local,
+                         char **central) {
+  char *zip = make_zip(p->both, 2, method, len);
+  size_fields(zip, *len, "model.weights.h5", local, central);
+  return zip;
 }
 
 static void put32(char *p, uint32_t v) {
@@ -188,34 +214,19 @@ END_TEST
  * or not what it should be, they are refused. */
 START_TEST(test_rebuilt) {
   parts3 p = fixture_parts();
-  const part both[] = {{"config.json", p.config, p.config_len},
-                       {"model.weights.h5", p.weights, p.weights_len}};
-  bs_error err = {0};
-  size_t len;
-  char *zip = make_zip(both, 2, ZIP_CM_STORE, &len);
-  if (!(load(zip, len, &err) == BS_OK)) ck_abort_msg("%s", err.msg);
-  free(zip);
-  zip = make_zip(both, 2, ZIP_CM_DEFLATE, &len);
-  if (!(load(zip, len, &err) == BS_OK)) ck_abort_msg("%s", err.msg);
-  free(zip);
-  zip = make_zip(both + 1, 1, ZIP_CM_STORE, &len);
-  ck_assert_int_eq(load(zip, len, &err), BS_E_FORMAT);
-  HAS(err, "m.keras: a zip archive with model.weights.h5 but no config.json");
-  free(zip);
+  const part *both = p.both;
+  zip_loads_as(both, 2, ZIP_CM_STORE, BS_OK, NULL);
+  zip_loads_as(both, 2, ZIP_CM_DEFLATE, BS_OK, NULL);
+  zip_loads_as(both + 1, 1, ZIP_CM_STORE, BS_E_FORMAT,
+               "m.keras: a zip archive with model.weights.h5 but no config.json");
   const part bad_weights[] = {{"config.json", p.config, p.config_len},
                               {"model.weights.h5", p.config, p.config_len}};
-  zip = make_zip(bad_weights, 2, ZIP_CM_STORE, &len);
-  memset(&err, 0, sizeof err);
-  ck_assert_int_eq(load(zip, len, &err), BS_E_FORMAT);
-  HAS(err, "model.weights.h5 is not an HDF5 file");
-  free(zip);
+  zip_loads_as(bad_weights, 2, ZIP_CM_STORE, BS_E_FORMAT,
+               "model.weights.h5 is not an HDF5 file");
   const part bad_config[] = {{"config.json", "{\"class_name\": ", 15},
                              {"model.weights.h5", p.weights, p.weights_len}};
-  zip = make_zip(bad_config, 2, ZIP_CM_STORE, &len);
-  memset(&err, 0, sizeof err);
-  ck_assert_int_eq(load(zip, len, &err), BS_E_FORMAT);
-  HAS(err, "the model's config is not valid JSON");
-  free(zip);
+  zip_loads_as(bad_config, 2, ZIP_CM_STORE, BS_E_FORMAT,
+               "the model's config is not valid JSON");
   parts_free(&p);
 }
 END_TEST
@@ -223,12 +234,9 @@ END_TEST
 /* A flipped byte of the weights: the CRC, in process and isolated. */
 START_TEST(test_crc) {
   parts3 p = fixture_parts();
-  const part both[] = {{"config.json", p.config, p.config_len},
-                       {"model.weights.h5", p.weights, p.weights_len}};
   size_t len;
-  char *zip = make_zip(both, 2, ZIP_CM_STORE, &len);
   char *local, *central;
-  size_fields(zip, len, "model.weights.h5", &local, &central);
+  char *zip = fixture_zip(&p, ZIP_CM_STORE, &len, &local, &central);
   local[12 + strlen("model.weights.h5") + 500] ^= 0x10; /* inside its data */
   bs_error err = {0}, iso = {0};
   ck_assert_int_eq(load(zip, len, &err), BS_E_FORMAT);
@@ -245,12 +253,9 @@ END_TEST
  * (64 MiB + 16 times the archive): refused before allocating it. */
 START_TEST(test_bombs) {
   parts3 p = fixture_parts();
-  const part both[] = {{"config.json", p.config, p.config_len},
-                       {"model.weights.h5", p.weights, p.weights_len}};
   size_t len;
-  char *zip = make_zip(both, 2, ZIP_CM_DEFLATE, &len);
   char *local, *central;
-  size_fields(zip, len, "model.weights.h5", &local, &central);
+  char *zip = fixture_zip(&p, ZIP_CM_DEFLATE, &len, &local, &central);
   put32(local + 4, 0xfff00000u);
   put32(central + 4, 0xfff00000u);
   bs_error err = {0};
@@ -264,12 +269,8 @@ START_TEST(test_bombs) {
   memcpy(zeros, "\x89HDF\r\n\x1a\n", 8);
   const part bomb[] = {{"config.json", p.config, p.config_len},
                        {"model.weights.h5", zeros, big}};
-  zip = make_zip(bomb, 2, ZIP_CM_DEFLATE, &len);
+  zip_loads_as(bomb, 2, ZIP_CM_DEFLATE, BS_E_FORMAT, "more than a Keras archive of");
   free(zeros);
-  memset(&err, 0, sizeof err);
-  ck_assert_int_eq(load(zip, len, &err), BS_E_FORMAT);
-  HAS(err, "more than a Keras archive of");
-  free(zip);
   parts_free(&p);
 }
 END_TEST
@@ -277,16 +278,12 @@ END_TEST
 /* Compression methods other than stored and deflate; a truncated archive. */
 START_TEST(test_methods_and_truncation) {
   parts3 p = fixture_parts();
-  const part both[] = {{"config.json", p.config, p.config_len},
-                       {"model.weights.h5", p.weights, p.weights_len}};
+  const part *both = p.both;
   size_t len;
   bs_error err = {0};
-  if (zip_compression_method_supported(ZIP_CM_BZIP2, 1)) {
-    char *zip = make_zip(both, 2, ZIP_CM_BZIP2, &len);
-    ck_assert_int_eq(load(zip, len, &err), BS_E_UNSUPPORTED);
-    HAS(err, "is compressed with zip method 12");
-    free(zip);
-  }
+  if (zip_compression_method_supported(ZIP_CM_BZIP2, 1))
+    zip_loads_as(both, 2, ZIP_CM_BZIP2, BS_E_UNSUPPORTED,
+                 "is compressed with zip method 12");
   char *zip = make_zip(both, 2, ZIP_CM_STORE, &len);
   for (size_t cut = 4; cut < len; cut += len / 7) {
     memset(&err, 0, sizeof err);
@@ -304,21 +301,13 @@ END_TEST
 
 static Suite *keras_suite(void) {
   Suite *s = suite_create("keras");
-  TCase *tc = tcase_create("archives");
-  tcase_set_timeout(tc, 120);
-  tcase_add_loop_test(tc, test_twins, 0, (int)(sizeof twins / sizeof twins[0]));
+  TCase *tc = suite_add_case(s, "archives", 120);
+  tcase_add_table_test(tc, test_twins, twins);
   tcase_add_test(tc, test_rebuilt);
   tcase_add_test(tc, test_crc);
   tcase_add_test(tc, test_bombs);
   tcase_add_test(tc, test_methods_and_truncation);
-  suite_add_tcase(s, tc);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(keras_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(keras_suite()); }

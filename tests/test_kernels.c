@@ -36,19 +36,16 @@
 #include <string.h>
 
 #include "kernel-impl.h"
+#include "kernel_harness.h"
 #include "model.h"
 #include "testutil.h"
 
 #define TEST_TIMEOUT 120
 
-/* ck_assert reports every passing check to Check's parent process, which is
- * slow in per-node loops; this calls into Check only to fail. */
-
 /* Row counts around every plausible vector width (4, 8, 16, 32 lanes) and
  * block size, including an empty block. */
 static const size_t row_counts[] = {0, 1, 7, 8, 15, 16, 17, 31, 33, 100, 1000};
 #define N_ROW_COUNTS (sizeof row_counts / sizeof row_counts[0])
-static const int thread_counts[] = {1, 2, 3};
 #define N_SEEDS 12
 
 /* ---- random numbers (the stream is in testutil.h) ------------------------ */
@@ -113,24 +110,31 @@ static void add_cat_set(gen *g, bs_node *nd) {
   *g->n_words += words;
 }
 
-/* Grows the subtree at depth `depth` in pre-order; returns its root. */
-static int32_t grow(gen *g, int depth, int max_depth) {
-  int32_t id = g->n++;
+/* Node id as a leaf of random value; of value64 models, a double leaf
+ * whose low bits a float would lose. */
+static int32_t make_leaf(gen *g, int32_t id) {
   bs_node nd;
   memset(&nd, 0, sizeof nd);
-  if (depth >= max_depth || (depth > 0 && rng_below(g->r, 4) == 0)) {
-    nd.flags = BS_NODE_LEAF;
-    nd.left = nd.right = -1;
-    nd.feature = 0;
-    nd.value = leaf_value(g->r);
-    if (g->v64) { /* a double leaf whose low bits a float would lose */
-      g->v64[id] = (double)nd.value + (double)(rng_unit(g->r) - 0.5f) * 0x1p-30;
-      if (g->absent && rng_below(g->r, 6) == 0) g->v64[id] = NAN;
-      nd.value = (float)g->v64[id];
-    }
-    g->nodes[id] = nd;
-    return id;
+  nd.flags = BS_NODE_LEAF;
+  nd.left = nd.right = -1;
+  nd.value = leaf_value(g->r);
+  if (g->v64) {
+    g->v64[id] = (double)nd.value + (double)(rng_unit(g->r) - 0.5f) * 0x1p-30;
+    if (g->absent && rng_below(g->r, 6) == 0) g->v64[id] = NAN; /* gives nothing */
+    nd.value = (float)g->v64[id];
   }
+  g->nodes[id] = nd;
+  return id;
+}
+
+/* Grows the subtree at depth `depth` in pre-order; returns its root. The
+ * node array has room for the deepest tree, so it never moves. */
+static int32_t grow(gen *g, int depth, int max_depth) {
+  int32_t id = g->n++;
+  if (depth >= max_depth || (depth > 0 && rng_below(g->r, 4) == 0))
+    return make_leaf(g, id);
+  bs_node nd;
+  memset(&nd, 0, sizeof nd);
   nd.feature = (int32_t)rng_below(g->r, (uint32_t)g->n_features);
   if (rng_below(g->r, 2)) nd.flags |= BS_NODE_DEFAULT_LEFT;
   if (g->categorical && rng_below(g->r, 4) == 0) {
@@ -159,10 +163,8 @@ static int32_t grow(gen *g, int depth, int max_depth) {
     }
   }
   g->nodes[id] = nd;
-  int32_t l = grow(g, depth + 1, max_depth);
-  int32_t r = grow(g, depth + 1, max_depth);
-  g->nodes[id].left = l;
-  g->nodes[id].right = r;
+  g->nodes[id].left = grow(g, depth + 1, max_depth);
+  g->nodes[id].right = grow(g, depth + 1, max_depth);
   return id;
 }
 
@@ -178,28 +180,16 @@ typedef struct level_split {
  * same length; the tree kernels walk these their own way. */
 static int32_t grow_oblivious(gen *g, const level_split *lv, int depth, int max_depth) {
   int32_t id = g->n++;
+  if (depth == max_depth) return make_leaf(g, id);
   bs_node nd;
   memset(&nd, 0, sizeof nd);
-  if (depth == max_depth) {
-    nd.flags = BS_NODE_LEAF;
-    nd.left = nd.right = -1;
-    nd.value = leaf_value(g->r);
-    if (g->v64) {
-      g->v64[id] = (double)nd.value + (double)(rng_unit(g->r) - 0.5f) * 0x1p-30;
-      nd.value = (float)g->v64[id];
-    }
-    g->nodes[id] = nd;
-    return id;
-  }
   nd.feature = lv[depth].feature;
   nd.flags = lv[depth].flags;
   nd.value = lv[depth].value;
   if (g->v64) g->v64[id] = lv[depth].value64;
   g->nodes[id] = nd;
-  int32_t l = grow_oblivious(g, lv, depth + 1, max_depth);
-  int32_t r = grow_oblivious(g, lv, depth + 1, max_depth);
-  g->nodes[id].left = l;
-  g->nodes[id].right = r;
+  g->nodes[id].left = grow_oblivious(g, lv, depth + 1, max_depth);
+  g->nodes[id].right = grow_oblivious(g, lv, depth + 1, max_depth);
   return id;
 }
 
@@ -445,97 +435,22 @@ static double *random_rows64(uint64_t seed, size_t n, size_t stride) {
   return x;
 }
 
-/* ---- scoring ------------------------------------------------------------ */
-
-/* The kernel at index i, or NULL (and a line) when this machine cannot run
- * it. */
-static const bs_kernel *runnable_kernel(int i) {
-  const bs_kernel *k = bs_kernel_at((size_t)i);
-  ck_assert_ptr_ne(k, NULL);
-  if (k->probe && !k->probe()) {
-    printf("kernel '%s': not available on this machine, skipped\n", k->name);
-    return NULL;
-  }
-  return k;
-}
-
-static void prepare(const bs_kernel *k, const bs_model *m, int threads,
-                    bs_kernel_inst *inst) {
-  bs_kernel_config cfg = {.threads = threads};
-  bs_error err = {0};
-  bs_status st = bs_kernel_prepare(k, m, &cfg, inst, &err);
-  if (st != BS_OK) ck_abort_msg("kernel '%s': prepare: %s", k->name, err.msg);
-}
-
-static void score(const bs_kernel_inst *inst, const float *rows, size_t n, size_t stride,
-                  float *margins) {
-  bs_error err = {0};
-  bs_status st = bs_kernel_score(inst, rows, n, stride, margins, &err);
-  if (st != BS_OK) ck_abort_msg("kernel '%s': score: %s", inst->kernel->name, err.msg);
-}
-
-/* Margins of n rows from a fresh instance; the caller frees them. Exactly
- * n * n_groups floats, so a write past the block is a sanitizer error. */
-static float *score_all(const bs_kernel *k, const bs_model *m, int threads,
-                        const float *rows, size_t n, size_t stride) {
-  size_t len = n * (size_t)m->n_groups;
-  float *out = malloc((len ? len : 1) * sizeof *out);
-  ck_assert_ptr_ne(out, NULL);
-  /* A NaN pattern no kernel computes, so unwritten margins show. */
-  memset(out, 0xff, (len ? len : 1) * sizeof *out);
-  bs_kernel_inst inst;
-  prepare(k, m, threads, &inst);
-  score(&inst, rows, n, stride, out);
-  bs_kernel_release(&inst);
-  return out;
-}
-
-/* score_all for double rows (score_f64). */
-static float *score_all_f64(const bs_kernel *k, const bs_model *m, int threads,
-                            const double *rows, size_t n, size_t stride) {
-  size_t len = n * (size_t)m->n_groups;
-  float *out = malloc((len ? len : 1) * sizeof *out);
-  ck_assert_ptr_ne(out, NULL);
-  memset(out, 0xff, (len ? len : 1) * sizeof *out);
-  bs_kernel_inst inst;
-  prepare(k, m, threads, &inst);
-  bs_error err = {0};
-  bs_status st = bs_kernel_score_f64(&inst, rows, n, stride, out, &err);
-  if (st != BS_OK) ck_abort_msg("kernel '%s': score_f64: %s", k->name, err.msg);
-  bs_kernel_release(&inst);
-  return out;
-}
-
-static void assert_same_bits(const float *got, const float *want, size_t n, int32_t k,
-                             const char *what, const char *kernel, uint64_t seed,
-                             int threads) {
-  if (memcmp(got, want, n * (size_t)k * sizeof *got) == 0) return;
-  for (size_t i = 0; i < n * (size_t)k; i++) {
-    uint32_t a, b;
-    memcpy(&a, &got[i], sizeof a);
-    memcpy(&b, &want[i], sizeof b);
-    if (a != b)
-      ck_abort_msg(
-          "kernel '%s', %s, model %llu, %zu rows, %d threads: row %zu group "
-          "%zu is %a, expected %a",
-          kernel, what, (unsigned long long)seed, n, threads, i / (size_t)k,
-          i % (size_t)k, (double)got[i], (double)want[i]);
-  }
-}
-
 /* ---- the evaluator from model.h ----------------------------------------- */
 
-static int spec_goes_left(const bs_forest *f, const bs_node *nd, float x) {
-  int zero_missing = (nd->flags & BS_NODE_ZERO_MISSING) && fabsf(x) <= 1e-35f;
+/* Whether a row goes left at split nd with threshold t. In double for
+ * both kinds of rows: a float row and a float threshold are exact in
+ * double, so every comparison below gives what it gives in float. */
+static int spec_goes_left(const bs_forest *f, const bs_node *nd, double t, double x) {
+  int zero_missing = (nd->flags & BS_NODE_ZERO_MISSING) && fabs(x) <= (double)1e-35f;
   if (isnan(x) || zero_missing) return (nd->flags & BS_NODE_DEFAULT_LEFT) != 0;
-  if (!(nd->flags & BS_NODE_CATEGORICAL)) return x < nd->value;
+  if (!(nd->flags & BS_NODE_CATEGORICAL)) return x < t;
   /* A category is the integer part of a value inside the set's range: of a
    * non-negative value (XGBoost), or truncated toward zero, so that (-1, 0)
    * is category 0 (LightGBM); anything else belongs to no set. */
   int member = 0;
-  int valid = (nd->flags & BS_NODE_CAT_TRUNCATE) ? x > -1.0f : x >= 0.0f;
-  if (nd->flags & BS_NODE_CAT_EXACT) valid = valid && x == floorf(x); /* ONNX's x == c */
-  if (valid && x < 32.0f * (float)nd->cat_words) {
+  int valid = (nd->flags & BS_NODE_CAT_TRUNCATE) ? x > -1.0 : x >= 0.0;
+  if (nd->flags & BS_NODE_CAT_EXACT) valid = valid && x == floor(x); /* ONNX's x == c */
+  if (valid && x < 32.0 * (double)nd->cat_words) {
     uint32_t c = (uint32_t)(int32_t)x;
     member = (int)((f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u);
   }
@@ -573,7 +488,7 @@ static void spec_score_trees(const bs_model *m, const float *rows, size_t n,
       while (!(tr->nodes[i].flags & BS_NODE_LEAF)) {
         const bs_node *nd = &tr->nodes[i];
         CHECK(++steps < tr->n_nodes); /* the generator made a tree */
-        i = spec_goes_left(f, nd, x[nd->feature]) ? nd->left : nd->right;
+        i = spec_goes_left(f, nd, nd->value, x[nd->feature]) ? nd->left : nd->right;
         CHECK(i > 0 && i < tr->n_nodes);
       }
       /* Trees in order, each leaf scaled by its weight: XGBoost's sum. */
@@ -594,20 +509,6 @@ static void spec_score_trees(const bs_model *m, const float *rows, size_t n,
 }
 
 /* Double rows of a value64 forest, from model.h's rules in double. */
-static int spec_goes_left64(const bs_forest *f, const bs_node *nd, double t, double x) {
-  int zero_missing = (nd->flags & BS_NODE_ZERO_MISSING) && fabs(x) <= (double)1e-35f;
-  if (isnan(x) || zero_missing) return (nd->flags & BS_NODE_DEFAULT_LEFT) != 0;
-  if (!(nd->flags & BS_NODE_CATEGORICAL)) return x < t;
-  int member = 0;
-  int valid = (nd->flags & BS_NODE_CAT_TRUNCATE) ? x > -1.0 : x >= 0.0;
-  if (nd->flags & BS_NODE_CAT_EXACT) valid = valid && x == floor(x);
-  if (valid && x < 32.0 * (double)nd->cat_words) {
-    uint32_t c = (uint32_t)(int32_t)x;
-    member = (int)((f->cat_bits[nd->cat_off + c / 32] >> (c % 32)) & 1u);
-  }
-  return (nd->flags & BS_NODE_CAT_IN_SET_LEFT) ? member : !member;
-}
-
 static void spec_score_trees_f64(const bs_model *m, const double *rows, size_t n,
                                  size_t stride, float *out) {
   const bs_forest *f = &m->forest;
@@ -621,8 +522,7 @@ static void spec_score_trees_f64(const bs_model *m, const double *rows, size_t n
       int32_t i = 0;
       while (!(tr->nodes[i].flags & BS_NODE_LEAF)) {
         const bs_node *nd = &tr->nodes[i];
-        i = spec_goes_left64(f, nd, tr->value64[i], x[nd->feature]) ? nd->left
-                                                                    : nd->right;
+        i = spec_goes_left(f, nd, tr->value64[i], x[nd->feature]) ? nd->left : nd->right;
       }
       if (f->aggregate != BS_AGG_SUM)
         spec_min_max(f, tr->value64[i], &acc[tr->group], &have[tr->group]);
@@ -710,47 +610,44 @@ static void spec_pair(const bs_model *m, float *out, size_t n) {
   for (size_t r = 0; m->binary_pair && r < n; r++) out[2 * r] = -out[2 * r + 1];
 }
 
-/* Float rows: the stage (if any), the trees, the pair. */
-static void spec_score(const bs_model *m, const float *rows, size_t n, size_t stride,
-                       float *out) {
-  if (!m->prep.cols) {
+/* The trees of v (a model's kernel view) on its stage's output y, n rows
+ * of v's width: in double when f64, else rounded to float first. */
+static void spec_trees_after_stage(const bs_model *v, const double *y, size_t n, int f64,
+                                   float *out) {
+  const size_t w = (size_t)v->n_features;
+  if (f64) {
+    spec_score_trees_f64(v, y, n, w, out);
+    return;
+  }
+  float *yf = malloc((n ? n : 1) * w * sizeof *yf);
+  CHECK(yf != NULL);
+  for (size_t i = 0; i < n * w; i++) yf[i] = (float)y[i];
+  spec_score_trees(v, yf, n, w, out);
+  free(yf);
+}
+
+/* The stage (if any), the trees, the pair, on float rows, or on double
+ * rows when rows64: of a model that compares doubles (input_f64), the
+ * stage in double, then the trees on doubles, or on floats when they read
+ * float32. */
+static void spec_score_rows(const bs_model *m, const float *rows, const double *rows64,
+                            size_t n, size_t stride, float *out) {
+  if (!m->prep.cols && rows64) {
+    spec_score_trees_f64(m, rows64, n, stride, out);
+  } else if (!m->prep.cols) {
     spec_score_trees(m, rows, n, stride, out);
   } else {
     const bs_model v = bs_model_kernel_view(m);
-    const size_t w = (size_t)v.n_features;
-    double *y = spec_prep(&m->prep, rows, NULL, n, stride);
-    float *yf = malloc((n ? n : 1) * w * sizeof *yf);
-    CHECK(yf != NULL);
-    for (size_t i = 0; i < n * w; i++) yf[i] = (float)y[i];
-    spec_score_trees(&v, yf, n, w, out);
-    free(yf);
+    double *y = spec_prep(&m->prep, rows, rows64, n, stride);
+    spec_trees_after_stage(&v, y, n, rows64 ? v.input_f64 : 0, out);
     free(y);
   }
   spec_pair(m, out, n);
 }
 
-/* Double rows of a model that compares doubles (input_f64): the stage in
- * double, then the trees on doubles, or on floats when they read float32. */
-static void spec_score_f64(const bs_model *m, const double *rows, size_t n, size_t stride,
-                           float *out) {
-  if (!m->prep.cols) {
-    spec_score_trees_f64(m, rows, n, stride, out);
-  } else {
-    const bs_model v = bs_model_kernel_view(m);
-    const size_t w = (size_t)v.n_features;
-    double *y = spec_prep(&m->prep, NULL, rows, n, stride);
-    if (v.input_f64) {
-      spec_score_trees_f64(&v, y, n, w, out);
-    } else {
-      float *yf = malloc((n ? n : 1) * w * sizeof *yf);
-      CHECK(yf != NULL);
-      for (size_t i = 0; i < n * w; i++) yf[i] = (float)y[i];
-      spec_score_trees(&v, yf, n, w, out);
-      free(yf);
-    }
-    free(y);
-  }
-  spec_pair(m, out, n);
+static void spec_score(const bs_model *m, const float *rows, size_t n, size_t stride,
+                       float *out) {
+  spec_score_rows(m, rows, NULL, n, stride, out);
 }
 
 /* The row-wise step against onnxruntime 1.32's Normalizer of float and of
@@ -859,8 +756,7 @@ START_TEST(test_ref_matches_spec) {
         exact += (m.forest.trees[t].nodes[i].flags & BS_NODE_CAT_EXACT) != 0;
     size_t n = 1000, stride = (size_t)m.n_features + 2;
     float *rows = random_rows(seed, n, stride);
-    float *want = malloc(n * (size_t)m.n_groups * sizeof *want);
-    ck_assert_ptr_ne(want, NULL);
+    float *want = margins_for(&m, n);
     spec_score(&m, rows, n, stride, want);
     float *got = score_all(ref, &m, 1, rows, n, stride);
     assert_same_bits(got, want, n, m.n_groups, "against model.h", "ref", seed, 1);
@@ -885,10 +781,9 @@ START_TEST(test_ref_f64_matches_spec) {
     random_model(seed, &m);
     size_t n = 1000, stride = (size_t)m.n_features + 1;
     double *rows = random_rows64(seed, n, stride);
-    float *want = malloc(n * (size_t)m.n_groups * sizeof *want);
-    ck_assert_ptr_ne(want, NULL);
+    float *want = margins_for(&m, n);
     if (m.input_f64) {
-      spec_score_f64(&m, rows, n, stride, want);
+      spec_score_rows(&m, NULL, rows, n, stride, want);
       v64++;
     } else {
       float *rows32 = malloc(n * stride * sizeof *rows32);
@@ -909,6 +804,33 @@ START_TEST(test_ref_f64_matches_spec) {
 }
 END_TEST
 
+/* Random model `seed` when kernel k takes it; else 0 (nothing to free). */
+static int model_for(const bs_kernel *k, uint64_t seed, bs_model *m) {
+  random_model(seed, m);
+  if (bs_kernel_usable(k, m)) return 1;
+  bs_model_free(m);
+  return 0;
+}
+
+/* Kernel k against the reference on model m at every row count: rows of
+ * `stride` values from seed0 + the count's index, float rows, or double
+ * rows through score_f64 when f64. */
+static void match_row_counts(const bs_kernel *k, const bs_model *m, size_t stride,
+                             uint64_t seed0, int f64, const char *what, uint64_t seed) {
+  const bs_kernel *ref = bs_kernel_find("ref");
+  for (size_t c = 0; c < N_ROW_COUNTS; c++) {
+    const size_t n = row_counts[c];
+    float *rows = f64 ? NULL : random_rows(seed0 + c, n, stride);
+    double *rows64 = f64 ? random_rows64(seed0 + c, n, stride) : NULL;
+    float *want = f64 ? score_all_f64(ref, m, 1, rows64, n, stride)
+                      : score_all(ref, m, 1, rows, n, stride);
+    match_on_threads(k, m, rows, rows64, n, stride, want, what, seed);
+    free(want);
+    free(rows);
+    free(rows64);
+  }
+}
+
 /* Kernel _i with double rows against the reference's double rows. */
 START_TEST(test_kernel_f64_matches_ref) {
   const bs_kernel *k = runnable_kernel(_i);
@@ -917,29 +839,11 @@ START_TEST(test_kernel_f64_matches_ref) {
     printf("kernel '%s': no score_f64, skipped\n", k->name);
     return;
   }
-  const bs_kernel *ref = bs_kernel_find("ref");
   int scored = 0;
   for (uint64_t seed = 0; seed < 3 * N_SEEDS; seed++) {
     bs_model m;
-    random_model(seed, &m);
-    if (!bs_kernel_usable(k, &m)) {
-      bs_model_free(&m);
-      continue;
-    }
-    size_t stride = (size_t)m.n_features + 2;
-    for (size_t c = 0; c < N_ROW_COUNTS; c++) {
-      size_t n = row_counts[c];
-      double *rows = random_rows64(seed * 7 + c, n, stride);
-      float *want = score_all_f64(ref, &m, 1, rows, n, stride);
-      for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
-        float *got = score_all_f64(k, &m, thread_counts[t], rows, n, stride);
-        assert_same_bits(got, want, n, m.n_groups, "f64 vs ref", k->name, seed,
-                         thread_counts[t]);
-        free(got);
-      }
-      free(want);
-      free(rows);
-    }
+    if (!model_for(k, seed, &m)) continue;
+    match_row_counts(k, &m, (size_t)m.n_features + 2, seed * 7, 1, "f64 vs ref", seed);
     scored++;
     bs_model_free(&m);
   }
@@ -958,29 +862,15 @@ START_TEST(test_kernel_matches_ref) {
   int scored = 0;
   for (uint64_t seed = 0; seed < N_SEEDS; seed++) {
     bs_model m;
-    random_model(seed, &m);
-    if (!bs_kernel_usable(k, &m)) {
+    if (!model_for(k, seed, &m)) {
       printf("kernel '%s': does not take model %llu, skipped\n", k->name,
              (unsigned long long)seed);
-      bs_model_free(&m);
       continue;
     }
-    for (size_t extra = 0; extra <= 3; extra += 3) {
-      size_t stride = (size_t)m.n_features + extra;
-      for (size_t c = 0; c < N_ROW_COUNTS; c++) {
-        size_t n = row_counts[c];
-        float *rows = random_rows(seed * 131 + c, n, stride);
-        float *want = score_all(ref, &m, 1, rows, n, stride);
-        for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
-          float *got = score_all(k, &m, thread_counts[t], rows, n, stride);
-          assert_same_bits(got, want, n, m.n_groups, "one block vs ref", k->name, seed,
-                           thread_counts[t]);
-          free(got);
-        }
-        free(want);
-        free(rows);
-      }
-    }
+    CHECK(k->tolerance == 0); /* forests are scored bitwise: nothing to tolerate */
+    for (size_t extra = 0; extra <= 3; extra += 3)
+      match_row_counts(k, &m, (size_t)m.n_features + extra, seed * 131, 0,
+                       "one block vs ref", seed);
     scored++;
     bs_model_free(&m);
   }
@@ -995,48 +885,10 @@ START_TEST(test_kernel_block_independent) {
   if (!k) return;
   for (uint64_t seed = 100; seed < 100 + N_SEEDS / 2; seed++) {
     bs_model m;
-    random_model(seed, &m);
-    if (!bs_kernel_usable(k, &m)) {
-      bs_model_free(&m);
-      continue;
-    }
-    const size_t n = 1000, stride = (size_t)m.n_features + 1, kk = (size_t)m.n_groups;
+    if (!model_for(k, seed, &m)) continue;
+    const size_t n = 1000, stride = (size_t)m.n_features + 1;
     float *rows = random_rows(seed, n, stride);
-    for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
-      int threads = thread_counts[t];
-      float *whole = score_all(k, &m, threads, rows, n, stride);
-      float *parts = malloc(n * kk * sizeof *parts);
-      ck_assert_ptr_ne(parts, NULL);
-      bs_kernel_inst inst;
-      prepare(k, &m, threads, &inst);
-
-      /* Row by row: every block starts somewhere new. */
-      for (size_t r = 0; r < n; r++)
-        score(&inst, rows + r * stride, 1, stride, parts + r * kk);
-      assert_same_bits(parts, whole, n, m.n_groups, "row by row vs one block", k->name,
-                       seed, threads);
-
-      /* Blocks of odd sizes, from 1 row to a few hundred. */
-      memset(parts, 0xff, n * kk * sizeof *parts);
-      rng r = {seed};
-      for (size_t r0 = 0; r0 < n;) {
-        size_t len = 1 + rng_below(&r, 300);
-        if (len > n - r0) len = n - r0;
-        score(&inst, rows + r0 * stride, len, stride, parts + r0 * kk);
-        r0 += len;
-      }
-      assert_same_bits(parts, whole, n, m.n_groups, "odd blocks vs one block", k->name,
-                       seed, threads);
-
-      /* One instance scores many blocks: nothing carries over. */
-      score(&inst, rows, n, stride, parts);
-      assert_same_bits(parts, whole, n, m.n_groups, "rescored vs one block", k->name,
-                       seed, threads);
-
-      bs_kernel_release(&inst);
-      free(parts);
-      free(whole);
-    }
+    assert_blocks_independent(k, &m, rows, n, stride, 300, 1, seed);
     free(rows);
     bs_model_free(&m);
   }
@@ -1123,12 +975,8 @@ START_TEST(test_kernel_edge_models) {
     spec_score(&m, rows, n, stride, expect);
     assert_same_bits(want, expect, n, m.n_groups, "edge model vs model.h", "ref",
                      (uint64_t)which, 1);
-    for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
-      float *got = score_all(k, &m, thread_counts[t], rows, n, stride);
-      assert_same_bits(got, want, n, m.n_groups, "edge model vs ref", k->name,
-                       (uint64_t)which, thread_counts[t]);
-      free(got);
-    }
+    match_on_threads(k, &m, rows, NULL, n, stride, want, "edge model vs ref",
+                     (uint64_t)which);
     free(expect);
     free(want);
     free(rows);
@@ -1221,14 +1069,12 @@ static Suite *kernels_suite(void) {
   int nk = (int)bs_kernel_count();
   TCase *tc;
 
-  tc = tcase_create("registry");
+  tc = suite_add_case(s, "registry", 0);
   tcase_add_test(tc, test_registry);
   tcase_add_test(tc, test_select);
   tcase_add_test(tc, test_score_checks);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("oracle");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tc = suite_add_case(s, "oracle", TEST_TIMEOUT);
   tcase_add_test(tc, test_ref_matches_spec);
   tcase_add_test(tc, test_catboost_hash);
   tcase_add_test(tc, test_prep_rowwise_onnxruntime);
@@ -1238,14 +1084,7 @@ static Suite *kernels_suite(void) {
   tcase_add_loop_test(tc, test_kernel_matches_ref, 0, nk);
   tcase_add_loop_test(tc, test_kernel_block_independent, 0, nk);
   tcase_add_loop_test(tc, test_kernel_edge_models, 0, nk);
-  suite_add_tcase(s, tc);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(kernels_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(kernels_suite()); }

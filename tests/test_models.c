@@ -327,34 +327,24 @@ END_TEST
 
 static Suite *models_suite(void) {
   Suite *s = suite_create("models");
-  TCase *tc = tcase_create("isolated");
-  tcase_set_timeout(tc, 60);
+  TCase *tc = suite_add_case(s, "isolated", 60);
   tcase_add_test(tc, test_isolated_loads);
   tcase_add_test(tc, test_isolated_clean_refusal);
   tcase_add_test(tc, test_isolated_crash);
   tcase_add_test(tc, test_isolated_hang);
   tcase_add_test(tc, test_isolated_memory);
   tcase_add_test(tc, test_isolated_skipped);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("formats");
-  tcase_add_loop_test(tc, test_format_kinds, 0, (int)(sizeof kinds / sizeof kinds[0]));
+  tc = suite_add_case(s, "formats", 0);
+  tcase_add_table_test(tc, test_format_kinds, kinds);
   tcase_add_test(tc, test_format_catboost_json);
   tcase_add_test(tc, test_format_xgboost_first);
   tcase_add_test(tc, test_format_damaged_keras);
   tcase_add_test(tc, test_format_onnx);
   tcase_add_test(tc, test_onnx_prep_stage);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("kernels");
+  tc = suite_add_case(s, "kernels", 0);
   tcase_add_test(tc, test_kernel_for_other_family);
   tcase_add_test(tc, test_one_nan);
-  suite_add_tcase(s, tc);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(models_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(models_suite()); }

@@ -198,6 +198,17 @@ static void flip(const char *path, long off) {
   close(fd);
 }
 
+/* A fresh part file with the byte at `off` of its chunks flipped: its
+ * index still reads (into ix). The file, open for reading. */
+static int damaged_chunk(char *path, size_t len, long off, bs_part_index *ix,
+                         bs_error *err) {
+  write_parts(2, 10, path, len);
+  flip(path, off);
+  memset(err, 0, sizeof *err);
+  CHECK(bs_part_read_index(path, ix, err) == BS_OK);
+  return open(path, O_RDONLY);
+}
+
 START_TEST(test_part_damage) {
   make_scratch();
   char path[300];
@@ -215,11 +226,7 @@ START_TEST(test_part_damage) {
     CHECK(strstr(err.msg, path) != NULL);
   }
   /* A score byte changed: the index holds, that chunk's scores do not. */
-  write_parts(2, 10, path, sizeof path);
-  flip(path, 64 + 4 * 7);
-  memset(&err, 0, sizeof err);
-  CHECK(bs_part_read_index(path, &ix, &err) == BS_OK);
-  int fd = open(path, O_RDONLY);
+  int fd = damaged_chunk(path, sizeof path, 64 + 4 * 7, &ix, &err);
   float s[6];
   CHECK(bs_part_read_scores(fd, path, &ix.ents[0], 2, s, &err) == BS_OK);
   CHECK(bs_part_read_scores(fd, path, &ix.ents[1], 2, s, &err) == BS_E_FORMAT);
@@ -227,11 +234,7 @@ START_TEST(test_part_damage) {
   close(fd);
   bs_part_index_free(&ix);
   /* A kept value changed: that chunk's kept values fail. */
-  write_parts(2, 10, path, sizeof path);
-  flip(path, 64 + 24 + 24 + 3);
-  memset(&err, 0, sizeof err);
-  CHECK(bs_part_read_index(path, &ix, &err) == BS_OK);
-  fd = open(path, O_RDONLY);
+  fd = damaged_chunk(path, sizeof path, 64 + 24 + 24 + 3, &ix, &err);
   char kept[32];
   CHECK(bs_part_read_scores(fd, path, &ix.ents[1], 2, s, &err) == BS_OK);
   CHECK(bs_part_read_keep(fd, path, &ix.ents[1], 2, kept, &err) == BS_E_FORMAT);
@@ -379,22 +382,16 @@ END_TEST
 
 static Suite *outtx_suite(void) {
   Suite *s = suite_create("outtx");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
-  tcase_add_loop_test(tc, test_decide, 0, sizeof decide_cases / sizeof decide_cases[0]);
+  TCase *tc = suite_add_case(s, "core", TEST_TIMEOUT);
+  tcase_add_table_test(tc, test_decide, decide_cases);
   tcase_add_test(tc, test_part_round_trip);
   tcase_add_test(tc, test_part_damage);
   tcase_add_test(tc, test_record);
   tcase_add_test(tc, test_begin);
-  suite_add_tcase(s, tc);
   return s;
 }
 
 int main(void) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the tests look at HDF5 failures */
-  SRunner *sr = srunner_create(outtx_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return run_suite(outtx_suite());
 }

@@ -952,38 +952,27 @@ static Suite *parsers_suite(void) {
   Suite *s = suite_create("parsers");
   TCase *tc;
 
-  tc = tcase_create("json-scan");
-  tcase_set_timeout(tc, TEST_TIMEOUT);
+  tc = suite_add_case(s, "json-scan", TEST_TIMEOUT);
   tcase_add_test(tc, test_json_skip_nested);
   tcase_add_test(tc, test_json_skip_index);
   tcase_add_test(tc, test_json_strings);
   tcase_add_test(tc, test_json_numbers);
   tcase_add_test(tc, test_json_reals_bitwise);
   tcase_add_test(tc, test_json_nonfinite_words);
-  tcase_add_loop_test(tc, test_json_refused, 0,
-                      (int)(sizeof json_cases / sizeof json_cases[0]));
+  tcase_add_table_test(tc, test_json_refused, json_cases);
   tcase_add_test(tc, test_json_error_line);
   tcase_add_test(tc, test_json_depth);
   tcase_add_test(tc, test_json_truncated);
   tcase_add_test(tc, test_json_matches_jansson);
   tcase_add_test(tc, test_json_nul_after_token);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("ubjson");
+  tc = suite_add_case(s, "ubjson", 0);
   tcase_add_test(tc, test_ubj_read);
-  tcase_add_loop_test(tc, test_ubj_refused, 0,
-                      (int)(sizeof ubj_cases / sizeof ubj_cases[0]));
+  tcase_add_table_test(tc, test_ubj_refused, ubj_cases);
   tcase_add_test(tc, test_ubj_depth);
   tcase_add_test(tc, test_ubj_truncated);
   tcase_add_test(tc, test_ubj_mutations);
-  suite_add_tcase(s, tc);
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(parsers_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return run_suite(parsers_suite()); }

@@ -34,28 +34,41 @@ patch_byte() {
   b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
   printf "$(printf '\\%03o' $((b ^ 0x40)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
-ranks_of() {
-  for pid in $(pgrep -f -- "$1"); do
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = batchscore ] && echo "$pid"
-  done
+# slow_job DELAY ARGS...: a fresh job on 2 ranks in the background (pid in
+# $job), each chunk DELAY ms slower; its stdout and stderr in $WORK/out$log
+# and err$log.
+slow_job() {
+  local delay=$1
+  shift
+  rm -rf "$OUT" "$OUT.partial"
+  BATCHSCORE_TEST_DELAY=$delay timeout 120 "$MPIRUN" --oversubscribe -np 2 "$BS" "${COMMON[@]}" \
+    --output "$OUT" "$@" >"$WORK/out${log:-}" 2>"$WORK/err${log:-}" &
+  job=$!
+}
+wait_manifest() {
+  for i in $(seq 1 300); do [ -e "$OUT.partial/manifest" ] && break; sleep 0.1; done
 }
 # interrupted: leaves $OUT.partial with some chunks kept (SIGTERM to the
 # ranks once some parts are published).
 interrupted() {
-  rm -rf "$OUT" "$OUT.partial"
-  BATCHSCORE_TEST_DELAY=60 timeout 120 "$MPIRUN" --oversubscribe -np 2 "$BS" "${COMMON[@]}" \
-    --input "$IN" --output "$OUT" --checkpoint 0 "$@" >"$WORK/out" 2>"$WORK/err" &
-  local job=$!
-  for i in $(seq 1 300); do
-    [ "$(ls "$OUT.partial" 2>/dev/null | grep -c '\.part$')" -ge 4 ] && break
-    sleep 0.1
-  done
+  slow_job 60 --input "$IN" --checkpoint 0 "$@"
+  wait_parts 4
   kill -TERM $(ranks_of "$OUT") 2>/dev/null
   wait "$job"
 }
 resume_matches() {
   run_bs "${1:-2}" "${COMMON[@]}" --input "$IN" --output "$OUT" --resume &&
     "$CMP" --exact "$OUT" "$REF" >/dev/null && [ ! -e "$OUT.partial" ]
+}
+# resume_refused WHAT OUTCOME TEXT: --resume on 2 ranks exits 1 saying TEXT.
+resume_refused() {
+  run_bs 2 "${COMMON[@]}" --input "$IN" --output "$OUT" --resume
+  local rc=$?
+  if [ "$rc" = 1 ] && grep -q "$3" "$WORK/err"; then
+    ok "$1: $2"
+  else
+    fail "$1: exit $rc: $(cat "$WORK/err")"
+  fi
 }
 
 run_bs 1 "${COMMON[@]}" --input "$IN" --output "$REF" || {
@@ -95,13 +108,8 @@ fi
 # An altered progress record (the chunk grid in the manifest): refused.
 interrupted
 sed -i 's/"chunk_rows": 500/"chunk_rows": 250/' "$OUT.partial/manifest"
-run_bs 2 "${COMMON[@]}" --input "$IN" --output "$OUT" --resume
-rc=$?
-if [ "$rc" = 1 ] && grep -q "is not a batchscore run in progress (its manifest is missing or damaged)" "$WORK/err"; then
-  ok "altered manifest: refused"
-else
-  fail "altered manifest: exit $rc: $(cat "$WORK/err")"
-fi
+resume_refused "altered manifest" refused \
+  "is not a batchscore run in progress (its manifest is missing or damaged)"
 
 # A part of another run (another chunk grid) dropped in: ignored.
 interrupted --chunk-rows 250
@@ -117,37 +125,21 @@ fi
 
 # Another part of the same model file (--iteration-range): refused.
 interrupted --iteration-range 0:50
-run_bs 2 "${COMMON[@]}" --input "$IN" --output "$OUT" --resume
-rc=$?
-if [ "$rc" = 1 ] && grep -q "made from a different part of the model (--iteration-range)" "$WORK/err"; then
-  ok "another --iteration-range: refused"
-else
-  fail "another --iteration-range: exit $rc: $(cat "$WORK/err")"
-fi
+resume_refused "another --iteration-range" refused \
+  "made from a different part of the model (--iteration-range)"
 
 # The input changed between attempts (one value of row 1000): refused.
 interrupted
 cp "$IN" "$WORK/in.orig"
 patch_byte "$IN" $((data_off + (1000 * 28 + 3) * 4 + 1))
-run_bs 2 "${COMMON[@]}" --input "$IN" --output "$OUT" --resume
-rc=$?
-if [ "$rc" = 1 ] && grep -q "the input changed since the interrupted run (rows from 1000 differ" "$WORK/err"; then
-  ok "input changed between attempts: refused"
-else
-  fail "input changed between attempts: exit $rc: $(cat "$WORK/err")"
-fi
+resume_refused "input changed between attempts" refused \
+  "the input changed since the interrupted run (rows from 1000 differ"
 cp "$WORK/in.orig" "$IN"
 
 # The input cut short while the job runs: the run fails, never zeros.
-rm -rf "$OUT" "$OUT.partial"
 cp "$IN" "$WORK/cut.h5"
-BATCHSCORE_TEST_DELAY=40 timeout 120 "$MPIRUN" --oversubscribe -np 2 "$BS" "${COMMON[@]}" \
-  --input "$WORK/cut.h5" --output "$OUT" --checkpoint 0 >"$WORK/out" 2>"$WORK/err" &
-job=$!
-for i in $(seq 1 300); do
-  [ "$(ls "$OUT.partial" 2>/dev/null | grep -c '\.part$')" -ge 2 ] && break
-  sleep 0.1
-done
+slow_job 40 --input "$WORK/cut.h5" --checkpoint 0
+wait_parts 2
 truncate -s $(($(stat -c %s "$WORK/cut.h5") / 2)) "$WORK/cut.h5"
 wait "$job"
 rc=$?
@@ -160,11 +152,8 @@ fi
 # A second job on the same output while the first runs: refused, even with
 # --force (after waiting 3 s for a job that may be ending); the first
 # finishes with the right scores.
-rm -rf "$OUT" "$OUT.partial"
-BATCHSCORE_TEST_DELAY=150 timeout 120 "$MPIRUN" --oversubscribe -np 2 "$BS" "${COMMON[@]}" \
-  --input "$IN" --output "$OUT" >"$WORK/out1" 2>"$WORK/err1" &
-job=$!
-for i in $(seq 1 300); do [ -e "$OUT.partial/manifest" ] && break; sleep 0.1; done
+log=1 slow_job 150 --input "$IN"
+wait_manifest
 run_bs 2 "${COMMON[@]}" --input "$IN" --output "$OUT" --force
 rc=$?
 wait "$job"
@@ -198,11 +187,8 @@ else
 fi
 
 # A crashing rank: 70 and one line that says so.
-rm -rf "$OUT" "$OUT.partial"
-BATCHSCORE_TEST_DELAY=50 timeout 120 "$MPIRUN" --oversubscribe -np 2 "$BS" "${COMMON[@]}" \
-  --input "$IN" --output "$OUT" >"$WORK/out" 2>"$WORK/err" &
-job=$!
-for i in $(seq 1 300); do [ -e "$OUT.partial/manifest" ] && break; sleep 0.1; done
+slow_job 50 --input "$IN"
+wait_manifest
 kill -SEGV $(ranks_of "$OUT" | tail -n 1)
 wait "$job"
 rc=$?
@@ -219,13 +205,8 @@ rm -rf "$OUT" "$OUT.partial"
 cp "$REF" "$OUT"
 off=$(h5dump -p -H -d /scores "$OUT" | sed -n 's/^ *OFFSET \([0-9]*\)$/\1/p')
 patch_byte "$OUT" $((off + 4 * 30000 + 2))
-run_bs 2 "${COMMON[@]}" --input "$IN" --output "$OUT" --resume
-rc=$?
-if [ "$rc" = 1 ] && grep -q "is damaged (the scores from row 30000 do not match" "$WORK/err"; then
-  ok "altered complete output: called damaged"
-else
-  fail "altered complete output: exit $rc: $(cat "$WORK/err")"
-fi
+resume_refused "altered complete output" "called damaged" \
+  "is damaged (the scores from row 30000 do not match"
 
 # A full disk: the errno named, progress kept; with space again, --resume
 # finishes. Needs root for a small tmpfs.

@@ -3,12 +3,8 @@
 # checkout, with ", modified" when tracked files differ from the commit;
 # "batchscore VERSION" alone from a release tarball (no .git; make distcheck
 # runs this test there).
-# Exercises scripts and tools, not batchscore's C code: the sanitizer
-# build has nothing to add, and the normal build runs it.
-if [ "${BS_SANITIZED:-no}" = yes ]; then
-  echo "SKIP: run in the normal build (this is the ASan/UBSan build)"
-  exit 77
-fi
+# Exercises scripts and tools, not batchscore's C code (tests/tools-lib.sh).
+. "$(dirname "$0")/tools-lib.sh"
 . "$(dirname "$0")/lib.sh"
 
 version=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$top_builddir/config.h")

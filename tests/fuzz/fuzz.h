@@ -151,6 +151,23 @@ static inline void fuzz_done(bs_status st, bs_model *m) {
   bs_model_free(m);
 }
 
+/* An importer's entry point: the bytes, their length, the name to report. */
+typedef bs_status (*fuzz_loader)(const char *data, size_t len, const char *path,
+                                 bs_model *m, bs_error *err);
+
+/* The fuzzer's bytes through one importer as a model file's contents;
+ * NUL-terminated when `text`, as bs_read_file gives them to the text
+ * formats. */
+static inline void fuzz_load(fuzz_loader load, const uint8_t *data, size_t size,
+                             const char *path, int text) {
+  char *copy = text ? fuzz_text(data, size) : NULL;
+  if (text && !copy) return;
+  bs_model m;
+  bs_error err = {0};
+  fuzz_done(load(copy ? copy : (const char *)data, size, path, &m, &err), &m);
+  free(copy);
+}
+
 /* The structure-aware HDF5 harnesses: a recipe (tests/h5recipe.h) built
  * into a valid file image, then imported as a model file's bytes. */
 static inline void fuzz_recipe(const char *recipe, size_t len) {

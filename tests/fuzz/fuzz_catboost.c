@@ -10,8 +10,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
-  bs_model m;
-  bs_error err = {0};
-  fuzz_done(bs_model_load_catboost((const char *)data, size, "fuzz.json", &m, &err), &m);
+  fuzz_load(bs_model_load_catboost, data, size, "fuzz.json", 0);
   return 0;
 }

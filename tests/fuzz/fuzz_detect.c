@@ -8,11 +8,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
   if (bs_model_needs_isolation((const char *)data, size)) return 0;
-  char *text = fuzz_text(data, size);
-  if (!text) return 0;
-  bs_model m;
-  bs_error err = {0};
-  fuzz_done(bs_model_load(text, size, "fuzz.model", &m, &err), &m);
-  free(text);
+  fuzz_load(bs_model_load, data, size, "fuzz.model", 1);
   return 0;
 }

@@ -12,8 +12,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
   if (size < 4 || memcmp(data, "PK\x03\x04", 4) != 0) return 0;
-  bs_model m;
-  bs_error err = {0};
-  fuzz_done(bs_model_load((const char *)data, size, "fuzz.keras", &m, &err), &m);
+  fuzz_load(bs_model_load, data, size, "fuzz.keras", 0);
   return 0;
 }

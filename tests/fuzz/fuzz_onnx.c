@@ -11,8 +11,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
-  bs_model m;
-  bs_error err = {0};
-  fuzz_done(bs_model_load_onnx((const char *)data, size, "fuzz.onnx", &m, &err), &m);
+  fuzz_load(bs_model_load_onnx, data, size, "fuzz.onnx", 0);
   return 0;
 }
