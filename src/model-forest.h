@@ -11,6 +11,7 @@
 #ifndef BS_MODEL_FOREST_H
 #define BS_MODEL_FOREST_H
 
+#include "import.h"
 #include "model-load.h"
 
 typedef enum bs_split_rule {
@@ -43,8 +44,8 @@ typedef struct bs_tree_in {
 } bs_tree_in;
 
 typedef struct bs_forest_build {
-  bs_model *m; /* kind, n_features, n_groups set; trees appended */
-  const char *path;
+  bs_model *m;  /* kind, n_features, n_groups set; trees appended */
+  bs_import im; /* the path for messages; err: that of the latest call */
   /* Inputs are compared as doubles (input_f64), else as float32 (every
    * input converted to float32 first, as scikit-learn's trees and
    * CatBoost do). */
