@@ -38,6 +38,25 @@ void bs_split_values(double t, bs_split_rule rule, float *value, double *value64
   *value = f;
 }
 
+const bs_objective *bs_objective_find(const bs_objective *table, size_t n,
+                                      const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(table[i].name, name) == 0) return &table[i];
+  return NULL;
+}
+
+bs_status bs_cat_pool_reserve(const bs_import *im, bs_cat_pool *p, size_t words) {
+  if (words > UINT32_MAX - p->n) return bs_import_bad(im, "too many categorical splits");
+  if (p->n + words <= p->cap) return BS_OK;
+  size_t cap = p->cap ? p->cap : 64;
+  while (cap < p->n + words) cap *= 2;
+  uint32_t *b = realloc(p->bits, cap * sizeof *b);
+  if (!b) return bs_import_nomem(im);
+  p->bits = b;
+  p->cap = cap;
+  return BS_OK;
+}
+
 bs_status bs_forest_build_init(bs_forest_build *b, bs_model *m, const char *path,
                                int32_t width, int compare_f64, bs_split_rule rule,
                                bs_error *err) {

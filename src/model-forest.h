@@ -7,7 +7,9 @@
  * from the root), turns double thresholds into the kernels' rule "left iff
  * x < value" for float inputs and for double ones, and gives a tree with
  * K values per leaf as K trees, one per output. Leaves are summed in
- * double in tree order. Private to src/model-*.c. */
+ * double in tree order. Also what every tree importer shares, the
+ * double ones and XGBoost and LightGBM: objective tables and the pool of
+ * category sets. Private to src/model-*.c. */
 #ifndef BS_MODEL_FOREST_H
 #define BS_MODEL_FOREST_H
 
@@ -71,6 +73,29 @@ bs_status bs_forest_build_finish(bs_forest_build *b, bs_error *err);
 /* The float and double values of a numerical split for the kernels' rule
  * "left iff x < value" (value for float x, value64 for double x). */
 void bs_split_values(double threshold, bs_split_rule rule, float *value, double *value64);
+
+/* An objective as a format names it: the output transform, and the rule
+ * the format's importer reads with it (its own flags or enum). */
+typedef struct bs_objective {
+  const char *name;
+  bs_transform transform;
+  unsigned rule;
+} bs_objective;
+
+/* The entry of table[0 .. n) named `name`, or NULL. */
+const bs_objective *bs_objective_find(const bs_objective *table, size_t n,
+                                      const char *name);
+
+/* The category sets of a forest's categorical splits, as 32-bit words in
+ * one array (bs_forest.cat_bits) that nodes point into. */
+typedef struct bs_cat_pool {
+  uint32_t *bits;
+  size_t n, cap;
+} bs_cat_pool;
+
+/* Room for `words` more words at bits + n (n stays below 2^32, as the
+ * nodes' offsets are 32-bit). */
+bs_status bs_cat_pool_reserve(const bs_import *im, bs_cat_pool *p, size_t words);
 
 /* Readers of the native forest format (model-native-forest.c) and of
  * CatBoost's JSON export (model-catboost.c). */

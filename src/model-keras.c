@@ -426,22 +426,33 @@ fail:
   return st;
 }
 
+/* What BatchNormalization and LayerNormalization configs share: epsilon,
+ * the feature axis only, no `refused` option, and whether gamma (scale)
+ * and beta (center) are there. */
+static bs_status norm_config(kctx *c, json_t *cfg, const char *cls, const char *refused,
+                             double *eps, int *scale, int *center) {
+  *eps = 1e-3;
+  get_number(cfg, "epsilon", eps);
+  if (!last_axis(json_object_get(cfg, "axis")))
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' (%s): only the feature axis (-1) is supported",
+                          c->lname, cls);
+  if (get_bool(cfg, refused, 0))
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED, "layer '%s' (%s): %s is not supported",
+                          c->lname, cls, refused);
+  *scale = get_bool(cfg, "scale", 1);
+  *center = get_bool(cfg, "center", 1);
+  return BS_OK;
+}
+
 /* BatchNormalization at inference, computed as Keras does in float32:
  * inv = rsqrt(var + eps) * gamma; res = -mean * inv + beta; y = x inv + res. */
 static bs_status read_batchnorm(kctx *c, json_t *cfg) {
-  double eps = 1e-3;
-  get_number(cfg, "epsilon", &eps);
-  if (!last_axis(json_object_get(cfg, "axis")))
-    return bs_import_fail(
-        c->im, BS_E_UNSUPPORTED,
-        "layer '%s' (BatchNormalization): only the feature axis (-1) is "
-        "supported",
-        c->lname);
-  if (get_bool(cfg, "renorm", 0))
-    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
-                          "layer '%s' (BatchNormalization): renorm is not supported",
-                          c->lname);
-  const int scale = get_bool(cfg, "scale", 1), center = get_bool(cfg, "center", 1);
+  double eps;
+  int scale, center;
+  bs_status st =
+      norm_config(c, cfg, "BatchNormalization", "renorm", &eps, &scale, &center);
+  if (st) return st;
   float *gamma = NULL, *beta = NULL, *mean = NULL, *var = NULL;
   wspec ws[4];
   size_t n = 0;
@@ -450,7 +461,7 @@ static bs_status read_batchnorm(kctx *c, json_t *cfg) {
   if (center) ws[n++] = (wspec){1, {w, 0}, &beta, {0, 0}};
   ws[n++] = (wspec){1, {w, 0}, &mean, {0, 0}};
   ws[n++] = (wspec){1, {w, 0}, &var, {0, 0}};
-  bs_status st = read_weights(c, ws, n);
+  st = read_weights(c, ws, n);
   if (!st) st = set_width(c, (int32_t)ws[0].got[0]);
   bs_layer *ly = st ? NULL : add_layer(c, BS_LAYER_AFFINE);
   if (!st && !ly) st = bs_import_nomem(c->im);
@@ -483,25 +494,16 @@ static bs_status read_batchnorm(kctx *c, json_t *cfg) {
 }
 
 static bs_status read_layernorm(kctx *c, json_t *cfg) {
-  double eps = 1e-3;
-  get_number(cfg, "epsilon", &eps);
-  if (!last_axis(json_object_get(cfg, "axis")))
-    return bs_import_fail(
-        c->im, BS_E_UNSUPPORTED,
-        "layer '%s' (LayerNormalization): only the feature axis (-1) is "
-        "supported",
-        c->lname);
-  if (get_bool(cfg, "rms_scaling", 0))
-    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
-                          "layer '%s' (LayerNormalization): rms_scaling is not supported",
-                          c->lname);
-  const int scale = get_bool(cfg, "scale", 1), center = get_bool(cfg, "center", 1);
+  double eps;
+  int scale, center;
+  bs_status st =
+      norm_config(c, cfg, "LayerNormalization", "rms_scaling", &eps, &scale, &center);
+  if (st) return st;
   float *gamma = NULL, *beta = NULL;
   wspec ws[2];
   size_t n = 0;
   if (scale) ws[n++] = (wspec){1, {c->width, 0}, &gamma, {0, 0}};
   if (center) ws[n++] = (wspec){1, {c->width, 0}, &beta, {0, 0}};
-  bs_status st = BS_OK;
   if (n > 0) {
     st = read_weights(c, ws, n);
     if (!st) st = set_width(c, (int32_t)ws[0].got[0]);

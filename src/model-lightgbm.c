@@ -21,8 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "import.h"
-#include "model-load.h"
+#include "model-forest.h"
 
 /* LightGBM's kZeroThreshold (a float constant, compared in double). Its
  * predictor keeps only the values with |x| > this (or NaN) of a dense row
@@ -38,13 +37,7 @@ enum {
   OBJ_SQRT = 1u << 3        /* "sqrt" (reg_sqrt=True) squares the output back */
 };
 
-typedef struct objective_info {
-  const char *name;
-  bs_transform transform;
-  unsigned flags;
-} objective_info;
-
-static const objective_info objectives[] = {
+static const bs_objective objectives[] = {
     {"regression", BS_TRANSFORM_IDENTITY, OBJ_SQRT},
     {"regression_l1", BS_TRANSFORM_IDENTITY, OBJ_SQRT},
     {"quantile", BS_TRANSFORM_IDENTITY, OBJ_SQRT},
@@ -168,25 +161,13 @@ static const char *const field_names[F_COUNT] = {
     "decision_type",  "left_child",    "right_child",   "leaf_value",
     "cat_boundaries", "cat_threshold", "is_linear"};
 
-typedef struct cat_pool {
-  uint32_t *bits;
-  size_t n, cap;
-} cat_pool;
-
-static bs_status pool_add(const bs_import *c, cat_pool *p, const double *words,
+static bs_status pool_add(const bs_import *c, bs_cat_pool *p, const double *words,
                           size_t n) {
   /* An empty set still gets one zero word, so that a kernel that reads the
    * word of category 0 before it compares with cat_words stays inside. */
   size_t need = n ? n : 1;
-  if (p->n + need > UINT32_MAX) return bs_import_bad(c, "too many categorical splits");
-  if (p->n + need > p->cap) {
-    size_t cap = p->cap ? p->cap : 64;
-    while (cap < p->n + need) cap *= 2;
-    uint32_t *b = realloc(p->bits, cap * sizeof *b);
-    if (!b) return bs_import_nomem(c);
-    p->bits = b;
-    p->cap = cap;
-  }
+  bs_status st = bs_cat_pool_reserve(c, p, need);
+  if (st) return st;
   p->bits[p->n] = 0;
   for (size_t i = 0; i < n; i++) p->bits[p->n + i] = (uint32_t)words[i];
   p->n += need;
@@ -236,8 +217,8 @@ typedef struct tree_arrays {
 /* One internal node: its split feature, threshold and missing-value rule.
  * Sets *swap when the node's children must trade places. */
 static bs_status make_split(const bs_import *c, int t, long src, const tree_arrays *a,
-                            int32_t n_features, bs_node *nd, double *nd64, cat_pool *pool,
-                            bs_forest *f, int *swap) {
+                            int32_t n_features, bs_node *nd, double *nd64,
+                            bs_cat_pool *pool, bs_forest *f, int *swap) {
   double feat = a->feature[src], thr = a->threshold[src];
   if (feat < 0 || feat >= n_features)
     return bs_import_bad(c, "tree %d: node %ld splits on feature %.0f, the model has %d",
@@ -310,7 +291,7 @@ static bs_status make_split(const bs_import *c, int t, long src, const tree_arra
 /* Builds tree t from its fields: re-laid depth-first from the root, leaves
  * as nodes of their own. */
 static bs_status build_tree(const bs_import *c, int t, char *const *fld,
-                            int32_t n_features, bs_tree *out, cat_pool *pool,
+                            int32_t n_features, bs_tree *out, bs_cat_pool *pool,
                             bs_forest *f) {
   long long L, ncat, linear = 0;
   for (int k = 0; k < F_COUNT; k++)
@@ -563,9 +544,8 @@ static bs_status set_objective(const bs_import *c, const header *h, bs_model *m)
   snprintf(buf, sizeof buf, "%s", h->has_objective ? h->objective : "none");
   const char *name = strtok_r(buf, " ", &save);
   if (!name) return bs_import_bad(c, "the objective line is empty");
-  const objective_info *oi = NULL;
-  for (size_t i = 0; i < sizeof objectives / sizeof objectives[0]; i++)
-    if (strcmp(objectives[i].name, name) == 0) oi = &objectives[i];
+  const bs_objective *oi =
+      bs_objective_find(objectives, sizeof objectives / sizeof objectives[0], name);
   if (!oi)
     return bs_import_fail(c, BS_E_UNSUPPORTED, "objective '%s' is not supported", name);
   snprintf(m->objective, sizeof m->objective, "%s", name);
@@ -574,22 +554,22 @@ static bs_status set_objective(const bs_import *c, const header *h, bs_model *m)
 
   long long nclass = -1;
   for (char *tok; (tok = strtok_r(NULL, " ", &save));) {
-    if ((oi->flags & OBJ_SIGMOID) && starts_with(tok, "sigmoid:")) {
+    if ((oi->rule & OBJ_SIGMOID) && starts_with(tok, "sigmoid:")) {
       char *end;
       double s = strtod(tok + 8, &end);
       if (end == tok + 8 || *end || !(s > 0))
         return bs_import_bad(c, "objective '%s': bad %s", h->objective, tok);
       m->sigmoid_scale = s;
-    } else if ((oi->flags & OBJ_MULTICLASS) && starts_with(tok, "num_class:")) {
+    } else if ((oi->rule & OBJ_MULTICLASS) && starts_with(tok, "num_class:")) {
       if (!parse_int(tok + 10, 1, INT32_MAX, &nclass))
         return bs_import_bad(c, "objective '%s': bad %s", h->objective, tok);
-    } else if ((oi->flags & OBJ_SQRT) && strcmp(tok, "sqrt") == 0) {
+    } else if ((oi->rule & OBJ_SQRT) && strcmp(tok, "sqrt") == 0) {
       m->transform = BS_TRANSFORM_SIGNED_SQUARE; /* trained on sqrt targets */
     }
   }
 
   int32_t k = m->n_groups;
-  if (oi->flags & OBJ_MULTICLASS) {
+  if (oi->rule & OBJ_MULTICLASS) {
     if (nclass >= 0 && nclass != h->num_class)
       return bs_import_bad(c, "objective '%s' disagrees with num_class=%lld",
                            h->objective, h->num_class);
@@ -598,7 +578,7 @@ static bs_status set_objective(const bs_import *c, const header *h, bs_model *m)
                            "objective %s with num_class=%lld needs as many trees per "
                            "iteration, not %d",
                            name, h->num_class, (int)k);
-  } else if (!(oi->flags & OBJ_ANY_GROUPS) && (k != 1 || h->num_class != 1)) {
+  } else if (!(oi->rule & OBJ_ANY_GROUPS) && (k != 1 || h->num_class != 1)) {
     return bs_import_bad(c, "objective %s with num_class=%lld and %d trees per iteration",
                          name, h->num_class, (int)k);
   }
@@ -629,7 +609,7 @@ static bs_status read_trees(const bs_import *c, reader *r, bs_model *m, char *li
                             int *n_trees) {
   bs_forest *f = &m->forest;
   size_t cap = 0;
-  cat_pool pool = {0};
+  bs_cat_pool pool = {0};
   char *fld[F_COUNT];
   bs_status st = BS_OK;
   int t = 0;

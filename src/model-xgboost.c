@@ -25,9 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "import.h"
 #include "json-scan.h"
-#include "model-load.h"
+#include "model-forest.h"
 #include "ubjson.h"
 
 /* Objectives we score: how the intercept becomes a margin, and the output
@@ -40,37 +39,32 @@ typedef enum {
   INTERCEPT_EXPECTILE /* the vector's gaps, through SoftPlusInv */
 } intercept_kind;
 
-typedef struct objective_info {
-  const char *name;
-  intercept_kind intercept;
-  bs_transform transform;
-} objective_info;
-
-static const objective_info objectives[] = {
-    {"binary:logistic", INTERCEPT_LOGIT, BS_TRANSFORM_SIGMOID},
-    {"reg:logistic", INTERCEPT_LOGIT, BS_TRANSFORM_SIGMOID},
-    {"binary:logitraw", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"binary:hinge", INTERCEPT_IDENTITY, BS_TRANSFORM_HINGE},
-    {"reg:squarederror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"reg:linear", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"reg:squaredlogerror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"reg:pseudohubererror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"reg:absoluteerror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
+/* rule: the intercept_kind. */
+static const bs_objective objectives[] = {
+    {"binary:logistic", BS_TRANSFORM_SIGMOID, INTERCEPT_LOGIT},
+    {"reg:logistic", BS_TRANSFORM_SIGMOID, INTERCEPT_LOGIT},
+    {"binary:logitraw", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"binary:hinge", BS_TRANSFORM_HINGE, INTERCEPT_IDENTITY},
+    {"reg:squarederror", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"reg:linear", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"reg:squaredlogerror", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"reg:pseudohubererror", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"reg:absoluteerror", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
     /* 3.x sorts each row's quantiles (one per alpha) so they never cross */
-    {"reg:quantileerror", INTERCEPT_IDENTITY, BS_TRANSFORM_SORT},
-    {"reg:expectileerror", INTERCEPT_EXPECTILE, BS_TRANSFORM_CUMULATIVE_SOFTPLUS},
+    {"reg:quantileerror", BS_TRANSFORM_SORT, INTERCEPT_IDENTITY},
+    {"reg:expectileerror", BS_TRANSFORM_CUMULATIVE_SOFTPLUS, INTERCEPT_EXPECTILE},
     /* Predictions need no more than the features: exp of the margin (the
      * hazard ratio for cox, the survival time for aft). */
-    {"survival:cox", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"survival:aft", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"count:poisson", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"reg:gamma", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"reg:tweedie", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"multi:softprob", INTERCEPT_IDENTITY, BS_TRANSFORM_SOFTMAX},
-    {"multi:softmax", INTERCEPT_IDENTITY, BS_TRANSFORM_ARGMAX},
-    {"rank:pairwise", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"rank:ndcg", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"rank:map", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
+    {"survival:cox", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"survival:aft", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"count:poisson", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"reg:gamma", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"reg:tweedie", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"multi:softprob", BS_TRANSFORM_SOFTMAX, INTERCEPT_IDENTITY},
+    {"multi:softmax", BS_TRANSFORM_ARGMAX, INTERCEPT_IDENTITY},
+    {"rank:pairwise", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"rank:ndcg", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"rank:map", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
 };
 
 /* XGBoost writes most scalars as strings ("10"), some as numbers; an
@@ -542,27 +536,12 @@ static int read_cat_lists(const bs_import *c, const doc *d, const size_t at[M_CO
   return 1;
 }
 
-typedef struct cat_pool {
-  uint32_t *bits;
-  size_t n, cap;
-} cat_pool;
-
-static bs_status pool_grow(const bs_import *c, cat_pool *p, size_t words) {
-  if (p->n + words <= p->cap) return BS_OK;
-  size_t cap = p->cap ? p->cap : 64;
-  while (cap < p->n + words) cap *= 2;
-  uint32_t *b = realloc(p->bits, cap * sizeof *b);
-  if (!b) return bs_import_nomem(c);
-  p->bits = b;
-  p->cap = cap;
-  return BS_OK;
-}
-
 /* The category set of node `nid`, from the CSR-like categories arrays
  * (read once per tree: *lists is 0 before, 1 when valid, -1 when not). */
 static bs_status read_categories(const bs_import *c, const doc *d,
                                  const size_t at[M_COUNT], int t, int32_t nid,
-                                 bs_node *out, cat_pool *pool, scratch *s, int *lists) {
+                                 bs_node *out, bs_cat_pool *pool, scratch *s,
+                                 int *lists) {
   bs_status st = BS_OK;
   if (*lists == 0) {
     *lists = read_cat_lists(c, d, at, s, &st) ? 1 : -1;
@@ -590,7 +569,7 @@ static bs_status read_categories(const bs_import *c, const doc *d,
     }
     size_t words = (size_t)(maxcat + 1 + 31) / 32;
     if (words == 0) words = 1;
-    if ((st = pool_grow(c, pool, words))) return st;
+    if ((st = bs_cat_pool_reserve(c, pool, words))) return st;
     memset(pool->bits + pool->n, 0, words * sizeof *pool->bits);
     for (long long i = 0; i < size; i++) {
       long long v = cats[seg + i].v;
@@ -615,8 +594,8 @@ static int member_long(const doc *d, size_t obj, const char *key, long long *out
 }
 
 static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
-                           int32_t n_features, bs_tree *out, cat_pool *pool, int *has_cat,
-                           scratch *s) {
+                           int32_t n_features, bs_tree *out, bs_cat_pool *pool,
+                           int *has_cat, scratch *s) {
   bs_status st = BS_OK;
   size_t at[M_COUNT];
   find_members(d, tree, at);
@@ -716,12 +695,6 @@ static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
 done:
   free(nodes);
   return st;
-}
-
-static const objective_info *find_objective(const char *name) {
-  for (size_t i = 0; i < sizeof objectives / sizeof objectives[0]; i++)
-    if (strcmp(objectives[i].name, name) == 0) return &objectives[i];
-  return NULL;
 }
 
 /* The trees array read_forest will use, found by the same lookups
@@ -862,7 +835,7 @@ static bs_status read_forest(const bs_import *c, json_t *gbm, const doc *d, size
   bs_forest *f = &m->forest;
   f->trees = calloc(nt ? nt : 1, sizeof *f->trees);
   if (!f->trees) return bs_import_nomem(c);
-  cat_pool pool = {0};
+  bs_cat_pool pool = {0};
   scratch s = {0};
   cursor_open(&cu, d, trees);
   for (size_t t = 0; t < nt && cursor_next(&cu, &e); t++) {
@@ -992,7 +965,7 @@ static bs_status feature_names(const bs_import *c, json_t *learner, bs_model *m)
 }
 
 /* The outputs: num_class for multi-class objectives, else num_target. */
-static bs_status outputs(const bs_import *c, json_t *mp, const objective_info *oi,
+static bs_status outputs(const bs_import *c, json_t *mp, const bs_objective *oi,
                          bs_model *m) {
   long long nfeat, nclass, ntarget;
   bs_status st;
@@ -1032,7 +1005,8 @@ static bs_status import(const bs_import *c, json_t *root, const doc *d, size_t t
   const char *obj = json_string_value(
       path_get(learner, (const char *const[]){"objective", "name", NULL}));
   if (!obj) return bs_import_bad(c, "the model names no objective");
-  const objective_info *oi = find_objective(obj);
+  const bs_objective *oi =
+      bs_objective_find(objectives, sizeof objectives / sizeof objectives[0], obj);
   if (!oi)
     return bs_import_fail(c, BS_E_UNSUPPORTED, "objective '%s' is not supported", obj);
   snprintf(m->objective, sizeof m->objective, "%s", obj);
@@ -1048,7 +1022,7 @@ static bs_status import(const bs_import *c, json_t *root, const doc *d, size_t t
   } else {
     for (int32_t g = 0; g < m->n_groups; g++) m->base_margin[g] = 0.5f;
   }
-  if ((st = base_margins(c, oi->intercept, m->base_margin, m->n_groups)) ||
+  if ((st = base_margins(c, (intercept_kind)oi->rule, m->base_margin, m->n_groups)) ||
       (st = read_forest(c, gbm, d, trees, listed, m)) ||
       (st = best_iteration(c, learner, &m->forest)))
     return st;
