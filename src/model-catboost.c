@@ -238,9 +238,80 @@ static bs_status split_node(cb *c, json_t *s, size_t ti, int32_t *feature,
                         type ? type : "(none)");
 }
 
-/* Tree ti: its splits as a perfect binary tree in heap order (level l
- * splits on split D-1-l, so the leaf slot is CatBoost's leaf index), its
- * leaves K values each. */
+/* One tree's splits, one a level, as split_node reads them. */
+typedef struct levels {
+  int32_t feat[16];
+  double th[16];
+  uint8_t ml[16], ct[16];
+  uint32_t wd[16];
+} levels;
+
+/* A tree as the forest builder takes it: n nodes (left, right, feature in
+ * ints; NaN-left then categorical in flags; category offsets then words in
+ * coff), k values a node, and the category words of every level. */
+typedef struct heap_tree {
+  int32_t n, k, *ints;
+  double *thr, *val;
+  uint8_t *flags;
+  uint32_t *coff, *bits;
+  size_t n_bits;
+} heap_tree;
+
+static void heap_tree_free(heap_tree *h) {
+  free(h->ints);
+  free(h->thr);
+  free(h->val);
+  free(h->flags);
+  free(h->coff);
+  free(h->bits);
+}
+
+static int heap_tree_alloc(heap_tree *h, int32_t n, int32_t k, size_t n_bits) {
+  *h = (heap_tree){.n = n, .k = k, .n_bits = n_bits};
+  h->ints = calloc((size_t)n * 3, sizeof *h->ints);
+  h->thr = calloc((size_t)n, sizeof *h->thr);
+  h->val = calloc((size_t)n * (size_t)k, sizeof *h->val);
+  h->flags = calloc((size_t)n * 2, 1);
+  h->coff = calloc((size_t)n * 2, sizeof *h->coff);
+  h->bits = calloc(n_bits, sizeof *h->bits);
+  return h->ints && h->thr && h->val && h->flags && h->coff && h->bits;
+}
+
+/* Lays tree ti out as a perfect binary tree in heap order (level l splits
+ * on split D-1-l, so the leaf slot is CatBoost's leaf index), its leaves
+ * K values each. */
+static bs_status lay_out(cb *c, size_t ti, json_t *leaves, const levels *lv, size_t depth,
+                         uint32_t max_words, heap_tree *h) {
+  const int32_t n = h->n, k = h->k, inner = n / 2;
+  int32_t *left = h->ints, *right = h->ints + n, *feature = h->ints + 2 * n;
+  for (int32_t i = 0; i < n; i++) {
+    left[i] = right[i] = -1;
+    if (i >= inner) {
+      for (int32_t g = 0; g < k; g++) {
+        json_t *v = json_array_get(leaves, (size_t)(i - inner) * (size_t)k + (size_t)g);
+        if (!json_is_number(v))
+          return bs_import_bad(&c->im, "tree %zu: a leaf value is not a number", ti);
+        h->val[(size_t)i * (size_t)k + (size_t)g] = json_number_value(v);
+      }
+      continue;
+    }
+    int32_t level = 0;
+    while ((2 << level) - 1 <= i) level++;
+    const size_t d = depth - 1 - (size_t)level;
+    left[i] = 2 * i + 1;
+    right[i] = 2 * i + 2;
+    feature[i] = lv->feat[d];
+    h->thr[i] = lv->th[d];
+    h->flags[i] = lv->ml[d];
+    h->flags[n + i] = lv->ct[d];
+    h->coff[i] = (uint32_t)(d * max_words);
+    h->coff[n + i] = lv->wd[d];
+  }
+  return BS_OK;
+}
+
+/* Tree ti: its splits read, laid out, and added for output `group` (k
+ * values a leaf: outputs 0 .. k-1). */
 static bs_status add_tree(cb *c, bs_forest_build *b, json_t *t, size_t ti, int32_t k,
                           int32_t group) {
   json_t *splits = json_object_get(t, "splits"),
@@ -251,82 +322,42 @@ static bs_status add_tree(cb *c, bs_forest_build *b, json_t *t, size_t ti, int32
     return bs_import_bad(&c->im,
                          "tree %zu: %zu splits and %zu leaf values (expected %d x 2^%zu)",
                          ti, depth, json_array_size(leaves), (int)k, depth);
-  const int32_t inner = (1 << depth) - 1, n = 2 * inner + 1;
+  const int32_t n = 2 * ((1 << depth) - 1) + 1;
   uint32_t max_words = 1;
   for (int32_t f = 0; f < c->n_cat; f++)
     if ((uint32_t)c->n_hashes[f] / 32 + 1 > max_words)
       max_words = (uint32_t)c->n_hashes[f] / 32 + 1;
-  int32_t *ints = calloc((size_t)n * 3, sizeof *ints);
-  double *thr = calloc((size_t)n, sizeof *thr),
-         *val = calloc((size_t)n * (size_t)k, sizeof *val);
-  uint8_t *flags = calloc((size_t)n * 2, 1);
-  uint32_t *coff = calloc((size_t)n * 2, sizeof *coff);
-  uint32_t *bits = calloc((depth ? depth : 1) * max_words, sizeof *bits);
-  int32_t feat[16] = {0};
-  double th[16] = {0};
-  uint8_t ml[16] = {0}, ct[16] = {0};
-  uint32_t wd[16] = {0};
+  heap_tree h;
+  levels lv = {0};
   bs_status st = BS_OK;
-  if (!ints || !thr || !val || !flags || !coff || !bits) {
+  if (!heap_tree_alloc(&h, n, k, (depth ? depth : 1) * max_words)) {
     st = bs_import_nomem(&c->im);
     goto out;
   }
-  for (size_t d = 0; d < depth && !st; d++) {
-    st = split_node(c, json_array_get(splits, d), ti, &feat[d], &th[d], &ml[d], &ct[d],
-                    bits + d * max_words, &wd[d]);
-  }
-  if (st) goto out;
-  int32_t *left = ints, *right = ints + n, *feature = ints + 2 * n;
-  for (int32_t i = 0; i < n; i++) {
-    left[i] = right[i] = -1;
-    if (i >= inner) {
-      for (int32_t g = 0; g < k; g++) {
-        json_t *v = json_array_get(leaves, (size_t)(i - inner) * (size_t)k + (size_t)g);
-        if (!json_is_number(v)) {
-          st = bs_import_bad(&c->im, "tree %zu: a leaf value is not a number", ti);
-          goto out;
-        }
-        val[(size_t)i * (size_t)k + (size_t)g] = json_number_value(v);
-      }
-      continue;
-    }
-    int32_t level = 0;
-    while ((2 << level) - 1 <= i) level++;
-    const size_t d = depth - 1 - (size_t)level;
-    left[i] = 2 * i + 1;
-    right[i] = 2 * i + 2;
-    feature[i] = feat[d];
-    thr[i] = th[d];
-    flags[i] = ml[d];
-    flags[n + i] = ct[d];
-    coff[i] = (uint32_t)(d * max_words);
-    coff[n + i] = wd[d];
-  }
+  for (size_t d = 0; d < depth && !st; d++)
+    st = split_node(c, json_array_get(splits, d), ti, &lv.feat[d], &lv.th[d], &lv.ml[d],
+                    &lv.ct[d], h.bits + d * max_words, &lv.wd[d]);
+  if (st || (st = lay_out(c, ti, leaves, &lv, depth, max_words, &h))) goto out;
   bs_tree_in in = {.n_nodes = n,
-                   .left = left,
-                   .right = right,
-                   .feature = feature,
-                   .threshold = thr,
-                   .missing_left = flags,
-                   .value = val,
+                   .left = h.ints,
+                   .right = h.ints + n,
+                   .feature = h.ints + 2 * n,
+                   .threshold = h.thr,
+                   .missing_left = h.flags,
+                   .value = h.val,
                    .n_values = k,
                    .group = group,
-                   .categorical = flags + n,
-                   .cat_off = coff,
-                   .cat_words = coff + n,
-                   .cat_bits = bits,
-                   .n_cat_bits = (depth ? depth : 1) * max_words,
+                   .categorical = h.flags + n,
+                   .cat_off = h.coff,
+                   .cat_words = h.coff + n,
+                   .cat_bits = h.bits,
+                   .n_cat_bits = h.n_bits,
                    .in_set_left = 0};
   char what[32];
   snprintf(what, sizeof what, "tree %zu", ti);
   st = bs_forest_build_add(b, &in, what, c->im.err);
 out:
-  free(ints);
-  free(thr);
-  free(val);
-  free(flags);
-  free(coff);
-  free(bits);
+  heap_tree_free(&h);
   return st;
 }
 

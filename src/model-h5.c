@@ -110,13 +110,43 @@ static void reclaim(hid_t type, hid_t space, void *buf) {
 #endif
 }
 
+/* The `count` fixed-length strings of attribute a (of type t) into list. */
+static bs_status fixed_strings(bs_h5m *h, hid_t a, hid_t t, const char *what,
+                               const char *name, size_t count, char **list) {
+  size_t size = H5Tget_size(t);
+  if (size == 0 || (count > 0 && size > h->im.len / count))
+    return bs_import_bad(&h->im, "%s: attribute '%s' is larger than the file", what,
+                         name);
+  bs_status st = BS_OK;
+  hid_t mt = H5I_INVALID_HID;
+  char *fixed = malloc(count * size + 1);
+  if (!fixed || (mt = H5Tcopy(t)) < 0) {
+    st = bs_import_fail(&h->im, BS_E_NOMEM, "out of memory reading attribute '%s'", name);
+  } else if (H5Aread(a, mt, fixed) < 0) {
+    st = bs_import_bad(&h->im, "%s: cannot read attribute '%s'", what, name);
+  } else {
+    int space_pad = H5Tget_strpad(t) == H5T_STR_SPACEPAD;
+    for (size_t i = 0; i < count && !st; i++) {
+      const char *f = fixed + i * size;
+      size_t len = 0;
+      while (len < size && f[len]) len++;
+      while (space_pad && len > 0 && f[len - 1] == ' ') len--;
+      if (!(list[i] = dup_n(f, len)))
+        st = bs_import_fail(&h->im, BS_E_NOMEM, "out of memory reading attribute '%s'",
+                            name);
+    }
+  }
+  free(fixed);
+  if (mt >= 0) H5Tclose(mt);
+  return st;
+}
+
 bs_status bs_h5m_attr_strings(bs_h5m *h, hid_t obj, const char *what, const char *name,
                               char ***out, size_t *n) {
   bs_status st = BS_OK;
   hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, s = H5I_INVALID_HID,
         mt = H5I_INVALID_HID;
   char **list = NULL, **vl = NULL;
-  char *fixed = NULL;
   size_t count = 0;
   *out = NULL;
   *n = 0;
@@ -154,27 +184,8 @@ bs_status bs_h5m_attr_strings(bs_h5m *h, hid_t obj, const char *what, const char
         goto nomem;
       }
     reclaim(mt, s, vl);
-  } else {
-    size_t size = H5Tget_size(t);
-    if (size == 0 || (count > 0 && size > h->im.len / count)) {
-      st =
-          bs_import_bad(&h->im, "%s: attribute '%s' is larger than the file", what, name);
-      goto out;
-    }
-    fixed = malloc(count * size + 1);
-    if (!fixed || (mt = H5Tcopy(t)) < 0) goto nomem;
-    if (H5Aread(a, mt, fixed) < 0) {
-      st = bs_import_bad(&h->im, "%s: cannot read attribute '%s'", what, name);
-      goto out;
-    }
-    int space_pad = H5Tget_strpad(t) == H5T_STR_SPACEPAD;
-    for (size_t i = 0; i < count; i++) {
-      const char *f = fixed + i * size;
-      size_t len = 0;
-      while (len < size && f[len]) len++;
-      while (space_pad && len > 0 && f[len - 1] == ' ') len--;
-      if (!(list[i] = dup_n(f, len))) goto nomem;
-    }
+  } else if ((st = fixed_strings(h, a, t, what, name, count, list))) {
+    goto out;
   }
   *out = list;
   *n = count;
@@ -185,7 +196,6 @@ nomem:
 out:
   bs_h5m_strings_free(list, count);
   free(vl);
-  free(fixed);
   if (mt >= 0) H5Tclose(mt);
   if (s >= 0) H5Sclose(s);
   if (t >= 0) H5Tclose(t);

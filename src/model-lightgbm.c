@@ -211,7 +211,7 @@ static double numerical_threshold64(double t) {
 
 typedef struct tree_arrays {
   double *feature, *threshold, *dtype, *left, *right, *leaf, *cat_bounds, *cat_words;
-  long n_cat;
+  long n_leaves, n_cat;
 } tree_arrays;
 
 /* One internal node: its split feature, threshold and missing-value rule.
@@ -288,11 +288,47 @@ static bs_status make_split(const bs_import *c, int t, long src, const tree_arra
   return BS_OK;
 }
 
-/* Builds tree t from its fields: re-laid depth-first from the root, leaves
- * as nodes of their own. */
-static bs_status build_tree(const bs_import *c, int t, char *const *fld,
-                            int32_t n_features, bs_tree *out, bs_cat_pool *pool,
-                            bs_forest *f) {
+static void tree_arrays_free(tree_arrays *a) {
+  free(a->feature);
+  free(a->threshold);
+  free(a->dtype);
+  free(a->left);
+  free(a->right);
+  free(a->leaf);
+  free(a->cat_bounds);
+  free(a->cat_words);
+}
+
+/* The category sets of tree t (num_cat > 0): cat_boundaries and
+ * cat_threshold. */
+static bs_status read_cat_arrays(const bs_import *c, int t, char *const *fld,
+                                 tree_arrays *a) {
+  const long ncat = a->n_cat;
+  if (!fld[F_CAT_BOUNDARIES] || !fld[F_CAT_THRESHOLD])
+    return bs_import_bad(c, "tree %d has num_cat=%ld but no '%s'", t, ncat,
+                         fld[F_CAT_BOUNDARIES] ? "cat_threshold" : "cat_boundaries");
+  bs_status st = read_array(c, t, "cat_boundaries", fld[F_CAT_BOUNDARIES], ncat + 1, 1,
+                            &a->cat_bounds);
+  if (st) return st;
+  for (long k = 0; k <= ncat; k++)
+    if (a->cat_bounds[k] < (k ? a->cat_bounds[k - 1] : 0))
+      return bs_import_bad(c, "tree %d: cat_boundaries is not non-decreasing from 0", t);
+  long nw = (long)a->cat_bounds[ncat];
+  if ((st =
+           read_array(c, t, "cat_threshold", fld[F_CAT_THRESHOLD], nw, 1, &a->cat_words)))
+    return st;
+  for (long k = 0; k < nw; k++)
+    if (a->cat_words[k] < 0 || a->cat_words[k] > UINT32_MAX)
+      return bs_import_bad(c, "tree %d: cat_threshold value %ld is not a 32-bit word", t,
+                           k);
+  return BS_OK;
+}
+
+/* Reads tree t's fields into *a (which the caller frees, failed or not):
+ * its leaf values, and unless it is one leaf its per-node arrays and
+ * category sets. */
+static bs_status read_tree_arrays(const bs_import *c, int t, char *const *fld,
+                                  tree_arrays *a) {
   long long L, ncat, linear = 0;
   for (int k = 0; k < F_COUNT; k++)
     if (!fld[k] && (k == F_NUM_LEAVES || k == F_NUM_CAT || k == F_LEAF_VALUE))
@@ -310,32 +346,15 @@ static bs_status build_tree(const bs_import *c, int t, char *const *fld,
                           "tree %d is a linear tree (linear_tree=True), which is not "
                           "supported",
                           t);
-
-  bs_status st = BS_OK;
-  tree_arrays a = {.n_cat = (long)ncat};
-  bs_node *nodes = NULL;
-  double *nodes64 = NULL;
-  int32_t *stack = NULL;
-  uint8_t *seen = NULL;
-  const long n_int = (long)L - 1;
-  if ((st = read_array(c, t, "leaf_value", fld[F_LEAF_VALUE], (long)L, 0, &a.leaf)))
-    goto done;
+  a->n_leaves = (long)L;
+  a->n_cat = (long)ncat;
+  bs_status st = read_array(c, t, "leaf_value", fld[F_LEAF_VALUE], (long)L, 0, &a->leaf);
+  if (st) return st;
   for (long i = 0; i < L; i++)
-    if (!(fabs(a.leaf[i]) <= FLT_MAX)) {
-      st = bs_import_bad(c, "tree %d: leaf_value %ld is %g, not a finite float", t, i,
-                         a.leaf[i]);
-      goto done;
-    }
-  if (!(nodes = malloc((size_t)(2 * L - 1) * sizeof *nodes))) goto nomem;
-  if (!(nodes64 = calloc((size_t)(2 * L - 1), sizeof *nodes64))) goto nomem;
-  memset(nodes, 0, sizeof *nodes);
-  if (L == 1) { /* a constant tree: leaf_value only */
-    nodes[0].flags = BS_NODE_LEAF;
-    nodes[0].left = nodes[0].right = -1;
-    nodes[0].value = (float)a.leaf[0];
-    nodes64[0] = a.leaf[0];
-    goto built;
-  }
+    if (!(fabs(a->leaf[i]) <= FLT_MAX))
+      return bs_import_bad(c, "tree %d: leaf_value %ld is %g, not a finite float", t, i,
+                           a->leaf[i]);
+  if (L == 1) return BS_OK; /* a constant tree: leaf_value only */
 
   static const struct {
     int field;
@@ -348,51 +367,38 @@ static bs_status build_tree(const bs_import *c, int t, char *const *fld,
       {F_LEFT_CHILD, 1, offsetof(tree_arrays, left)},
       {F_RIGHT_CHILD, 1, offsetof(tree_arrays, right)},
   };
+  const long n_int = (long)L - 1;
   for (size_t k = 0; k < sizeof per_node / sizeof per_node[0]; k++) {
-    double **dst = (double **)((char *)&a + per_node[k].off);
+    double **dst = (double **)((char *)a + per_node[k].off);
     const char *text = fld[per_node[k].field];
     if (!text && per_node[k].field == F_DECISION_TYPE) { /* as LightGBM: all 0 */
-      if (!(*dst = calloc((size_t)n_int, sizeof **dst))) goto nomem;
+      if (!(*dst = calloc((size_t)n_int, sizeof **dst))) return bs_import_nomem(c);
       continue;
     }
-    if (!text) {
-      st = bs_import_bad(c, "tree %d has no '%s'", t, field_names[per_node[k].field]);
-      goto done;
-    }
+    if (!text)
+      return bs_import_bad(c, "tree %d has no '%s'", t, field_names[per_node[k].field]);
     if ((st = read_array(c, t, field_names[per_node[k].field], text, n_int,
                          per_node[k].integer, dst)))
-      goto done;
+      return st;
   }
-  if (ncat > 0) {
-    if (!fld[F_CAT_BOUNDARIES] || !fld[F_CAT_THRESHOLD]) {
-      st = bs_import_bad(c, "tree %d has num_cat=%lld but no '%s'", t, ncat,
-                         fld[F_CAT_BOUNDARIES] ? "cat_threshold" : "cat_boundaries");
-      goto done;
-    }
-    if ((st = read_array(c, t, "cat_boundaries", fld[F_CAT_BOUNDARIES], (long)ncat + 1, 1,
-                         &a.cat_bounds)))
-      goto done;
-    for (long k = 0; k <= ncat; k++)
-      if (a.cat_bounds[k] < (k ? a.cat_bounds[k - 1] : 0)) {
-        st = bs_import_bad(c, "tree %d: cat_boundaries is not non-decreasing from 0", t);
-        goto done;
-      }
-    long nw = (long)a.cat_bounds[ncat];
-    if ((st = read_array(c, t, "cat_threshold", fld[F_CAT_THRESHOLD], nw, 1,
-                         &a.cat_words)))
-      goto done;
-    for (long k = 0; k < nw; k++)
-      if (a.cat_words[k] < 0 || a.cat_words[k] > UINT32_MAX) {
-        st = bs_import_bad(c, "tree %d: cat_threshold value %ld is not a 32-bit word", t,
-                           k);
-        goto done;
-      }
-  }
+  return ncat > 0 ? read_cat_arrays(c, t, fld, a) : BS_OK;
+}
 
-  /* Internal nodes are 0 .. L-2 (root 0); a child c < 0 is leaf ~c. */
-  stack = malloc((size_t)(2 * L) * 2 * sizeof *stack); /* (LightGBM id, new id) */
-  seen = calloc((size_t)(2 * L - 1), 1);               /* internal, then leaves */
-  if (!stack || !seen) goto nomem;
+/* Lays tree t out depth-first from the root into nodes and nodes64 (2L-1
+ * each), leaves as nodes of their own. LightGBM's internal nodes are
+ * 0 .. L-2 (root 0); a child c < 0 is leaf ~c. */
+static bs_status relay_tree(const bs_import *c, int t, const tree_arrays *a,
+                            int32_t n_features, bs_node *nodes, double *nodes64,
+                            bs_cat_pool *pool, bs_forest *f) {
+  const long L = a->n_leaves, n_int = L - 1;
+  int32_t *stack =
+      malloc((size_t)(2 * L) * 2 * sizeof *stack); /* (LightGBM id, new id) */
+  uint8_t *seen = calloc((size_t)(2 * L - 1), 1);  /* internal, then leaves */
+  bs_status st = BS_OK;
+  if (!stack || !seen) {
+    st = bs_import_nomem(c);
+    goto done;
+  }
   int32_t count = 0, top = 0;
   stack[top++] = 0;
   stack[top++] = count++;
@@ -404,11 +410,11 @@ static bs_status build_tree(const bs_import *c, int t, char *const *fld,
     if (src < 0) {
       nd->flags = BS_NODE_LEAF;
       nd->left = nd->right = -1;
-      nd->value = (float)a.leaf[~src];
-      nodes64[dst] = a.leaf[~src];
+      nd->value = (float)a->leaf[~src];
+      nodes64[dst] = a->leaf[~src];
       continue;
     }
-    double kids[2] = {a.left[src], a.right[src]};
+    double kids[2] = {a->left[src], a->right[src]};
     for (int s = 0; s < 2; s++) {
       double k = kids[s];
       int ok = k >= -(double)L && k < (double)n_int && k != 0;
@@ -421,44 +427,59 @@ static bs_status build_tree(const bs_import *c, int t, char *const *fld,
       seen[slot] = 1;
     }
     int swap = 0;
-    if ((st = make_split(c, t, src, &a, n_features, nd, &nodes64[dst], pool, f, &swap)))
+    if ((st = make_split(c, t, src, a, n_features, nd, &nodes64[dst], pool, f, &swap)))
       goto done;
     nd->left = count++;
     nd->right = count++;
-    stack[top++] = (int32_t)(swap ? a.left : a.right)[src];
+    stack[top++] = (int32_t)(swap ? a->left : a->right)[src];
     stack[top++] = nd->right;
-    stack[top++] = (int32_t)(swap ? a.right : a.left)[src];
+    stack[top++] = (int32_t)(swap ? a->right : a->left)[src];
     stack[top++] = nd->left;
   }
-  if (count != 2 * L - 1) {
+  if (count != 2 * L - 1)
     st = bs_import_bad(c,
                        "tree %d: %lld of its %lld nodes are not reachable from the root",
-                       t, 2 * L - 1 - count, 2 * L - 1);
+                       t, (long long)(2 * L - 1 - count), (long long)(2 * L - 1));
+done:
+  free(stack);
+  free(seen);
+  return st;
+}
+
+/* Builds tree t from its fields: read, then re-laid. */
+static bs_status build_tree(const bs_import *c, int t, char *const *fld,
+                            int32_t n_features, bs_tree *out, bs_cat_pool *pool,
+                            bs_forest *f) {
+  tree_arrays a = {0};
+  bs_node *nodes = NULL;
+  double *nodes64 = NULL;
+  bs_status st = read_tree_arrays(c, t, fld, &a);
+  if (st) goto done;
+  const long L = a.n_leaves;
+  if (!(nodes = malloc((size_t)(2 * L - 1) * sizeof *nodes)) ||
+      !(nodes64 = calloc((size_t)(2 * L - 1), sizeof *nodes64))) {
+    st = bs_import_nomem(c);
     goto done;
   }
-built:
+  memset(nodes, 0, sizeof *nodes);
+  if (L == 1) { /* a constant tree */
+    nodes[0].flags = BS_NODE_LEAF;
+    nodes[0].left = nodes[0].right = -1;
+    nodes[0].value = (float)a.leaf[0];
+    nodes64[0] = a.leaf[0];
+  } else if ((st = relay_tree(c, t, &a, n_features, nodes, nodes64, pool, f))) {
+    goto done;
+  }
   out->nodes = nodes;
   out->value64 = nodes64;
   out->n_nodes = (int32_t)(2 * L - 1);
   out->weight = 1.0f;
   nodes = NULL;
   nodes64 = NULL;
-  goto done;
-nomem:
-  st = bs_import_nomem(c);
 done:
-  free(a.feature);
-  free(a.threshold);
-  free(a.dtype);
-  free(a.left);
-  free(a.right);
-  free(a.leaf);
-  free(a.cat_bounds);
-  free(a.cat_words);
+  tree_arrays_free(&a);
   free(nodes);
   free(nodes64);
-  free(stack);
-  free(seen);
   return st;
 }
 

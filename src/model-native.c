@@ -71,6 +71,30 @@ static bs_status int_attr(bs_h5m *h, hid_t obj, const char *what, const char *na
   return BS_OK;
 }
 
+/* A float64 layer (dense or affine): its weights read as doubles. */
+static bs_status read_layer64(bs_h5m *h, hid_t g, const char *what, int32_t width,
+                              const char *kind, bs_layer *ly) {
+  const long long vec[1] = {width};
+  bs_status st;
+  if (strcmp(kind, "dense") == 0) {
+    ly->kind = BS_LAYER_DENSE;
+    long long wdims[2] = {width, -1}, got[2];
+    if ((st = bs_h5m_read_doubles(h, g, what, "weights", 2, wdims, got, &ly->w64)))
+      return st;
+    ly->n_out = (int32_t)got[1];
+    const long long bdims[1] = {got[1]};
+    if (bs_h5m_exists(h, g, "bias"))
+      return bs_h5m_read_doubles(h, g, what, "bias", 1, bdims, NULL, &ly->b64);
+    if (!(ly->b64 = calloc((size_t)ly->n_out, sizeof *ly->b64)))
+      return bs_import_nomem(&h->im);
+    return BS_OK;
+  }
+  ly->kind = BS_LAYER_AFFINE;
+  if (!(st = bs_h5m_read_doubles(h, g, what, "scale", 1, vec, NULL, &ly->scale64)))
+    st = bs_h5m_read_doubles(h, g, what, "shift", 1, vec, NULL, &ly->shift64);
+  return st;
+}
+
 static bs_status read_layer(bs_h5m *h, hid_t g, const char *what, int32_t width, int f64,
                             bs_layer *ly) {
   char *kind = NULL, *act = NULL;
@@ -102,21 +126,8 @@ static bs_status read_layer(bs_h5m *h, hid_t g, const char *what, int32_t width,
                        what);
     goto out;
   }
-  if (f64 && strcmp(kind, "dense") == 0) {
-    ly->kind = BS_LAYER_DENSE;
-    long long wdims[2] = {width, -1}, got[2];
-    if ((st = bs_h5m_read_doubles(h, g, what, "weights", 2, wdims, got, &ly->w64)))
-      goto out;
-    ly->n_out = (int32_t)got[1];
-    const long long bdims[1] = {got[1]};
-    if (bs_h5m_exists(h, g, "bias"))
-      st = bs_h5m_read_doubles(h, g, what, "bias", 1, bdims, NULL, &ly->b64);
-    else if (!(ly->b64 = calloc((size_t)ly->n_out, sizeof *ly->b64)))
-      st = bs_import_nomem(&h->im);
-  } else if (f64) {
-    ly->kind = BS_LAYER_AFFINE;
-    if (!(st = bs_h5m_read_doubles(h, g, what, "scale", 1, vec, NULL, &ly->scale64)))
-      st = bs_h5m_read_doubles(h, g, what, "shift", 1, vec, NULL, &ly->shift64);
+  if (f64) {
+    st = read_layer64(h, g, what, width, kind, ly);
   } else if (strcmp(kind, "dense") == 0) {
     ly->kind = BS_LAYER_DENSE;
     long long wdims[2] = {width, -1}, got[2];

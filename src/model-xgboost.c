@@ -593,38 +593,26 @@ static int member_long(const doc *d, size_t obj, const char *key, long long *out
   return scan_long(d, &x, out);
 }
 
-static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
-                           int32_t n_features, bs_tree *out, bs_cat_pool *pool,
-                           int *has_cat, scratch *s) {
-  bs_status st = BS_OK;
-  size_t at[M_COUNT];
-  find_members(d, tree, at);
-  long long n = 0;
-  size_t param = at[M_PARAM];
-  if (param == BS_JSON_NONE || !member_long(d, param, "num_nodes", &n) || n < 1 ||
-      n > INT32_MAX / 2)
-    return bs_import_bad(c, "tree %d has no valid tree_param.num_nodes", t);
-  long long leaf_vec = 1;
-  if (member_long(d, param, "size_leaf_vector", &leaf_vec) && leaf_vec > 1)
-    return bs_import_fail(c, BS_E_UNSUPPORTED,
-                          "vector-leaf (multi_strategy=multi_output_tree) trees are "
-                          "not supported");
-  node_array(c, d, at, M_LEFT, t, (size_t)n, 1, s, &st);
-  node_array(c, d, at, M_RIGHT, t, (size_t)n, 1, s, &st);
-  node_array(c, d, at, M_FEATURE, t, (size_t)n, 1, s, &st);
-  node_array(c, d, at, M_VALUE, t, (size_t)n, 1, s, &st);
-  node_array(c, d, at, M_DLEFT, t, (size_t)n, 1, s, &st);
-  int has_type = node_array(c, d, at, M_TYPE, t, (size_t)n, 0, s, &st);
-  if (st) return st;
+/* Room in s for walking a tree of n nodes. */
+static bs_status walk_reserve(const bs_import *c, scratch *s, size_t n) {
+  if (n <= s->walk_cap) return BS_OK;
+  int32_t *stack = realloc(s->stack, n * 2 * sizeof *stack);
+  if (stack) s->stack = stack;
+  uint8_t *seen = realloc(s->seen, n);
+  if (seen) s->seen = seen;
+  if (!stack || !seen) return bs_import_nomem(c);
+  s->walk_cap = n;
+  return BS_OK;
+}
 
-  if ((size_t)n > s->walk_cap) {
-    int32_t *stack = realloc(s->stack, (size_t)n * 2 * sizeof *stack);
-    if (stack) s->stack = stack;
-    uint8_t *seen = realloc(s->seen, (size_t)n);
-    if (seen) s->seen = seen;
-    if (!stack || !seen) return bs_import_nomem(c);
-    s->walk_cap = (size_t)n;
-  }
+/* Lays tree t out depth-first from the root, siblings side by side as
+ * XGBoost keeps them, from its n nodes in s->raw (at[]: where the tree's
+ * members are, for the category lists). */
+static bs_status relay_tree(const bs_import *c, const doc *d, const size_t at[M_COUNT],
+                            int t, long long n, int has_type, int32_t n_features,
+                            bs_tree *out, bs_cat_pool *pool, int *has_cat, scratch *s) {
+  bs_status st = walk_reserve(c, s, (size_t)n);
+  if (st) return st;
   bs_node *nodes = malloc((size_t)n * sizeof *nodes);
   int32_t *stack = s->stack; /* (old id, new id) */
   uint8_t *seen = s->seen;
@@ -632,7 +620,6 @@ static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
   int cat_lists = 0;
   if (!nodes) return bs_import_nomem(c);
   memset(seen, 0, (size_t)n);
-  /* Depth-first from the root, siblings side by side as XGBoost keeps them. */
   int32_t count = 0, top = 0;
   stack[top++] = 0;
   stack[top++] = count++;
@@ -695,6 +682,33 @@ static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
 done:
   free(nodes);
   return st;
+}
+
+/* Reads tree t's per-node arrays into s->raw, then lays it out. */
+static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
+                           int32_t n_features, bs_tree *out, bs_cat_pool *pool,
+                           int *has_cat, scratch *s) {
+  bs_status st = BS_OK;
+  size_t at[M_COUNT];
+  find_members(d, tree, at);
+  long long n = 0;
+  size_t param = at[M_PARAM];
+  if (param == BS_JSON_NONE || !member_long(d, param, "num_nodes", &n) || n < 1 ||
+      n > INT32_MAX / 2)
+    return bs_import_bad(c, "tree %d has no valid tree_param.num_nodes", t);
+  long long leaf_vec = 1;
+  if (member_long(d, param, "size_leaf_vector", &leaf_vec) && leaf_vec > 1)
+    return bs_import_fail(c, BS_E_UNSUPPORTED,
+                          "vector-leaf (multi_strategy=multi_output_tree) trees are "
+                          "not supported");
+  node_array(c, d, at, M_LEFT, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_RIGHT, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_FEATURE, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_VALUE, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_DLEFT, t, (size_t)n, 1, s, &st);
+  int has_type = node_array(c, d, at, M_TYPE, t, (size_t)n, 0, s, &st);
+  if (st) return st;
+  return relay_tree(c, d, at, t, n, has_type, n_features, out, pool, has_cat, s);
 }
 
 /* The trees array read_forest will use, found by the same lookups
