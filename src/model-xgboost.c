@@ -12,8 +12,9 @@
  * checked once by the scanner (json-scan.h, which refuses what jansson
  * would), the trees are read straight from it, skipping what is not
  * needed, and jansson parses only the small rest: a copy of the text in
- * which the trees array reads []. Both read a value by the same rules
- * (get_long and get_float below, scan_long and scan_float for the trees).
+ * which the trees array reads []. Both read a value by the same rules,
+ * scan_long and scan_float (get_long and get_float hand them jansson's
+ * values).
  *
  * UBJSON goes the same way: the document is checked once (ubjson.h), its
  * small rest is turned into jansson values (trees left out), and the trees
@@ -91,29 +92,6 @@ static int float_of_string(const char *s, float *out) {
   return end != s && *end == '\0';
 }
 
-static int get_long(json_t *v, long long *out) {
-  if (json_is_integer(v)) {
-    *out = json_integer_value(v);
-    return 1;
-  }
-  if (json_is_real(v)) return long_of_real(json_real_value(v), out);
-  if (json_is_string(v)) return long_of_string(json_string_value(v), out);
-  if (json_is_boolean(v)) {
-    *out = json_is_true(v);
-    return 1;
-  }
-  return 0;
-}
-
-static int get_float(json_t *v, float *out) {
-  if (json_is_number(v)) {
-    *out = (float)json_number_value(v);
-    return 1;
-  }
-  if (json_is_string(v)) return float_of_string(json_string_value(v), out);
-  return 0;
-}
-
 /* ---- a document: scanned JSON text or checked UBJSON --------------------- */
 
 typedef struct doc {
@@ -128,7 +106,7 @@ typedef struct scalar {
   long long i;   /* SC_INT, SC_BOOL */
   double d;      /* SC_INT as (double)i (json_number_value), SC_REAL */
   size_t pos;    /* the value's position (JSON strings are decoded from it) */
-  const char *s; /* UBJSON strings: their n bytes */
+  const char *s; /* strings already in memory (UBJSON, jansson): n bytes */
   size_t n;
 } scalar;
 
@@ -141,6 +119,8 @@ static void from_json(const bs_json_scalar *v, scalar *x) {
   x->i = v->i;
   x->d = v->d;
   x->pos = v->pos;
+  x->s = NULL;
+  x->n = 0;
 }
 
 static void from_ubj(const bs_ubj_value *v, scalar *x) {
@@ -210,15 +190,15 @@ static int doc_string_is(const doc *d, size_t pos, const char *s) {
   return d->ubj ? bs_ubj_string_is(d->ubj, pos, s) : bs_json_string_is(d->json, pos, s);
 }
 
-/* A string scalar read by get_long's or get_float's rules. Its text is
+/* A string scalar read by scan_long's or scan_float's rules. Its text is
  * copied to the stack, or to the heap if it is long (never, in XGBoost's
  * output). */
 static int string_as(const doc *d, const scalar *v, int as_float, long long *l,
                      float *f) {
   char small[128], *buf = small;
-  size_t n = d->ubj ? v->n : bs_json_string(d->json, v->pos, small, sizeof small);
+  size_t n = v->s ? v->n : bs_json_string(d->json, v->pos, small, sizeof small);
   if (n >= sizeof small && !(buf = malloc(n + 1))) return 0;
-  if (d->ubj) {
+  if (v->s) {
     memcpy(buf, v->s, n);
     buf[n] = '\0';
   } else if (buf != small) {
@@ -256,6 +236,38 @@ static int scan_float(const doc *d, const scalar *v, float *out) {
     default:
       return 0;
   }
+}
+
+/* The rest of the model, parsed by jansson, is read by the same rules. */
+static void from_jansson(json_t *v, scalar *x) {
+  *x = (scalar){.kind = SC_OTHER};
+  if (json_is_integer(v)) {
+    x->kind = SC_INT;
+    x->i = json_integer_value(v);
+    x->d = (double)x->i;
+  } else if (json_is_real(v)) {
+    x->kind = SC_REAL;
+    x->d = json_real_value(v);
+  } else if (json_is_boolean(v)) {
+    x->kind = SC_BOOL;
+    x->i = json_is_true(v);
+  } else if (json_is_string(v)) {
+    x->kind = SC_STRING;
+    x->s = json_string_value(v);
+    x->n = json_string_length(v);
+  }
+}
+
+static int get_long(json_t *v, long long *out) {
+  scalar x;
+  from_jansson(v, &x);
+  return scan_long(NULL, &x, out);
+}
+
+static int get_float(json_t *v, float *out) {
+  scalar x;
+  from_jansson(v, &x);
+  return scan_float(NULL, &x, out);
 }
 
 static json_t *path_get(json_t *root, const char *const *keys) {
@@ -584,7 +596,7 @@ static bs_status read_categories(const bs_import *c, const doc *d,
                        (int)nid);
 }
 
-/* A scalar member of an object, read by get_long's rules. */
+/* A scalar member of an object, read by scan_long's rules. */
 static int member_long(const doc *d, size_t obj, const char *key, long long *out) {
   size_t v = doc_get(d, obj, key);
   scalar x;
