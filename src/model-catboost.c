@@ -24,8 +24,7 @@
 #include "model-forest.h"
 
 typedef struct cb {
-  const char *path;
-  bs_error *err;
+  bs_import im;
   bs_model *m;
   int32_t n_flat;
   int32_t *float_flat; /* float feature i: its column */
@@ -37,8 +36,6 @@ typedef struct cb {
   double **hashes;
   int32_t *n_hashes;
 } cb;
-
-#define FAIL(c, ...) bs_fail((c)->err, BS_E_FORMAT, __VA_ARGS__)
 
 static void cb_free(cb *c) {
   free(c->float_flat);
@@ -76,19 +73,20 @@ static bs_status read_features(cb *c, json_t *root) {
   json_t *ff = json_object_get(fi, "float_features");
   json_t *cf = json_object_get(fi, "categorical_features");
   if (!json_is_object(fi) || (ff && !json_is_array(ff)) || (cf && !json_is_array(cf)))
-    return FAIL(c, "%s: a CatBoost model without features_info", c->path);
+    return bs_import_bad(&c->im, "a CatBoost model without features_info");
   const char *other[] = {"text_features", "embedding_features"};
   for (int i = 0; i < 2; i++)
     if (json_array_size(json_object_get(fi, other[i])) > 0)
-      return bs_fail(c->err, BS_E_UNSUPPORTED,
-                     "%s: CatBoost %s are not supported (float and one-hot categorical "
-                     "features are)",
-                     c->path, other[i]);
+      return bs_import_fail(
+          &c->im, BS_E_UNSUPPORTED,
+          "CatBoost %s are not supported (float and one-hot categorical "
+          "features are)",
+          other[i]);
   c->n_float = (int32_t)json_array_size(ff);
   c->n_cat = (int32_t)json_array_size(cf);
   if (c->n_float + c->n_cat < 1 || c->n_float > (1 << 20) || c->n_cat > (1 << 20))
-    return FAIL(c, "%s: the model has %d float and %d categorical features", c->path,
-                (int)c->n_float, (int)c->n_cat);
+    return bs_import_bad(&c->im, "the model has %d float and %d categorical features",
+                         (int)c->n_float, (int)c->n_cat);
   c->n_flat = c->n_float + c->n_cat;
   c->float_flat = calloc((size_t)c->n_float + 1, sizeof *c->float_flat);
   c->nan_right = calloc((size_t)c->n_float + 1, 1);
@@ -99,7 +97,7 @@ static bs_status read_features(cb *c, json_t *root) {
   if (!c->float_flat || !c->nan_right || !c->cat_flat || !c->hashes || !c->n_hashes ||
       !names) {
     free(names);
-    return bs_fail(c->err, BS_E_NOMEM, "%s: out of memory", c->path);
+    return bs_import_nomem(&c->im);
   }
   c->m->feature_names = names;
   c->m->n_features = c->n_flat;
@@ -112,11 +110,11 @@ static bs_status read_features(cb *c, json_t *root) {
       long long idx = index_of(f, "feature_index", n);
       long long flat = index_of(f, "flat_feature_index", c->n_flat);
       if (idx != i || flat < 0 || names[flat])
-        return FAIL(c, "%s: %s feature %d: bad feature_index or flat_feature_index",
-                    c->path, pass ? "categorical" : "float", (int)i);
+        return bs_import_bad(&c->im,
+                             "%s feature %d: bad feature_index or flat_feature_index",
+                             pass ? "categorical" : "float", (int)i);
       const char *id = json_string_value(json_object_get(f, "feature_id"));
-      if (!(names[flat] = strdup(id ? id : "")))
-        return bs_fail(c->err, BS_E_NOMEM, "%s: out of memory", c->path);
+      if (!(names[flat] = strdup(id ? id : ""))) return bs_import_nomem(&c->im);
       if (pass) {
         c->cat_flat[i] = (int32_t)flat;
       } else {
@@ -150,12 +148,12 @@ static bs_status collect_hashes(cb *c, json_t *trees) {
       long long f = index_of(s, "cat_feature_index", c->n_cat);
       double h;
       if (f < 0 || split_hash(s, &h))
-        return FAIL(c,
-                    "%s: tree %zu: a one-hot split without a categorical feature or "
-                    "value",
-                    c->path, ti);
+        return bs_import_bad(&c->im,
+                             "tree %zu: a one-hot split without a categorical feature or "
+                             "value",
+                             ti);
       double *l = realloc(c->hashes[f], ((size_t)c->n_hashes[f] + 1) * sizeof *l);
-      if (!l) return bs_fail(c->err, BS_E_NOMEM, "%s: out of memory", c->path);
+      if (!l) return bs_import_nomem(&c->im);
       l[c->n_hashes[f]++] = h;
       c->hashes[f] = l;
     }
@@ -180,8 +178,7 @@ static bs_status build_prep(cb *c) {
   p->cols = calloc((size_t)c->n_flat, sizeof *p->cols);
   p->ops = calloc((size_t)c->n_cat * 2 + 1, sizeof *p->ops);
   p->pool = malloc(((size_t)pool + 1) * sizeof *p->pool);
-  if (!p->cols || !p->ops || !p->pool)
-    return bs_fail(c->err, BS_E_NOMEM, "%s: out of memory", c->path);
+  if (!p->cols || !p->ops || !p->pool) return bs_import_nomem(&c->im);
   p->n_out = c->n_flat;
   for (int32_t j = 0; j < c->n_flat; j++) p->cols[j].src = j;
   for (int32_t f = 0; f < c->n_cat; f++) {
@@ -197,7 +194,7 @@ static bs_status build_prep(cb *c) {
   }
   p->inner_f64 = 0;
   c->m->input_f64 = 1; /* the stage sees doubles; the trees get float32 */
-  return bs_prep_check(p, c->n_flat, c->err);
+  return bs_prep_check(p, c->n_flat, c->im.err);
 }
 
 /* Split d of an oblivious tree as a node of its perfect binary form. */
@@ -209,8 +206,8 @@ static bs_status split_node(cb *c, json_t *s, size_t ti, int32_t *feature,
     long long f = index_of(s, "float_feature_index", c->n_float);
     json_t *b = json_object_get(s, "border");
     if (f < 0 || !json_is_number(b))
-      return FAIL(c, "%s: tree %zu: a float split without feature or border", c->path,
-                  ti);
+      return bs_import_bad(&c->im, "tree %zu: a float split without feature or border",
+                           ti);
     *feature = c->float_flat[f];
     *threshold = (double)(float)json_number_value(b); /* CatBoost's borders are floats */
     *missing_left = !c->nan_right[f];
@@ -231,64 +228,70 @@ static bs_status split_node(cb *c, json_t *s, size_t ti, int32_t *feature,
     return BS_OK;
   }
   if (type && strcmp(type, "OnlineCtr") == 0)
-    return bs_fail(c->err, BS_E_UNSUPPORTED,
-                   "%s: tree %zu splits on a CTR (target statistics of categorical "
-                   "features), which batchscore does not score; train with "
-                   "one_hot_max_size at least the number of categories",
-                   c->path, ti);
-  return bs_fail(c->err, BS_E_UNSUPPORTED,
-                 "%s: tree %zu: split type '%s' is not supported", c->path, ti,
-                 type ? type : "(none)");
+    return bs_import_fail(&c->im, BS_E_UNSUPPORTED,
+                          "tree %zu splits on a CTR (target statistics of categorical "
+                          "features), which batchscore does not score; train with "
+                          "one_hot_max_size at least the number of categories",
+                          ti);
+  return bs_import_fail(&c->im, BS_E_UNSUPPORTED,
+                        "tree %zu: split type '%s' is not supported", ti,
+                        type ? type : "(none)");
 }
 
-/* Tree ti: its splits as a perfect binary tree in heap order (level l
- * splits on split D-1-l, so the leaf slot is CatBoost's leaf index), its
- * leaves K values each. */
-static bs_status add_tree(cb *c, bs_forest_build *b, json_t *t, size_t ti, int32_t k,
-                          int32_t group) {
-  json_t *splits = json_object_get(t, "splits"),
-         *leaves = json_object_get(t, "leaf_values");
-  const size_t depth = json_array_size(splits);
-  if ((splits && !json_is_array(splits)) || !json_is_array(leaves) || depth > 16 ||
-      json_array_size(leaves) != ((size_t)k << depth))
-    return FAIL(c, "%s: tree %zu: %zu splits and %zu leaf values (expected %d x 2^%zu)",
-                c->path, ti, depth, json_array_size(leaves), (int)k, depth);
-  const int32_t inner = (1 << depth) - 1, n = 2 * inner + 1;
-  uint32_t max_words = 1;
-  for (int32_t f = 0; f < c->n_cat; f++)
-    if ((uint32_t)c->n_hashes[f] / 32 + 1 > max_words)
-      max_words = (uint32_t)c->n_hashes[f] / 32 + 1;
-  int32_t *ints = calloc((size_t)n * 3, sizeof *ints);
-  double *thr = calloc((size_t)n, sizeof *thr),
-         *val = calloc((size_t)n * (size_t)k, sizeof *val);
-  uint8_t *flags = calloc((size_t)n * 2, 1);
-  uint32_t *coff = calloc((size_t)n * 2, sizeof *coff);
-  uint32_t *bits = calloc((depth ? depth : 1) * max_words, sizeof *bits);
-  int32_t feat[16] = {0};
-  double th[16] = {0};
-  uint8_t ml[16] = {0}, ct[16] = {0};
-  uint32_t wd[16] = {0};
-  bs_status st = BS_OK;
-  if (!ints || !thr || !val || !flags || !coff || !bits) {
-    st = bs_fail(c->err, BS_E_NOMEM, "%s: out of memory", c->path);
-    goto out;
-  }
-  for (size_t d = 0; d < depth && !st; d++) {
-    st = split_node(c, json_array_get(splits, d), ti, &feat[d], &th[d], &ml[d], &ct[d],
-                    bits + d * max_words, &wd[d]);
-  }
-  if (st) goto out;
-  int32_t *left = ints, *right = ints + n, *feature = ints + 2 * n;
+/* One tree's splits, one a level, as split_node reads them. */
+typedef struct levels {
+  int32_t feat[16];
+  double th[16];
+  uint8_t ml[16], ct[16];
+  uint32_t wd[16];
+} levels;
+
+/* A tree as the forest builder takes it: n nodes (left, right, feature in
+ * ints; NaN-left then categorical in flags; category offsets then words in
+ * coff), k values a node, and the category words of every level. */
+typedef struct heap_tree {
+  int32_t n, k, *ints;
+  double *thr, *val;
+  uint8_t *flags;
+  uint32_t *coff, *bits;
+  size_t n_bits;
+} heap_tree;
+
+static void heap_tree_free(heap_tree *h) {
+  free(h->ints);
+  free(h->thr);
+  free(h->val);
+  free(h->flags);
+  free(h->coff);
+  free(h->bits);
+}
+
+static int heap_tree_alloc(heap_tree *h, int32_t n, int32_t k, size_t n_bits) {
+  *h = (heap_tree){.n = n, .k = k, .n_bits = n_bits};
+  h->ints = calloc((size_t)n * 3, sizeof *h->ints);
+  h->thr = calloc((size_t)n, sizeof *h->thr);
+  h->val = calloc((size_t)n * (size_t)k, sizeof *h->val);
+  h->flags = calloc((size_t)n * 2, 1);
+  h->coff = calloc((size_t)n * 2, sizeof *h->coff);
+  h->bits = calloc(n_bits, sizeof *h->bits);
+  return h->ints && h->thr && h->val && h->flags && h->coff && h->bits;
+}
+
+/* Lays tree ti out as a perfect binary tree in heap order (level l splits
+ * on split D-1-l, so the leaf slot is CatBoost's leaf index), its leaves
+ * K values each. */
+static bs_status lay_out(cb *c, size_t ti, json_t *leaves, const levels *lv, size_t depth,
+                         uint32_t max_words, heap_tree *h) {
+  const int32_t n = h->n, k = h->k, inner = n / 2;
+  int32_t *left = h->ints, *right = h->ints + n, *feature = h->ints + 2 * n;
   for (int32_t i = 0; i < n; i++) {
     left[i] = right[i] = -1;
     if (i >= inner) {
       for (int32_t g = 0; g < k; g++) {
         json_t *v = json_array_get(leaves, (size_t)(i - inner) * (size_t)k + (size_t)g);
-        if (!json_is_number(v)) {
-          st = FAIL(c, "%s: tree %zu: a leaf value is not a number", c->path, ti);
-          goto out;
-        }
-        val[(size_t)i * (size_t)k + (size_t)g] = json_number_value(v);
+        if (!json_is_number(v))
+          return bs_import_bad(&c->im, "tree %zu: a leaf value is not a number", ti);
+        h->val[(size_t)i * (size_t)k + (size_t)g] = json_number_value(v);
       }
       continue;
     }
@@ -297,38 +300,64 @@ static bs_status add_tree(cb *c, bs_forest_build *b, json_t *t, size_t ti, int32
     const size_t d = depth - 1 - (size_t)level;
     left[i] = 2 * i + 1;
     right[i] = 2 * i + 2;
-    feature[i] = feat[d];
-    thr[i] = th[d];
-    flags[i] = ml[d];
-    flags[n + i] = ct[d];
-    coff[i] = (uint32_t)(d * max_words);
-    coff[n + i] = wd[d];
+    feature[i] = lv->feat[d];
+    h->thr[i] = lv->th[d];
+    h->flags[i] = lv->ml[d];
+    h->flags[n + i] = lv->ct[d];
+    h->coff[i] = (uint32_t)(d * max_words);
+    h->coff[n + i] = lv->wd[d];
   }
+  return BS_OK;
+}
+
+/* Tree ti: its splits read, laid out, and added for output `group` (k
+ * values a leaf: outputs 0 .. k-1). */
+static bs_status add_tree(cb *c, bs_forest_build *b, json_t *t, size_t ti, int32_t k,
+                          int32_t group) {
+  json_t *splits = json_object_get(t, "splits"),
+         *leaves = json_object_get(t, "leaf_values");
+  const size_t depth = json_array_size(splits);
+  if ((splits && !json_is_array(splits)) || !json_is_array(leaves) || depth > 16 ||
+      json_array_size(leaves) != ((size_t)k << depth))
+    return bs_import_bad(&c->im,
+                         "tree %zu: %zu splits and %zu leaf values (expected %d x 2^%zu)",
+                         ti, depth, json_array_size(leaves), (int)k, depth);
+  const int32_t n = 2 * ((1 << depth) - 1) + 1;
+  uint32_t max_words = 1;
+  for (int32_t f = 0; f < c->n_cat; f++)
+    if ((uint32_t)c->n_hashes[f] / 32 + 1 > max_words)
+      max_words = (uint32_t)c->n_hashes[f] / 32 + 1;
+  heap_tree h;
+  levels lv = {0};
+  bs_status st = BS_OK;
+  if (!heap_tree_alloc(&h, n, k, (depth ? depth : 1) * max_words)) {
+    st = bs_import_nomem(&c->im);
+    goto out;
+  }
+  for (size_t d = 0; d < depth && !st; d++)
+    st = split_node(c, json_array_get(splits, d), ti, &lv.feat[d], &lv.th[d], &lv.ml[d],
+                    &lv.ct[d], h.bits + d * max_words, &lv.wd[d]);
+  if (st || (st = lay_out(c, ti, leaves, &lv, depth, max_words, &h))) goto out;
   bs_tree_in in = {.n_nodes = n,
-                   .left = left,
-                   .right = right,
-                   .feature = feature,
-                   .threshold = thr,
-                   .missing_left = flags,
-                   .value = val,
+                   .left = h.ints,
+                   .right = h.ints + n,
+                   .feature = h.ints + 2 * n,
+                   .threshold = h.thr,
+                   .missing_left = h.flags,
+                   .value = h.val,
                    .n_values = k,
                    .group = group,
-                   .categorical = flags + n,
-                   .cat_off = coff,
-                   .cat_words = coff + n,
-                   .cat_bits = bits,
-                   .n_cat_bits = (depth ? depth : 1) * max_words,
+                   .categorical = h.flags + n,
+                   .cat_off = h.coff,
+                   .cat_words = h.coff + n,
+                   .cat_bits = h.bits,
+                   .n_cat_bits = h.n_bits,
                    .in_set_left = 0};
   char what[32];
   snprintf(what, sizeof what, "tree %zu", ti);
-  st = bs_forest_build_add(b, &in, what, c->err);
+  st = bs_forest_build_add(b, &in, what, c->im.err);
 out:
-  free(ints);
-  free(thr);
-  free(val);
-  free(flags);
-  free(coff);
-  free(bits);
+  heap_tree_free(&h);
   return st;
 }
 
@@ -339,7 +368,7 @@ static bs_status set_objective(cb *c, json_t *root, int32_t k) {
       json_object_get(json_object_get(root, "model_info"), "params"), "loss_function");
   const char *loss = json_string_value(json_object_get(lf, "type"));
   bs_model *m = c->m;
-  if (!loss) return FAIL(c, "%s: the model does not name its loss function", c->path);
+  if (!loss) return bs_import_bad(&c->im, "the model does not name its loss function");
   static const char *const identity[] = {"RMSE",  "MAE", "Quantile",  "MAPE",
                                          "Huber", "Lq",  "Expectile", "LogCosh"};
   snprintf(m->objective, sizeof m->objective, "%s", loss);
@@ -367,11 +396,12 @@ static bs_status set_objective(cb *c, json_t *root, int32_t k) {
       m->transform = BS_TRANSFORM_IDENTITY;
       return BS_OK;
     }
-  return bs_fail(c->err, BS_E_UNSUPPORTED,
-                 "%s: CatBoost loss function '%s' with %d outputs is not supported "
-                 "(Logloss, CrossEntropy, MultiClass, MultiClassOneVsAll, RMSE, MAE, "
-                 "Quantile, MAPE, Huber, Lq, Expectile, LogCosh, Poisson, Tweedie are)",
-                 c->path, loss, (int)k);
+  return bs_import_fail(
+      &c->im, BS_E_UNSUPPORTED,
+      "CatBoost loss function '%s' with %d outputs is not supported "
+      "(Logloss, CrossEntropy, MultiClass, MultiClassOneVsAll, RMSE, MAE, "
+      "Quantile, MAPE, Huber, Lq, Expectile, LogCosh, Poisson, Tweedie are)",
+      loss, (int)k);
 }
 
 /* scale_and_bias: [scale, [bias per output]]. The bias is added last, as
@@ -386,14 +416,14 @@ static bs_status scale_and_bias(cb *c, json_t *root, int32_t k, double *scale,
   json_t *s = json_array_get(sb, 0), *bl = json_array_get(sb, 1);
   if (!json_is_array(sb) || !json_is_number(s) ||
       (json_is_array(bl) ? json_array_size(bl) != (size_t)k : !json_is_number(bl)))
-    return FAIL(c, "%s: scale_and_bias is not [scale, [bias per output]]", c->path);
+    return bs_import_bad(&c->im, "scale_and_bias is not [scale, [bias per output]]");
   *scale = json_number_value(s);
   for (int32_t g = 0; g < k; g++) {
     json_t *v = json_is_array(bl) ? json_array_get(bl, (size_t)g) : bl;
-    if (!json_is_number(v)) return FAIL(c, "%s: a bias is not a number", c->path);
+    if (!json_is_number(v)) return bs_import_bad(&c->im, "a bias is not a number");
     bias[g] = json_number_value(v);
   }
-  if (!isfinite(*scale)) return FAIL(c, "%s: the scale is not finite", c->path);
+  if (!isfinite(*scale)) return bs_import_bad(&c->im, "the scale is not finite");
   return BS_OK;
 }
 
@@ -424,29 +454,29 @@ static bs_status load_doc(cb *c, json_t *root) {
   bs_model *m = c->m;
   json_t *trees = json_object_get(root, "oblivious_trees");
   if (!json_is_array(trees) || json_array_size(trees) == 0)
-    return FAIL(c,
-                "%s: a CatBoost model without oblivious_trees (non-symmetric trees "
-                "are not supported)",
-                c->path);
-  if (json_array_size(trees) > (1u << 22)) return FAIL(c, "%s: too many trees", c->path);
+    return bs_import_bad(&c->im,
+                         "a CatBoost model without oblivious_trees (non-symmetric trees "
+                         "are not supported)");
+  if (json_array_size(trees) > (1u << 22)) return bs_import_bad(&c->im, "too many trees");
   const int32_t k = outputs_of(trees);
-  if (k < 1) return FAIL(c, "%s: tree 0: leaf values do not fit its splits", c->path);
+  if (k < 1) return bs_import_bad(&c->im, "tree 0: leaf values do not fit its splits");
   double scale, *bias = calloc((size_t)k, sizeof *bias);
-  if (!bias) return bs_fail(c->err, BS_E_NOMEM, "%s: out of memory", c->path);
+  if (!bias) return bs_import_nomem(&c->im);
   bs_forest_build b;
   bs_status st;
   if ((st = read_features(c, root)) || (st = set_objective(c, root, k)) ||
       (st = scale_and_bias(c, root, k, &scale, bias)) ||
       (st = collect_hashes(c, trees)) || (c->n_cat > 0 && (st = build_prep(c))) ||
-      (st = bs_forest_build_init(&b, m, c->path, c->n_flat, 0, BS_SPLIT_LE, c->err)))
+      (st =
+           bs_forest_build_init(&b, m, c->im.path, c->n_flat, 0, BS_SPLIT_LE, c->im.err)))
     goto out;
   const int32_t group = m->binary_pair ? 1 : 0;
   for (size_t t = 0; t < json_array_size(trees) && !st; t++)
     st = add_tree(c, &b, json_array_get(trees, t), t, k, group);
   if (st || (st = scale_leaves(m, scale))) goto out;
   for (int32_t g = 0; g < k && !st; g++)
-    st = bs_forest_build_constant(&b, group + g, bias[g], c->err);
-  if (!st) st = bs_forest_build_finish(&b, c->err);
+    st = bs_forest_build_constant(&b, group + g, bias[g], c->im.err);
+  if (!st) st = bs_forest_build_finish(&b, c->im.err);
   if (!st && m->prep.cols) m->input_f64 = 1;
 out:
   free(bias);
@@ -455,15 +485,14 @@ out:
 
 bs_status bs_model_load_catboost(const char *text, size_t len, const char *path,
                                  bs_model *m, bs_error *err) {
+  cb c = {.im = {.path = path, .err = err, .len = len}, .m = m};
   memset(m, 0, sizeof *m);
   snprintf(m->format, sizeof m->format, "catboost");
   json_error_t jerr;
   json_t *root =
       json_loadb(text, len, JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES, &jerr);
   if (!root)
-    return bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (%s at line %d)", path,
-                   jerr.text, jerr.line);
-  cb c = {.path = path, .err = err, .m = m};
+    return bs_import_bad(&c.im, "not valid JSON (%s at line %d)", jerr.text, jerr.line);
   bs_status st = load_doc(&c, root);
   cb_free(&c);
   json_decref(root);

@@ -7,10 +7,13 @@
  * from the root), turns double thresholds into the kernels' rule "left iff
  * x < value" for float inputs and for double ones, and gives a tree with
  * K values per leaf as K trees, one per output. Leaves are summed in
- * double in tree order. Private to src/model-*.c. */
+ * double in tree order. Also what every tree importer shares, the
+ * double ones and XGBoost and LightGBM: objective tables and the pool of
+ * category sets. Private to src/model-*.c. */
 #ifndef BS_MODEL_FOREST_H
 #define BS_MODEL_FOREST_H
 
+#include "import.h"
 #include "model-load.h"
 
 typedef enum bs_split_rule {
@@ -51,8 +54,8 @@ typedef struct bs_tree_in {
 } bs_tree_in;
 
 typedef struct bs_forest_build {
-  bs_model *m; /* kind, n_features, n_groups set; trees appended */
-  const char *path;
+  bs_model *m;  /* kind, n_features, n_groups set; trees appended */
+  bs_import im; /* the path for messages; err: that of the latest call */
   /* Inputs are compared as doubles (input_f64), else as float32 (every
    * input converted to float32 first, as scikit-learn's trees and
    * CatBoost do). */
@@ -78,6 +81,29 @@ bs_status bs_forest_build_finish(bs_forest_build *b, bs_error *err);
 /* The float and double values of a numerical split for the kernels' rule
  * "left iff x < value" (value for float x, value64 for double x). */
 void bs_split_values(double threshold, bs_split_rule rule, float *value, double *value64);
+
+/* An objective as a format names it: the output transform, and the rule
+ * the format's importer reads with it (its own flags or enum). */
+typedef struct bs_objective {
+  const char *name;
+  bs_transform transform;
+  unsigned rule;
+} bs_objective;
+
+/* The entry of table[0 .. n) named `name`, or NULL. */
+const bs_objective *bs_objective_find(const bs_objective *table, size_t n,
+                                      const char *name);
+
+/* The category sets of a forest's categorical splits, as 32-bit words in
+ * one array (bs_forest.cat_bits) that nodes point into. */
+typedef struct bs_cat_pool {
+  uint32_t *bits;
+  size_t n, cap;
+} bs_cat_pool;
+
+/* Room for `words` more words at bits + n (n stays below 2^32, as the
+ * nodes' offsets are 32-bit). */
+bs_status bs_cat_pool_reserve(const bs_import *im, bs_cat_pool *p, size_t words);
 
 /* Readers of the native forest format (model-native-forest.c) and of
  * CatBoost's JSON export (model-catboost.c). */

@@ -1,4 +1,4 @@
-/* What the HDF5 model importers share (model-native.c holds it): the
+/* What the HDF5 model importers share (model-h5.c holds it): the
  * model file's bytes (or a .keras archive's weights) opened as an in-memory
  * HDF5 image, and readers of attributes and arrays that check what they
  * read and fail with one line naming the file and the object. Private to
@@ -8,15 +8,15 @@
 
 #include <hdf5.h>
 
+#include "import.h"
 #include "model-load.h"
 
 typedef struct bs_h5m {
   hid_t file;
-  const char *path; /* for messages */
-  bs_error *err;
-  /* The size of the file: no array or list the file declares may need
-   * more memory than its bytes can hold (bs_h5m_read_floats). */
-  size_t file_len;
+  /* The path for messages, and the size of the file: no array or list
+   * the file declares may need more memory than its bytes can hold
+   * (bs_h5m_read_floats). */
+  bs_import im;
   /* Access properties that refuse external links, so that a model file
    * never makes libhdf5 open another file. */
   hid_t lapl, gapl, dapl;

@@ -18,8 +18,6 @@
 
 #include "model-h5.h"
 
-#define FAILZ(...) bs_fail(err, BS_E_FORMAT, __VA_ARGS__)
-
 /* Deflate expands at most 1032 times; with the headers of small entries. */
 #define DEFLATE_RATIO 1100u
 #define DEFLATE_SLACK 1024u
@@ -28,8 +26,7 @@
 
 typedef struct archive {
   zip_t *zip;
-  const char *path;
-  size_t len;
+  bs_import im;
   zip_uint64_t budget; /* bytes the entries may still expand to */
 } archive;
 
@@ -41,40 +38,40 @@ static zip_int64_t entry(const archive *a, const char *name) {
 /* Reads entry `idx` (`name` in messages) into a NUL-terminated buffer of
  * its declared size, at most `cap` bytes, after checking that size. */
 static bs_status read_entry(archive *a, zip_int64_t idx, const char *name,
-                            zip_uint64_t cap, char **out, size_t *out_len,
-                            bs_error *err) {
+                            zip_uint64_t cap, char **out, size_t *out_len) {
   zip_stat_t st;
   *out = NULL;
   zip_stat_init(&st);
   if (zip_stat_index(a->zip, (zip_uint64_t)idx, 0, &st) != 0 ||
       (st.valid & (ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD)) !=
           (ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD))
-    return FAILZ("%s: %s: its size is not recorded in the archive", a->path, name);
+    return bs_import_bad(&a->im, "%s: its size is not recorded in the archive", name);
   if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE)
-    return bs_fail(err, BS_E_UNSUPPORTED, "%s: %s is encrypted", a->path, name);
+    return bs_import_fail(&a->im, BS_E_UNSUPPORTED, "%s is encrypted", name);
   if (st.comp_method != ZIP_CM_STORE && st.comp_method != ZIP_CM_DEFLATE)
-    return bs_fail(err, BS_E_UNSUPPORTED,
-                   "%s: %s is compressed with zip method %d (stored and deflated "
-                   "entries are read)",
-                   a->path, name, (int)st.comp_method);
+    return bs_import_fail(&a->im, BS_E_UNSUPPORTED,
+                          "%s is compressed with zip method %d (stored and deflated "
+                          "entries are read)",
+                          name, (int)st.comp_method);
   const zip_uint64_t most = st.comp_method == ZIP_CM_STORE
                                 ? st.comp_size
                                 : st.comp_size * DEFLATE_RATIO + DEFLATE_SLACK;
-  if (st.comp_size > a->len || st.size > most)
-    return FAILZ(
-        "%s: %s declares %llu bytes from %llu stored: a damaged archive or a "
+  if (st.comp_size > a->im.len || st.size > most)
+    return bs_import_bad(
+        &a->im,
+        "%s declares %llu bytes from %llu stored: a damaged archive or a "
         "zip bomb",
-        a->path, name, (unsigned long long)st.size, (unsigned long long)st.comp_size);
+        name, (unsigned long long)st.size, (unsigned long long)st.comp_size);
   if (st.size > cap || st.size > a->budget)
-    return FAILZ(
-        "%s: %s declares %llu bytes, more than a Keras archive of %zu bytes "
-        "holds (a zip bomb?)",
-        a->path, name, (unsigned long long)st.size, a->len);
+    return bs_import_bad(&a->im,
+                         "%s declares %llu bytes, more than a Keras archive of %zu bytes "
+                         "holds (a zip bomb?)",
+                         name, (unsigned long long)st.size, a->im.len);
   a->budget -= st.size;
   char *buf = malloc((size_t)st.size + 1);
   if (!buf)
-    return bs_fail(err, BS_E_NOMEM, "%s: out of memory reading %s (%llu bytes)", a->path,
-                   name, (unsigned long long)st.size);
+    return bs_import_fail(&a->im, BS_E_NOMEM, "out of memory reading %s (%llu bytes)",
+                          name, (unsigned long long)st.size);
   zip_file_t *f = zip_fopen_index(a->zip, (zip_uint64_t)idx, 0);
   zip_uint64_t got = 0;
   zip_int64_t n = 0;
@@ -91,9 +88,9 @@ static bs_status read_entry(archive *a, zip_int64_t idx, const char *name,
                             : "less data than declared";
   bs_status res = BS_OK;
   if (!f || got != st.size || n != 0)
-    res = FAILZ("%s: %s cannot be read: %s", a->path, name, why);
+    res = bs_import_bad(&a->im, "%s cannot be read: %s", name, why);
   if (f && zip_fclose(f) != 0 && !res)
-    res = FAILZ("%s: %s cannot be read: %s", a->path, name, zip_strerror(a->zip));
+    res = bs_import_bad(&a->im, "%s cannot be read: %s", name, zip_strerror(a->zip));
   if (res) {
     free(buf);
     return res;
@@ -115,26 +112,25 @@ static char *keras_version(const char *text, size_t len) {
 
 /* The parts once the archive is open: config.json, metadata.json, and the
  * weights opened as HDF5. */
-static bs_status load_parts(archive *a, zip_int64_t cfg_at, zip_int64_t w_at, bs_model *m,
-                            bs_error *err) {
+static bs_status load_parts(archive *a, zip_int64_t cfg_at, zip_int64_t w_at,
+                            bs_model *m) {
   char *config = NULL, *meta = NULL, *weights = NULL, *version = NULL;
   size_t config_len = 0, meta_len = 0, weights_len = 0;
   const zip_int64_t meta_at = entry(a, "metadata.json");
-  bs_status st =
-      read_entry(a, cfg_at, "config.json", MAX_TEXT, &config, &config_len, err);
+  bs_status st = read_entry(a, cfg_at, "config.json", MAX_TEXT, &config, &config_len);
   if (!st && meta_at >= 0 &&
-      !(st = read_entry(a, meta_at, "metadata.json", MAX_TEXT, &meta, &meta_len, err)))
+      !(st = read_entry(a, meta_at, "metadata.json", MAX_TEXT, &meta, &meta_len)))
     version = keras_version(meta, meta_len);
   if (!st)
-    st = read_entry(a, w_at, "model.weights.h5", a->budget, &weights, &weights_len, err);
+    st = read_entry(a, w_at, "model.weights.h5", a->budget, &weights, &weights_len);
   if (!st && (weights_len < 8 || memcmp(weights, "\x89HDF\r\n\x1a\n", 8) != 0))
-    st = FAILZ("%s: model.weights.h5 is not an HDF5 file", a->path);
+    st = bs_import_bad(&a->im, "model.weights.h5 is not an HDF5 file");
   bs_h5m h;
   bs_error open_err = {0};
-  if (!st && bs_h5m_open(&h, weights, weights_len, a->path, &open_err))
-    st = FAILZ("%s: model.weights.h5 is not a readable HDF5 file", a->path);
+  if (!st && bs_h5m_open(&h, weights, weights_len, a->im.path, &open_err))
+    st = bs_import_bad(&a->im, "model.weights.h5 is not a readable HDF5 file");
   else if (!st) {
-    h.err = err;
+    h.im.err = a->im.err;
     st = bs_model_load_keras_v3(&h, config, config_len, version, m);
     bs_h5m_close(&h);
   }
@@ -147,6 +143,7 @@ static bs_status load_parts(archive *a, zip_int64_t cfg_at, zip_int64_t w_at, bs
 
 bs_status bs_model_load_keras_archive(const char *data, size_t len, const char *path,
                                       bs_model *m, int *is_keras, bs_error *err) {
+  const bs_import im = {.path = path, .err = err, .len = len};
   zip_error_t zerr;
   zip_error_init(&zerr);
   *is_keras = 0;
@@ -154,27 +151,26 @@ bs_status bs_model_load_keras_archive(const char *data, size_t len, const char *
   zip_t *zip = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &zerr) : NULL;
   if (!zip) {
     bs_status st =
-        FAILZ("%s: not a readable zip archive (%s)", path, zip_error_strerror(&zerr));
+        bs_import_bad(&im, "not a readable zip archive (%s)", zip_error_strerror(&zerr));
     if (src) zip_source_free(src);
     zip_error_fini(&zerr);
     return st;
   }
   zip_error_fini(&zerr);
-  archive a = {.zip = zip,
-               .path = path,
-               .len = len,
-               .budget = ((zip_uint64_t)64 << 20) + 16 * (zip_uint64_t)len};
+  archive a = {
+      .zip = zip, .im = im, .budget = ((zip_uint64_t)64 << 20) + 16 * (zip_uint64_t)len};
   const zip_int64_t cfg_at = entry(&a, "config.json"),
                     w_at = entry(&a, "model.weights.h5");
   bs_status st = BS_E_UNSUPPORTED;
   if (cfg_at >= 0 && w_at >= 0) {
     *is_keras = 1;
-    st = load_parts(&a, cfg_at, w_at, m, err);
+    st = load_parts(&a, cfg_at, w_at, m);
   } else if (cfg_at >= 0 || w_at >= 0) {
     *is_keras = 1;
-    st = FAILZ("%s: a zip archive with %s but no %s: not a whole Keras '.keras' archive",
-               path, cfg_at >= 0 ? "config.json" : "model.weights.h5",
-               cfg_at >= 0 ? "model.weights.h5" : "config.json");
+    st = bs_import_bad(
+        &im, "a zip archive with %s but no %s: not a whole Keras '.keras' archive",
+        cfg_at >= 0 ? "config.json" : "model.weights.h5",
+        cfg_at >= 0 ? "model.weights.h5" : "config.json");
   }
   zip_discard(zip);
   return st;

@@ -56,10 +56,10 @@ typedef struct knode {
 
 typedef struct kctx {
   bs_h5m *h;
-  const char *path;
-  int v3;        /* a .keras archive's weights */
-  int keras2;    /* saved by tf.keras 2 (its hard_sigmoid differs) */
-  hid_t weights; /* model_weights (HDF5), or layers (.keras) */
+  const bs_import *im; /* h's */
+  int v3;              /* a .keras archive's weights */
+  int keras2;          /* saved by tf.keras 2 (its hard_sigmoid differs) */
+  hid_t weights;       /* model_weights (HDF5), or layers (.keras) */
   bs_layer *layers;
   int32_t n, cap;
   int32_t n_features; /* -1 until known */
@@ -70,10 +70,6 @@ typedef struct kctx {
   int32_t cur, width;
   int32_t output; /* the network layer of the model's output, once read */
 } kctx;
-
-#define FAILK(c, ...) bs_fail((c)->h->err, BS_E_FORMAT, __VA_ARGS__)
-#define UNSUP(c, ...) bs_fail((c)->h->err, BS_E_UNSUPPORTED, __VA_ARGS__)
-#define NOMEM(c) bs_fail((c)->h->err, BS_E_NOMEM, "%s: out of memory", (c)->path)
 
 static int32_t width_of(const kctx *c, int32_t v) {
   return v == BS_NET_FEATURES ? c->n_features : c->layers[v].n_out;
@@ -165,14 +161,15 @@ static bs_status parse_activation(kctx *c, json_t *v, bs_act *act, float *alpha)
   else if (json_is_object(v) && json_is_string(json_object_get(v, "config")))
     name = json_string_value(json_object_get(v, "config"));
   if (!name)
-    return FAILK(c, "%s: layer '%s' (%s): cannot read its activation", c->path, c->lname,
-                 c->lclass);
+    return bs_import_bad(c->im, "layer '%s' (%s): cannot read its activation", c->lname,
+                         c->lclass);
   if (c->keras2 && (strcmp(name, "hard_sigmoid") == 0 || strcmp(name, "hard_silu") == 0 ||
                     strcmp(name, "hard_swish") == 0))
-    return UNSUP(c,
-                 "%s: layer '%s' (%s): activation '%s' of tf.keras 2 (from 0.2 x + 0.5) "
-                 "is not supported (Keras 3's, from relu6(x + 3) / 6, is)",
-                 c->path, c->lname, c->lclass, name);
+    return bs_import_fail(
+        c->im, BS_E_UNSUPPORTED,
+        "layer '%s' (%s): activation '%s' of tf.keras 2 (from 0.2 x + 0.5) "
+        "is not supported (Keras 3's, from relu6(x + 3) / 6, is)",
+        c->lname, c->lclass, name);
   for (size_t i = 0; i < N_ACTIVATIONS; i++)
     if (strcmp(activations[i].name, name) == 0) {
       *act = activations[i].act;
@@ -183,10 +180,10 @@ static bs_status parse_activation(kctx *c, json_t *v, bs_act *act, float *alpha)
                         ? " (it is not element-wise)"
                     : strcmp(name, "threshold") == 0 ? " (it needs arguments)"
                                                      : "";
-  return UNSUP(c,
-               "%s: layer '%s' (%s): activation '%s' is not supported%s (Keras's "
-               "element-wise activations, softmax and log_softmax are)",
-               c->path, c->lname, c->lclass, name, why);
+  return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                        "layer '%s' (%s): activation '%s' is not supported%s (Keras's "
+                        "element-wise activations, softmax and log_softmax are)",
+                        c->lname, c->lclass, name, why);
 }
 
 /* Applies an activation to the layer's result (folded into the layer
@@ -194,12 +191,12 @@ static bs_status parse_activation(kctx *c, json_t *v, bs_act *act, float *alpha)
 static bs_status push_activation(kctx *c, bs_act act, float alpha) {
   if (act == BS_ACT_LINEAR) return BS_OK;
   if (c->width < 0)
-    return UNSUP(c,
-                 "%s: layer '%s' (%s): an activation before any layer with weights "
-                 "and without an input shape",
-                 c->path, c->lname, c->lclass);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' (%s): an activation before any layer with weights "
+                          "and without an input shape",
+                          c->lname, c->lclass);
   bs_layer *ly = add_layer(c, BS_LAYER_ACTIVATION);
-  if (!ly) return NOMEM(c);
+  if (!ly) return bs_import_nomem(c->im);
   ly->act = act;
   ly->alpha = alpha;
   return BS_OK;
@@ -234,27 +231,30 @@ static bs_status check_dtype(kctx *c, json_t *cfg) {
   if (json_is_object(d))
     name = json_string_value(json_object_get(json_object_get(d, "config"), "name"));
   if (!d || json_is_null(d) || (name && strcmp(name, "float32") == 0)) return BS_OK;
-  return UNSUP(c, "%s: layer '%s' (%s): dtype policy '%s' is not supported (float32 is)",
-               c->path, c->lname, c->lclass, name ? name : "?");
+  return bs_import_fail(
+      c->im, BS_E_UNSUPPORTED,
+      "layer '%s' (%s): dtype policy '%s' is not supported (float32 is)", c->lname,
+      c->lclass, name ? name : "?");
 }
 
 /* A 2-D input shape [null, n]: n, or -1 when `v` is absent. */
 static bs_status input_width(kctx *c, json_t *v, int32_t *out) {
   *out = -1;
   if (!v || json_is_null(v)) return BS_OK;
-  if (!json_is_array(v)) return FAILK(c, "%s: bad input shape", c->path);
+  if (!json_is_array(v)) return bs_import_bad(c->im, "bad input shape");
   size_t nd = json_array_size(v);
   json_t *last = json_array_get(v, nd - 1);
   if (nd == 2 && json_is_integer(last) && json_integer_value(last) > MAX_WIDTH)
-    return UNSUP(c, "%s: input shape (None, %lld): more than %d features", c->path,
-                 (long long)json_integer_value(last), MAX_WIDTH);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "input shape (None, %lld): more than %d features",
+                          (long long)json_integer_value(last), MAX_WIDTH);
   if (nd != 2 || !json_is_integer(last) || json_integer_value(last) < 1) {
     char *s = json_dumps(v, JSON_COMPACT);
     bs_status st =
-        UNSUP(c,
-              "%s: input shape %s: batchscore scores flat rows of features, so "
-              "the model's input must be (None, features)",
-              c->path, s ? s : "?");
+        bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                       "input shape %s: batchscore scores flat rows of features, so "
+                       "the model's input must be (None, features)",
+                       s ? s : "?");
     free(s);
     return st;
   }
@@ -266,8 +266,9 @@ static bs_status input_width(kctx *c, json_t *v, int32_t *out) {
 static bs_status set_features(kctx *c, int32_t w) {
   if (w < 0) return BS_OK;
   if (c->n_features >= 0 && c->n_features != w)
-    return FAILK(c, "%s: the model's input has %d features, but layer '%s' (%s) says %d",
-                 c->path, (int)c->n_features, c->lname, c->lclass, (int)w);
+    return bs_import_bad(c->im,
+                         "the model's input has %d features, but layer '%s' (%s) says %d",
+                         (int)c->n_features, c->lname, c->lclass, (int)w);
   c->n_features = w;
   if (c->cur == BS_NET_FEATURES) c->width = w;
   return BS_OK;
@@ -277,8 +278,9 @@ static bs_status set_features(kctx *c, int32_t w) {
 static bs_status set_width(kctx *c, int32_t w) {
   if (w < 0) return BS_OK;
   if (c->width >= 0 && c->width != w)
-    return FAILK(c, "%s: layer '%s' (%s) expects %d inputs, the layer before gives %d",
-                 c->path, c->lname, c->lclass, (int)w, (int)c->width);
+    return bs_import_bad(c->im,
+                         "layer '%s' (%s) expects %d inputs, the layer before gives %d",
+                         c->lname, c->lclass, (int)w, (int)c->width);
   c->width = w;
   if (c->cur == BS_NET_FEATURES && c->n_features < 0) c->n_features = w;
   return BS_OK;
@@ -308,7 +310,7 @@ static bs_status name_list(kctx *c, hid_t g, const char *what, const char *name,
     if (!all) {
       bs_h5m_strings_free(more, m);
       bs_h5m_strings_free(*out, *n);
-      return NOMEM(c);
+      return bs_import_nomem(c->im);
     }
     memcpy(all + *n, more, m * sizeof *more);
     free(more);
@@ -338,7 +340,7 @@ static bs_status weights_group(kctx *c, const char *what, hid_t *g, char ***name
   *n = 0;
   if (!c->v3) {
     if ((*g = bs_h5m_open_group(c->h, c->weights, c->lname)) < 0)
-      return FAILK(c, "%s: %s: no weights for it under model_weights/", c->path, what);
+      return bs_import_bad(c->im, "%s: no weights for it under model_weights/", what);
     return name_list(c, *g, what, "weight_names", names, n);
   }
   hid_t lg = bs_h5m_open_group(c->h, c->weights, c->wpath);
@@ -346,8 +348,9 @@ static bs_status weights_group(kctx *c, const char *what, hid_t *g, char ***name
   if (lg >= 0) H5Gclose(lg);
   H5G_info_t info;
   if (*g < 0 || H5Gget_info(*g, &info) < 0)
-    return FAILK(c, "%s: %s: no weights for it at layers/%s/vars in model.weights.h5",
-                 c->path, what, c->wpath);
+    return bs_import_bad(c->im,
+                         "%s: no weights for it at layers/%s/vars in model.weights.h5",
+                         what, c->wpath);
   *n = (size_t)info.nlinks;
   return BS_OK;
 }
@@ -360,14 +363,14 @@ static bs_status read_weights(kctx *c, wspec *w, size_t n) {
   size_t count;
   bs_status st = weights_group(c, what, &g, &names, &count);
   if (!st && count != n)
-    st = FAILK(c, "%s: %s has %zu weight arrays, expected %zu", c->path, what, count, n);
+    st = bs_import_bad(c->im, "%s has %zu weight arrays, expected %zu", what, count, n);
   for (size_t i = 0; !st && i < n; i++) {
     char index[24];
     snprintf(index, sizeof index, "%zu", i);
     const char *name = names ? names[i] : index;
     if (!w[i].out) {
       if (!bs_h5m_exists(c->h, g, name))
-        st = FAILK(c, "%s: %s has no dataset '%s'", c->path, what, name);
+        st = bs_import_bad(c->im, "%s has no dataset '%s'", what, name);
       continue;
     }
     /* The vectors of one layer (gamma, beta, mean, variance) have one
@@ -389,7 +392,7 @@ static bs_status read_dense(kctx *c, json_t *cfg) {
   json_t *units = json_object_get(cfg, "units");
   if (!json_is_integer(units) || json_integer_value(units) < 1 ||
       json_integer_value(units) > MAX_WIDTH)
-    return FAILK(c, "%s: layer '%s' (Dense) has no valid 'units'", c->path, c->lname);
+    return bs_import_bad(c->im, "layer '%s' (Dense) has no valid 'units'", c->lname);
   const int32_t nu = (int32_t)json_integer_value(units);
   const int bias = get_bool(cfg, "use_bias", 1);
   bs_act act;
@@ -402,12 +405,12 @@ static bs_status read_dense(kctx *c, json_t *cfg) {
       (st = set_width(c, (int32_t)ws[0].got[0])))
     goto fail;
   if (!b && !(b = calloc((size_t)nu, sizeof *b))) {
-    st = NOMEM(c);
+    st = bs_import_nomem(c->im);
     goto fail;
   }
   bs_layer *ly = add_layer(c, BS_LAYER_DENSE);
   if (!ly) {
-    st = NOMEM(c);
+    st = bs_import_nomem(c->im);
     goto fail;
   }
   ly->n_out = nu;
@@ -423,20 +426,33 @@ fail:
   return st;
 }
 
+/* What BatchNormalization and LayerNormalization configs share: epsilon,
+ * the feature axis only, no `refused` option, and whether gamma (scale)
+ * and beta (center) are there. */
+static bs_status norm_config(kctx *c, json_t *cfg, const char *cls, const char *refused,
+                             double *eps, int *scale, int *center) {
+  *eps = 1e-3;
+  get_number(cfg, "epsilon", eps);
+  if (!last_axis(json_object_get(cfg, "axis")))
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' (%s): only the feature axis (-1) is supported",
+                          c->lname, cls);
+  if (get_bool(cfg, refused, 0))
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED, "layer '%s' (%s): %s is not supported",
+                          c->lname, cls, refused);
+  *scale = get_bool(cfg, "scale", 1);
+  *center = get_bool(cfg, "center", 1);
+  return BS_OK;
+}
+
 /* BatchNormalization at inference, computed as Keras does in float32:
  * inv = rsqrt(var + eps) * gamma; res = -mean * inv + beta; y = x inv + res. */
 static bs_status read_batchnorm(kctx *c, json_t *cfg) {
-  double eps = 1e-3;
-  get_number(cfg, "epsilon", &eps);
-  if (!last_axis(json_object_get(cfg, "axis")))
-    return UNSUP(c,
-                 "%s: layer '%s' (BatchNormalization): only the feature axis (-1) is "
-                 "supported",
-                 c->path, c->lname);
-  if (get_bool(cfg, "renorm", 0))
-    return UNSUP(c, "%s: layer '%s' (BatchNormalization): renorm is not supported",
-                 c->path, c->lname);
-  const int scale = get_bool(cfg, "scale", 1), center = get_bool(cfg, "center", 1);
+  double eps;
+  int scale, center;
+  bs_status st =
+      norm_config(c, cfg, "BatchNormalization", "renorm", &eps, &scale, &center);
+  if (st) return st;
   float *gamma = NULL, *beta = NULL, *mean = NULL, *var = NULL;
   wspec ws[4];
   size_t n = 0;
@@ -445,17 +461,18 @@ static bs_status read_batchnorm(kctx *c, json_t *cfg) {
   if (center) ws[n++] = (wspec){1, {w, 0}, &beta, {0, 0}};
   ws[n++] = (wspec){1, {w, 0}, &mean, {0, 0}};
   ws[n++] = (wspec){1, {w, 0}, &var, {0, 0}};
-  bs_status st = read_weights(c, ws, n);
+  st = read_weights(c, ws, n);
   if (!st) st = set_width(c, (int32_t)ws[0].got[0]);
   bs_layer *ly = st ? NULL : add_layer(c, BS_LAYER_AFFINE);
-  if (!st && !ly) st = NOMEM(c);
+  if (!st && !ly) st = bs_import_nomem(c->im);
   if (!st) {
     for (int32_t j = 0; j < c->width; j++) {
       if (!(var[j] + (float)eps > 0.0f)) {
-        st = FAILK(c,
-                   "%s: layer '%s' (BatchNormalization): moving_variance %g + epsilon "
-                   "is not positive",
-                   c->path, c->lname, (double)var[j]);
+        st =
+            bs_import_bad(c->im,
+                          "layer '%s' (BatchNormalization): moving_variance %g + epsilon "
+                          "is not positive",
+                          c->lname, (double)var[j]);
         break;
       }
       float inv = 1.0f / sqrtf(var[j] + (float)eps);
@@ -477,37 +494,31 @@ static bs_status read_batchnorm(kctx *c, json_t *cfg) {
 }
 
 static bs_status read_layernorm(kctx *c, json_t *cfg) {
-  double eps = 1e-3;
-  get_number(cfg, "epsilon", &eps);
-  if (!last_axis(json_object_get(cfg, "axis")))
-    return UNSUP(c,
-                 "%s: layer '%s' (LayerNormalization): only the feature axis (-1) is "
-                 "supported",
-                 c->path, c->lname);
-  if (get_bool(cfg, "rms_scaling", 0))
-    return UNSUP(c, "%s: layer '%s' (LayerNormalization): rms_scaling is not supported",
-                 c->path, c->lname);
-  const int scale = get_bool(cfg, "scale", 1), center = get_bool(cfg, "center", 1);
+  double eps;
+  int scale, center;
+  bs_status st =
+      norm_config(c, cfg, "LayerNormalization", "rms_scaling", &eps, &scale, &center);
+  if (st) return st;
   float *gamma = NULL, *beta = NULL;
   wspec ws[2];
   size_t n = 0;
   if (scale) ws[n++] = (wspec){1, {c->width, 0}, &gamma, {0, 0}};
   if (center) ws[n++] = (wspec){1, {c->width, 0}, &beta, {0, 0}};
-  bs_status st = BS_OK;
   if (n > 0) {
     st = read_weights(c, ws, n);
     if (!st) st = set_width(c, (int32_t)ws[0].got[0]);
   }
   if (!st && c->width < 0)
-    st = UNSUP(c,
-               "%s: layer '%s' (LayerNormalization): its width is unknown (no input "
-               "shape, no weights)",
-               c->path, c->lname);
+    st = bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                        "layer '%s' (LayerNormalization): its width is unknown (no input "
+                        "shape, no weights)",
+                        c->lname);
   if (!st && !gamma && (gamma = malloc((size_t)c->width * sizeof *gamma)))
     for (int32_t j = 0; j < c->width; j++) gamma[j] = 1.0f;
   if (!st && !beta) beta = calloc((size_t)c->width, sizeof *beta);
   bs_layer *ly = NULL;
-  if (!st && (!gamma || !beta || !(ly = add_layer(c, BS_LAYER_LAYERNORM)))) st = NOMEM(c);
+  if (!st && (!gamma || !beta || !(ly = add_layer(c, BS_LAYER_LAYERNORM))))
+    st = bs_import_nomem(c->im);
   if (st) {
     free(gamma);
     free(beta);
@@ -544,10 +555,11 @@ static bs_status normalization_stats(kctx *c, json_t *cfg, int scalar, float *me
   json_t *m = json_object_get(cfg, "mean"), *v = json_object_get(cfg, "variance");
   if (m && !json_is_null(m)) {
     if (config_vector(m, c->width, mean) && config_vector(v, c->width, var)) return BS_OK;
-    return UNSUP(c,
-                 "%s: layer '%s' (Normalization): its mean and variance must be numbers "
-                 "or lists of %d",
-                 c->path, c->lname, (int)c->width);
+    return bs_import_fail(
+        c->im, BS_E_UNSUPPORTED,
+        "layer '%s' (Normalization): its mean and variance must be numbers "
+        "or lists of %d",
+        c->lname, (int)c->width);
   }
   float *wm = NULL, *wv = NULL;
   const int rank = scalar ? 0 : 1;
@@ -573,17 +585,19 @@ static bs_status read_normalization(kctx *c, json_t *cfg) {
   const int scalar =
       json_is_null(axis) || (json_is_array(axis) && json_array_size(axis) == 0);
   if (!scalar && !last_axis(axis))
-    return UNSUP(c,
-                 "%s: layer '%s' (Normalization): only the feature axis (-1) or None "
-                 "is supported",
-                 c->path, c->lname);
+    return bs_import_fail(
+        c->im, BS_E_UNSUPPORTED,
+        "layer '%s' (Normalization): only the feature axis (-1) or None "
+        "is supported",
+        c->lname);
   if (c->width < 0)
-    return UNSUP(c,
-                 "%s: layer '%s' (Normalization): its width is unknown (no input shape)",
-                 c->path, c->lname);
+    return bs_import_fail(
+        c->im, BS_E_UNSUPPORTED,
+        "layer '%s' (Normalization): its width is unknown (no input shape)", c->lname);
   float *mean = malloc((size_t)c->width * sizeof *mean);
   float *d = malloc((size_t)c->width * sizeof *d);
-  bs_status st = mean && d ? normalization_stats(c, cfg, scalar, mean, d) : NOMEM(c);
+  bs_status st =
+      mean && d ? normalization_stats(c, cfg, scalar, mean, d) : bs_import_nomem(c->im);
   for (int32_t j = 0; !st && j < c->width; j++) {
     const float s = sqrtf(d[j]); /* jnp.maximum: NaN stays NaN */
     d[j] = s != s || s > 1e-7f ? s : 1e-7f;
@@ -591,7 +605,7 @@ static bs_status read_normalization(kctx *c, json_t *cfg) {
   bs_layer *ly = NULL;
   if (!st && !(ly = add_layer(c, get_bool(cfg, "invert", 0) ? BS_LAYER_AFFINE
                                                             : BS_LAYER_STANDARDIZE)))
-    st = NOMEM(c);
+    st = bs_import_nomem(c->im);
   if (st) {
     free(mean);
     free(d);
@@ -605,22 +619,24 @@ static bs_status read_normalization(kctx *c, json_t *cfg) {
 /* Rescaling: x * scale + offset (fused: within a rounding of Keras's). */
 static bs_status read_rescaling(kctx *c, json_t *cfg) {
   if (c->width < 0)
-    return UNSUP(c, "%s: layer '%s' (Rescaling): its width is unknown (no input shape)",
-                 c->path, c->lname);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' (Rescaling): its width is unknown (no input shape)",
+                          c->lname);
   float *scale = malloc((size_t)c->width * sizeof *scale);
   float *offset = malloc((size_t)c->width * sizeof *offset);
   json_t *o = json_object_get(cfg, "offset");
   bs_status st = BS_OK;
   if (!scale || !offset)
-    st = NOMEM(c);
+    st = bs_import_nomem(c->im);
   else if (!config_vector(json_object_get(cfg, "scale"), c->width, scale) ||
            (o && !config_vector(o, c->width, offset)))
-    st = UNSUP(c,
-               "%s: layer '%s' (Rescaling): scale and offset must be numbers or lists of "
-               "%d",
-               c->path, c->lname, (int)c->width);
+    st = bs_import_fail(
+        c->im, BS_E_UNSUPPORTED,
+        "layer '%s' (Rescaling): scale and offset must be numbers or lists of "
+        "%d",
+        c->lname, (int)c->width);
   bs_layer *ly = NULL;
-  if (!st && !(ly = add_layer(c, BS_LAYER_AFFINE))) st = NOMEM(c);
+  if (!st && !(ly = add_layer(c, BS_LAYER_AFFINE))) st = bs_import_nomem(c->im);
   if (st) {
     free(scale);
     free(offset);
@@ -651,34 +667,36 @@ static const struct {
 /* A merge of the layer's inputs (Keras's order, left to right). */
 static bs_status read_merge(kctx *c, json_t *cfg, bs_merge op) {
   if (op == BS_MERGE_CONCATENATE && !last_axis(json_object_get(cfg, "axis")))
-    return UNSUP(c,
-                 "%s: layer '%s' (Concatenate): only the feature axis (-1) is supported",
-                 c->path, c->lname);
+    return bs_import_fail(
+        c->im, BS_E_UNSUPPORTED,
+        "layer '%s' (Concatenate): only the feature axis (-1) is supported", c->lname);
   if (op == BS_MERGE_SUBTRACT && c->n_src != 2)
-    return FAILK(c, "%s: layer '%s' (Subtract) takes 2 inputs, not %d", c->path, c->lname,
-                 (int)c->n_src);
+    return bs_import_bad(c->im, "layer '%s' (Subtract) takes 2 inputs, not %d", c->lname,
+                         (int)c->n_src);
   if (c->n_src == 1) return BS_OK; /* a merge of one: Keras returns it */
   long long sum = 0;
   for (int32_t i = 0; i < c->n_src; i++) {
     const int32_t w = width_of(c, c->src[i]);
     if (w < 0)
-      return UNSUP(c, "%s: layer '%s' (%s): the width of its input %d is unknown",
-                   c->path, c->lname, c->lclass, (int)i + 1);
+      return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                            "layer '%s' (%s): the width of its input %d is unknown",
+                            c->lname, c->lclass, (int)i + 1);
     if (op != BS_MERGE_CONCATENATE && w != c->width)
-      return UNSUP(c,
-                   "%s: layer '%s' (%s): inputs of %d and %d values (broadcasting is not "
-                   "supported)",
-                   c->path, c->lname, c->lclass, (int)c->width, (int)w);
+      return bs_import_fail(
+          c->im, BS_E_UNSUPPORTED,
+          "layer '%s' (%s): inputs of %d and %d values (broadcasting is not "
+          "supported)",
+          c->lname, c->lclass, (int)c->width, (int)w);
     sum += w;
   }
   if (sum > MAX_WIDTH)
-    return UNSUP(c, "%s: layer '%s' (%s): more than %d values", c->path, c->lname,
-                 c->lclass, MAX_WIDTH);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED, "layer '%s' (%s): more than %d values",
+                          c->lname, c->lclass, MAX_WIDTH);
   int32_t *in = malloc((size_t)c->n_src * sizeof *in);
   bs_layer *ly = in ? add_layer(c, BS_LAYER_MERGE) : NULL;
   if (!ly) {
     free(in);
-    return NOMEM(c);
+    return bs_import_nomem(c->im);
   }
   memcpy(in, c->src, (size_t)c->n_src * sizeof *in);
   free(ly->inputs);
@@ -714,10 +732,10 @@ static bs_status read_activation_layer(kctx *c, const char *cls, json_t *cfg) {
     get_number(cfg, "threshold", &thr);
     int capped = get_number(cfg, "max_value", &maxv);
     if (thr != 0 || (capped && (maxv != 6 || slope != 0)))
-      return UNSUP(c,
-                   "%s: layer '%s' (ReLU): threshold, and max_value other than 6 "
-                   "(relu6), are not supported",
-                   c->path, c->lname);
+      return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                            "layer '%s' (ReLU): threshold, and max_value other than 6 "
+                            "(relu6), are not supported",
+                            c->lname);
     return push_activation(c,
                            capped       ? BS_ACT_RELU6
                            : slope != 0 ? BS_ACT_LEAKY_RELU
@@ -735,8 +753,9 @@ static bs_status read_activation_layer(kctx *c, const char *cls, json_t *cfg) {
     return push_activation(c, BS_ACT_ELU, (float)a);
   }
   if (json_object_get(cfg, "axis") && !last_axis(json_object_get(cfg, "axis")))
-    return UNSUP(c, "%s: layer '%s' (Softmax): only the feature axis is supported",
-                 c->path, c->lname);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' (Softmax): only the feature axis is supported",
+                          c->lname);
   return push_activation(c, BS_ACT_SOFTMAX, 0);
 }
 
@@ -754,10 +773,10 @@ static bs_status read_layer(kctx *c, const char *cls, json_t *layer) {
   for (size_t i = 0; i < sizeof merges / sizeof merges[0]; i++)
     if (IS(merges[i].cls)) return read_merge(c, cfg, merges[i].op);
   if (c->n_src > 1)
-    return UNSUP(c,
-                 "%s: layer '%s' (%s) takes %d inputs; only the merge layers (Add, "
-                 "Concatenate, ...) take several",
-                 c->path, c->lname, cls, (int)c->n_src);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' (%s) takes %d inputs; only the merge layers (Add, "
+                          "Concatenate, ...) take several",
+                          c->lname, cls, (int)c->n_src);
   if (IS("Dense")) return read_dense(c, cfg);
   if (IS("BatchNormalization")) return read_batchnorm(c, cfg);
   if (IS("LayerNormalization")) return read_layernorm(c, cfg);
@@ -769,14 +788,16 @@ static bs_status read_layer(kctx *c, const char *cls, json_t *layer) {
   if (IS("Activation") || IS("ReLU") || IS("LeakyReLU") || IS("ELU") || IS("Softmax"))
     return read_activation_layer(c, cls, cfg);
   if (IS("Sequential") || IS("Functional") || IS("Model"))
-    return UNSUP(c, "%s: layer '%s' (%s): nested models are not supported", c->path,
-                 c->lname, cls);
-  return UNSUP(c,
-               "%s: layer '%s' (%s) is not supported (Dense, Activation, Dropout, "
-               "Flatten, BatchNormalization, LayerNormalization, Normalization, "
-               "Rescaling, InputLayer, ReLU, LeakyReLU, ELU, Softmax, Add, Subtract, "
-               "Multiply, Average, Maximum, Minimum, Concatenate are)",
-               c->path, c->lname, cls);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' (%s): nested models are not supported", c->lname,
+                          cls);
+  return bs_import_fail(
+      c->im, BS_E_UNSUPPORTED,
+      "layer '%s' (%s) is not supported (Dense, Activation, Dropout, "
+      "Flatten, BatchNormalization, LayerNormalization, Normalization, "
+      "Rescaling, InputLayer, ReLU, LeakyReLU, ELU, Softmax, Add, Subtract, "
+      "Multiply, Average, Maximum, Minimum, Concatenate are)",
+      c->lname, cls);
 }
 
 /* ---- the graph ----------------------------------------------------------- */
@@ -817,10 +838,10 @@ static bs_status inbound(kctx *c, json_t *layer, const char **names, int *other,
   *n = 0;
   if (!json_is_array(nodes)) return BS_OK;
   if (json_array_size(nodes) > 1)
-    return UNSUP(c,
-                 "%s: layer '%s' is called more than once (shared layers are not "
-                 "supported)",
-                 c->path, c->lname);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' is called more than once (shared layers are not "
+                          "supported)",
+                          c->lname);
   json_t *node = json_array_get(nodes, 0);
   if (json_is_object(node)) {
     keras3_sources(json_object_get(node, "args"), names, other, n, 0);
@@ -837,8 +858,9 @@ static bs_status inbound(kctx *c, json_t *layer, const char **names, int *other,
     }
   }
   if (*n > MAX_INPUTS)
-    return UNSUP(c, "%s: layer '%s' has %d inputs, more than %d", c->path, c->lname,
-                 (int)*n, MAX_INPUTS);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' has %d inputs, more than %d", c->lname, (int)*n,
+                          MAX_INPUTS);
   return BS_OK;
 }
 
@@ -906,7 +928,7 @@ static int32_t find_node(const named_node *idx, int32_t n, const char *name) {
  * saving_lib numbers them (sorted by class, then position). */
 static bs_status name_nodes(kctx *c, json_t *layers, knode *nodes, int32_t n) {
   named_node *by_cls = malloc((size_t)n * sizeof *by_cls);
-  if (!by_cls) return NOMEM(c);
+  if (!by_cls) return bs_import_nomem(c->im);
   bs_status st = BS_OK;
   for (int32_t i = 0; i < n && !st; i++) {
     knode *k = &nodes[i];
@@ -918,8 +940,8 @@ static bs_status name_nodes(kctx *c, json_t *layers, knode *nodes, int32_t n) {
     k->name = json_string_value(json_object_get(layer, "name"));
     if (!k->name) k->name = json_string_value(json_object_get(cfg, "name"));
     if (!k->cls || !json_is_object(cfg))
-      st = FAILK(c, "%s: the model's config has a layer without class_name or config",
-                 c->path);
+      st = bs_import_bad(c->im,
+                         "the model's config has a layer without class_name or config");
     by_cls[i] = (named_node){k->cls, i};
   }
   if (!st) qsort(by_cls, (size_t)n, sizeof *by_cls, by_name_index);
@@ -940,17 +962,17 @@ static bs_status name_nodes(kctx *c, json_t *layers, knode *nodes, int32_t n) {
 /* A functional model's inputs of every layer, by node index. */
 static bs_status link_nodes(kctx *c, knode *nodes, int32_t n) {
   named_node *idx = malloc((size_t)n * sizeof *idx);
-  if (!idx) return NOMEM(c);
+  if (!idx) return bs_import_nomem(c->im);
   bs_status st = BS_OK;
   for (int32_t i = 0; i < n && !st; i++) {
     if (!nodes[i].name)
-      st = FAILK(c, "%s: layer %d of the functional model has no name", c->path, (int)i);
+      st = bs_import_bad(c->im, "layer %d of the functional model has no name", (int)i);
     idx[i] = (named_node){nodes[i].name, i};
   }
   if (!st) qsort(idx, (size_t)n, sizeof *idx, by_name);
   for (int32_t i = 1; i < n && !st; i++)
     if (strcmp(idx[i - 1].name, idx[i].name) == 0)
-      st = FAILK(c, "%s: two layers are named '%s'", c->path, idx[i].name);
+      st = bs_import_bad(c->im, "two layers are named '%s'", idx[i].name);
   for (int32_t i = 0; i < n && !st; i++) {
     const char *names[MAX_INPUTS];
     int other[MAX_INPUTS];
@@ -959,15 +981,17 @@ static bs_status link_nodes(kctx *c, knode *nodes, int32_t n) {
     for (int32_t s = 0; s < nodes[i].n_src && !st; s++) {
       const char *src = names[s] ? names[s] : "?";
       if ((nodes[i].src[s] = find_node(idx, n, names[s])) < 0)
-        st = FAILK(c,
-                   "%s: layer '%s' takes its input from '%s', which is not a layer of "
-                   "the model",
-                   c->path, nodes[i].name, src);
+        st =
+            bs_import_bad(c->im,
+                          "layer '%s' takes its input from '%s', which is not a layer of "
+                          "the model",
+                          nodes[i].name, src);
       else if (other[s])
-        st = UNSUP(c,
-                   "%s: layer '%s' takes a second output or call of layer '%s' (shared "
-                   "layers and layers with several outputs are not supported)",
-                   c->path, nodes[i].name, src);
+        st = bs_import_fail(
+            c->im, BS_E_UNSUPPORTED,
+            "layer '%s' takes a second output or call of layer '%s' (shared "
+            "layers and layers with several outputs are not supported)",
+            nodes[i].name, src);
     }
   }
   free(idx);
@@ -996,24 +1020,27 @@ static bs_status read_node(kctx *c, knode *nodes, int32_t i, int32_t input) {
     json_t *shape = json_object_get(cfg, "batch_shape");
     if (!shape) shape = json_object_get(cfg, "batch_input_shape");
     if (input >= 0 && i != input)
-      return UNSUP(c, "%s: the model has more than one input ('%s')", c->path, c->lname);
+      return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                            "the model has more than one input ('%s')", c->lname);
     if (input < 0 && i > 0)
-      return UNSUP(c, "%s: layer '%s' (InputLayer) is not the first of the Sequential",
-                   c->path, c->lname);
+      return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                            "layer '%s' (InputLayer) is not the first of the Sequential",
+                            c->lname);
     bs_status st = check_dtype(c, cfg);
     if (st) return st;
     if (get_bool(cfg, "sparse", 0) || get_bool(cfg, "ragged", 0))
-      return UNSUP(c,
-                   "%s: layer '%s' (InputLayer): sparse and ragged inputs are not "
-                   "supported",
-                   c->path, c->lname);
+      return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                            "layer '%s' (InputLayer): sparse and ragged inputs are not "
+                            "supported",
+                            c->lname);
     if (!(st = input_width(c, shape, &w))) st = set_features(c, w);
     k->out = BS_NET_FEATURES;
     return st;
   }
   if (k->n_src == 0)
-    return UNSUP(c, "%s: layer '%s' (%s) takes no input from the model's layers", c->path,
-                 c->lname, c->lclass);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "layer '%s' (%s) takes no input from the model's layers",
+                          c->lname, c->lclass);
   c->n_src = k->n_src;
   for (int32_t s = 0; s < k->n_src; s++)
     c->src[s] = k->src[s] < 0 ? BS_NET_FEATURES : nodes[k->src[s]].out;
@@ -1035,13 +1062,12 @@ static bs_status read_functional(kctx *c, json_t *config, knode *nodes, int32_t 
     if (out && nodes[i].name && strcmp(nodes[i].name, out) == 0) output = i;
   }
   if (input < 0 || output < 0)
-    return UNSUP(c,
-                 "%s: the functional model does not have exactly one input and one "
-                 "output layer",
-                 c->path);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "the functional model does not have exactly one input and one "
+                          "output layer");
   /* Walk back from the output. */
   int32_t *stack = malloc((size_t)n * sizeof *stack), top = 0;
-  if (!stack) return NOMEM(c);
+  if (!stack) return bs_import_nomem(c->im);
   nodes[output].reach = 1;
   stack[top++] = output;
   while (top > 0) {
@@ -1069,7 +1095,8 @@ static bs_status read_functional(kctx *c, json_t *config, knode *nodes, int32_t 
     }
   }
   if (!st && nodes[output].out == UNSET)
-    st = UNSUP(c, "%s: the functional model's layers form a cycle", c->path);
+    st = bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                        "the functional model's layers form a cycle");
   c->output = nodes[output].out;
   return st;
 }
@@ -1093,21 +1120,22 @@ static bs_status read_sequential(kctx *c, knode *nodes, int32_t n) {
 static bs_status read_model(kctx *c, json_t *root) {
   const char *cls = json_string_value(json_object_get(root, "class_name"));
   json_t *config = json_object_get(root, "config"), *layers = NULL;
-  if (!cls) return FAILK(c, "%s: the model's config names no class", c->path);
+  if (!cls) return bs_import_bad(c->im, "the model's config names no class");
   const int seq = strcmp(cls, "Sequential") == 0;
   if (seq)
     layers = json_is_array(config) ? config : json_object_get(config, "layers");
   else if (strcmp(cls, "Functional") == 0 || strcmp(cls, "Model") == 0)
     layers = json_object_get(config, "layers");
   else
-    return UNSUP(c,
-                 "%s: a Keras '%s'; only Sequential and functional models are "
-                 "supported",
-                 c->path, cls);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                          "a Keras '%s'; only Sequential and functional models are "
+                          "supported",
+                          cls);
   if (!json_is_array(layers) || json_array_size(layers) == 0)
-    return FAILK(c, "%s: the model's config lists no layers", c->path);
+    return bs_import_bad(c->im, "the model's config lists no layers");
   if (json_array_size(layers) > MAX_LAYERS)
-    return UNSUP(c, "%s: the model has more than %d layers", c->path, MAX_LAYERS);
+    return bs_import_fail(c->im, BS_E_UNSUPPORTED, "the model has more than %d layers",
+                          MAX_LAYERS);
   const int32_t n = (int32_t)json_array_size(layers);
   int32_t w;
   c->cur = BS_NET_FEATURES;
@@ -1117,16 +1145,16 @@ static bs_status read_model(kctx *c, json_t *root) {
       !(st = input_width(c, json_object_get(config, "build_input_shape"), &w)))
     st = set_features(c, w);
   knode *nodes = st ? NULL : calloc((size_t)n, sizeof *nodes);
-  if (!st && !nodes) st = NOMEM(c);
+  if (!st && !nodes) st = bs_import_nomem(c->im);
   if (!st) st = name_nodes(c, layers, nodes, n);
   if (!st && !seq) st = link_nodes(c, nodes, n);
   if (!st) st = seq ? read_sequential(c, nodes, n) : read_functional(c, config, nodes, n);
   if (!st && (c->n == 0 || c->n_features < 1))
-    st = UNSUP(c, "%s: the model has no layer batchscore can score", c->path);
+    st = bs_import_fail(c->im, BS_E_UNSUPPORTED,
+                        "the model has no layer batchscore can score");
   /* Every layer read feeds the output, so it is the last one. */
   if (!st && c->output != c->n - 1)
-    st = bs_fail(c->h->err, BS_E_INTERNAL, "%s: the output is not the last layer read",
-                 c->path);
+    st = bs_import_fail(c->im, BS_E_INTERNAL, "the output is not the last layer read");
   free(nodes);
   return st;
 }
@@ -1138,7 +1166,7 @@ static bs_status finish(kctx *c, bs_model *m) {
   m->network.layers = c->layers;
   m->network.n_layers = c->n;
   c->layers = NULL;
-  bs_status st = bs_network_simplify(m, c->h->err);
+  bs_status st = bs_network_simplify(m, c->im->err);
   if (st) return st;
   bs_layer *last = &m->network.layers[m->network.n_layers - 1];
   m->transform = BS_TRANSFORM_IDENTITY;
@@ -1147,10 +1175,10 @@ static bs_status finish(kctx *c, bs_model *m) {
     m->transform =
         last->act == BS_ACT_SIGMOID ? BS_TRANSFORM_SIGMOID : BS_TRANSFORM_SOFTMAX;
     last->act = BS_ACT_LINEAR;
-    if ((st = bs_network_simplify(m, c->h->err))) return st;
+    if ((st = bs_network_simplify(m, c->im->err))) return st;
   }
   m->n_groups = m->network.layers[m->network.n_layers - 1].n_out;
-  return bs_network_check(m, c->h->err);
+  return bs_network_check(m, c->im->err);
 }
 
 /* Parses the config text and imports the model. */
@@ -1162,7 +1190,7 @@ static bs_status load(kctx *c, const char *text, size_t len, bs_model *m) {
   json_t *root = json_loadb(text, len, 0, &jerr);
   bs_status st = BS_OK;
   if (!root)
-    st = FAILK(c, "%s: the model's config is not valid JSON (%s)", c->path, jerr.text);
+    st = bs_import_bad(c->im, "the model's config is not valid JSON (%s)", jerr.text);
   if (!st) st = read_model(c, root);
   if (!st) st = finish(c, m);
   if (c->layers) {
@@ -1180,7 +1208,7 @@ static int major_version(const char *v) {
 }
 
 bs_status bs_model_load_keras(bs_h5m *h, bs_model *m) {
-  kctx c = {.h = h, .path = h->path, .weights = H5I_INVALID_HID, .n_features = -1};
+  kctx c = {.h = h, .im = &h->im, .weights = H5I_INVALID_HID, .n_features = -1};
   char *text = NULL, *version = NULL;
   bs_status st = bs_h5m_attr_string(h, h->file, "the root group", "model_config", &text);
   if (st) return st;
@@ -1188,9 +1216,8 @@ bs_status bs_model_load_keras(bs_h5m *h, bs_model *m) {
     bs_h5m_attr_string(h, h->file, "the root group", "keras_version", &version);
   c.keras2 = major_version(version) < 3;
   if ((c.weights = bs_h5m_open_group(h, h->file, "model_weights")) < 0)
-    st =
-        FAILK(&c, "%s: no model_weights group (save the model with model.save(\"m.h5\"))",
-              h->path);
+    st = bs_import_bad(
+        &h->im, "no model_weights group (save the model with model.save(\"m.h5\"))");
   if (!st) st = load(&c, text, strlen(text), m);
   if (c.weights >= 0) H5Gclose(c.weights);
   free(text);
@@ -1201,7 +1228,7 @@ bs_status bs_model_load_keras(bs_h5m *h, bs_model *m) {
 bs_status bs_model_load_keras_v3(bs_h5m *h, const char *config, size_t len,
                                  const char *version, bs_model *m) {
   kctx c = {.h = h,
-            .path = h->path,
+            .im = &h->im,
             .v3 = 1,
             .keras2 = major_version(version) < 3,
             .weights = H5I_INVALID_HID,
@@ -1210,7 +1237,7 @@ bs_status bs_model_load_keras_v3(bs_h5m *h, const char *config, size_t len,
   c.weights = bs_h5m_exists(h, h->file, "layers")
                   ? bs_h5m_open_group(h, h->file, "layers")
                   : H5Gopen2(h->file, "/", h->gapl);
-  bs_status st = c.weights < 0 ? FAILK(&c, "%s: model.weights.h5 cannot be read", h->path)
+  bs_status st = c.weights < 0 ? bs_import_bad(&h->im, "model.weights.h5 cannot be read")
                                : load(&c, config, len, m);
   if (c.weights >= 0) H5Gclose(c.weights);
   return st;

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model-load.h"
+#include "model-forest.h"
 
 /* LightGBM's kZeroThreshold (a float constant, compared in double). Its
  * predictor keeps only the values with |x| > this (or NaN) of a dense row
@@ -37,13 +37,7 @@ enum {
   OBJ_SQRT = 1u << 3        /* "sqrt" (reg_sqrt=True) squares the output back */
 };
 
-typedef struct objective_info {
-  const char *name;
-  bs_transform transform;
-  unsigned flags;
-} objective_info;
-
-static const objective_info objectives[] = {
+static const bs_objective objectives[] = {
     {"regression", BS_TRANSFORM_IDENTITY, OBJ_SQRT},
     {"regression_l1", BS_TRANSFORM_IDENTITY, OBJ_SQRT},
     {"quantile", BS_TRANSFORM_IDENTITY, OBJ_SQRT},
@@ -67,14 +61,6 @@ static const objective_info objectives[] = {
     {"null", BS_TRANSFORM_IDENTITY, OBJ_ANY_GROUPS},
     {"na", BS_TRANSFORM_IDENTITY, OBJ_ANY_GROUPS},
 };
-
-typedef struct ctx {
-  const char *path;
-  bs_error *err;
-} ctx;
-
-#define FAIL(c, ...) bs_fail((c)->err, BS_E_FORMAT, __VA_ARGS__)
-#define NOMEM(c) bs_fail((c)->err, BS_E_NOMEM, "out of memory reading %s", (c)->path)
 
 /* ---- lines and numbers ---------------------------------------------------- */
 
@@ -123,14 +109,13 @@ static long count_tokens(const char *s) {
 /* A tree's field: exactly n space-separated numbers, integers when `integer`
  * is set, into a new array *out (freed by the caller). The count is checked
  * before anything is allocated, so a bad count cannot ask for much memory. */
-static bs_status read_array(ctx *c, int t, const char *name, const char *s, long n,
-                            int integer, double **out) {
+static bs_status read_array(const bs_import *c, int t, const char *name, const char *s,
+                            long n, int integer, double **out) {
   long got = count_tokens(s);
   if (got != n)
-    return FAIL(c, "%s: tree %d: %s has %ld values, expected %ld", c->path, t, name, got,
-                n);
+    return bs_import_bad(c, "tree %d: %s has %ld values, expected %ld", t, name, got, n);
   double *v = *out = malloc((size_t)(n ? n : 1) * sizeof *v);
-  if (!v) return NOMEM(c);
+  if (!v) return bs_import_nomem(c);
   for (long i = 0; i < n; i++) {
     char *end;
     int ok = 1;
@@ -145,8 +130,8 @@ static bs_status read_array(ctx *c, int t, const char *name, const char *s, long
     if (!ok || end == s || (*end && *end != ' ')) {
       int len = 0;
       while (s[len] && s[len] != ' ' && len < 24) len++;
-      return FAIL(c, "%s: tree %d: %s value %ld '%.*s' is not %s", c->path, t, name, i,
-                  len, s, integer ? "an integer" : "a number");
+      return bs_import_bad(c, "tree %d: %s value %ld '%.*s' is not %s", t, name, i, len,
+                           s, integer ? "an integer" : "a number");
     }
     s = end;
   }
@@ -176,25 +161,13 @@ static const char *const field_names[F_COUNT] = {
     "decision_type",  "left_child",    "right_child",   "leaf_value",
     "cat_boundaries", "cat_threshold", "is_linear"};
 
-typedef struct cat_pool {
-  uint32_t *bits;
-  size_t n, cap;
-} cat_pool;
-
-static bs_status pool_add(ctx *c, cat_pool *p, const double *words, size_t n) {
+static bs_status pool_add(const bs_import *c, bs_cat_pool *p, const double *words,
+                          size_t n) {
   /* An empty set still gets one zero word, so that a kernel that reads the
    * word of category 0 before it compares with cat_words stays inside. */
   size_t need = n ? n : 1;
-  if (p->n + need > UINT32_MAX)
-    return FAIL(c, "%s: too many categorical splits", c->path);
-  if (p->n + need > p->cap) {
-    size_t cap = p->cap ? p->cap : 64;
-    while (cap < p->n + need) cap *= 2;
-    uint32_t *b = realloc(p->bits, cap * sizeof *b);
-    if (!b) return NOMEM(c);
-    p->bits = b;
-    p->cap = cap;
-  }
+  bs_status st = bs_cat_pool_reserve(c, p, need);
+  if (st) return st;
   p->bits[p->n] = 0;
   for (size_t i = 0; i < n; i++) p->bits[p->n + i] = (uint32_t)words[i];
   p->n += need;
@@ -238,21 +211,21 @@ static double numerical_threshold64(double t) {
 
 typedef struct tree_arrays {
   double *feature, *threshold, *dtype, *left, *right, *leaf, *cat_bounds, *cat_words;
-  long n_cat;
+  long n_leaves, n_cat;
 } tree_arrays;
 
 /* One internal node: its split feature, threshold and missing-value rule.
  * Sets *swap when the node's children must trade places. */
-static bs_status make_split(ctx *c, int t, long src, const tree_arrays *a,
-                            int32_t n_features, bs_node *nd, double *nd64, cat_pool *pool,
-                            bs_forest *f, int *swap) {
+static bs_status make_split(const bs_import *c, int t, long src, const tree_arrays *a,
+                            int32_t n_features, bs_node *nd, double *nd64,
+                            bs_cat_pool *pool, bs_forest *f, int *swap) {
   double feat = a->feature[src], thr = a->threshold[src];
   if (feat < 0 || feat >= n_features)
-    return FAIL(c, "%s: tree %d: node %ld splits on feature %.0f, the model has %d",
-                c->path, t, src, feat, (int)n_features);
+    return bs_import_bad(c, "tree %d: node %ld splits on feature %.0f, the model has %d",
+                         t, src, feat, (int)n_features);
   if (a->dtype[src] < 0 || a->dtype[src] > 15)
-    return FAIL(c, "%s: tree %d: node %ld has decision_type %.0f, not in [0, 15]",
-                c->path, t, src, a->dtype[src]);
+    return bs_import_bad(c, "tree %d: node %ld has decision_type %.0f, not in [0, 15]", t,
+                         src, a->dtype[src]);
   int dt = (int)a->dtype[src];
   nd->feature = (int32_t)feat;
 
@@ -262,15 +235,15 @@ static bs_status make_split(ctx *c, int t, long src, const tree_arrays *a,
      * truncating kernel rule has it); category in the set goes left; out of
      * the set's words goes right. The missing type plays no part. */
     if (thr != floor(thr) || thr < 0 || thr >= (double)a->n_cat)
-      return FAIL(c,
-                  "%s: tree %d: categorical node %ld has threshold %g, not a set in "
-                  "[0, %ld)",
-                  c->path, t, src, thr, a->n_cat);
+      return bs_import_bad(c,
+                           "tree %d: categorical node %ld has threshold %g, not a set in "
+                           "[0, %ld)",
+                           t, src, thr, a->n_cat);
     long k = (long)thr;
     size_t from = (size_t)a->cat_bounds[k], words = (size_t)(a->cat_bounds[k + 1] - from);
     if (words > (1u << 26))
-      return FAIL(c, "%s: tree %d: categorical node %ld has a set of %zu words", c->path,
-                  t, src, words);
+      return bs_import_bad(c, "tree %d: categorical node %ld has a set of %zu words", t,
+                           src, words);
     nd->flags = BS_NODE_CATEGORICAL | BS_NODE_CAT_IN_SET_LEFT | BS_NODE_CAT_TRUNCATE;
     nd->cat_off = (uint32_t)pool->n;
     nd->cat_words = (uint32_t)(words ? words : 1);
@@ -282,8 +255,7 @@ static bs_status make_split(ctx *c, int t, long src, const tree_arrays *a,
    * then missing values (type Zero: |x| <= kZeroThreshold, NaN included as
    * 0; type NaN: NaN) take the default side, and the rest go left iff
    * x <= threshold. */
-  if (isnan(thr))
-    return FAIL(c, "%s: tree %d: node %ld has threshold NaN", c->path, t, src);
+  if (isnan(thr)) return bs_import_bad(c, "tree %d: node %ld has threshold NaN", t, src);
   int default_left = (dt & 2) != 0;
   nd->value = numerical_threshold(thr);
   *nd64 = numerical_threshold64(thr);
@@ -310,60 +282,79 @@ static bs_status make_split(ctx *c, int t, long src, const tree_arrays *a,
       nd->flags = default_left ? BS_NODE_DEFAULT_LEFT : 0;
       break;
     default:
-      return FAIL(c, "%s: tree %d: node %ld has decision_type %d (missing type 3)",
-                  c->path, t, src, dt);
+      return bs_import_bad(c, "tree %d: node %ld has decision_type %d (missing type 3)",
+                           t, src, dt);
   }
   return BS_OK;
 }
 
-/* Builds tree t from its fields: re-laid depth-first from the root, leaves
- * as nodes of their own. */
-static bs_status build_tree(ctx *c, int t, char *const *fld, int32_t n_features,
-                            bs_tree *out, cat_pool *pool, bs_forest *f) {
+static void tree_arrays_free(tree_arrays *a) {
+  free(a->feature);
+  free(a->threshold);
+  free(a->dtype);
+  free(a->left);
+  free(a->right);
+  free(a->leaf);
+  free(a->cat_bounds);
+  free(a->cat_words);
+}
+
+/* The category sets of tree t (num_cat > 0): cat_boundaries and
+ * cat_threshold. */
+static bs_status read_cat_arrays(const bs_import *c, int t, char *const *fld,
+                                 tree_arrays *a) {
+  const long ncat = a->n_cat;
+  if (!fld[F_CAT_BOUNDARIES] || !fld[F_CAT_THRESHOLD])
+    return bs_import_bad(c, "tree %d has num_cat=%ld but no '%s'", t, ncat,
+                         fld[F_CAT_BOUNDARIES] ? "cat_threshold" : "cat_boundaries");
+  bs_status st = read_array(c, t, "cat_boundaries", fld[F_CAT_BOUNDARIES], ncat + 1, 1,
+                            &a->cat_bounds);
+  if (st) return st;
+  for (long k = 0; k <= ncat; k++)
+    if (a->cat_bounds[k] < (k ? a->cat_bounds[k - 1] : 0))
+      return bs_import_bad(c, "tree %d: cat_boundaries is not non-decreasing from 0", t);
+  long nw = (long)a->cat_bounds[ncat];
+  if ((st =
+           read_array(c, t, "cat_threshold", fld[F_CAT_THRESHOLD], nw, 1, &a->cat_words)))
+    return st;
+  for (long k = 0; k < nw; k++)
+    if (a->cat_words[k] < 0 || a->cat_words[k] > UINT32_MAX)
+      return bs_import_bad(c, "tree %d: cat_threshold value %ld is not a 32-bit word", t,
+                           k);
+  return BS_OK;
+}
+
+/* Reads tree t's fields into *a (which the caller frees, failed or not):
+ * its leaf values, and unless it is one leaf its per-node arrays and
+ * category sets. */
+static bs_status read_tree_arrays(const bs_import *c, int t, char *const *fld,
+                                  tree_arrays *a) {
   long long L, ncat, linear = 0;
   for (int k = 0; k < F_COUNT; k++)
     if (!fld[k] && (k == F_NUM_LEAVES || k == F_NUM_CAT || k == F_LEAF_VALUE))
-      return FAIL(c, "%s: tree %d has no '%s'", c->path, t, field_names[k]);
+      return bs_import_bad(c, "tree %d has no '%s'", t, field_names[k]);
   if (!parse_int(fld[F_NUM_LEAVES], 1, INT32_MAX / 2, &L))
-    return FAIL(c, "%s: tree %d: num_leaves '%.24s' is not a positive integer", c->path,
-                t, fld[F_NUM_LEAVES]);
+    return bs_import_bad(c, "tree %d: num_leaves '%.24s' is not a positive integer", t,
+                         fld[F_NUM_LEAVES]);
   if (!parse_int(fld[F_NUM_CAT], 0, INT32_MAX, &ncat))
-    return FAIL(c, "%s: tree %d: num_cat '%.24s' is not a count", c->path, t,
-                fld[F_NUM_CAT]);
+    return bs_import_bad(c, "tree %d: num_cat '%.24s' is not a count", t, fld[F_NUM_CAT]);
   if (fld[F_IS_LINEAR] && !parse_int(fld[F_IS_LINEAR], 0, 1, &linear))
-    return FAIL(c, "%s: tree %d: is_linear '%.24s' is not 0 or 1", c->path, t,
-                fld[F_IS_LINEAR]);
+    return bs_import_bad(c, "tree %d: is_linear '%.24s' is not 0 or 1", t,
+                         fld[F_IS_LINEAR]);
   if (linear)
-    return bs_fail(c->err, BS_E_UNSUPPORTED,
-                   "%s: tree %d is a linear tree (linear_tree=True), which is not "
-                   "supported",
-                   c->path, t);
-
-  bs_status st = BS_OK;
-  tree_arrays a = {.n_cat = (long)ncat};
-  bs_node *nodes = NULL;
-  double *nodes64 = NULL;
-  int32_t *stack = NULL;
-  uint8_t *seen = NULL;
-  const long n_int = (long)L - 1;
-  if ((st = read_array(c, t, "leaf_value", fld[F_LEAF_VALUE], (long)L, 0, &a.leaf)))
-    goto done;
+    return bs_import_fail(c, BS_E_UNSUPPORTED,
+                          "tree %d is a linear tree (linear_tree=True), which is not "
+                          "supported",
+                          t);
+  a->n_leaves = (long)L;
+  a->n_cat = (long)ncat;
+  bs_status st = read_array(c, t, "leaf_value", fld[F_LEAF_VALUE], (long)L, 0, &a->leaf);
+  if (st) return st;
   for (long i = 0; i < L; i++)
-    if (!(fabs(a.leaf[i]) <= FLT_MAX)) {
-      st = FAIL(c, "%s: tree %d: leaf_value %ld is %g, not a finite float", c->path, t, i,
-                a.leaf[i]);
-      goto done;
-    }
-  if (!(nodes = malloc((size_t)(2 * L - 1) * sizeof *nodes))) goto nomem;
-  if (!(nodes64 = calloc((size_t)(2 * L - 1), sizeof *nodes64))) goto nomem;
-  memset(nodes, 0, sizeof *nodes);
-  if (L == 1) { /* a constant tree: leaf_value only */
-    nodes[0].flags = BS_NODE_LEAF;
-    nodes[0].left = nodes[0].right = -1;
-    nodes[0].value = (float)a.leaf[0];
-    nodes64[0] = a.leaf[0];
-    goto built;
-  }
+    if (!(fabs(a->leaf[i]) <= FLT_MAX))
+      return bs_import_bad(c, "tree %d: leaf_value %ld is %g, not a finite float", t, i,
+                           a->leaf[i]);
+  if (L == 1) return BS_OK; /* a constant tree: leaf_value only */
 
   static const struct {
     int field;
@@ -376,52 +367,38 @@ static bs_status build_tree(ctx *c, int t, char *const *fld, int32_t n_features,
       {F_LEFT_CHILD, 1, offsetof(tree_arrays, left)},
       {F_RIGHT_CHILD, 1, offsetof(tree_arrays, right)},
   };
+  const long n_int = (long)L - 1;
   for (size_t k = 0; k < sizeof per_node / sizeof per_node[0]; k++) {
-    double **dst = (double **)((char *)&a + per_node[k].off);
+    double **dst = (double **)((char *)a + per_node[k].off);
     const char *text = fld[per_node[k].field];
     if (!text && per_node[k].field == F_DECISION_TYPE) { /* as LightGBM: all 0 */
-      if (!(*dst = calloc((size_t)n_int, sizeof **dst))) goto nomem;
+      if (!(*dst = calloc((size_t)n_int, sizeof **dst))) return bs_import_nomem(c);
       continue;
     }
-    if (!text) {
-      st = FAIL(c, "%s: tree %d has no '%s'", c->path, t, field_names[per_node[k].field]);
-      goto done;
-    }
+    if (!text)
+      return bs_import_bad(c, "tree %d has no '%s'", t, field_names[per_node[k].field]);
     if ((st = read_array(c, t, field_names[per_node[k].field], text, n_int,
                          per_node[k].integer, dst)))
-      goto done;
+      return st;
   }
-  if (ncat > 0) {
-    if (!fld[F_CAT_BOUNDARIES] || !fld[F_CAT_THRESHOLD]) {
-      st = FAIL(c, "%s: tree %d has num_cat=%lld but no '%s'", c->path, t, ncat,
-                fld[F_CAT_BOUNDARIES] ? "cat_threshold" : "cat_boundaries");
-      goto done;
-    }
-    if ((st = read_array(c, t, "cat_boundaries", fld[F_CAT_BOUNDARIES], (long)ncat + 1, 1,
-                         &a.cat_bounds)))
-      goto done;
-    for (long k = 0; k <= ncat; k++)
-      if (a.cat_bounds[k] < (k ? a.cat_bounds[k - 1] : 0)) {
-        st = FAIL(c, "%s: tree %d: cat_boundaries is not non-decreasing from 0", c->path,
-                  t);
-        goto done;
-      }
-    long nw = (long)a.cat_bounds[ncat];
-    if ((st = read_array(c, t, "cat_threshold", fld[F_CAT_THRESHOLD], nw, 1,
-                         &a.cat_words)))
-      goto done;
-    for (long k = 0; k < nw; k++)
-      if (a.cat_words[k] < 0 || a.cat_words[k] > UINT32_MAX) {
-        st = FAIL(c, "%s: tree %d: cat_threshold value %ld is not a 32-bit word", c->path,
-                  t, k);
-        goto done;
-      }
-  }
+  return ncat > 0 ? read_cat_arrays(c, t, fld, a) : BS_OK;
+}
 
-  /* Internal nodes are 0 .. L-2 (root 0); a child c < 0 is leaf ~c. */
-  stack = malloc((size_t)(2 * L) * 2 * sizeof *stack); /* (LightGBM id, new id) */
-  seen = calloc((size_t)(2 * L - 1), 1);               /* internal, then leaves */
-  if (!stack || !seen) goto nomem;
+/* Lays tree t out depth-first from the root into nodes and nodes64 (2L-1
+ * each), leaves as nodes of their own. LightGBM's internal nodes are
+ * 0 .. L-2 (root 0); a child c < 0 is leaf ~c. */
+static bs_status relay_tree(const bs_import *c, int t, const tree_arrays *a,
+                            int32_t n_features, bs_node *nodes, double *nodes64,
+                            bs_cat_pool *pool, bs_forest *f) {
+  const long L = a->n_leaves, n_int = L - 1;
+  int32_t *stack =
+      malloc((size_t)(2 * L) * 2 * sizeof *stack); /* (LightGBM id, new id) */
+  uint8_t *seen = calloc((size_t)(2 * L - 1), 1);  /* internal, then leaves */
+  bs_status st = BS_OK;
+  if (!stack || !seen) {
+    st = bs_import_nomem(c);
+    goto done;
+  }
   int32_t count = 0, top = 0;
   stack[top++] = 0;
   stack[top++] = count++;
@@ -433,77 +410,93 @@ static bs_status build_tree(ctx *c, int t, char *const *fld, int32_t n_features,
     if (src < 0) {
       nd->flags = BS_NODE_LEAF;
       nd->left = nd->right = -1;
-      nd->value = (float)a.leaf[~src];
-      nodes64[dst] = a.leaf[~src];
+      nd->value = (float)a->leaf[~src];
+      nodes64[dst] = a->leaf[~src];
       continue;
     }
-    double kids[2] = {a.left[src], a.right[src]};
+    double kids[2] = {a->left[src], a->right[src]};
     for (int s = 0; s < 2; s++) {
       double k = kids[s];
       int ok = k >= -(double)L && k < (double)n_int && k != 0;
       long slot = !ok ? 0 : k > 0 ? (long)k : n_int + (long)(-k - 1); /* into seen */
       if (!ok || seen[slot]) {
-        st = FAIL(c, "%s: tree %d: node %ld has invalid %s child %.0f", c->path, t,
-                  (long)src, s ? "right" : "left", k);
+        st = bs_import_bad(c, "tree %d: node %ld has invalid %s child %.0f", t, (long)src,
+                           s ? "right" : "left", k);
         goto done;
       }
       seen[slot] = 1;
     }
     int swap = 0;
-    if ((st = make_split(c, t, src, &a, n_features, nd, &nodes64[dst], pool, f, &swap)))
+    if ((st = make_split(c, t, src, a, n_features, nd, &nodes64[dst], pool, f, &swap)))
       goto done;
     nd->left = count++;
     nd->right = count++;
-    stack[top++] = (int32_t)(swap ? a.left : a.right)[src];
+    stack[top++] = (int32_t)(swap ? a->left : a->right)[src];
     stack[top++] = nd->right;
-    stack[top++] = (int32_t)(swap ? a.right : a.left)[src];
+    stack[top++] = (int32_t)(swap ? a->right : a->left)[src];
     stack[top++] = nd->left;
   }
-  if (count != 2 * L - 1) {
-    st = FAIL(c, "%s: tree %d: %lld of its %lld nodes are not reachable from the root",
-              c->path, t, 2 * L - 1 - count, 2 * L - 1);
+  if (count != 2 * L - 1)
+    st = bs_import_bad(c,
+                       "tree %d: %lld of its %lld nodes are not reachable from the root",
+                       t, (long long)(2 * L - 1 - count), (long long)(2 * L - 1));
+done:
+  free(stack);
+  free(seen);
+  return st;
+}
+
+/* Builds tree t from its fields: read, then re-laid. */
+static bs_status build_tree(const bs_import *c, int t, char *const *fld,
+                            int32_t n_features, bs_tree *out, bs_cat_pool *pool,
+                            bs_forest *f) {
+  tree_arrays a = {0};
+  bs_node *nodes = NULL;
+  double *nodes64 = NULL;
+  bs_status st = read_tree_arrays(c, t, fld, &a);
+  if (st) goto done;
+  const long L = a.n_leaves;
+  if (!(nodes = malloc((size_t)(2 * L - 1) * sizeof *nodes)) ||
+      !(nodes64 = calloc((size_t)(2 * L - 1), sizeof *nodes64))) {
+    st = bs_import_nomem(c);
     goto done;
   }
-built:
+  memset(nodes, 0, sizeof *nodes);
+  if (L == 1) { /* a constant tree */
+    nodes[0].flags = BS_NODE_LEAF;
+    nodes[0].left = nodes[0].right = -1;
+    nodes[0].value = (float)a.leaf[0];
+    nodes64[0] = a.leaf[0];
+  } else if ((st = relay_tree(c, t, &a, n_features, nodes, nodes64, pool, f))) {
+    goto done;
+  }
   out->nodes = nodes;
   out->value64 = nodes64;
   out->n_nodes = (int32_t)(2 * L - 1);
   out->weight = 1.0f;
   nodes = NULL;
   nodes64 = NULL;
-  goto done;
-nomem:
-  st = NOMEM(c);
 done:
-  free(a.feature);
-  free(a.threshold);
-  free(a.dtype);
-  free(a.left);
-  free(a.right);
-  free(a.leaf);
-  free(a.cat_bounds);
-  free(a.cat_words);
+  tree_arrays_free(&a);
   free(nodes);
   free(nodes64);
-  free(stack);
-  free(seen);
   return st;
 }
 
 /* Reads the key=value lines of tree t up to the blank line that ends them. */
-static bs_status read_tree_block(ctx *c, reader *r, int t, char **fld) {
+static bs_status read_tree_block(const bs_import *c, reader *r, int t, char **fld) {
   char *line;
   for (int k = 0; k < F_COUNT; k++) fld[k] = NULL;
   while ((line = next_line(r)) && *line) {
     char *eq = strchr(line, '=');
     if (!eq)
-      return FAIL(c, "%s: line %ld (tree %d): '%.40s' is not key=value", c->path, r->line,
-                  t, line);
+      return bs_import_bad(c, "line %ld (tree %d): '%.40s' is not key=value", r->line, t,
+                           line);
     *eq = '\0';
     for (int k = 0; k < F_COUNT; k++)
       if (strcmp(line, field_names[k]) == 0) {
         if (fld[k])
-          return FAIL(c, "%s: tree %d: '%s' appears twice", c->path, t, field_names[k]);
+          return bs_import_bad(c, "tree %d: '%s' appears twice", t, field_names[k]);
         fld[k] = eq + 1;
       }
   }
@@ -521,7 +514,8 @@ typedef struct header {
   char *feature_names; /* the line's value (in the reader's copy), or NULL */
 } header;
 
-static bs_status read_header(ctx *c, reader *r, header *h, char **first_tree) {
+static bs_status read_header(const bs_import *c, reader *r, header *h,
+                             char **first_tree) {
   char *line;
   h->num_class = h->per_iter = h->max_feature = -1;
   h->tree_sizes = -1;
@@ -553,79 +547,76 @@ static bs_status read_header(ctx *c, reader *r, header *h, char **first_tree) {
       h->feature_names = (char *)val;
     else if (strcmp(line, "objective") == 0) {
       if (strlen(val) >= sizeof h->objective)
-        return FAIL(c, "%s: line %ld: the objective line is too long", c->path, r->line);
+        return bs_import_bad(c, "line %ld: the objective line is too long", r->line);
       snprintf(h->objective, sizeof h->objective, "%s", val);
       h->has_objective = 1;
     }
     if (num && !parse_int(val, 0, num == &h->max_feature ? INT32_MAX - 1 : 1 << 20, num))
-      return FAIL(c, "%s: line %ld: %s '%.24s' is not a count", c->path, r->line, line,
-                  val);
+      return bs_import_bad(c, "line %ld: %s '%.24s' is not a count", r->line, line, val);
   }
-  return FAIL(c, "%s: no 'Tree=' or 'end of trees' line: not a complete LightGBM model",
-              c->path);
+  return bs_import_bad(
+      c, "no 'Tree=' or 'end of trees' line: not a complete LightGBM model");
 }
 
 /* The objective line: a name, then options such as "sigmoid:1", "num_class:3"
  * or "sqrt". */
-static bs_status set_objective(ctx *c, const header *h, bs_model *m) {
+static bs_status set_objective(const bs_import *c, const header *h, bs_model *m) {
   char buf[256], *save = NULL;
   snprintf(buf, sizeof buf, "%s", h->has_objective ? h->objective : "none");
   const char *name = strtok_r(buf, " ", &save);
-  if (!name) return FAIL(c, "%s: the objective line is empty", c->path);
-  const objective_info *oi = NULL;
-  for (size_t i = 0; i < sizeof objectives / sizeof objectives[0]; i++)
-    if (strcmp(objectives[i].name, name) == 0) oi = &objectives[i];
+  if (!name) return bs_import_bad(c, "the objective line is empty");
+  const bs_objective *oi =
+      bs_objective_find(objectives, sizeof objectives / sizeof objectives[0], name);
   if (!oi)
-    return bs_fail(c->err, BS_E_UNSUPPORTED, "%s: objective '%s' is not supported",
-                   c->path, name);
+    return bs_import_fail(c, BS_E_UNSUPPORTED, "objective '%s' is not supported", name);
   snprintf(m->objective, sizeof m->objective, "%s", name);
   m->transform = oi->transform;
   m->sigmoid_scale = 1.0;
 
   long long nclass = -1;
   for (char *tok; (tok = strtok_r(NULL, " ", &save));) {
-    if ((oi->flags & OBJ_SIGMOID) && starts_with(tok, "sigmoid:")) {
+    if ((oi->rule & OBJ_SIGMOID) && starts_with(tok, "sigmoid:")) {
       char *end;
       double s = strtod(tok + 8, &end);
       if (end == tok + 8 || *end || !(s > 0))
-        return FAIL(c, "%s: objective '%s': bad %s", c->path, h->objective, tok);
+        return bs_import_bad(c, "objective '%s': bad %s", h->objective, tok);
       m->sigmoid_scale = s;
-    } else if ((oi->flags & OBJ_MULTICLASS) && starts_with(tok, "num_class:")) {
+    } else if ((oi->rule & OBJ_MULTICLASS) && starts_with(tok, "num_class:")) {
       if (!parse_int(tok + 10, 1, INT32_MAX, &nclass))
-        return FAIL(c, "%s: objective '%s': bad %s", c->path, h->objective, tok);
-    } else if ((oi->flags & OBJ_SQRT) && strcmp(tok, "sqrt") == 0) {
+        return bs_import_bad(c, "objective '%s': bad %s", h->objective, tok);
+    } else if ((oi->rule & OBJ_SQRT) && strcmp(tok, "sqrt") == 0) {
       m->transform = BS_TRANSFORM_SIGNED_SQUARE; /* trained on sqrt targets */
     }
   }
 
   int32_t k = m->n_groups;
-  if (oi->flags & OBJ_MULTICLASS) {
+  if (oi->rule & OBJ_MULTICLASS) {
     if (nclass >= 0 && nclass != h->num_class)
-      return FAIL(c, "%s: objective '%s' disagrees with num_class=%lld", c->path,
-                  h->objective, h->num_class);
+      return bs_import_bad(c, "objective '%s' disagrees with num_class=%lld",
+                           h->objective, h->num_class);
     if (k != h->num_class)
-      return FAIL(c,
-                  "%s: objective %s with num_class=%lld needs as many trees per "
-                  "iteration, not %d",
-                  c->path, name, h->num_class, (int)k);
-  } else if (!(oi->flags & OBJ_ANY_GROUPS) && (k != 1 || h->num_class != 1)) {
-    return FAIL(c, "%s: objective %s with num_class=%lld and %d trees per iteration",
-                c->path, name, h->num_class, (int)k);
+      return bs_import_bad(c,
+                           "objective %s with num_class=%lld needs as many trees per "
+                           "iteration, not %d",
+                           name, h->num_class, (int)k);
+  } else if (!(oi->rule & OBJ_ANY_GROUPS) && (k != 1 || h->num_class != 1)) {
+    return bs_import_bad(c, "objective %s with num_class=%lld and %d trees per iteration",
+                         name, h->num_class, (int)k);
   }
   return BS_OK;
 }
 
 /* The feature_names line, when it names every feature (as LightGBM's
  * loader insists); otherwise the model records none. */
-static bs_status feature_names(ctx *c, const header *h, bs_model *m) {
+static bs_status feature_names(const bs_import *c, const header *h, bs_model *m) {
   char *s = h->feature_names;
   if (!s || count_tokens(s) != m->n_features) return BS_OK;
   if (!(m->feature_names = calloc((size_t)m->n_features, sizeof *m->feature_names)))
-    return NOMEM(c);
+    return bs_import_nomem(c);
   for (int32_t i = 0; i < m->n_features; i++) {
     while (*s == ' ') s++;
     size_t n = strcspn(s, " ");
-    if (!(m->feature_names[i] = malloc(n + 1))) return NOMEM(c);
+    if (!(m->feature_names[i] = malloc(n + 1))) return bs_import_nomem(c);
     memcpy(m->feature_names[i], s, n);
     m->feature_names[i][n] = '\0';
     s += n;
@@ -635,10 +626,11 @@ static bs_status feature_names(ctx *c, const header *h, bs_model *m) {
 
 /* The trees, from the line "Tree=0" (line) to "end of trees"; *n_trees
  * is how many were read. */
-static bs_status read_trees(ctx *c, reader *r, bs_model *m, char *line, int *n_trees) {
+static bs_status read_trees(const bs_import *c, reader *r, bs_model *m, char *line,
+                            int *n_trees) {
   bs_forest *f = &m->forest;
   size_t cap = 0;
-  cat_pool pool = {0};
+  bs_cat_pool pool = {0};
   char *fld[F_COUNT];
   bs_status st = BS_OK;
   int t = 0;
@@ -646,19 +638,19 @@ static bs_status read_trees(ctx *c, reader *r, bs_model *m, char *line, int *n_t
     char want[32];
     snprintf(want, sizeof want, "Tree=%d", t);
     if (strcmp(line, want) != 0) {
-      st = FAIL(c, "%s: line %ld: expected '%s', found '%.40s'", c->path, r->line, want,
-                line);
+      st =
+          bs_import_bad(c, "line %ld: expected '%s', found '%.40s'", r->line, want, line);
       break;
     }
     if (t == INT32_MAX - 1) {
-      st = FAIL(c, "%s: too many trees", c->path);
+      st = bs_import_bad(c, "too many trees");
       break;
     }
     if ((size_t)t == cap) {
       size_t ncap = cap ? 2 * cap : 64;
       bs_tree *nt = realloc(f->trees, ncap * sizeof *nt);
       if (!nt) {
-        st = NOMEM(c);
+        st = bs_import_nomem(c);
         break;
       }
       f->trees = nt;
@@ -672,8 +664,8 @@ static bs_status read_trees(ctx *c, reader *r, bs_model *m, char *line, int *n_t
     f->n_trees = t + 1;
     while ((line = next_line(r)) && !*line) continue;
     if (!line) {
-      st = FAIL(c, "%s: no 'end of trees' line after tree %d: the file is truncated",
-                c->path, t);
+      st = bs_import_bad(c, "no 'end of trees' line after tree %d: the file is truncated",
+                         t);
       break;
     }
   }
@@ -683,29 +675,27 @@ static bs_status read_trees(ctx *c, reader *r, bs_model *m, char *line, int *n_t
   return st;
 }
 
-static bs_status read_model(ctx *c, reader *r, bs_model *m) {
+static bs_status read_model(const bs_import *c, reader *r, bs_model *m) {
   header h;
   memset(&h, 0, sizeof h);
   char *line;
   bs_status st = read_header(c, r, &h, &line);
   if (st) return st;
   if (!h.version[0])
-    return FAIL(c, "%s: no 'version=' line: not a LightGBM text model", c->path);
+    return bs_import_bad(c, "no 'version=' line: not a LightGBM text model");
   if (strcmp(h.version, "v3") != 0 && strcmp(h.version, "v4") != 0)
-    return bs_fail(
-        c->err, BS_E_UNSUPPORTED,
-        "%s: LightGBM model format version=%s is not supported (v3 and v4 are)", c->path,
-        h.version);
-  if (h.num_class < 1) return FAIL(c, "%s: no valid 'num_class=' line", c->path);
-  if (h.max_feature < 0) return FAIL(c, "%s: no valid 'max_feature_idx=' line", c->path);
+    return bs_import_fail(
+        c, BS_E_UNSUPPORTED,
+        "LightGBM model format version=%s is not supported (v3 and v4 are)", h.version);
+  if (h.num_class < 1) return bs_import_bad(c, "no valid 'num_class=' line");
+  if (h.max_feature < 0) return bs_import_bad(c, "no valid 'max_feature_idx=' line");
   if (h.per_iter < 0) h.per_iter = h.num_class; /* as LightGBM's loader */
-  if (h.per_iter < 1)
-    return FAIL(c, "%s: num_tree_per_iteration=%lld", c->path, h.per_iter);
+  if (h.per_iter < 1) return bs_import_bad(c, "num_tree_per_iteration=%lld", h.per_iter);
   m->n_features = (int32_t)(h.max_feature + 1);
   m->n_groups = (int32_t)h.per_iter;
   if ((st = set_objective(c, &h, m)) || (st = feature_names(c, &h, m))) return st;
   if (!(m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin)))
-    return NOMEM(c);
+    return bs_import_nomem(c);
 
   bs_forest *f = &m->forest;
   int t = 0;
@@ -713,15 +703,15 @@ static bs_status read_model(ctx *c, reader *r, bs_model *m) {
   /* Whatever follows (feature_importances:, parameters:, pandas_categorical:)
    * does not change predictions. */
   if (h.tree_sizes >= 0 && h.tree_sizes != t)
-    return FAIL(c, "%s: tree_sizes lists %ld trees, the file has %d", c->path,
-                h.tree_sizes, t);
+    return bs_import_bad(c, "tree_sizes lists %ld trees, the file has %d", h.tree_sizes,
+                         t);
   if (t % m->n_groups)
-    return FAIL(c, "%s: %d trees is not a whole number of iterations of %d trees",
-                c->path, t, (int)m->n_groups);
+    return bs_import_bad(c, "%d trees is not a whole number of iterations of %d trees", t,
+                         (int)m->n_groups);
   /* Outputs beyond one need trees: no more columns than the file holds. */
   if (t == 0 && m->n_groups > 1)
-    return FAIL(c, "%s: %d outputs per row (num_tree_per_iteration) but no trees",
-                c->path, (int)m->n_groups);
+    return bs_import_bad(c, "%d outputs per row (num_tree_per_iteration) but no trees",
+                         (int)m->n_groups);
   /* LightGBM sums its double leaves in double and compares double inputs;
    * for random forests its predictions (not its raw scores) average over
    * the iterations. */
@@ -732,21 +722,21 @@ static bs_status read_model(ctx *c, reader *r, bs_model *m) {
   f->best_iteration = -1;
   f->n_iterations = t / m->n_groups;
   if (!(f->iter_ptr = malloc(((size_t)f->n_iterations + 1) * sizeof *f->iter_ptr)))
-    return NOMEM(c);
+    return bs_import_nomem(c);
   for (int32_t i = 0; i <= f->n_iterations; i++) f->iter_ptr[i] = i * m->n_groups;
   return BS_OK;
 }
 
 bs_status bs_model_load_lightgbm(const char *text, size_t len, const char *path,
                                  bs_model *m, bs_error *err) {
-  ctx c = {.path = path, .err = err};
+  const bs_import c = {.path = path, .err = err, .len = len};
   memset(m, 0, sizeof *m);
   m->kind = BS_MODEL_FOREST;
   snprintf(m->format, sizeof m->format, "lightgbm");
   if (memchr(text, '\0', len))
-    return FAIL(&c, "%s: contains NUL bytes: not a LightGBM text model", path);
+    return bs_import_bad(&c, "contains NUL bytes: not a LightGBM text model");
   char *copy = malloc(len + 1);
-  if (!copy) return NOMEM(&c);
+  if (!copy) return bs_import_nomem(&c);
   memcpy(copy, text, len);
   copy[len] = '\0';
   reader r = {.p = copy, .end = copy + len, .line = 0};

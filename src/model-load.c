@@ -18,31 +18,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "import.h"
 #include "model-forest.h"
 #include "ubjson.h"
 
 bs_status bs_read_file(const char *path, char **data, size_t *len, bs_error *err) {
+  const bs_import im = {.path = path, .err = err};
   struct stat sb;
   *data = NULL;
   *len = 0;
   FILE *fp = fopen(path, "rb");
-  if (!fp) return bs_fail(err, BS_E_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (!fp) return bs_import_fail(&im, BS_E_IO, "cannot open: %s", strerror(errno));
   if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
     fclose(fp);
-    return bs_fail(err, BS_E_IO, "%s: not a regular file", path);
+    return bs_import_fail(&im, BS_E_IO, "not a regular file");
   }
   size_t n = (size_t)sb.st_size;
   char *buf = malloc(n + 1);
   if (!buf) {
     fclose(fp);
-    return bs_fail(err, BS_E_NOMEM, "%s: out of memory reading %zu bytes", path, n);
+    return bs_import_fail(&im, BS_E_NOMEM, "out of memory reading %zu bytes", n);
   }
   size_t got = fread(buf, 1, n, fp);
   int bad = ferror(fp);
   fclose(fp);
   if (bad || got != n) {
     free(buf);
-    return bs_fail(err, BS_E_IO, "%s: read error", path);
+    return bs_import_fail(&im, BS_E_IO, "read error");
   }
   buf[n] = '\0';
   *data = buf;
@@ -121,10 +123,10 @@ static const char *json_kind(const char *data, size_t len) {
   return NULL;
 }
 
-static bs_status not_supported(bs_error *err, const char *path, const char *kind) {
-  return bs_fail(err, BS_E_UNSUPPORTED,
-                 "%s: %s, which batchscore does not read (it reads " BS_MODEL_FORMATS ")",
-                 path, kind);
+static bs_status not_supported(const bs_import *im, const char *kind) {
+  return bs_import_fail(
+      im, BS_E_UNSUPPORTED,
+      "%s, which batchscore does not read (it reads " BS_MODEL_FORMATS ")", kind);
 }
 
 static bs_status load_json(const char *data, size_t len, const char *path, bs_model *m,
@@ -134,7 +136,8 @@ static bs_status load_json(const char *data, size_t len, const char *path, bs_mo
   if (st == BS_OK) return st;
   const char *kind = json_kind(data, len);
   if (kind == catboost_json) return bs_model_load_catboost(data, len, path, m, err);
-  if (kind) return not_supported(err, path, kind);
+  const bs_import im = {.path = path, .err = err, .len = len};
+  if (kind) return not_supported(&im, kind);
   return bs_fail(err, e.code, "%s", e.msg);
 }
 
@@ -147,11 +150,13 @@ static bs_status load_zip(const char *data, size_t len, const char *path, bs_mod
   if (is_keras) return st ? bs_fail(err, st, "%s", e.msg) : BS_OK;
   if (e.code && contains(data, len, "model.weights.h5"))
     return bs_fail(err, BS_E_FORMAT, "%s: a damaged Keras '.keras' archive?", e.msg);
-  return not_supported(err, path, binary_kind(data, len));
+  const bs_import im = {.path = path, .err = err, .len = len};
+  return not_supported(&im, binary_kind(data, len));
 }
 
 bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model *m,
                         bs_error *err) {
+  const bs_import im = {.path = path, .err = err, .len = len};
   /* HDF5: Keras models and batchscore's own network format. */
   if (is_hdf5(data, len)) return bs_model_load_hdf5(data, len, path, m, err);
   if (is_zip(data, len)) return load_zip(data, len, path, m, err);
@@ -160,19 +165,18 @@ bs_status bs_model_load(const char *data, size_t len, const char *path, bs_model
   if (is_onnx((const unsigned char *)data, len))
     return bs_model_load_onnx(data, len, path, m, err);
   const char *kind = binary_kind(data, len);
-  if (kind) return not_supported(err, path, kind);
+  if (kind) return not_supported(&im, kind);
   size_t i = 0;
   while (i < len && data[i] != '\0' && strchr(" \t\r\n", data[i])) i++;
-  if (i == len) return bs_fail(err, BS_E_FORMAT, "%s: the model file is empty", path);
+  if (i == len) return bs_import_bad(&im, "the model file is empty");
   if (data[i] == '{') return load_json(data, len, path, m, err);
   /* LightGBM's text model opens with the line "tree" (its sub-model name). */
   if (len - i >= 5 && memcmp(data + i, "tree", 4) == 0 &&
       (data[i + 4] == '\n' || data[i + 4] == '\r'))
     return bs_model_load_lightgbm(data, len, path, m, err);
-  if (data[i] == '<') return not_supported(err, path, "an XML document (a PMML model?)");
-  return bs_fail(err, BS_E_FORMAT,
-                 "%s: not a model batchscore knows (it reads " BS_MODEL_FORMATS ")",
-                 path);
+  if (data[i] == '<') return not_supported(&im, "an XML document (a PMML model?)");
+  return bs_import_bad(&im,
+                       "not a model batchscore knows (it reads " BS_MODEL_FORMATS ")");
 }
 
 /* ---- the isolated check -------------------------------------------------- */
@@ -269,6 +273,7 @@ int bs_model_needs_isolation(const char *data, size_t len) {
 
 bs_status bs_model_check_isolated(const char *data, size_t len, const char *path,
                                   const bs_model_check_limits *lim, bs_error *err) {
+  const bs_import im = {.path = path, .err = err, .len = len};
   const char *mode = getenv("BATCHSCORE_MODEL_CHECK");
   if (!bs_model_needs_isolation(data, len) || (mode && strcmp(mode, "off") == 0))
     return BS_OK;
@@ -280,18 +285,18 @@ bs_status bs_model_check_isolated(const char *data, size_t len, const char *path
                                          : ((size_t)512 << 20) + 8 * len;
   int fds[2];
   if (pipe(fds) != 0)
-    return bs_fail(err, BS_E_IO, "%s: cannot check the model: pipe: %s", path,
-                   strerror(errno));
+    return bs_import_fail(&im, BS_E_IO, "cannot check the model: pipe: %s",
+                          strerror(errno));
   fflush(NULL); /* nothing buffered is written twice */
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
     close(fds[0]);
     close(fds[1]);
-    return bs_fail(err, BS_E_IO,
-                   "%s: cannot check the model in a separate process (fork: %s); "
-                   "BATCHSCORE_MODEL_CHECK=off skips the check",
-                   path, strerror(e));
+    return bs_import_fail(&im, BS_E_IO,
+                          "cannot check the model in a separate process (fork: %s); "
+                          "BATCHSCORE_MODEL_CHECK=off skips the check",
+                          strerror(e));
   }
   if (pid == 0) {
     close(fds[0]);
@@ -319,22 +324,20 @@ bs_status bs_model_check_isolated(const char *data, size_t len, const char *path
   const char *lib =
       is_hdf5(data, len) ? "the HDF5 library" : "libzip or the HDF5 library";
   if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
-    return bs_fail(err, BS_E_INTERRUPTED, "%s: interrupted while checking the model",
-                   path);
+    return bs_import_fail(&im, BS_E_INTERRUPTED, "interrupted while checking the model");
   if (whole)
-    return bs_fail(err, BS_E_FORMAT,
-                   "%s: damaged or hostile %s (reading it needs more than %zu MiB)", path,
-                   kind, memory >> 20);
+    return bs_import_bad(&im,
+                         "damaged or hostile %s (reading it needs more than %zu MiB)",
+                         kind, memory >> 20);
   if (got < 0 || sig == SIGXCPU)
-    return bs_fail(err, BS_E_FORMAT,
-                   "%s: damaged or hostile %s (%s timed out after %.0f s reading it)",
-                   path, kind, lib, seconds);
+    return bs_import_bad(&im,
+                         "damaged or hostile %s (%s timed out after %.0f s reading it)",
+                         kind, lib, seconds);
   if (sig)
-    return bs_fail(
-        err, BS_E_FORMAT,
-        "%s: damaged or hostile %s (%s crashed with signal %d, %s, reading it)", path,
-        kind, lib, sig, strsignal(sig));
-  return bs_fail(err, BS_E_FORMAT,
-                 "%s: damaged or hostile %s (%s crashed reading it: exit status %d)",
-                 path, kind, lib, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return bs_import_bad(
+        &im, "damaged or hostile %s (%s crashed with signal %d, %s, reading it)", kind,
+        lib, sig, strsignal(sig));
+  return bs_import_bad(&im,
+                       "damaged or hostile %s (%s crashed reading it: exit status %d)",
+                       kind, lib, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }

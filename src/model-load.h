@@ -48,7 +48,7 @@ int bs_model_needs_isolation(const char *data, size_t len);
 bs_status bs_model_check_isolated(const char *data, size_t len, const char *path,
                                   const bs_model_check_limits *lim, bs_error *err);
 
-/* HDF5 model files (model-native.c): Keras models and batchscore's own
+/* HDF5 model files (model-h5.c): Keras models and batchscore's own
  * network format, told apart by their attributes. */
 bs_status bs_model_load_hdf5(const char *data, size_t len, const char *path, bs_model *m,
                              bs_error *err);

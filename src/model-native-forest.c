@@ -24,8 +24,6 @@
 #include "model-forest.h"
 #include "model-h5.h"
 
-#define FAIL(h, ...) bs_fail((h)->err, BS_E_FORMAT, __VA_ARGS__)
-
 /* A 1-D integer dataset of `n` values (n < 0: any length, stored in *n)
  * in [lo, hi], as int32. */
 static bs_status read_ints(bs_h5m *h, hid_t loc, const char *what, const char *name,
@@ -38,13 +36,13 @@ static bs_status read_ints(bs_h5m *h, hid_t loc, const char *what, const char *n
   int32_t *v = malloc((size_t)got[0] * sizeof *v);
   if (!v) {
     free(d);
-    return bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
+    return bs_import_nomem(&h->im);
   }
   for (long long i = 0; i < got[0]; i++) {
     if (!(d[i] >= (double)lo && d[i] <= (double)hi) || d[i] != floor(d[i])) {
-      st =
-          FAIL(h, "%s: %s: dataset '%s'[%lld] is %g, expected an integer in [%lld, %lld]",
-               h->path, what, name, i, d[i], lo, hi);
+      st = bs_import_bad(
+          &h->im, "%s: dataset '%s'[%lld] is %g, expected an integer in [%lld, %lld]",
+          what, name, i, d[i], lo, hi);
       break;
     }
     v[i] = (int32_t)d[i];
@@ -67,8 +65,9 @@ static bs_status int_attr(bs_h5m *h, hid_t obj, const char *what, const char *na
   bs_status st = bs_h5m_attr_double(h, obj, what, name, &v);
   if (st) return st;
   if (!(v >= (double)lo && v <= (double)hi) || v != floor(v))
-    return FAIL(h, "%s: %s: attribute '%s' is %g, expected an integer in [%lld, %lld]",
-                h->path, what, name, v, lo, hi);
+    return bs_import_bad(&h->im,
+                         "%s: attribute '%s' is %g, expected an integer in [%lld, %lld]",
+                         what, name, v, lo, hi);
   *out = (int32_t)v;
   return BS_OK;
 }
@@ -92,8 +91,8 @@ static bs_status choice_attr(bs_h5m *h, hid_t obj, const char *what, const char 
       size_t l = strlen(list);
       snprintf(list + l, sizeof list - l, "%s%s", j ? ", " : "", choices[j]);
     }
-    st = bs_fail(h->err, BS_E_UNSUPPORTED, "%s: %s: %s '%s' is not one of %s", h->path,
-                 what, name, s, list);
+    st = bs_import_fail(&h->im, BS_E_UNSUPPORTED, "%s: %s '%s' is not one of %s", what,
+                        name, s, list);
   }
   free(s);
   return st;
@@ -119,7 +118,7 @@ static void prep_arrays_free(prep_arrays *a) {
 static bs_status prep_ops(bs_h5m *h, hid_t g, const prep_arrays *a, long long n_ops,
                           bs_prep *p) {
   if (!(p->ops = calloc((size_t)(n_ops ? n_ops : 1), sizeof *p->ops)))
-    return bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
+    return bs_import_nomem(&h->im);
   p->n_ops = (int32_t)n_ops;
   long long pool = 0;
   for (long long i = 0; i < n_ops; i++) {
@@ -163,13 +162,13 @@ bs_status bs_h5m_read_prep(bs_h5m *h, int32_t n_in, bs_prep *p) {
       goto out;
   }
   if (!(p->cols = calloc((size_t)n_out, sizeof *p->cols))) {
-    st = bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
+    st = bs_import_nomem(&h->im);
     goto out;
   }
   p->n_out = n_out;
   for (int32_t j = 0; j < n_out; j++) {
     if (a.op_offset[j] > a.op_offset[j + 1]) {
-      st = FAIL(h, "%s: /preprocess: op_offset decreases at %d", h->path, (int)j);
+      st = bs_import_bad(&h->im, "/preprocess: op_offset decreases at %d", (int)j);
       goto out;
     }
     p->cols[j] = (bs_prep_col){.src = a.src[j],
@@ -178,7 +177,7 @@ bs_status bs_h5m_read_prep(bs_h5m *h, int32_t n_in, bs_prep *p) {
   }
   if (n_ops > 0 && (st = prep_ops(h, g, &a, n_ops, p))) goto out;
   bs_error e = {0};
-  if (bs_prep_check(p, n_in, &e)) st = FAIL(h, "%s: /preprocess: %s", h->path, e.msg);
+  if (bs_prep_check(p, n_in, &e)) st = bs_import_bad(&h->im, "/preprocess: %s", e.msg);
 out:
   prep_arrays_free(&a);
   H5Gclose(g);
@@ -234,11 +233,11 @@ static bs_status read_categorical(bs_h5m *h, hid_t g, tree_arrays *a) {
   nb = got[0];
   if (!(a->bits = malloc((size_t)nb * sizeof *a->bits))) {
     free(d);
-    return bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
+    return bs_import_nomem(&h->im);
   }
   for (long long i = 0; i < nb && !st; i++) {
     if (!(d[i] >= 0 && d[i] <= 4294967295.0) || d[i] != floor(d[i]))
-      st = FAIL(h, "%s: /trees: cat_bits[%lld] is not a 32-bit word", h->path, i);
+      st = bs_import_bad(&h->im, "/trees: cat_bits[%lld] is not a 32-bit word", i);
     else
       a->bits[i] = (uint32_t)d[i];
   }
@@ -256,8 +255,8 @@ static bs_status read_tree_arrays(bs_h5m *h, hid_t g, int32_t n_trees, int32_t n
     return st;
   for (int32_t t = 0; t < n_trees; t++)
     if (a->offset[t] >= a->offset[t + 1] || a->offset[0] != 0)
-      return FAIL(h, "%s: /trees: node_offset must start at 0 and increase (tree %d)",
-                  h->path, (int)t);
+      return bs_import_bad(
+          &h->im, "/trees: node_offset must start at 0 and increase (tree %d)", (int)t);
   const long long n = a->n_nodes = a->offset[n_trees];
   long long n1 = n, n2 = n, n3 = n, n4 = n;
   const long long dims[1] = {n};
@@ -310,7 +309,7 @@ static bs_status add_trees(bs_h5m *h, bs_forest_build *b, const tree_arrays *a,
     uint8_t *missing = NULL, *cat = NULL;
     if (a->missing || a->cat) {
       missing = calloc((size_t)in.n_nodes * 2, 1);
-      if (!missing) return bs_fail(h->err, BS_E_NOMEM, "%s: out of memory", h->path);
+      if (!missing) return bs_import_nomem(&h->im);
       cat = missing + in.n_nodes;
       for (int32_t i = 0; i < in.n_nodes; i++) {
         missing[i] = a->missing ? (uint8_t)a->missing[o + i] : 0;
@@ -321,7 +320,7 @@ static bs_status add_trees(bs_h5m *h, bs_forest_build *b, const tree_arrays *a,
     }
     char what[32];
     snprintf(what, sizeof what, "tree %d", (int)t);
-    bs_status st = bs_forest_build_add(b, &in, what, h->err);
+    bs_status st = bs_forest_build_add(b, &in, what, h->im.err);
     free(missing);
     if (st) return st;
   }
@@ -347,9 +346,9 @@ static bs_status forest_attrs(bs_h5m *h, bs_model *m, int *f64, int *rule) {
                      &version)))
     return st;
   if (version != 1)
-    return bs_fail(h->err, BS_E_UNSUPPORTED,
-                   "%s: forest format version %d; this batchscore reads version 1",
-                   h->path, (int)version);
+    return bs_import_fail(&h->im, BS_E_UNSUPPORTED,
+                          "forest format version %d; this batchscore reads version 1",
+                          (int)version);
   if ((st = int_attr(h, h->file, root, "n_features", 1, INT32_MAX, 0, &m->n_features)) ||
       (st = int_attr(h, h->file, root, "n_outputs", 1, 1 << 16, 0, &m->n_groups)) ||
       (st = int_attr(h, h->file, root, "binary_pair", 0, 1, 1, &pair)) ||
@@ -358,10 +357,10 @@ static bs_status forest_attrs(bs_h5m *h, bs_model *m, int *f64, int *rule) {
       (st = choice_attr(h, h->file, root, "compare", compares, 0, f64)) ||
       (st = choice_attr(h, h->file, root, "split_rule", rules, 0, rule)))
     return st;
-  if (out < 0) return FAIL(h, "%s: the root group has no attribute 'output'", h->path);
+  if (out < 0) return bs_import_bad(&h->im, "the root group has no attribute 'output'");
   if (pair && m->n_groups != 2)
-    return FAIL(h, "%s: binary_pair needs n_outputs 2, not %d", h->path,
-                (int)m->n_groups);
+    return bs_import_bad(&h->im, "binary_pair needs n_outputs 2, not %d",
+                         (int)m->n_groups);
   m->binary_pair = pair;
   m->transform = output_transforms[out];
   if (bs_h5m_has_attr(h->file, "objective") &&
@@ -388,14 +387,15 @@ bs_status bs_model_load_native_forest(bs_h5m *h, bs_model *m) {
     goto out;
   const int32_t width = m->prep.cols ? m->prep.n_out : m->n_features;
   if ((g = bs_h5m_open_group(h, h->file, "trees")) < 0) {
-    st = FAIL(h, "%s: no group /trees", h->path);
+    st = bs_import_bad(&h->im, "no group /trees");
     goto out;
   }
   if ((st = int_attr(h, g, "/trees", "n_trees", 1, 1 << 24, 0, &n_trees)) ||
       (st = read_tree_arrays(h, g, n_trees, m->n_groups, &a)) ||
-      (st = bs_forest_build_init(&b, m, h->path, width, f64, (bs_split_rule)rule,
-                                 h->err)) ||
-      (st = add_trees(h, &b, &a, n_trees)) || (st = bs_forest_build_finish(&b, h->err)))
+      (st = bs_forest_build_init(&b, m, h->im.path, width, f64, (bs_split_rule)rule,
+                                 h->im.err)) ||
+      (st = add_trees(h, &b, &a, n_trees)) ||
+      (st = bs_forest_build_finish(&b, h->im.err)))
     goto out;
   /* With a stage, rows of doubles reach it as doubles; the trees compare
    * what it gives them as f64 says. */

@@ -94,7 +94,9 @@ typedef struct ox {
 } ox;
 
 #define S(s) ((s) ? (s) : "")
-#define NOMEM(c) bs_fail((c)->err, BS_E_NOMEM, "%s: out of memory", (c)->path)
+/* The import context of c (import.h), which writes the path prefix. */
+#define IM(c) (&(bs_import){.path = (c)->path, .err = (c)->err, .len = (c)->len})
+#define NOMEM(c) bs_import_nomem(IM(c))
 
 /* "node 'name' (Op)" for messages. */
 static const char *nd(const Onnx__NodeProto *n, char *buf, size_t cap) {
@@ -102,9 +104,8 @@ static const char *nd(const Onnx__NodeProto *n, char *buf, size_t cap) {
   return buf;
 }
 
-#define FAILN(c, n, code, fmt, ...)                                              \
-  bs_fail((c)->err, code, "%s: %s: " fmt, (c)->path, nd(n, (char[200]){0}, 200), \
-          __VA_ARGS__)
+#define FAILN(c, n, code, fmt, ...) \
+  bs_import_fail(IM(c), code, "%s: " fmt, nd(n, (char[200]){0}, 200), __VA_ARGS__)
 
 static int by_name(const void *a, const void *b) {
   return strcmp(((const named *)a)->name, ((const named *)b)->name);
@@ -243,8 +244,8 @@ static bs_status index_graph(ox *c) {
   qsort(c->init, c->n_init, sizeof *c->init, by_name);
   for (size_t i = 1; i < c->n_prod; i++)
     if (strcmp(c->prod[i].name, c->prod[i - 1].name) == 0)
-      return bs_fail(c->err, BS_E_FORMAT, "%s: tensor '%.100s' is made by two nodes",
-                     c->path, c->prod[i].name);
+      return bs_import_bad(IM(c), "tensor '%.100s' is made by two nodes",
+                           c->prod[i].name);
   return BS_OK;
 }
 
@@ -262,11 +263,11 @@ static bs_status read_input(ox *c) {
              S(g->input[i]->name));
   }
   if (n != 1)
-    return bs_fail(
-        c->err, BS_E_UNSUPPORTED,
-        "%s: the ONNX graph has %d inputs%s%s%s (batchscore reads models of one "
+    return bs_import_fail(
+        IM(c), BS_E_UNSUPPORTED,
+        "the ONNX graph has %d inputs%s%s%s (batchscore reads models of one "
         "input, a float tensor [N, features])",
-        c->path, n, n ? " (" : "", names, n ? ")" : "");
+        n, n ? " (" : "", names, n ? ")" : "");
   c->input = S(in->name);
   const Onnx__TypeProto *t = in->type;
   const int et =
@@ -275,24 +276,24 @@ static bs_status read_input(ox *c) {
           : 0;
   if (et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
       et != ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE)
-    return bs_fail(c->err, BS_E_UNSUPPORTED,
-                   "%s: the ONNX graph's input '%.100s' is not a float or double tensor "
-                   "(batchscore reads a tensor [N, features] of either)",
-                   c->path, c->input);
+    return bs_import_fail(IM(c), BS_E_UNSUPPORTED,
+                          "the ONNX graph's input '%.100s' is not a float or double "
+                          "tensor (batchscore reads a tensor [N, features] of either)",
+                          c->input);
   c->f64 = et == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
   const Onnx__TensorShapeProto *s = t->tensor_type->shape;
   c->n_features = -1;
   if (s && s->n_dim != 2)
-    return bs_fail(
-        c->err, BS_E_UNSUPPORTED,
-        "%s: the ONNX graph's input '%.100s' has %zu dimensions (batchscore reads "
+    return bs_import_fail(
+        IM(c), BS_E_UNSUPPORTED,
+        "the ONNX graph's input '%.100s' has %zu dimensions (batchscore reads "
         "[N, features])",
-        c->path, c->input, s->n_dim);
+        c->input, s->n_dim);
   if (s &&
       s->dim[1]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
     if (s->dim[1]->dim_value < 1 || s->dim[1]->dim_value > (1 << 24))
-      return bs_fail(c->err, BS_E_FORMAT, "%s: the input has %lld features", c->path,
-                     (long long)s->dim[1]->dim_value);
+      return bs_import_bad(IM(c), "the input has %lld features",
+                           (long long)s->dim[1]->dim_value);
     c->n_features = (int32_t)s->dim[1]->dim_value;
   }
   return BS_OK;
@@ -317,14 +318,15 @@ static bs_status pick_output(ox *c, const named **out) {
   for (size_t i = 0; i < g->n_output; i++)
     if (!is_label_type(g->output[i]) && n++ == 0) pick = g->output[i];
   if (n != 1)
-    return bs_fail(c->err, BS_E_UNSUPPORTED,
-                   "%s: the ONNX graph has %d score outputs besides labels (batchscore "
-                   "writes one)",
-                   c->path, n);
+    return bs_import_fail(
+        IM(c), BS_E_UNSUPPORTED,
+        "the ONNX graph has %d score outputs besides labels (batchscore "
+        "writes one)",
+        n);
   if (!(*out = find(c->prod, c->n_prod, S(pick->name))))
-    return bs_fail(c->err, BS_E_UNSUPPORTED,
-                   "%s: the ONNX graph's output '%.100s' is not computed by any node",
-                   c->path, S(pick->name));
+    return bs_import_fail(IM(c), BS_E_UNSUPPORTED,
+                          "the ONNX graph's output '%.100s' is not computed by any node",
+                          S(pick->name));
   return BS_OK;
 }
 
@@ -2118,11 +2120,11 @@ static bs_status network_f64(ox *c) {
     const int dense = ly->kind == BS_LAYER_DENSE;
     if (!(dense || ly->kind == BS_LAYER_AFFINE) || ly->act != BS_ACT_LINEAR ||
         ly->n_inputs > 0 || !(dense ? ly->w64 && ly->b64 : ly->scale64 && ly->shift64))
-      return bs_fail(c->err, BS_E_UNSUPPORTED,
-                     "%s: a graph of double input is supported as a chain of MatMul, "
-                     "Gemm, Add, Sub, Div and Mul, then Sigmoid or Softmax (its layer "
-                     "%d is not)",
-                     c->path, (int)l);
+      return bs_import_fail(IM(c), BS_E_UNSUPPORTED,
+                            "a graph of double input is supported as a chain of MatMul, "
+                            "Gemm, Add, Sub, Div and Mul, then Sigmoid or Softmax (its "
+                            "layer %d is not)",
+                            (int)l);
     free(ly->w);
     free(ly->b);
     free(ly->scale);
@@ -2138,9 +2140,9 @@ static bs_status network_f64(ox *c) {
 static bs_status finish_network(ox *c, const val *outv) {
   bs_model *m = c->m;
   if (outv->kind != V_LAYER || outv->layer != c->n_layers - 1)
-    return bs_fail(c->err, BS_E_UNSUPPORTED,
-                   "%s: the ONNX graph's output is not computed by its last operation",
-                   c->path);
+    return bs_import_fail(
+        IM(c), BS_E_UNSUPPORTED,
+        "the ONNX graph's output is not computed by its last operation");
   m->kind = BS_MODEL_NETWORK;
   m->network.layers = c->layers;
   m->network.n_layers = c->n_layers;
@@ -2159,9 +2161,8 @@ static bs_status finish_network(ox *c, const val *outv) {
   m->n_groups = m->network.layers[m->network.n_layers - 1].n_out;
   m->binary_pair = c->binary;
   if (c->binary && (m->n_groups != 2 || m->network.n_layers != 1))
-    return bs_fail(c->err, BS_E_UNSUPPORTED,
-                   "%s: a binary LinearClassifier is supported as the last step only",
-                   c->path);
+    return bs_import_fail(IM(c), BS_E_UNSUPPORTED,
+                          "a binary LinearClassifier is supported as the last step only");
   return bs_network_check(m, c->err);
 }
 
@@ -2200,32 +2201,31 @@ static bs_status import_graph(ox *c) {
   if (st) return st;
   const val *outv = &c->vals[outp->idx];
   if (c->n_features < 0)
-    return bs_fail(c->err, BS_E_UNSUPPORTED, "%s: the model's input width is unknown",
-                   c->path);
+    return bs_import_fail(IM(c), BS_E_UNSUPPORTED, "the model's input width is unknown");
   c->m->n_features = c->n_features;
   if (c->has_prep && (c->m->prep.n_out != c->n_features ||
                       bs_prep_check(&c->m->prep, c->n_features, c->err)))
-    return bs_fail(c->err, BS_E_FORMAT,
-                   "%s: the preprocessing's width differs from the input's", c->path);
+    return bs_import_bad(IM(c), "the preprocessing's width differs from the input's");
   if (outv->kind == V_FOREST) return BS_OK;
   return finish_network(c, outv);
 }
 
 bs_status bs_model_load_onnx(const char *data, size_t len, const char *path, bs_model *m,
                              bs_error *err) {
+  const bs_import im = {.path = path, .err = err, .len = len};
   memset(m, 0, sizeof *m);
   snprintf(m->format, sizeof m->format, "onnx");
   budget b = {0, ((size_t)64 << 20) + (len < ((size_t)1 << 36) ? 128 * len : len)};
   ProtobufCAllocator alloc = {budget_alloc, budget_free, &b};
   Onnx__ModelProto *mp = onnx__model_proto__unpack(&alloc, len, (const uint8_t *)data);
   if (!mp)
-    return bs_fail(err, BS_E_FORMAT,
-                   "%s: a damaged ONNX model (not a valid ModelProto message%s)", path,
-                   b.used > b.cap / 2 ? ", or one that expands beyond its size" : "");
+    return bs_import_bad(
+        &im, "a damaged ONNX model (not a valid ModelProto message%s)",
+        b.used > b.cap / 2 ? ", or one that expands beyond its size" : "");
   ox c = {.path = path, .err = err, .m = m, .g = mp->graph, .len = len};
   bs_status st = BS_OK;
   if (!c.g || c.g->n_node == 0)
-    st = bs_fail(err, BS_E_FORMAT, "%s: an ONNX model without a graph of nodes", path);
+    st = bs_import_bad(&im, "an ONNX model without a graph of nodes");
   if (!st) st = import_graph(&c);
   if (!st)
     snprintf(m->objective, sizeof m->objective, "%s",
@@ -2234,8 +2234,7 @@ bs_status bs_model_load_onnx(const char *data, size_t len, const char *path, bs_
     m->network.layers = c.layers;
     m->network.n_layers = c.n_layers;
     if (!st)
-      st = bs_fail(err, BS_E_UNSUPPORTED, "%s: network layers beside a tree ensemble",
-                   path);
+      st = bs_import_fail(&im, BS_E_UNSUPPORTED, "network layers beside a tree ensemble");
   }
   free(c.prod);
   free(c.init);

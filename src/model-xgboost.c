@@ -12,8 +12,9 @@
  * checked once by the scanner (json-scan.h, which refuses what jansson
  * would), the trees are read straight from it, skipping what is not
  * needed, and jansson parses only the small rest: a copy of the text in
- * which the trees array reads []. Both read a value by the same rules
- * (get_long and get_float below, scan_long and scan_float for the trees).
+ * which the trees array reads []. Both read a value by the same rules,
+ * scan_long and scan_float (get_long and get_float hand them jansson's
+ * values).
  *
  * UBJSON goes the same way: the document is checked once (ubjson.h), its
  * small rest is turned into jansson values (trees left out), and the trees
@@ -26,7 +27,7 @@
 #include <string.h>
 
 #include "json-scan.h"
-#include "model-load.h"
+#include "model-forest.h"
 #include "ubjson.h"
 
 /* Objectives we score: how the intercept becomes a margin, and the output
@@ -39,45 +40,33 @@ typedef enum {
   INTERCEPT_EXPECTILE /* the vector's gaps, through SoftPlusInv */
 } intercept_kind;
 
-typedef struct objective_info {
-  const char *name;
-  intercept_kind intercept;
-  bs_transform transform;
-} objective_info;
-
-static const objective_info objectives[] = {
-    {"binary:logistic", INTERCEPT_LOGIT, BS_TRANSFORM_SIGMOID},
-    {"reg:logistic", INTERCEPT_LOGIT, BS_TRANSFORM_SIGMOID},
-    {"binary:logitraw", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"binary:hinge", INTERCEPT_IDENTITY, BS_TRANSFORM_HINGE},
-    {"reg:squarederror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"reg:linear", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"reg:squaredlogerror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"reg:pseudohubererror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"reg:absoluteerror", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
+/* rule: the intercept_kind. */
+static const bs_objective objectives[] = {
+    {"binary:logistic", BS_TRANSFORM_SIGMOID, INTERCEPT_LOGIT},
+    {"reg:logistic", BS_TRANSFORM_SIGMOID, INTERCEPT_LOGIT},
+    {"binary:logitraw", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"binary:hinge", BS_TRANSFORM_HINGE, INTERCEPT_IDENTITY},
+    {"reg:squarederror", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"reg:linear", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"reg:squaredlogerror", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"reg:pseudohubererror", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"reg:absoluteerror", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
     /* 3.x sorts each row's quantiles (one per alpha) so they never cross */
-    {"reg:quantileerror", INTERCEPT_IDENTITY, BS_TRANSFORM_SORT},
-    {"reg:expectileerror", INTERCEPT_EXPECTILE, BS_TRANSFORM_CUMULATIVE_SOFTPLUS},
+    {"reg:quantileerror", BS_TRANSFORM_SORT, INTERCEPT_IDENTITY},
+    {"reg:expectileerror", BS_TRANSFORM_CUMULATIVE_SOFTPLUS, INTERCEPT_EXPECTILE},
     /* Predictions need no more than the features: exp of the margin (the
      * hazard ratio for cox, the survival time for aft). */
-    {"survival:cox", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"survival:aft", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"count:poisson", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"reg:gamma", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"reg:tweedie", INTERCEPT_LOG, BS_TRANSFORM_EXP},
-    {"multi:softprob", INTERCEPT_IDENTITY, BS_TRANSFORM_SOFTMAX},
-    {"multi:softmax", INTERCEPT_IDENTITY, BS_TRANSFORM_ARGMAX},
-    {"rank:pairwise", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"rank:ndcg", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
-    {"rank:map", INTERCEPT_IDENTITY, BS_TRANSFORM_IDENTITY},
+    {"survival:cox", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"survival:aft", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"count:poisson", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"reg:gamma", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"reg:tweedie", BS_TRANSFORM_EXP, INTERCEPT_LOG},
+    {"multi:softprob", BS_TRANSFORM_SOFTMAX, INTERCEPT_IDENTITY},
+    {"multi:softmax", BS_TRANSFORM_ARGMAX, INTERCEPT_IDENTITY},
+    {"rank:pairwise", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"rank:ndcg", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
+    {"rank:map", BS_TRANSFORM_IDENTITY, INTERCEPT_IDENTITY},
 };
-
-typedef struct ctx {
-  const char *path;
-  bs_error *err;
-} ctx;
-
-#define FAIL(c, ...) bs_fail((c)->err, BS_E_FORMAT, __VA_ARGS__)
 
 /* XGBoost writes most scalars as strings ("10"), some as numbers; an
  * integer may come as a real ("3.0") and default_left as a boolean. These
@@ -103,29 +92,6 @@ static int float_of_string(const char *s, float *out) {
   return end != s && *end == '\0';
 }
 
-static int get_long(json_t *v, long long *out) {
-  if (json_is_integer(v)) {
-    *out = json_integer_value(v);
-    return 1;
-  }
-  if (json_is_real(v)) return long_of_real(json_real_value(v), out);
-  if (json_is_string(v)) return long_of_string(json_string_value(v), out);
-  if (json_is_boolean(v)) {
-    *out = json_is_true(v);
-    return 1;
-  }
-  return 0;
-}
-
-static int get_float(json_t *v, float *out) {
-  if (json_is_number(v)) {
-    *out = (float)json_number_value(v);
-    return 1;
-  }
-  if (json_is_string(v)) return float_of_string(json_string_value(v), out);
-  return 0;
-}
-
 /* ---- a document: scanned JSON text or checked UBJSON --------------------- */
 
 typedef struct doc {
@@ -140,7 +106,7 @@ typedef struct scalar {
   long long i;   /* SC_INT, SC_BOOL */
   double d;      /* SC_INT as (double)i (json_number_value), SC_REAL */
   size_t pos;    /* the value's position (JSON strings are decoded from it) */
-  const char *s; /* UBJSON strings: their n bytes */
+  const char *s; /* strings already in memory (UBJSON, jansson): n bytes */
   size_t n;
 } scalar;
 
@@ -153,6 +119,8 @@ static void from_json(const bs_json_scalar *v, scalar *x) {
   x->i = v->i;
   x->d = v->d;
   x->pos = v->pos;
+  x->s = NULL;
+  x->n = 0;
 }
 
 static void from_ubj(const bs_ubj_value *v, scalar *x) {
@@ -222,15 +190,15 @@ static int doc_string_is(const doc *d, size_t pos, const char *s) {
   return d->ubj ? bs_ubj_string_is(d->ubj, pos, s) : bs_json_string_is(d->json, pos, s);
 }
 
-/* A string scalar read by get_long's or get_float's rules. Its text is
+/* A string scalar read by scan_long's or scan_float's rules. Its text is
  * copied to the stack, or to the heap if it is long (never, in XGBoost's
  * output). */
 static int string_as(const doc *d, const scalar *v, int as_float, long long *l,
                      float *f) {
   char small[128], *buf = small;
-  size_t n = d->ubj ? v->n : bs_json_string(d->json, v->pos, small, sizeof small);
+  size_t n = v->s ? v->n : bs_json_string(d->json, v->pos, small, sizeof small);
   if (n >= sizeof small && !(buf = malloc(n + 1))) return 0;
-  if (d->ubj) {
+  if (v->s) {
     memcpy(buf, v->s, n);
     buf[n] = '\0';
   } else if (buf != small) {
@@ -270,28 +238,60 @@ static int scan_float(const doc *d, const scalar *v, float *out) {
   }
 }
 
+/* The rest of the model, parsed by jansson, is read by the same rules. */
+static void from_jansson(json_t *v, scalar *x) {
+  *x = (scalar){.kind = SC_OTHER};
+  if (json_is_integer(v)) {
+    x->kind = SC_INT;
+    x->i = json_integer_value(v);
+    x->d = (double)x->i;
+  } else if (json_is_real(v)) {
+    x->kind = SC_REAL;
+    x->d = json_real_value(v);
+  } else if (json_is_boolean(v)) {
+    x->kind = SC_BOOL;
+    x->i = json_is_true(v);
+  } else if (json_is_string(v)) {
+    x->kind = SC_STRING;
+    x->s = json_string_value(v);
+    x->n = json_string_length(v);
+  }
+}
+
+static int get_long(json_t *v, long long *out) {
+  scalar x;
+  from_jansson(v, &x);
+  return scan_long(NULL, &x, out);
+}
+
+static int get_float(json_t *v, float *out) {
+  scalar x;
+  from_jansson(v, &x);
+  return scan_float(NULL, &x, out);
+}
+
 static json_t *path_get(json_t *root, const char *const *keys) {
   for (; *keys && root; keys++) root = json_object_get(root, *keys);
   return root;
 }
 
 /* An optional scalar like learner_model_param.num_class; absent gives dflt. */
-static bs_status get_param(ctx *c, json_t *obj, const char *key, long long dflt,
-                           long long lo, long long hi, long long *out) {
+static bs_status get_param(const bs_import *c, json_t *obj, const char *key,
+                           long long dflt, long long lo, long long hi, long long *out) {
   json_t *v = json_object_get(obj, key);
   if (!v) {
     *out = dflt;
     return BS_OK;
   }
   if (!get_long(v, out) || *out < lo || *out > hi)
-    return FAIL(c, "%s: learner_model_param.%s is not an integer in [%lld, %lld]",
-                c->path, key, lo, hi);
+    return bs_import_bad(c, "learner_model_param.%s is not an integer in [%lld, %lld]",
+                         key, lo, hi);
   return BS_OK;
 }
 
 /* base_score: "5E-1" (up to 3.0) or the array text "[5E-1]" / "[a,b,c]".
  * *listed: how many values the file gives. */
-static bs_status parse_base_score(ctx *c, json_t *v, float *vals, int32_t n,
+static bs_status parse_base_score(const bs_import *c, json_t *v, float *vals, int32_t n,
                                   int32_t *listed) {
   *listed = 1;
   const char *s = json_is_string(v) ? json_string_value(v) : NULL;
@@ -299,12 +299,12 @@ static bs_status parse_base_score(ctx *c, json_t *v, float *vals, int32_t n,
     for (int32_t i = 0; i < n; i++) vals[i] = (float)json_number_value(v);
     return BS_OK;
   }
-  if (!s) return FAIL(c, "%s: base_score is neither a number nor a string", c->path);
+  if (!s) return bs_import_bad(c, "base_score is neither a number nor a string");
   while (*s == ' ') s++;
   if (*s != '[') {
     char *end;
     float x = strtof(s, &end);
-    if (end == s) return FAIL(c, "%s: cannot read base_score '%s'", c->path, s);
+    if (end == s) return bs_import_bad(c, "cannot read base_score '%s'", s);
     for (int32_t i = 0; i < n; i++) vals[i] = x;
     return BS_OK;
   }
@@ -315,7 +315,7 @@ static bs_status parse_base_score(ctx *c, json_t *v, float *vals, int32_t n,
     while (*s == ' ') s++;
     if (*s == ']') break;
     float x = strtof(s, &end);
-    if (end == s) return FAIL(c, "%s: cannot read the base_score array", c->path);
+    if (end == s) return bs_import_bad(c, "cannot read the base_score array");
     if (got < n) vals[got] = x;
     got++;
     s = end;
@@ -326,26 +326,27 @@ static bs_status parse_base_score(ctx *c, json_t *v, float *vals, int32_t n,
   if (got == 1)
     for (int32_t i = 1; i < n; i++) vals[i] = vals[0];
   else if (got != n)
-    return FAIL(c, "%s: base_score has %d values, the model has %d outputs", c->path,
-                (int)got, (int)n);
+    return bs_import_bad(c, "base_score has %d values, the model has %d outputs",
+                         (int)got, (int)n);
   return BS_OK;
 }
 
-static bs_status intercept_to_margin(ctx *c, intercept_kind k, float p, float *out) {
+static bs_status intercept_to_margin(const bs_import *c, intercept_kind k, float p,
+                                     float *out) {
   switch (k) {
     case INTERCEPT_IDENTITY:
       *out = p;
       return BS_OK;
     case INTERCEPT_LOGIT:
       if (!(p > 0.0f && p < 1.0f))
-        return FAIL(c, "%s: base_score %g must be in (0, 1) for a logistic objective",
-                    c->path, (double)p);
+        return bs_import_bad(
+            c, "base_score %g must be in (0, 1) for a logistic objective", (double)p);
       *out = -logf(1.0f / p - 1.0f);
       return BS_OK;
     case INTERCEPT_LOG:
       if (!(p > 0.0f))
-        return FAIL(c, "%s: base_score %g must be positive for a log-link objective",
-                    c->path, (double)p);
+        return bs_import_bad(c, "base_score %g must be positive for a log-link objective",
+                             (double)p);
       *out = logf(p);
       return BS_OK;
     case INTERCEPT_EXPECTILE: /* a vector rule: base_margins */
@@ -417,10 +418,6 @@ static void scratch_free(scratch *s) {
   for (int i = 0; i < 4; i++) free(s->cat[i]);
 }
 
-static bs_status nomem(ctx *c) {
-  return bs_fail(c->err, BS_E_NOMEM, "out of memory reading %s", c->path);
-}
-
 /* Where each member of member_names starts (the last one of a name, as
  * jansson keeps it), or BS_JSON_NONE (which is BS_UBJ_NONE). */
 static void find_members(const doc *d, size_t tree, size_t at[M_COUNT]) {
@@ -458,11 +455,11 @@ static void find_members(const doc *d, size_t tree, size_t at[M_COUNT]) {
 /* Member `k` must be an array of n entries; they are converted into
  * s->raw[0, n). Failures are recorded in *st and the next array is still
  * read, so that the first failure in member order is the one reported. */
-static int node_array(ctx *c, const doc *d, const size_t at[M_COUNT], int k, int t,
-                      size_t n, int required, scratch *s, bs_status *st) {
+static int node_array(const bs_import *c, const doc *d, const size_t at[M_COUNT], int k,
+                      int t, size_t n, int required, scratch *s, bs_status *st) {
   size_t a = at[k], i = 0;
   if (a == BS_JSON_NONE) {
-    if (required) *st = FAIL(c, "%s: tree %d has no '%s'", c->path, t, member_names[k]);
+    if (required) *st = bs_import_bad(c, "tree %d has no '%s'", t, member_names[k]);
     return 0;
   }
   unsigned bit = k == M_LEFT      ? OK_LEFT
@@ -484,7 +481,7 @@ static int node_array(ctx *c, const doc *d, const size_t at[M_COUNT], int k, int
       if (cap > n) cap = n;
       raw_node *r = realloc(s->raw, cap * sizeof *r);
       if (!r) {
-        *st = nomem(c);
+        *st = bs_import_nomem(c);
         return 0;
       }
       memset(r + s->raw_cap, 0, (cap - s->raw_cap) * sizeof *r);
@@ -516,8 +513,8 @@ static int node_array(ctx *c, const doc *d, const size_t at[M_COUNT], int k, int
     r->ok = ok ? r->ok | bit : r->ok & ~bit;
   }
   if (!is_array || i != n) {
-    *st = FAIL(c, "%s: tree %d: '%s' is not an array of %zu entries", c->path, t,
-               member_names[k], n);
+    *st = bs_import_bad(c, "tree %d: '%s' is not an array of %zu entries", t,
+                        member_names[k], n);
     return 0;
   }
   return 1;
@@ -525,8 +522,8 @@ static int node_array(ctx *c, const doc *d, const size_t at[M_COUNT], int k, int
 
 /* Reads the categories_* arrays of a tree into s->cat[]: 0 when one of
  * them is not an array. */
-static int read_cat_lists(ctx *c, const doc *d, const size_t at[M_COUNT], scratch *s,
-                          bs_status *st) {
+static int read_cat_lists(const bs_import *c, const doc *d, const size_t at[M_COUNT],
+                          scratch *s, bs_status *st) {
   for (int l = 0; l < 4; l++) {
     cursor cu;
     scalar v;
@@ -537,7 +534,7 @@ static int read_cat_lists(ctx *c, const doc *d, const size_t at[M_COUNT], scratc
         size_t cap = s->cat_cap[l] ? 2 * s->cat_cap[l] : 64;
         cat_entry *ce = realloc(s->cat[l], cap * sizeof *ce);
         if (!ce) {
-          *st = nomem(c);
+          *st = bs_import_nomem(c);
           return 0;
         }
         s->cat[l] = ce;
@@ -551,26 +548,11 @@ static int read_cat_lists(ctx *c, const doc *d, const size_t at[M_COUNT], scratc
   return 1;
 }
 
-typedef struct cat_pool {
-  uint32_t *bits;
-  size_t n, cap;
-} cat_pool;
-
-static bs_status pool_grow(ctx *c, cat_pool *p, size_t words) {
-  if (p->n + words <= p->cap) return BS_OK;
-  size_t cap = p->cap ? p->cap : 64;
-  while (cap < p->n + words) cap *= 2;
-  uint32_t *b = realloc(p->bits, cap * sizeof *b);
-  if (!b) return nomem(c);
-  p->bits = b;
-  p->cap = cap;
-  return BS_OK;
-}
-
 /* The category set of node `nid`, from the CSR-like categories arrays
  * (read once per tree: *lists is 0 before, 1 when valid, -1 when not). */
-static bs_status read_categories(ctx *c, const doc *d, const size_t at[M_COUNT], int t,
-                                 int32_t nid, bs_node *out, cat_pool *pool, scratch *s,
+static bs_status read_categories(const bs_import *c, const doc *d,
+                                 const size_t at[M_COUNT], int t, int32_t nid,
+                                 bs_node *out, bs_cat_pool *pool, scratch *s,
                                  int *lists) {
   bs_status st = BS_OK;
   if (*lists == 0) {
@@ -581,27 +563,25 @@ static bs_status read_categories(ctx *c, const doc *d, const size_t at[M_COUNT],
                   *cats = s->cat[3];
   size_t n_nodes = s->cat_n[0], n_cats = s->cat_n[3];
   if (*lists < 0 || s->cat_n[1] != n_nodes || s->cat_n[2] != n_nodes)
-    return FAIL(c, "%s: tree %d has a categorical split but no valid category lists",
-                c->path, t);
+    return bs_import_bad(c, "tree %d has a categorical split but no valid category lists",
+                         t);
   for (size_t j = 0; j < n_nodes; j++) {
     if (!nodes[j].ok || nodes[j].v != nid) continue;
     long long seg = segs[j].v, size = sizes[j].v;
     if (!segs[j].ok || !sizes[j].ok || seg < 0 || size < 0 ||
         (unsigned long long)seg > n_cats ||
         (unsigned long long)size > n_cats - (size_t)seg)
-      return FAIL(c, "%s: tree %d: bad category segment for node %d", c->path, t,
-                  (int)nid);
+      return bs_import_bad(c, "tree %d: bad category segment for node %d", t, (int)nid);
     long long maxcat = -1;
     for (long long i = 0; i < size; i++) {
       const cat_entry *v = &cats[seg + i];
       if (!v->ok || v->v < 0 || v->v >= (1LL << 24))
-        return FAIL(c, "%s: tree %d: bad category value at node %d", c->path, t,
-                    (int)nid);
+        return bs_import_bad(c, "tree %d: bad category value at node %d", t, (int)nid);
       if (v->v > maxcat) maxcat = v->v;
     }
     size_t words = (size_t)(maxcat + 1 + 31) / 32;
     if (words == 0) words = 1;
-    if ((st = pool_grow(c, pool, words))) return st;
+    if ((st = bs_cat_pool_reserve(c, pool, words))) return st;
     memset(pool->bits + pool->n, 0, words * sizeof *pool->bits);
     for (long long i = 0; i < size; i++) {
       long long v = cats[seg + i].v;
@@ -612,11 +592,11 @@ static bs_status read_categories(ctx *c, const doc *d, const size_t at[M_COUNT],
     pool->n += words;
     return BS_OK;
   }
-  return FAIL(c, "%s: tree %d: categorical node %d has no category set", c->path, t,
-              (int)nid);
+  return bs_import_bad(c, "tree %d: categorical node %d has no category set", t,
+                       (int)nid);
 }
 
-/* A scalar member of an object, read by get_long's rules. */
+/* A scalar member of an object, read by scan_long's rules. */
 static int member_long(const doc *d, size_t obj, const char *key, long long *out) {
   size_t v = doc_get(d, obj, key);
   scalar x;
@@ -625,46 +605,33 @@ static int member_long(const doc *d, size_t obj, const char *key, long long *out
   return scan_long(d, &x, out);
 }
 
-static bs_status read_tree(ctx *c, const doc *d, size_t tree, int t, int32_t n_features,
-                           bs_tree *out, cat_pool *pool, int *has_cat, scratch *s) {
-  bs_status st = BS_OK;
-  size_t at[M_COUNT];
-  find_members(d, tree, at);
-  long long n = 0;
-  size_t param = at[M_PARAM];
-  if (param == BS_JSON_NONE || !member_long(d, param, "num_nodes", &n) || n < 1 ||
-      n > INT32_MAX / 2)
-    return FAIL(c, "%s: tree %d has no valid tree_param.num_nodes", c->path, t);
-  long long leaf_vec = 1;
-  if (member_long(d, param, "size_leaf_vector", &leaf_vec) && leaf_vec > 1)
-    return bs_fail(c->err, BS_E_UNSUPPORTED,
-                   "%s: vector-leaf (multi_strategy=multi_output_tree) trees are "
-                   "not supported",
-                   c->path);
-  node_array(c, d, at, M_LEFT, t, (size_t)n, 1, s, &st);
-  node_array(c, d, at, M_RIGHT, t, (size_t)n, 1, s, &st);
-  node_array(c, d, at, M_FEATURE, t, (size_t)n, 1, s, &st);
-  node_array(c, d, at, M_VALUE, t, (size_t)n, 1, s, &st);
-  node_array(c, d, at, M_DLEFT, t, (size_t)n, 1, s, &st);
-  int has_type = node_array(c, d, at, M_TYPE, t, (size_t)n, 0, s, &st);
-  if (st) return st;
+/* Room in s for walking a tree of n nodes. */
+static bs_status walk_reserve(const bs_import *c, scratch *s, size_t n) {
+  if (n <= s->walk_cap) return BS_OK;
+  int32_t *stack = realloc(s->stack, n * 2 * sizeof *stack);
+  if (stack) s->stack = stack;
+  uint8_t *seen = realloc(s->seen, n);
+  if (seen) s->seen = seen;
+  if (!stack || !seen) return bs_import_nomem(c);
+  s->walk_cap = n;
+  return BS_OK;
+}
 
-  if ((size_t)n > s->walk_cap) {
-    int32_t *stack = realloc(s->stack, (size_t)n * 2 * sizeof *stack);
-    if (stack) s->stack = stack;
-    uint8_t *seen = realloc(s->seen, (size_t)n);
-    if (seen) s->seen = seen;
-    if (!stack || !seen) return nomem(c);
-    s->walk_cap = (size_t)n;
-  }
+/* Lays tree t out depth-first from the root, siblings side by side as
+ * XGBoost keeps them, from its n nodes in s->raw (at[]: where the tree's
+ * members are, for the category lists). */
+static bs_status relay_tree(const bs_import *c, const doc *d, const size_t at[M_COUNT],
+                            int t, long long n, int has_type, int32_t n_features,
+                            bs_tree *out, bs_cat_pool *pool, int *has_cat, scratch *s) {
+  bs_status st = walk_reserve(c, s, (size_t)n);
+  if (st) return st;
   bs_node *nodes = malloc((size_t)n * sizeof *nodes);
   int32_t *stack = s->stack; /* (old id, new id) */
   uint8_t *seen = s->seen;
   const raw_node *raw = s->raw;
   int cat_lists = 0;
-  if (!nodes) return nomem(c);
+  if (!nodes) return bs_import_nomem(c);
   memset(seen, 0, (size_t)n);
-  /* Depth-first from the root, siblings side by side as XGBoost keeps them. */
   int32_t count = 0, top = 0;
   stack[top++] = 0;
   stack[top++] = count++;
@@ -677,8 +644,8 @@ static bs_status read_tree(ctx *c, const doc *d, size_t tree, int t, int32_t n_f
     long long type = has_type ? r->type : 0;
     memset(nd, 0, sizeof *nd);
     if ((r->ok & (OK_LEFT | OK_RIGHT | OK_VALUE)) != (OK_LEFT | OK_RIGHT | OK_VALUE)) {
-      st = FAIL(c, "%s: tree %d: node %d has a non-numeric child or value", c->path, t,
-                (int)src);
+      st = bs_import_bad(c, "tree %d: node %d has a non-numeric child or value", t,
+                         (int)src);
       goto done;
     }
     nd->value = r->value;
@@ -689,17 +656,17 @@ static bs_status read_tree(ctx *c, const doc *d, size_t tree, int t, int32_t n_f
     }
     if (!(r->ok & OK_FEATURE) || !(r->ok & OK_DLEFT) ||
         (has_type && !(r->ok & OK_TYPE))) {
-      st = FAIL(c, "%s: tree %d: node %d has a bad split", c->path, t, (int)src);
+      st = bs_import_bad(c, "tree %d: node %d has a bad split", t, (int)src);
       goto done;
     }
     if (l < 0 || l >= n || rt < 0 || rt >= n || seen[l] || seen[rt] || l == rt) {
-      st = FAIL(c, "%s: tree %d: node %d has invalid children (%lld, %lld)", c->path, t,
-                (int)src, l, rt);
+      st = bs_import_bad(c, "tree %d: node %d has invalid children (%lld, %lld)", t,
+                         (int)src, l, rt);
       goto done;
     }
     if (f < 0 || f >= n_features) {
-      st = FAIL(c, "%s: tree %d: node %d splits on feature %lld, the model has %d",
-                c->path, t, (int)src, f, (int)n_features);
+      st = bs_import_bad(c, "tree %d: node %d splits on feature %lld, the model has %d",
+                         t, (int)src, f, (int)n_features);
       goto done;
     }
     nd->feature = (int32_t)f;
@@ -709,8 +676,8 @@ static bs_status read_tree(ctx *c, const doc *d, size_t tree, int t, int32_t n_f
       *has_cat = 1;
       if ((st = read_categories(c, d, at, t, src, nd, pool, s, &cat_lists))) goto done;
     } else if (type != 0) {
-      st = bs_fail(c->err, BS_E_UNSUPPORTED, "%s: tree %d: unknown split_type %lld",
-                   c->path, t, type);
+      st = bs_import_fail(c, BS_E_UNSUPPORTED, "tree %d: unknown split_type %lld", t,
+                          type);
       goto done;
     }
     seen[l] = seen[rt] = 1;
@@ -729,10 +696,31 @@ done:
   return st;
 }
 
-static const objective_info *find_objective(const char *name) {
-  for (size_t i = 0; i < sizeof objectives / sizeof objectives[0]; i++)
-    if (strcmp(objectives[i].name, name) == 0) return &objectives[i];
-  return NULL;
+/* Reads tree t's per-node arrays into s->raw, then lays it out. */
+static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
+                           int32_t n_features, bs_tree *out, bs_cat_pool *pool,
+                           int *has_cat, scratch *s) {
+  bs_status st = BS_OK;
+  size_t at[M_COUNT];
+  find_members(d, tree, at);
+  long long n = 0;
+  size_t param = at[M_PARAM];
+  if (param == BS_JSON_NONE || !member_long(d, param, "num_nodes", &n) || n < 1 ||
+      n > INT32_MAX / 2)
+    return bs_import_bad(c, "tree %d has no valid tree_param.num_nodes", t);
+  long long leaf_vec = 1;
+  if (member_long(d, param, "size_leaf_vector", &leaf_vec) && leaf_vec > 1)
+    return bs_import_fail(c, BS_E_UNSUPPORTED,
+                          "vector-leaf (multi_strategy=multi_output_tree) trees are "
+                          "not supported");
+  node_array(c, d, at, M_LEFT, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_RIGHT, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_FEATURE, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_VALUE, t, (size_t)n, 1, s, &st);
+  node_array(c, d, at, M_DLEFT, t, (size_t)n, 1, s, &st);
+  int has_type = node_array(c, d, at, M_TYPE, t, (size_t)n, 0, s, &st);
+  if (st) return st;
+  return relay_tree(c, d, at, t, n, has_type, n_features, out, pool, has_cat, s);
 }
 
 /* The trees array read_forest will use, found by the same lookups
@@ -756,41 +744,43 @@ static size_t find_trees(const doc *d, size_t root) {
  * (gradient_booster.weight_drop of a dart booster); XGBoost's loader
  * takes the latter first, as here. None, or none listed: every weight is
  * 1. XGBoost reads one weight per tree, so a shorter list is refused. */
-static bs_status tree_weights(ctx *c, json_t *gbm, json_t *model, size_t nt,
+static bs_status tree_weights(const bs_import *c, json_t *gbm, json_t *model, size_t nt,
                               json_t **drop) {
   *drop = json_object_get(gbm, "weight_drop");
   if (!*drop && model) *drop = json_object_get(model, "weight_drop");
   if (!*drop) return BS_OK;
-  if (!json_is_array(*drop)) return FAIL(c, "%s: weight_drop is not an array", c->path);
+  if (!json_is_array(*drop)) return bs_import_bad(c, "weight_drop is not an array");
   if (json_array_size(*drop) == 0)
     *drop = NULL;
   else if (json_array_size(*drop) != nt)
-    return FAIL(c, "%s: weight_drop has %zu entries for %zu trees", c->path,
-                json_array_size(*drop), nt);
+    return bs_import_bad(c, "weight_drop has %zu entries for %zu trees",
+                         json_array_size(*drop), nt);
   return BS_OK;
 }
 
 /* The boosting iterations: iteration_indptr (2.x and 3.x), or as XGBoost
  * makes it for older models, num_parallel_tree x the outputs' trees each. */
-static bs_status iterations(ctx *c, json_t *model, bs_forest *f, int32_t groups) {
+static bs_status iterations(const bs_import *c, json_t *model, bs_forest *f,
+                            int32_t groups) {
   json_t *ptr = json_object_get(model, "iteration_indptr");
   const int32_t nt = f->n_trees;
   long long n, layer = 1, v, prev = 0;
   if (ptr) {
     if (!json_is_array(ptr) || json_array_size(ptr) < 1 ||
         json_array_size(ptr) > (size_t)nt + 1)
-      return FAIL(c, "%s: iteration_indptr is not a list of tree offsets", c->path);
+      return bs_import_bad(c, "iteration_indptr is not a list of tree offsets");
     n = (long long)json_array_size(ptr) - 1;
   } else {
     json_t *np = path_get(
         model, (const char *const[]){"gbtree_model_param", "num_parallel_tree", NULL});
     if (np && (!get_long(np, &layer) || layer < 1 || layer > INT32_MAX))
-      return FAIL(c, "%s: num_parallel_tree is not a positive integer", c->path);
+      return bs_import_bad(c, "num_parallel_tree is not a positive integer");
     layer *= groups;
     if (nt % layer) return BS_OK; /* XGBoost would not load it; we do not know */
     n = nt / layer;
   }
-  if (!(f->iter_ptr = malloc(((size_t)n + 1) * sizeof *f->iter_ptr))) return nomem(c);
+  if (!(f->iter_ptr = malloc(((size_t)n + 1) * sizeof *f->iter_ptr)))
+    return bs_import_nomem(c);
   f->n_iterations = (int32_t)n;
   for (long long i = 0; i <= n; i++) {
     if (!ptr)
@@ -798,24 +788,23 @@ static bs_status iterations(ctx *c, json_t *model, bs_forest *f, int32_t groups)
     else if (!get_long(json_array_get(ptr, (size_t)i), &v))
       v = -1;
     if (v < prev || v > nt || (i == 0 && v != 0) || (i == n && v != nt))
-      return FAIL(c, "%s: iteration_indptr[%lld] is not a tree offset in order", c->path,
-                  i);
+      return bs_import_bad(c, "iteration_indptr[%lld] is not a tree offset in order", i);
     f->iter_ptr[i] = (int32_t)(prev = v);
   }
   return BS_OK;
 }
 
 /* The iteration early stopping recorded (learner.attributes), or -1. */
-static bs_status best_iteration(ctx *c, json_t *learner, bs_forest *f) {
+static bs_status best_iteration(const bs_import *c, json_t *learner, bs_forest *f) {
   json_t *v =
       path_get(learner, (const char *const[]){"attributes", "best_iteration", NULL});
   long long best;
   f->best_iteration = -1;
   if (!v) return BS_OK;
   if (!get_long(v, &best) || best < 0 || best >= f->n_iterations || !f->iter_ptr)
-    return FAIL(c,
-                "%s: attributes.best_iteration is not one of the model's %d iterations",
-                c->path, (int)f->n_iterations);
+    return bs_import_bad(
+        c, "attributes.best_iteration is not one of the model's %d iterations",
+        (int)f->n_iterations);
   f->best_iteration = (int32_t)best;
   return BS_OK;
 }
@@ -823,11 +812,11 @@ static bs_status best_iteration(ctx *c, json_t *learner, bs_forest *f) {
 /* Every output column needs a tree, or in a model without trees a listed
  * base_score: a num_class (or num_target) that the file does not bear
  * out would only make output (and memory) nobody trained. */
-static bs_status groups_justified(ctx *c, const bs_model *m, int32_t listed) {
+static bs_status groups_justified(const bs_import *c, const bs_model *m, int32_t listed) {
   const bs_forest *f = &m->forest;
   if (m->n_groups == 1 || (f->n_trees == 0 && listed == m->n_groups)) return BS_OK;
   uint8_t *seen = calloc((size_t)m->n_groups, 1);
-  if (!seen) return nomem(c);
+  if (!seen) return bs_import_nomem(c);
   int32_t missing = m->n_groups;
   for (int32_t t = 0; t < f->n_trees; t++)
     if (!seen[f->trees[t].group]) {
@@ -836,28 +825,27 @@ static bs_status groups_justified(ctx *c, const bs_model *m, int32_t listed) {
     }
   free(seen);
   if (missing)
-    return FAIL(c,
-                "%s: the model declares %d outputs (num_class/num_target) but its "
-                "trees add to only %d of them",
-                c->path, (int)m->n_groups, (int)(m->n_groups - missing));
+    return bs_import_bad(c,
+                         "the model declares %d outputs (num_class/num_target) but its "
+                         "trees add to only %d of them",
+                         (int)m->n_groups, (int)(m->n_groups - missing));
   return BS_OK;
 }
 
 /* `trees` is the trees array in the document (find_trees); jansson's copy
  * of the rest holds [] in its place. */
-static bs_status read_forest(ctx *c, json_t *gbm, const doc *d, size_t trees,
+static bs_status read_forest(const bs_import *c, json_t *gbm, const doc *d, size_t trees,
                              int32_t listed, bs_model *m) {
   const char *booster = json_string_value(json_object_get(gbm, "name"));
   json_t *model, *drop;
-  if (!booster) return FAIL(c, "%s: gradient_booster has no name", c->path);
+  if (!booster) return bs_import_bad(c, "gradient_booster has no name");
   if (strcmp(booster, "gbtree") == 0) {
     model = json_object_get(gbm, "model");
   } else if (strcmp(booster, "dart") == 0) {
     model = path_get(gbm, (const char *const[]){"gbtree", "model", NULL});
   } else {
-    return bs_fail(c->err, BS_E_UNSUPPORTED,
-                   "%s: booster '%s' is not supported (gbtree and dart are)", c->path,
-                   booster);
+    return bs_import_fail(c, BS_E_UNSUPPORTED,
+                          "booster '%s' is not supported (gbtree and dart are)", booster);
   }
   json_t *info = json_object_get(model, "tree_info");
   size_t nt = 0;
@@ -865,33 +853,33 @@ static bs_status read_forest(ctx *c, json_t *gbm, const doc *d, size_t trees,
   scalar e;
   for (int ok = cursor_open(&cu, d, trees); ok && cursor_next(&cu, &e);) nt++;
   if (trees == BS_JSON_NONE || !json_is_array(info) || json_array_size(info) != nt)
-    return FAIL(c, "%s: the tree list or tree_info is missing or inconsistent", c->path);
-  if (nt > INT32_MAX) return FAIL(c, "%s: too many trees", c->path);
+    return bs_import_bad(c, "the tree list or tree_info is missing or inconsistent");
+  if (nt > INT32_MAX) return bs_import_bad(c, "too many trees");
   bs_status st = tree_weights(c, gbm, model, nt, &drop);
   if (st) return st;
 
   bs_forest *f = &m->forest;
   f->trees = calloc(nt ? nt : 1, sizeof *f->trees);
-  if (!f->trees) return nomem(c);
-  cat_pool pool = {0};
+  if (!f->trees) return bs_import_nomem(c);
+  bs_cat_pool pool = {0};
   scratch s = {0};
   cursor_open(&cu, d, trees);
   for (size_t t = 0; t < nt && cursor_next(&cu, &e); t++) {
     bs_tree *tr = &f->trees[t];
     long long group;
     if (!get_long(json_array_get(info, t), &group)) {
-      st = FAIL(c, "%s: tree_info[%zu] is not an integer", c->path, t);
+      st = bs_import_bad(c, "tree_info[%zu] is not an integer", t);
       break;
     }
     if (group < 0 || group >= m->n_groups) {
-      st = FAIL(c, "%s: tree %zu belongs to output %lld, the model has %d", c->path, t,
-                group, (int)m->n_groups);
+      st = bs_import_bad(c, "tree %zu belongs to output %lld, the model has %d", t, group,
+                         (int)m->n_groups);
       break;
     }
     tr->group = (int32_t)group;
     tr->weight = 1.0f;
     if (drop && !get_float(json_array_get(drop, t), &tr->weight)) {
-      st = FAIL(c, "%s: weight_drop[%zu] is not a number", c->path, t);
+      st = bs_import_bad(c, "weight_drop[%zu] is not a number", t);
       break;
     }
     if (tr->weight != 1.0f) f->has_weights = 1;
@@ -903,8 +891,7 @@ static bs_status read_forest(ctx *c, json_t *gbm, const doc *d, size_t trees,
   scratch_free(&s);
   f->cat_bits = pool.bits;
   f->n_cat_words = pool.n;
-  if (!st && (size_t)f->n_trees != nt)
-    st = FAIL(c, "%s: a tree could not be read", c->path);
+  if (!st && (size_t)f->n_trees != nt) st = bs_import_bad(c, "a tree could not be read");
   if (!st) st = groups_justified(c, m, listed);
   if (!st) st = iterations(c, model, f, m->n_groups);
   return st;
@@ -970,7 +957,7 @@ static float softplus_inv(float x) {
 }
 
 /* The intercepts as margins: ProbToMargin of the objective. */
-static bs_status base_margins(ctx *c, intercept_kind k, float *v, int32_t n) {
+static bs_status base_margins(const bs_import *c, intercept_kind k, float *v, int32_t n) {
   if (k == INTERCEPT_EXPECTILE) {
     /* From the last down, each from its original neighbour. */
     for (int32_t j = n - 1; j > 0; j--) {
@@ -987,71 +974,73 @@ static bs_status base_margins(ctx *c, intercept_kind k, float *v, int32_t n) {
 }
 
 /* The names learner.feature_names records, when there is one per feature. */
-static bs_status feature_names(ctx *c, json_t *learner, bs_model *m) {
+static bs_status feature_names(const bs_import *c, json_t *learner, bs_model *m) {
   json_t *names = json_object_get(learner, "feature_names");
   if (!json_is_array(names) || json_array_size(names) != (size_t)m->n_features)
     return BS_OK;
   for (size_t i = 0; i < json_array_size(names); i++)
     if (!json_is_string(json_array_get(names, i))) return BS_OK;
   if (!(m->feature_names = calloc((size_t)m->n_features, sizeof *m->feature_names)))
-    return nomem(c);
+    return bs_import_nomem(c);
   for (int32_t i = 0; i < m->n_features; i++) {
     const char *s = json_string_value(json_array_get(names, (size_t)i));
-    if (!(m->feature_names[i] = malloc(strlen(s) + 1))) return nomem(c);
+    if (!(m->feature_names[i] = malloc(strlen(s) + 1))) return bs_import_nomem(c);
     strcpy(m->feature_names[i], s);
   }
   return BS_OK;
 }
 
 /* The outputs: num_class for multi-class objectives, else num_target. */
-static bs_status outputs(ctx *c, json_t *mp, const objective_info *oi, bs_model *m) {
+static bs_status outputs(const bs_import *c, json_t *mp, const bs_objective *oi,
+                         bs_model *m) {
   long long nfeat, nclass, ntarget;
   bs_status st;
   if ((st = get_param(c, mp, "num_feature", -1, 1, INT32_MAX, &nfeat)) ||
       (st = get_param(c, mp, "num_class", 0, 0, 1 << 20, &nclass)) ||
       (st = get_param(c, mp, "num_target", 1, 1, 1 << 20, &ntarget)))
     return st;
-  if (nfeat < 1)
-    return FAIL(c, "%s: learner_model_param.num_feature is missing", c->path);
+  if (nfeat < 1) return bs_import_bad(c, "learner_model_param.num_feature is missing");
   m->n_features = (int32_t)nfeat;
   int multiclass =
       oi->transform == BS_TRANSFORM_SOFTMAX || oi->transform == BS_TRANSFORM_ARGMAX;
   if (multiclass && nclass < 2)
-    return FAIL(c, "%s: objective %s needs num_class >= 2", c->path, oi->name);
+    return bs_import_bad(c, "objective %s needs num_class >= 2", oi->name);
   if (nclass > 1 && ntarget > 1)
-    return FAIL(c, "%s: num_class and num_target are both above 1", c->path);
+    return bs_import_bad(c, "num_class and num_target are both above 1");
   m->n_groups = (int32_t)(nclass > 1 ? nclass : ntarget);
   if (!multiclass && nclass > 1)
-    return FAIL(c, "%s: num_class %lld with objective %s", c->path, nclass, oi->name);
+    return bs_import_bad(c, "num_class %lld with objective %s", nclass, oi->name);
   return BS_OK;
 }
 
 /* The model from jansson's values of everything but the trees, and the
  * trees array of the document. */
-static bs_status import(ctx *c, json_t *root, const doc *d, size_t trees, bs_model *m) {
+static bs_status import(const bs_import *c, json_t *root, const doc *d, size_t trees,
+                        bs_model *m) {
   const char *kind = d->ubj ? "UBJSON" : "JSON";
   bs_status st;
   json_t *learner = json_object_get(root, "learner");
   json_t *mp = json_object_get(learner, "learner_model_param");
   json_t *gbm = json_object_get(learner, "gradient_booster");
   if (!json_is_object(learner) || !json_is_object(mp) || !json_is_object(gbm))
-    return FAIL(c,
-                "%s: %s but not an XGBoost model (no learner / learner_model_param / "
-                "gradient_booster)",
-                c->path, kind);
+    return bs_import_bad(
+        c,
+        "%s but not an XGBoost model (no learner / learner_model_param / "
+        "gradient_booster)",
+        kind);
   const char *obj = json_string_value(
       path_get(learner, (const char *const[]){"objective", "name", NULL}));
-  if (!obj) return FAIL(c, "%s: the model names no objective", c->path);
-  const objective_info *oi = find_objective(obj);
+  if (!obj) return bs_import_bad(c, "the model names no objective");
+  const bs_objective *oi =
+      bs_objective_find(objectives, sizeof objectives / sizeof objectives[0], obj);
   if (!oi)
-    return bs_fail(c->err, BS_E_UNSUPPORTED, "%s: objective '%s' is not supported",
-                   c->path, obj);
+    return bs_import_fail(c, BS_E_UNSUPPORTED, "objective '%s' is not supported", obj);
   snprintf(m->objective, sizeof m->objective, "%s", obj);
   m->transform = oi->transform;
   if ((st = outputs(c, mp, oi, m))) return st;
 
   m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin);
-  if (!m->base_margin) return nomem(c);
+  if (!m->base_margin) return bs_import_nomem(c);
   json_t *bsv = json_object_get(mp, "base_score");
   int32_t listed = 0;
   if (bsv) {
@@ -1059,7 +1048,7 @@ static bs_status import(ctx *c, json_t *root, const doc *d, size_t trees, bs_mod
   } else {
     for (int32_t g = 0; g < m->n_groups; g++) m->base_margin[g] = 0.5f;
   }
-  if ((st = base_margins(c, oi->intercept, m->base_margin, m->n_groups)) ||
+  if ((st = base_margins(c, (intercept_kind)oi->rule, m->base_margin, m->n_groups)) ||
       (st = read_forest(c, gbm, d, trees, listed, m)) ||
       (st = best_iteration(c, learner, &m->forest)))
     return st;
@@ -1075,7 +1064,7 @@ static void model_init(bs_model *m) {
 
 bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
                                 bs_model *m, bs_error *err) {
-  ctx c = {.path = path, .err = err};
+  const bs_import c = {.path = path, .err = err, .len = len};
   bs_json scan;
   bs_json_error serr;
   model_init(m);
@@ -1083,10 +1072,9 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
     case BS_JSON_OK:
       break;
     case BS_JSON_NOMEM:
-      return bs_fail(err, BS_E_NOMEM, "out of memory reading %s", path);
+      return bs_import_nomem(&c);
     default:
-      return bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (line %d: %s)", path,
-                     serr.line, serr.text);
+      return bs_import_bad(&c, "not valid JSON (line %d: %s)", serr.line, serr.text);
   }
   doc d = {.json = &scan};
   size_t trees = find_trees(&d, scan.root);
@@ -1096,13 +1084,13 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
   char *quoted = quote_nonfinite(text, len, trees, trees_end, &qlen);
   if (!quoted) {
     bs_json_close(&scan);
-    return bs_fail(err, BS_E_NOMEM, "out of memory reading %s", path);
+    return bs_import_nomem(&c);
   }
   json_t *root = json_loadb(quoted, qlen, 0, &jerr);
   free(quoted);
-  bs_status st = root ? import(&c, root, &d, trees, m)
-                      : bs_fail(err, BS_E_FORMAT, "%s: not valid JSON (line %d: %s)",
-                                path, jerr.line, jerr.text);
+  bs_status st =
+      root ? import(&c, root, &d, trees, m)
+           : bs_import_bad(&c, "not valid JSON (line %d: %s)", jerr.line, jerr.text);
   json_decref(root);
   bs_json_close(&scan);
   if (st) bs_model_free(m);
@@ -1168,19 +1156,18 @@ static json_t *ubj_to_jansson(const bs_ubj *u, const bs_ubj_value *v, size_t hol
 
 bs_status bs_model_load_xgboost_ubj(const char *data, size_t len, const char *path,
                                     bs_model *m, bs_error *err) {
-  ctx c = {.path = path, .err = err};
+  const bs_import c = {.path = path, .err = err, .len = len};
   bs_ubj u;
   bs_ubj_error uerr;
   model_init(m);
   if (bs_ubj_open(&u, data, len, &uerr) != BS_UBJ_OK)
-    return bs_fail(err, BS_E_FORMAT, "%s: not valid UBJSON (byte %zu: %s)", path,
-                   uerr.pos, uerr.text);
+    return bs_import_bad(&c, "not valid UBJSON (byte %zu: %s)", uerr.pos, uerr.text);
   doc d = {.ubj = &u};
   size_t trees = find_trees(&d, u.root);
   bs_ubj_value rv;
   bs_ubj_read(&u, u.root, &rv);
   json_t *root = ubj_to_jansson(&u, &rv, trees);
-  bs_status st = root ? import(&c, root, &d, trees, m) : nomem(&c);
+  bs_status st = root ? import(&c, root, &d, trees, m) : bs_import_nomem(&c);
   json_decref(root);
   if (st) bs_model_free(m);
   return st;

@@ -1,6 +1,6 @@
 /* Keras HDF5 models, structure-aware: the input is a recipe
  * (tests/h5recipe.h) that is built into a valid HDF5 file image in memory
- * and imported (src/model-keras.c, src/model-native.c's readers). Raw
+ * and imported (src/model-keras.c, src/model-h5.c's readers). Raw
  * byte mutation of an HDF5 file mostly exercises libhdf5's own parser
  * (fuzz_hdf5 does that); here every input is a well-formed file, so what
  * is fuzzed is the importer: the model_config JSON, the groups, attribute
