@@ -34,8 +34,12 @@ ONNX_PINS = [p for p in PINS if not p.startswith("pandas")] + [
     "skl2onnx==1.20.0",
     "onnxmltools==1.16.0",
 ]
-# Only make-forest-fixtures needs it (CatBoost and its dependencies).
+# make-forest-fixtures and make-onnx-fixtures' cb_* fixtures only (CatBoost
+# and its dependencies).
 CATBOOST_PINS = ["catboost==1.2.10"]
+# make-onnx-fixtures' torch.onnx.export fixtures only: torch (Linux wheels bring
+# the CUDA libraries it loads at import) and the exporter it runs.
+TORCH_PINS = ["torch==2.15.0", "onnxscript==0.7.2"]
 
 
 def _venv_arg(argv: Sequence[str]) -> str | None:

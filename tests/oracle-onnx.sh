@@ -1,11 +1,11 @@
 #!/bin/sh
 # Oracle test for ONNX models: every model in data/onnx/ (written by
-# scikit-learn's, LightGBM's and XGBoost's exporters, or by onnx.helper;
-# scripts/make-onnx-fixtures) scored by batchscore matches what
-# onnxruntime computed and stored next to it (the probability output of
-# classifiers, the predictions of regressors) to 1e-5 relative or 1e-6
-# absolute on every value, at 1 rank; the reference kernel on 3 ranks
-# gives the default kernel's bits. Prints the largest differences. ONNX
+# scikit-learn's, LightGBM's, XGBoost's, CatBoost's and torch's exporters,
+# or by onnx.helper; scripts/make-onnx-fixtures) scored by batchscore
+# matches what onnxruntime computed and stored next to it (the probability
+# output of classifiers, the predictions of regressors) to 1e-5 relative
+# or 1e-6 absolute on every value, at 1 rank; the reference kernel on 3
+# ranks gives the default kernel's bits. Prints the largest differences. ONNX
 # files record no margins: predictions only.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/oracle-harness.sh"
