@@ -682,20 +682,24 @@ static int same_file(const char *a, const char *b) {
 /* ---- acting on the decision ---------------------------------------------------- */
 
 /* Removes what batchscore writes into OUTPUT.partial (not the lock, which
- * this job holds), leaving anything else alone. */
+ * this job holds), leaving anything else alone. The manifest goes last, so
+ * a job stopped on the way leaves a folder the next run still knows. */
 static void clear_partial(bs_tx *t) {
   DIR *d = opendir(t->dir);
   struct dirent *de;
   while (d && (de = readdir(d))) {
     const char *n = de->d_name;
     size_t len = strlen(n);
-    int ours = bs_part_is_name(n) || strcmp(n, manifest_name) == 0 ||
+    int ours = bs_part_is_name(n) ||
                (n[0] == '.' && len > 4 && strcmp(n + len - 4, ".tmp") == 0);
     char *path = ours ? dir_file(t, n) : NULL;
     if (path) unlink(path);
     free(path);
   }
   if (d) closedir(d);
+  char *manifest = dir_file(t, manifest_name);
+  if (manifest) unlink(manifest);
+  free(manifest);
 }
 
 static bs_status start_fresh(bs_tx *t, const bs_record *cur, bs_error *err) {

@@ -85,7 +85,7 @@ for trial in 1 2 3 4 5; do
   elif ! res=$("$CMP" --exact "$BLOB/out.h5" "$WORK/ref.h5"); then
     fail "trial $trial: $res"
   elif [ -e "$BLOB/out.h5.partial" ]; then
-    fail "trial $trial: the partial folder was left behind"
+    fail "trial $trial: the partial folder was left behind: $(ls -A "$BLOB/out.h5.partial" | head -5 | tr '\n' ' ')$(grep -v '^ *$' "$WORK/err" | head -3)"
   elif [ -n "$old" ]; then
     fail "trial $trial: scored again although finished long before the loss: $old"
   else

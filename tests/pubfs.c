@@ -22,6 +22,7 @@
 #include <fuse.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,8 +385,33 @@ static int op_mkdir(const char *path, mode_t mode) {
   return mkdirat(fs.bfd, rel(path), mode) < 0 ? -errno : 0;
 }
 
+/* Removes the temporaries in folder r that daemons no longer running left
+ * (a publish cut short): a blob store's uncommitted uploads, which keep no
+ * folder alive. Returns 0 if any live daemon's temporary remains. */
+static int drop_dead_temporaries(const char *r) {
+  int dfd = openat(fs.bfd, r, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dir = dfd < 0 ? NULL : fdopendir(dfd);
+  if (!dir) return dfd < 0 ? 0 : (close(dfd), 0);
+  int clean = 1;
+  const size_t np = strlen(TMP_PREFIX);
+  for (struct dirent *de; (de = readdir(dir));) {
+    if (strncmp(de->d_name, TMP_PREFIX, np)) continue;
+    long pid = strtol(de->d_name + np, NULL, 10);
+    if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+      clean = 0;
+    else
+      unlinkat(dirfd(dir), de->d_name, 0);
+  }
+  closedir(dir);
+  return clean;
+}
+
 static int op_rmdir(const char *path) {
-  return unlinkat(fs.bfd, rel(path), AT_REMOVEDIR) < 0 ? -errno : 0;
+  const char *r = rel(path);
+  if (unlinkat(fs.bfd, r, AT_REMOVEDIR) == 0) return 0;
+  const int e = errno;
+  if (e != ENOTEMPTY || !drop_dead_temporaries(r)) return -e;
+  return unlinkat(fs.bfd, r, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
 
 /* The backing folder's entries, and this mount's files not yet published. */

@@ -147,6 +147,18 @@ mount_fs n1 || exit 1
 have "$WORK/n1/a" se || fail "remounted: does not read the published file"
 ok "a killed daemon loses every unpublished byte and keeps what was closed"
 
+# A publish cut short leaves a temporary in the backing folder, as a blob
+# store keeps an uncommitted upload: invisible, and it keeps no folder
+# alive. A running daemon's temporary does.
+mkdir "$WORK/n1/d" || fail "mkdir through the mount failed"
+: >"$B/d/.pubfs.$$.1"
+rmdir "$WORK/n1/d" 2>/dev/null && fail "a folder went away under a publish in progress"
+mv "$B/d/.pubfs.$$.1" "$B/d/.pubfs.999999999.1"
+[ -z "$(ls -A "$WORK/n1/d")" ] || fail "a dead publish's temporary is listed"
+rmdir "$WORK/n1/d" || fail "a dead publish's temporary keeps its folder"
+[ -e "$B/d" ] && fail "the folder is still in the backing folder"
+ok "a publish cut short keeps no folder alive; one in progress does"
+
 # A publish is whole or absent: a reader of the backing folder polls the
 # file's size while 16 MiB are written and closed through a mount.
 # Another process polls the size of the file in the backing folder while it
