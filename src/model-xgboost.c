@@ -181,10 +181,6 @@ static size_t doc_get(const doc *d, size_t obj, const char *key) {
   return d->ubj ? bs_ubj_get(d->ubj, obj, key) : bs_json_get(d->json, obj, key);
 }
 
-static int doc_string_is(const doc *d, size_t pos, const char *s) {
-  return d->ubj ? bs_ubj_string_is(d->ubj, pos, s) : bs_json_string_is(d->json, pos, s);
-}
-
 /* A string scalar's text with a NUL: in small[cap] when it fits, else on
  * the heap (the caller frees what is not small); NULL when out of memory.
  * Neither document lets a string hold a NUL byte. */
@@ -460,33 +456,35 @@ static void scratch_free(scratch *s) {
   for (int i = 0; i < 4; i++) free(s->cat[i]);
 }
 
-/* Where each member of member_names starts (the last one of a name, as
- * jansson keeps it), or BS_JSON_NONE (which is BS_UBJ_NONE). */
-static void find_members(const doc *d, size_t tree, size_t at[M_COUNT]) {
-  for (int i = 0; i < M_COUNT; i++) at[i] = BS_JSON_NONE;
+/* Where each of the n members named keys[] of `obj` starts (the last one
+ * of a name, as jansson keeps it), or BS_JSON_NONE (which is BS_UBJ_NONE).
+ * One pass for them all: UBJSON has no index to skip a large value by. */
+static void find_members(const doc *d, size_t obj, const char *const *keys, int n,
+                         size_t *at) {
+  for (int i = 0; i < n; i++) at[i] = BS_JSON_NONE;
   if (d->ubj) {
     bs_ubj_iter it;
     bs_ubj_value v;
     const char *key;
-    size_t n;
-    if (bs_ubj_type_at(d->ubj, tree) != BS_UBJ_OBJECT ||
-        !bs_ubj_iter_init(d->ubj, tree, &it))
+    size_t len;
+    if (bs_ubj_type_at(d->ubj, obj) != BS_UBJ_OBJECT ||
+        !bs_ubj_iter_init(d->ubj, obj, &it))
       return;
-    while (bs_ubj_next(d->ubj, &it, &key, &n, &v))
-      for (int i = 0; i < M_COUNT; i++)
-        if (strlen(member_names[i]) == n && memcmp(member_names[i], key, n) == 0) {
+    while (bs_ubj_next(d->ubj, &it, &key, &len, &v))
+      for (int i = 0; i < n; i++)
+        if (strlen(keys[i]) == len && memcmp(keys[i], key, len) == 0) {
           at[i] = v.pos;
           break;
         }
     return;
   }
   const bs_json *doc = d->json;
-  if (bs_json_type_at(doc, tree) != BS_JSON_OBJECT) return;
-  for (size_t k = bs_json_first(doc, tree); k != BS_JSON_NONE;) {
+  if (bs_json_type_at(doc, obj) != BS_JSON_OBJECT) return;
+  for (size_t k = bs_json_first(doc, obj); k != BS_JSON_NONE;) {
     size_t v = bs_json_member(doc, k);
     if (v == BS_JSON_NONE) break;
-    for (int i = 0; i < M_COUNT; i++)
-      if (bs_json_string_is(doc, k, member_names[i])) {
+    for (int i = 0; i < n; i++)
+      if (bs_json_string_is(doc, k, keys[i])) {
         at[i] = v;
         break;
       }
@@ -744,7 +742,7 @@ static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
                            int *has_cat, scratch *s) {
   bs_status st = BS_OK;
   size_t at[M_COUNT];
-  find_members(d, tree, at);
+  find_members(d, tree, member_names, M_COUNT, at);
   long long n = 0;
   size_t param = at[M_PARAM];
   if (param == BS_JSON_NONE || !member_long(d, param, "num_nodes", &n) || n < 1 ||
@@ -765,32 +763,15 @@ static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
   return relay_tree(c, d, at, t, n, has_type, n_features, out, pool, has_cat, s);
 }
 
-/* The trees array read_forest will use, found by the same lookups
- * (gradient_booster.model, or for the 1.x and 2.x dart layout
- * gradient_booster.gbtree.model), or BS_JSON_NONE when there is none. */
-static size_t find_trees(const doc *d, size_t root) {
-  size_t learner = doc_get(d, root, "learner");
-  size_t gbm = doc_get(d, learner, "gradient_booster");
-  size_t name = doc_get(d, gbm, "name"), model = BS_JSON_NONE;
-  if (doc_string_is(d, name, "gbtree"))
-    model = doc_get(d, gbm, "model");
-  else if (doc_string_is(d, name, "dart"))
-    model = doc_get(d, doc_get(d, gbm, "gbtree"), "model");
-  size_t trees = doc_get(d, model, "trees");
-  cursor cu;
-  return cursor_open(&cu, d, trees) ? trees : BS_JSON_NONE;
-}
-
 /* DART tree weights, in both layouts: 3.x keeps them in the tree model
  * (model.weight_drop, under a booster named gbtree), 1.x and 2.x beside it
  * (gradient_booster.weight_drop of a dart booster); XGBoost's loader
  * takes the latter first, as here. None, or none listed: every weight is
  * 1 (*drop BS_JSON_NONE). XGBoost reads one weight per tree, so a shorter
  * list is refused. */
-static bs_status tree_weights(const bs_import *c, const doc *d, size_t gbm, size_t model,
-                              size_t nt, size_t *drop) {
-  *drop = doc_get(d, gbm, "weight_drop");
-  if (*drop == BS_JSON_NONE) *drop = doc_get(d, model, "weight_drop");
+static bs_status tree_weights(const bs_import *c, const doc *d, size_t beside,
+                              size_t in_model, size_t nt, size_t *drop) {
+  *drop = beside != BS_JSON_NONE ? beside : in_model;
   if (*drop == BS_JSON_NONE) return BS_OK;
   size_t n = doc_count(d, *drop);
   if (n == BS_JSON_NONE) return bs_import_bad(c, "weight_drop is not an array");
@@ -801,11 +782,11 @@ static bs_status tree_weights(const bs_import *c, const doc *d, size_t gbm, size
   return BS_OK;
 }
 
-/* The boosting iterations: iteration_indptr (2.x and 3.x), or as XGBoost
- * makes it for older models, num_parallel_tree x the outputs' trees each. */
-static bs_status iterations(const bs_import *c, const doc *d, size_t model, bs_forest *f,
-                            int32_t groups) {
-  size_t ptr = doc_get(d, model, "iteration_indptr");
+/* The boosting iterations: iteration_indptr (2.x and 3.x: `ptr`), or as
+ * XGBoost makes it for older models, num_parallel_tree (in
+ * gbtree_model_param: `param`) x the outputs' trees each. */
+static bs_status iterations(const bs_import *c, const doc *d, size_t ptr, size_t param,
+                            bs_forest *f, int32_t groups) {
   const int32_t nt = f->n_trees;
   long long n, layer = 1, v, prev = 0;
   cursor cu;
@@ -817,7 +798,7 @@ static bs_status iterations(const bs_import *c, const doc *d, size_t model, bs_f
     n = (long long)size - 1;
     cursor_open(&cu, d, ptr);
   } else {
-    size_t np = doc_get(d, doc_get(d, model, "gbtree_model_param"), "num_parallel_tree");
+    size_t np = doc_get(d, param, "num_parallel_tree");
     if (np != BS_JSON_NONE &&
         (!get_long(d, np, &layer) || layer < 1 || layer > INT32_MAX))
       return bs_import_bad(c, "num_parallel_tree is not a positive integer");
@@ -841,9 +822,9 @@ static bs_status iterations(const bs_import *c, const doc *d, size_t model, bs_f
 }
 
 /* The iteration early stopping recorded (learner.attributes), or -1. */
-static bs_status best_iteration(const bs_import *c, const doc *d, size_t learner,
+static bs_status best_iteration(const bs_import *c, const doc *d, size_t attributes,
                                 bs_forest *f) {
-  size_t v = doc_get(d, doc_get(d, learner, "attributes"), "best_iteration");
+  size_t v = doc_get(d, attributes, "best_iteration");
   long long best;
   f->best_iteration = -1;
   if (v == BS_JSON_NONE) return BS_OK;
@@ -928,34 +909,43 @@ static bs_status read_trees(const bs_import *c, const doc *d, size_t trees, size
   return st;
 }
 
-/* The trees of gradient_booster `gbm`; `trees` is its trees array
- * (find_trees). */
-static bs_status read_forest(const bs_import *c, const doc *d, size_t gbm, size_t trees,
-                             int32_t listed, bs_model *m) {
+/* The members of a gradient_booster, and of its tree model, that are read. */
+enum { G_NAME, G_MODEL, G_GBTREE, G_DROP, G_COUNT };
+static const char *const booster_keys[G_COUNT] = {"name", "model", "gbtree",
+                                                  "weight_drop"};
+enum { T_TREES, T_INFO, T_DROP, T_INDPTR, T_PARAM, T_COUNT };
+static const char *const model_keys[T_COUNT] = {"trees", "tree_info", "weight_drop",
+                                                "iteration_indptr", "gbtree_model_param"};
+
+/* The trees of gradient_booster `gbm`: its model, or for the 1.x and 2.x
+ * dart layout gbm.gbtree.model. */
+static bs_status read_forest(const bs_import *c, const doc *d, size_t gbm, int32_t listed,
+                             bs_model *m) {
   char *booster;
-  size_t model = BS_JSON_NONE, drop;
-  bs_status st = doc_string(c, d, doc_get(d, gbm, "name"), &booster);
+  size_t g[G_COUNT], at[T_COUNT], model = BS_JSON_NONE, drop;
+  find_members(d, gbm, booster_keys, G_COUNT, g);
+  bs_status st = doc_string(c, d, g[G_NAME], &booster);
   if (st) return st;
   if (!booster) return bs_import_bad(c, "gradient_booster has no name");
   if (strcmp(booster, "gbtree") == 0)
-    model = doc_get(d, gbm, "model");
+    model = g[G_MODEL];
   else if (strcmp(booster, "dart") == 0)
-    model = doc_get(d, doc_get(d, gbm, "gbtree"), "model");
+    model = doc_get(d, g[G_GBTREE], "model");
   else
     st = bs_import_fail(c, BS_E_UNSUPPORTED,
                         "booster '%s' is not supported (gbtree and dart are)", booster);
   free(booster);
   if (st) return st;
-  size_t info = doc_get(d, model, "tree_info");
-  size_t nt = doc_count(d, trees);
-  if (trees == BS_JSON_NONE || nt == BS_JSON_NONE || doc_count(d, info) != nt)
+  find_members(d, model, model_keys, T_COUNT, at);
+  size_t nt = doc_count(d, at[T_TREES]);
+  if (nt == BS_JSON_NONE || doc_count(d, at[T_INFO]) != nt)
     return bs_import_bad(c, "the tree list or tree_info is missing or inconsistent");
   if (nt > INT32_MAX) return bs_import_bad(c, "too many trees");
-  if ((st = tree_weights(c, d, gbm, model, nt, &drop)) ||
-      (st = read_trees(c, d, trees, info, drop, nt, m)) ||
+  if ((st = tree_weights(c, d, g[G_DROP], at[T_DROP], nt, &drop)) ||
+      (st = read_trees(c, d, at[T_TREES], at[T_INFO], drop, nt, m)) ||
       (st = groups_justified(c, m, listed)))
     return st;
-  return iterations(c, d, model, &m->forest, m->n_groups);
+  return iterations(c, d, at[T_INDPTR], at[T_PARAM], &m->forest, m->n_groups);
 }
 
 /* XGBoost's SoftPlusInv for float, kRtEps = 1e-6. */
@@ -982,9 +972,8 @@ static bs_status base_margins(const bs_import *c, intercept_kind k, float *v, in
 }
 
 /* The names learner.feature_names records, when there is one per feature. */
-static bs_status feature_names(const bs_import *c, const doc *d, size_t learner,
+static bs_status feature_names(const bs_import *c, const doc *d, size_t names,
                                bs_model *m) {
-  size_t names = doc_get(d, learner, "feature_names");
   cursor cu;
   scalar x;
   if (doc_count(d, names) != (size_t)m->n_features) return BS_OK;
@@ -1022,11 +1011,10 @@ static bs_status outputs(const bs_import *c, const doc *d, size_t mp,
 }
 
 /* learner.objective.name, which must be one of objectives[]. */
-static bs_status objective(const bs_import *c, const doc *d, size_t learner, bs_model *m,
+static bs_status objective(const bs_import *c, const doc *d, size_t obj, bs_model *m,
                            const bs_objective **oi) {
   char *name;
-  size_t at = doc_get(d, doc_get(d, learner, "objective"), "name");
-  bs_status st = doc_string(c, d, at, &name);
+  bs_status st = doc_string(c, d, doc_get(d, obj, "name"), &name);
   if (st) return st;
   if (!name) return bs_import_bad(c, "the model names no objective");
   *oi = bs_objective_find(objectives, sizeof objectives / sizeof objectives[0], name);
@@ -1039,23 +1027,28 @@ static bs_status objective(const bs_import *c, const doc *d, size_t learner, bs_
   return st;
 }
 
-/* The model from the document whose root object is `root`, and its
- * trees array (find_trees). */
-static bs_status import(const bs_import *c, const doc *d, size_t root, size_t trees,
-                        bs_model *m) {
+/* The members of learner that are read. */
+enum { L_PARAM, L_BOOSTER, L_OBJECTIVE, L_ATTRIBUTES, L_NAMES, L_COUNT };
+static const char *const learner_keys[L_COUNT] = {"learner_model_param",
+                                                  "gradient_booster", "objective",
+                                                  "attributes", "feature_names"};
+
+/* The model from the document whose root object is `root`. */
+static bs_status import(const bs_import *c, const doc *d, size_t root, bs_model *m) {
   const char *kind = d->ubj ? "UBJSON" : "JSON";
   const bs_objective *oi = NULL;
   bs_status st;
-  size_t learner = doc_get(d, root, "learner");
-  size_t mp = doc_get(d, learner, "learner_model_param");
-  size_t gbm = doc_get(d, learner, "gradient_booster");
-  if (!doc_is_object(d, learner) || !doc_is_object(d, mp) || !doc_is_object(d, gbm))
+  size_t learner = doc_get(d, root, "learner"), at[L_COUNT];
+  find_members(d, learner, learner_keys, L_COUNT, at);
+  size_t mp = at[L_PARAM];
+  if (!doc_is_object(d, learner) || !doc_is_object(d, mp) ||
+      !doc_is_object(d, at[L_BOOSTER]))
     return bs_import_bad(
         c,
         "%s but not an XGBoost model (no learner / learner_model_param / "
         "gradient_booster)",
         kind);
-  if ((st = objective(c, d, learner, m, &oi)) || (st = outputs(c, d, mp, oi, m)))
+  if ((st = objective(c, d, at[L_OBJECTIVE], m, &oi)) || (st = outputs(c, d, mp, oi, m)))
     return st;
   m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin);
   if (!m->base_margin) return bs_import_nomem(c);
@@ -1068,10 +1061,10 @@ static bs_status import(const bs_import *c, const doc *d, size_t root, size_t tr
     for (int32_t g = 0; g < m->n_groups; g++) m->base_margin[g] = 0.5f;
   }
   if ((st = base_margins(c, (intercept_kind)oi->rule, m->base_margin, m->n_groups)) ||
-      (st = read_forest(c, d, gbm, trees, listed, m)) ||
-      (st = best_iteration(c, d, learner, &m->forest)))
+      (st = read_forest(c, d, at[L_BOOSTER], listed, m)) ||
+      (st = best_iteration(c, d, at[L_ATTRIBUTES], &m->forest)))
     return st;
-  return feature_names(c, d, learner, m);
+  return feature_names(c, d, at[L_NAMES], m);
 }
 
 static void model_init(bs_model *m) {
@@ -1096,7 +1089,7 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
       return bs_import_bad(&c, "not valid JSON (line %d: %s)", serr.line, serr.text);
   }
   doc d = {.json = &scan};
-  bs_status st = import(&c, &d, scan.root, find_trees(&d, scan.root), m);
+  bs_status st = import(&c, &d, scan.root, m);
   bs_json_close(&scan);
   if (st) bs_model_free(m);
   return st;
@@ -1111,7 +1104,7 @@ bs_status bs_model_load_xgboost_ubj(const char *data, size_t len, const char *pa
   if (bs_ubj_open(&u, data, len, &uerr) != BS_UBJ_OK)
     return bs_import_bad(&c, "not valid UBJSON (byte %zu: %s)", uerr.pos, uerr.text);
   doc d = {.ubj = &u};
-  bs_status st = import(&c, &d, u.root, find_trees(&d, u.root), m);
+  bs_status st = import(&c, &d, u.root, m);
   if (st) bs_model_free(m);
   return st;
 }
