@@ -8,19 +8,14 @@
  *
  * Almost all of a model's text is its trees' per-node arrays, half of which
  * scoring does not need (parents, base_weights, loss_changes, sum_hessian).
- * A json_t per number made jansson the bulk of the import, so the text is
- * checked once by the scanner (json-scan.h, which refuses what jansson
- * would), the trees are read straight from it, skipping what is not
- * needed, and jansson parses only the small rest: a copy of the text in
- * which the trees array reads []. Both read a value by the same rules,
- * scan_long and scan_float (get_long and get_float hand them jansson's
- * values).
- *
- * UBJSON goes the same way: the document is checked once (ubjson.h), its
- * small rest is turned into jansson values (trees left out), and the trees
- * are read straight from its typed arrays. A `doc` stands for either
- * document wherever trees are read. */
-#include <jansson.h>
+ * A heap object per number made a tree of values (jansson's) the bulk of
+ * the import, so each format has one reader that checks the document once
+ * and is then walked by position, skipping what is not needed: JSON text
+ * through the scanner (json-scan.h, which refuses what jansson would),
+ * UBJSON through ubjson.h (the trees in its typed arrays). A `doc` stands
+ * for either; the trees and the small rest (parameters, tree_info,
+ * attributes, feature names) are read from it alike, every value by the
+ * same rules, scan_long and scan_float. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +65,7 @@ static const bs_objective objectives[] = {
 
 /* XGBoost writes most scalars as strings ("10"), some as numbers; an
  * integer may come as a real ("3.0") and default_left as a boolean. These
- * three rules are shared by jansson values and scanned ones. */
+ * three rules read every value of either format. */
 static int long_of_real(double d, long long *out) {
   if (d != floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) return 0;
   *out = (long long)d;
@@ -104,9 +99,9 @@ typedef enum { SC_OTHER, SC_INT, SC_REAL, SC_BOOL, SC_STRING } scalar_kind;
 typedef struct scalar {
   scalar_kind kind;
   long long i;   /* SC_INT, SC_BOOL */
-  double d;      /* SC_INT as (double)i (json_number_value), SC_REAL */
+  double d;      /* SC_INT as (double)i, SC_REAL */
   size_t pos;    /* the value's position (JSON strings are decoded from it) */
-  const char *s; /* strings already in memory (UBJSON, jansson): n bytes */
+  const char *s; /* strings already in memory (UBJSON): n bytes */
   size_t n;
 } scalar;
 
@@ -186,8 +181,20 @@ static size_t doc_get(const doc *d, size_t obj, const char *key) {
   return d->ubj ? bs_ubj_get(d->ubj, obj, key) : bs_json_get(d->json, obj, key);
 }
 
-static int doc_string_is(const doc *d, size_t pos, const char *s) {
-  return d->ubj ? bs_ubj_string_is(d->ubj, pos, s) : bs_json_string_is(d->json, pos, s);
+/* A string scalar's text with a NUL: in small[cap] when it fits, else on
+ * the heap (the caller frees what is not small); NULL when out of memory.
+ * Neither document lets a string hold a NUL byte. */
+static char *scalar_text(const doc *d, const scalar *v, char *small, size_t cap) {
+  size_t n = v->s ? v->n : bs_json_string(d->json, v->pos, small, cap);
+  char *buf = n < cap ? small : malloc(n + 1);
+  if (!buf) return NULL;
+  if (v->s) {
+    memcpy(buf, v->s, n);
+    buf[n] = '\0';
+  } else if (buf != small) {
+    bs_json_string(d->json, v->pos, buf, n + 1);
+  }
+  return buf;
 }
 
 /* A string scalar read by scan_long's or scan_float's rules. Its text is
@@ -195,15 +202,8 @@ static int doc_string_is(const doc *d, size_t pos, const char *s) {
  * output). */
 static int string_as(const doc *d, const scalar *v, int as_float, long long *l,
                      float *f) {
-  char small[128], *buf = small;
-  size_t n = v->s ? v->n : bs_json_string(d->json, v->pos, small, sizeof small);
-  if (n >= sizeof small && !(buf = malloc(n + 1))) return 0;
-  if (v->s) {
-    memcpy(buf, v->s, n);
-    buf[n] = '\0';
-  } else if (buf != small) {
-    bs_json_string(d->json, v->pos, buf, n + 1);
-  }
+  char small[128], *buf = scalar_text(d, v, small, sizeof small);
+  if (!buf) return 0;
   int ok = as_float ? float_of_string(buf, f) : long_of_string(buf, l);
   if (buf != small) free(buf);
   return ok;
@@ -224,7 +224,8 @@ static int scan_long(const doc *d, const scalar *v, long long *out) {
   }
 }
 
-/* Numbers as json_number_value gives them, integers through (double). */
+/* Numbers as jansson's json_number_value has them: integers through
+ * (double). */
 static int scan_float(const doc *d, const scalar *v, float *out) {
   switch (v->kind) {
     case SC_INT:
@@ -238,68 +239,86 @@ static int scan_float(const doc *d, const scalar *v, float *out) {
   }
 }
 
-/* The rest of the model, parsed by jansson, is read by the same rules. */
-static void from_jansson(json_t *v, scalar *x) {
-  *x = (scalar){.kind = SC_OTHER};
-  if (json_is_integer(v)) {
-    x->kind = SC_INT;
-    x->i = json_integer_value(v);
-    x->d = (double)x->i;
-  } else if (json_is_real(v)) {
-    x->kind = SC_REAL;
-    x->d = json_real_value(v);
-  } else if (json_is_boolean(v)) {
-    x->kind = SC_BOOL;
-    x->i = json_is_true(v);
-  } else if (json_is_string(v)) {
-    x->kind = SC_STRING;
-    x->s = json_string_value(v);
-    x->n = json_string_length(v);
+/* ---- the rest of the model: parameters, tree_info, attributes ------------- */
+
+/* The rest reads UBJSON's non-finite reals as the strings the JSON text
+ * spells them with, so that both formats give the same base_score, names
+ * and messages (JSON text holds no non-finite real). */
+static void spell_nonfinite(scalar *x) {
+  if (x->kind != SC_REAL || isfinite(x->d)) return;
+  x->kind = SC_STRING;
+  x->s = isnan(x->d) ? "NaN" : x->d > 0 ? "Infinity" : "-Infinity";
+  x->n = strlen(x->s);
+}
+
+/* The value at pos as the rest reads it; SC_OTHER when there is none. */
+static void rest_at(const doc *d, size_t pos, scalar *x) {
+  *x = (scalar){.kind = SC_OTHER, .pos = pos};
+  if (pos == BS_JSON_NONE) return;
+  read_at(d, pos, x);
+  spell_nonfinite(x);
+}
+
+/* The next element of an array of the rest: 0 (and SC_OTHER) after the last. */
+static int rest_next(cursor *cu, scalar *x) {
+  if (!cursor_next(cu, x)) {
+    *x = (scalar){.kind = SC_OTHER};
+    return 0;
   }
+  spell_nonfinite(x);
+  return 1;
 }
 
-static int get_long(json_t *v, long long *out) {
+static int get_long(const doc *d, size_t pos, long long *out) {
   scalar x;
-  from_jansson(v, &x);
-  return scan_long(NULL, &x, out);
+  rest_at(d, pos, &x);
+  return scan_long(d, &x, out);
 }
 
-static int get_float(json_t *v, float *out) {
+static int doc_is_object(const doc *d, size_t pos) {
+  if (pos == BS_JSON_NONE) return 0;
+  return d->ubj ? bs_ubj_type_at(d->ubj, pos) == BS_UBJ_OBJECT
+                : bs_json_type_at(d->json, pos) == BS_JSON_OBJECT;
+}
+
+/* The length of the array at pos, or BS_JSON_NONE if it is not one. */
+static size_t doc_count(const doc *d, size_t pos) {
+  cursor cu;
   scalar x;
-  from_jansson(v, &x);
-  return scan_float(NULL, &x, out);
+  size_t n = 0;
+  if (pos == BS_JSON_NONE || !cursor_open(&cu, d, pos)) return BS_JSON_NONE;
+  while (cursor_next(&cu, &x)) n++;
+  return n;
 }
 
-static json_t *path_get(json_t *root, const char *const *keys) {
-  for (; *keys && root; keys++) root = json_object_get(root, *keys);
-  return root;
+/* The string at pos, on the heap: *out NULL when it is not a string. */
+static bs_status doc_string(const bs_import *c, const doc *d, size_t pos, char **out) {
+  scalar x;
+  rest_at(d, pos, &x);
+  *out = NULL;
+  if (x.kind == SC_STRING && !(*out = scalar_text(d, &x, NULL, 0)))
+    return bs_import_nomem(c);
+  return BS_OK;
 }
 
 /* An optional scalar like learner_model_param.num_class; absent gives dflt. */
-static bs_status get_param(const bs_import *c, json_t *obj, const char *key,
+static bs_status get_param(const bs_import *c, const doc *d, size_t obj, const char *key,
                            long long dflt, long long lo, long long hi, long long *out) {
-  json_t *v = json_object_get(obj, key);
-  if (!v) {
+  size_t v = doc_get(d, obj, key);
+  if (v == BS_JSON_NONE) {
     *out = dflt;
     return BS_OK;
   }
-  if (!get_long(v, out) || *out < lo || *out > hi)
+  if (!get_long(d, v, out) || *out < lo || *out > hi)
     return bs_import_bad(c, "learner_model_param.%s is not an integer in [%lld, %lld]",
                          key, lo, hi);
   return BS_OK;
 }
 
-/* base_score: "5E-1" (up to 3.0) or the array text "[5E-1]" / "[a,b,c]".
- * *listed: how many values the file gives. */
-static bs_status parse_base_score(const bs_import *c, json_t *v, float *vals, int32_t n,
-                                  int32_t *listed) {
-  *listed = 1;
-  const char *s = json_is_string(v) ? json_string_value(v) : NULL;
-  if (json_is_number(v)) {
-    for (int32_t i = 0; i < n; i++) vals[i] = (float)json_number_value(v);
-    return BS_OK;
-  }
-  if (!s) return bs_import_bad(c, "base_score is neither a number nor a string");
+/* base_score's text: "5E-1" (up to 3.0) or the array text "[5E-1]" /
+ * "[a,b,c]". *listed: how many values the file gives. */
+static bs_status base_score_text(const bs_import *c, const char *s, float *vals,
+                                 int32_t n, int32_t *listed) {
   while (*s == ' ') s++;
   if (*s != '[') {
     char *end;
@@ -329,6 +348,25 @@ static bs_status parse_base_score(const bs_import *c, json_t *v, float *vals, in
     return bs_import_bad(c, "base_score has %d values, the model has %d outputs",
                          (int)got, (int)n);
   return BS_OK;
+}
+
+/* base_score at pos: a number, or a string base_score_text reads. */
+static bs_status parse_base_score(const bs_import *c, const doc *d, size_t pos,
+                                  float *vals, int32_t n, int32_t *listed) {
+  scalar x;
+  rest_at(d, pos, &x);
+  *listed = 1;
+  if (x.kind == SC_INT || x.kind == SC_REAL) {
+    for (int32_t i = 0; i < n; i++) vals[i] = (float)x.d;
+    return BS_OK;
+  }
+  if (x.kind != SC_STRING)
+    return bs_import_bad(c, "base_score is neither a number nor a string");
+  char small[128], *s = scalar_text(d, &x, small, sizeof small);
+  if (!s) return bs_import_nomem(c);
+  bs_status st = base_score_text(c, s, vals, n, listed);
+  if (s != small) free(s);
+  return st;
 }
 
 static bs_status intercept_to_margin(const bs_import *c, intercept_kind k, float p,
@@ -418,33 +456,35 @@ static void scratch_free(scratch *s) {
   for (int i = 0; i < 4; i++) free(s->cat[i]);
 }
 
-/* Where each member of member_names starts (the last one of a name, as
- * jansson keeps it), or BS_JSON_NONE (which is BS_UBJ_NONE). */
-static void find_members(const doc *d, size_t tree, size_t at[M_COUNT]) {
-  for (int i = 0; i < M_COUNT; i++) at[i] = BS_JSON_NONE;
+/* Where each of the n members named keys[] of `obj` starts (the last one
+ * of a name, as jansson keeps it), or BS_JSON_NONE (which is BS_UBJ_NONE).
+ * One pass for them all: UBJSON has no index to skip a large value by. */
+static void find_members(const doc *d, size_t obj, const char *const *keys, int n,
+                         size_t *at) {
+  for (int i = 0; i < n; i++) at[i] = BS_JSON_NONE;
   if (d->ubj) {
     bs_ubj_iter it;
     bs_ubj_value v;
     const char *key;
-    size_t n;
-    if (bs_ubj_type_at(d->ubj, tree) != BS_UBJ_OBJECT ||
-        !bs_ubj_iter_init(d->ubj, tree, &it))
+    size_t len;
+    if (bs_ubj_type_at(d->ubj, obj) != BS_UBJ_OBJECT ||
+        !bs_ubj_iter_init(d->ubj, obj, &it))
       return;
-    while (bs_ubj_next(d->ubj, &it, &key, &n, &v))
-      for (int i = 0; i < M_COUNT; i++)
-        if (strlen(member_names[i]) == n && memcmp(member_names[i], key, n) == 0) {
+    while (bs_ubj_next(d->ubj, &it, &key, &len, &v))
+      for (int i = 0; i < n; i++)
+        if (strlen(keys[i]) == len && memcmp(keys[i], key, len) == 0) {
           at[i] = v.pos;
           break;
         }
     return;
   }
   const bs_json *doc = d->json;
-  if (bs_json_type_at(doc, tree) != BS_JSON_OBJECT) return;
-  for (size_t k = bs_json_first(doc, tree); k != BS_JSON_NONE;) {
+  if (bs_json_type_at(doc, obj) != BS_JSON_OBJECT) return;
+  for (size_t k = bs_json_first(doc, obj); k != BS_JSON_NONE;) {
     size_t v = bs_json_member(doc, k);
     if (v == BS_JSON_NONE) break;
-    for (int i = 0; i < M_COUNT; i++)
-      if (bs_json_string_is(doc, k, member_names[i])) {
+    for (int i = 0; i < n; i++)
+      if (bs_json_string_is(doc, k, keys[i])) {
         at[i] = v;
         break;
       }
@@ -702,7 +742,7 @@ static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
                            int *has_cat, scratch *s) {
   bs_status st = BS_OK;
   size_t at[M_COUNT];
-  find_members(d, tree, at);
+  find_members(d, tree, member_names, M_COUNT, at);
   long long n = 0;
   size_t param = at[M_PARAM];
   if (param == BS_JSON_NONE || !member_long(d, param, "num_nodes", &n) || n < 1 ||
@@ -723,57 +763,44 @@ static bs_status read_tree(const bs_import *c, const doc *d, size_t tree, int t,
   return relay_tree(c, d, at, t, n, has_type, n_features, out, pool, has_cat, s);
 }
 
-/* The trees array read_forest will use, found by the same lookups
- * (gradient_booster.model, or for the 1.x and 2.x dart layout
- * gradient_booster.gbtree.model), or BS_JSON_NONE when there is none. */
-static size_t find_trees(const doc *d, size_t root) {
-  size_t learner = doc_get(d, root, "learner");
-  size_t gbm = doc_get(d, learner, "gradient_booster");
-  size_t name = doc_get(d, gbm, "name"), model = BS_JSON_NONE;
-  if (doc_string_is(d, name, "gbtree"))
-    model = doc_get(d, gbm, "model");
-  else if (doc_string_is(d, name, "dart"))
-    model = doc_get(d, doc_get(d, gbm, "gbtree"), "model");
-  size_t trees = doc_get(d, model, "trees");
-  cursor cu;
-  return cursor_open(&cu, d, trees) ? trees : BS_JSON_NONE;
-}
-
 /* DART tree weights, in both layouts: 3.x keeps them in the tree model
  * (model.weight_drop, under a booster named gbtree), 1.x and 2.x beside it
  * (gradient_booster.weight_drop of a dart booster); XGBoost's loader
  * takes the latter first, as here. None, or none listed: every weight is
- * 1. XGBoost reads one weight per tree, so a shorter list is refused. */
-static bs_status tree_weights(const bs_import *c, json_t *gbm, json_t *model, size_t nt,
-                              json_t **drop) {
-  *drop = json_object_get(gbm, "weight_drop");
-  if (!*drop && model) *drop = json_object_get(model, "weight_drop");
-  if (!*drop) return BS_OK;
-  if (!json_is_array(*drop)) return bs_import_bad(c, "weight_drop is not an array");
-  if (json_array_size(*drop) == 0)
-    *drop = NULL;
-  else if (json_array_size(*drop) != nt)
-    return bs_import_bad(c, "weight_drop has %zu entries for %zu trees",
-                         json_array_size(*drop), nt);
+ * 1 (*drop BS_JSON_NONE). XGBoost reads one weight per tree, so a shorter
+ * list is refused. */
+static bs_status tree_weights(const bs_import *c, const doc *d, size_t beside,
+                              size_t in_model, size_t nt, size_t *drop) {
+  *drop = beside != BS_JSON_NONE ? beside : in_model;
+  if (*drop == BS_JSON_NONE) return BS_OK;
+  size_t n = doc_count(d, *drop);
+  if (n == BS_JSON_NONE) return bs_import_bad(c, "weight_drop is not an array");
+  if (n == 0)
+    *drop = BS_JSON_NONE;
+  else if (n != nt)
+    return bs_import_bad(c, "weight_drop has %zu entries for %zu trees", n, nt);
   return BS_OK;
 }
 
-/* The boosting iterations: iteration_indptr (2.x and 3.x), or as XGBoost
- * makes it for older models, num_parallel_tree x the outputs' trees each. */
-static bs_status iterations(const bs_import *c, json_t *model, bs_forest *f,
-                            int32_t groups) {
-  json_t *ptr = json_object_get(model, "iteration_indptr");
+/* The boosting iterations: iteration_indptr (2.x and 3.x: `ptr`), or as
+ * XGBoost makes it for older models, num_parallel_tree (in
+ * gbtree_model_param: `param`) x the outputs' trees each. */
+static bs_status iterations(const bs_import *c, const doc *d, size_t ptr, size_t param,
+                            bs_forest *f, int32_t groups) {
   const int32_t nt = f->n_trees;
   long long n, layer = 1, v, prev = 0;
-  if (ptr) {
-    if (!json_is_array(ptr) || json_array_size(ptr) < 1 ||
-        json_array_size(ptr) > (size_t)nt + 1)
+  cursor cu;
+  scalar x;
+  if (ptr != BS_JSON_NONE) {
+    size_t size = doc_count(d, ptr);
+    if (size == BS_JSON_NONE || size < 1 || size > (size_t)nt + 1)
       return bs_import_bad(c, "iteration_indptr is not a list of tree offsets");
-    n = (long long)json_array_size(ptr) - 1;
+    n = (long long)size - 1;
+    cursor_open(&cu, d, ptr);
   } else {
-    json_t *np = path_get(
-        model, (const char *const[]){"gbtree_model_param", "num_parallel_tree", NULL});
-    if (np && (!get_long(np, &layer) || layer < 1 || layer > INT32_MAX))
+    size_t np = doc_get(d, param, "num_parallel_tree");
+    if (np != BS_JSON_NONE &&
+        (!get_long(d, np, &layer) || layer < 1 || layer > INT32_MAX))
       return bs_import_bad(c, "num_parallel_tree is not a positive integer");
     layer *= groups;
     if (nt % layer) return BS_OK; /* XGBoost would not load it; we do not know */
@@ -783,9 +810,9 @@ static bs_status iterations(const bs_import *c, json_t *model, bs_forest *f,
     return bs_import_nomem(c);
   f->n_iterations = (int32_t)n;
   for (long long i = 0; i <= n; i++) {
-    if (!ptr)
+    if (ptr == BS_JSON_NONE)
       v = i * layer;
-    else if (!get_long(json_array_get(ptr, (size_t)i), &v))
+    else if (!rest_next(&cu, &x) || !scan_long(d, &x, &v))
       v = -1;
     if (v < prev || v > nt || (i == 0 && v != 0) || (i == n && v != nt))
       return bs_import_bad(c, "iteration_indptr[%lld] is not a tree offset in order", i);
@@ -795,13 +822,13 @@ static bs_status iterations(const bs_import *c, json_t *model, bs_forest *f,
 }
 
 /* The iteration early stopping recorded (learner.attributes), or -1. */
-static bs_status best_iteration(const bs_import *c, json_t *learner, bs_forest *f) {
-  json_t *v =
-      path_get(learner, (const char *const[]){"attributes", "best_iteration", NULL});
+static bs_status best_iteration(const bs_import *c, const doc *d, size_t attributes,
+                                bs_forest *f) {
+  size_t v = doc_get(d, attributes, "best_iteration");
   long long best;
   f->best_iteration = -1;
-  if (!v) return BS_OK;
-  if (!get_long(v, &best) || best < 0 || best >= f->n_iterations || !f->iter_ptr)
+  if (v == BS_JSON_NONE) return BS_OK;
+  if (!get_long(d, v, &best) || best < 0 || best >= f->n_iterations || !f->iter_ptr)
     return bs_import_bad(
         c, "attributes.best_iteration is not one of the model's %d iterations",
         (int)f->n_iterations);
@@ -832,42 +859,26 @@ static bs_status groups_justified(const bs_import *c, const bs_model *m, int32_t
   return BS_OK;
 }
 
-/* `trees` is the trees array in the document (find_trees); jansson's copy
- * of the rest holds [] in its place. */
-static bs_status read_forest(const bs_import *c, json_t *gbm, const doc *d, size_t trees,
-                             int32_t listed, bs_model *m) {
-  const char *booster = json_string_value(json_object_get(gbm, "name"));
-  json_t *model, *drop;
-  if (!booster) return bs_import_bad(c, "gradient_booster has no name");
-  if (strcmp(booster, "gbtree") == 0) {
-    model = json_object_get(gbm, "model");
-  } else if (strcmp(booster, "dart") == 0) {
-    model = path_get(gbm, (const char *const[]){"gbtree", "model", NULL});
-  } else {
-    return bs_import_fail(c, BS_E_UNSUPPORTED,
-                          "booster '%s' is not supported (gbtree and dart are)", booster);
-  }
-  json_t *info = json_object_get(model, "tree_info");
-  size_t nt = 0;
-  cursor cu;
-  scalar e;
-  for (int ok = cursor_open(&cu, d, trees); ok && cursor_next(&cu, &e);) nt++;
-  if (trees == BS_JSON_NONE || !json_is_array(info) || json_array_size(info) != nt)
-    return bs_import_bad(c, "the tree list or tree_info is missing or inconsistent");
-  if (nt > INT32_MAX) return bs_import_bad(c, "too many trees");
-  bs_status st = tree_weights(c, gbm, model, nt, &drop);
-  if (st) return st;
-
+/* The nt trees of the array `trees`, each with its output from `info`
+ * (tree_info) and its weight from `drop` (or none: BS_JSON_NONE). */
+static bs_status read_trees(const bs_import *c, const doc *d, size_t trees, size_t info,
+                            size_t drop, size_t nt, bs_model *m) {
   bs_forest *f = &m->forest;
   f->trees = calloc(nt ? nt : 1, sizeof *f->trees);
   if (!f->trees) return bs_import_nomem(c);
+  bs_status st = BS_OK;
   bs_cat_pool pool = {0};
   scratch s = {0};
+  cursor cu, ci, cw;
+  scalar e, x;
   cursor_open(&cu, d, trees);
+  cursor_open(&ci, d, info);
+  int weighted = drop != BS_JSON_NONE && cursor_open(&cw, d, drop);
   for (size_t t = 0; t < nt && cursor_next(&cu, &e); t++) {
     bs_tree *tr = &f->trees[t];
     long long group;
-    if (!get_long(json_array_get(info, t), &group)) {
+    rest_next(&ci, &x);
+    if (!scan_long(d, &x, &group)) {
       st = bs_import_bad(c, "tree_info[%zu] is not an integer", t);
       break;
     }
@@ -878,9 +889,12 @@ static bs_status read_forest(const bs_import *c, json_t *gbm, const doc *d, size
     }
     tr->group = (int32_t)group;
     tr->weight = 1.0f;
-    if (drop && !get_float(json_array_get(drop, t), &tr->weight)) {
-      st = bs_import_bad(c, "weight_drop[%zu] is not a number", t);
-      break;
+    if (weighted) {
+      rest_next(&cw, &x);
+      if (!scan_float(d, &x, &tr->weight)) {
+        st = bs_import_bad(c, "weight_drop[%zu] is not a number", t);
+        break;
+      }
     }
     if (tr->weight != 1.0f) f->has_weights = 1;
     st =
@@ -892,62 +906,46 @@ static bs_status read_forest(const bs_import *c, json_t *gbm, const doc *d, size
   f->cat_bits = pool.bits;
   f->n_cat_words = pool.n;
   if (!st && (size_t)f->n_trees != nt) st = bs_import_bad(c, "a tree could not be read");
-  if (!st) st = groups_justified(c, m, listed);
-  if (!st) st = iterations(c, model, f, m->n_groups);
   return st;
 }
 
-/* XGBoost writes NaN and +-Infinity as bare tokens (categorical split
- * conditions are NaN), which jansson refuses. Outside strings we quote
- * them, and get_float reads the quoted spellings back with strtof. The
- * trees array, from `hole` to `hole_end` (or no hole: BS_JSON_NONE), is
- * replaced by []: the scanner reads it. */
-static char *quote_nonfinite(const char *text, size_t len, size_t hole, size_t hole_end,
-                             size_t *out_len) {
-  size_t kept = hole < len ? len - (hole_end - hole) + 2 : len;
-  char *out = malloc(2 * kept + 16), *o = out; /* "NaN" grows to 5/3 */
-  int in_str = 0;
-  if (!out) return NULL;
-  for (size_t i = 0; i < len;) {
-    char ch = text[i];
-    if (in_str) {
-      *o++ = ch;
-      if (ch == '\\' && i + 1 < len)
-        *o++ = text[++i];
-      else if (ch == '"')
-        in_str = 0;
-      i++;
-      continue;
-    }
-    if (i == hole) {
-      *o++ = '[';
-      *o++ = ']';
-      i = hole_end;
-      continue;
-    }
-    /* Only these bytes can start a word. */
-    if (ch == '-' || ch == 'I' || ch == 'N') {
-      static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
-      int hit = 0;
-      for (int w = 0; w < 3 && !hit; w++) {
-        size_t wl = strlen(words[w]);
-        if (len - i >= wl && memcmp(text + i, words[w], wl) == 0) {
-          *o++ = '"';
-          memcpy(o, words[w], wl);
-          o += wl;
-          *o++ = '"';
-          i += wl;
-          hit = 1;
-        }
-      }
-      if (hit) continue;
-    }
-    if (ch == '"') in_str = 1;
-    *o++ = ch;
-    i++;
-  }
-  *out_len = (size_t)(o - out);
-  return out;
+/* The members of a gradient_booster, and of its tree model, that are read. */
+enum { G_NAME, G_MODEL, G_GBTREE, G_DROP, G_COUNT };
+static const char *const booster_keys[G_COUNT] = {"name", "model", "gbtree",
+                                                  "weight_drop"};
+enum { T_TREES, T_INFO, T_DROP, T_INDPTR, T_PARAM, T_COUNT };
+static const char *const model_keys[T_COUNT] = {"trees", "tree_info", "weight_drop",
+                                                "iteration_indptr", "gbtree_model_param"};
+
+/* The trees of gradient_booster `gbm`: its model, or for the 1.x and 2.x
+ * dart layout gbm.gbtree.model. */
+static bs_status read_forest(const bs_import *c, const doc *d, size_t gbm, int32_t listed,
+                             bs_model *m) {
+  char *booster;
+  size_t g[G_COUNT], at[T_COUNT], model = BS_JSON_NONE, drop;
+  find_members(d, gbm, booster_keys, G_COUNT, g);
+  bs_status st = doc_string(c, d, g[G_NAME], &booster);
+  if (st) return st;
+  if (!booster) return bs_import_bad(c, "gradient_booster has no name");
+  if (strcmp(booster, "gbtree") == 0)
+    model = g[G_MODEL];
+  else if (strcmp(booster, "dart") == 0)
+    model = doc_get(d, g[G_GBTREE], "model");
+  else
+    st = bs_import_fail(c, BS_E_UNSUPPORTED,
+                        "booster '%s' is not supported (gbtree and dart are)", booster);
+  free(booster);
+  if (st) return st;
+  find_members(d, model, model_keys, T_COUNT, at);
+  size_t nt = doc_count(d, at[T_TREES]);
+  if (nt == BS_JSON_NONE || doc_count(d, at[T_INFO]) != nt)
+    return bs_import_bad(c, "the tree list or tree_info is missing or inconsistent");
+  if (nt > INT32_MAX) return bs_import_bad(c, "too many trees");
+  if ((st = tree_weights(c, d, g[G_DROP], at[T_DROP], nt, &drop)) ||
+      (st = read_trees(c, d, at[T_TREES], at[T_INFO], drop, nt, m)) ||
+      (st = groups_justified(c, m, listed)))
+    return st;
+  return iterations(c, d, at[T_INDPTR], at[T_PARAM], &m->forest, m->n_groups);
 }
 
 /* XGBoost's SoftPlusInv for float, kRtEps = 1e-6. */
@@ -974,30 +972,29 @@ static bs_status base_margins(const bs_import *c, intercept_kind k, float *v, in
 }
 
 /* The names learner.feature_names records, when there is one per feature. */
-static bs_status feature_names(const bs_import *c, json_t *learner, bs_model *m) {
-  json_t *names = json_object_get(learner, "feature_names");
-  if (!json_is_array(names) || json_array_size(names) != (size_t)m->n_features)
-    return BS_OK;
-  for (size_t i = 0; i < json_array_size(names); i++)
-    if (!json_is_string(json_array_get(names, i))) return BS_OK;
+static bs_status feature_names(const bs_import *c, const doc *d, size_t names,
+                               bs_model *m) {
+  cursor cu;
+  scalar x;
+  if (doc_count(d, names) != (size_t)m->n_features) return BS_OK;
+  for (cursor_open(&cu, d, names); rest_next(&cu, &x);)
+    if (x.kind != SC_STRING) return BS_OK;
   if (!(m->feature_names = calloc((size_t)m->n_features, sizeof *m->feature_names)))
     return bs_import_nomem(c);
-  for (int32_t i = 0; i < m->n_features; i++) {
-    const char *s = json_string_value(json_array_get(names, (size_t)i));
-    if (!(m->feature_names[i] = malloc(strlen(s) + 1))) return bs_import_nomem(c);
-    strcpy(m->feature_names[i], s);
-  }
+  cursor_open(&cu, d, names);
+  for (int32_t i = 0; i < m->n_features && rest_next(&cu, &x); i++)
+    if (!(m->feature_names[i] = scalar_text(d, &x, NULL, 0))) return bs_import_nomem(c);
   return BS_OK;
 }
 
 /* The outputs: num_class for multi-class objectives, else num_target. */
-static bs_status outputs(const bs_import *c, json_t *mp, const bs_objective *oi,
-                         bs_model *m) {
+static bs_status outputs(const bs_import *c, const doc *d, size_t mp,
+                         const bs_objective *oi, bs_model *m) {
   long long nfeat, nclass, ntarget;
   bs_status st;
-  if ((st = get_param(c, mp, "num_feature", -1, 1, INT32_MAX, &nfeat)) ||
-      (st = get_param(c, mp, "num_class", 0, 0, 1 << 20, &nclass)) ||
-      (st = get_param(c, mp, "num_target", 1, 1, 1 << 20, &ntarget)))
+  if ((st = get_param(c, d, mp, "num_feature", -1, 1, INT32_MAX, &nfeat)) ||
+      (st = get_param(c, d, mp, "num_class", 0, 0, 1 << 20, &nclass)) ||
+      (st = get_param(c, d, mp, "num_target", 1, 1, 1 << 20, &ntarget)))
     return st;
   if (nfeat < 1) return bs_import_bad(c, "learner_model_param.num_feature is missing");
   m->n_features = (int32_t)nfeat;
@@ -1013,46 +1010,61 @@ static bs_status outputs(const bs_import *c, json_t *mp, const bs_objective *oi,
   return BS_OK;
 }
 
-/* The model from jansson's values of everything but the trees, and the
- * trees array of the document. */
-static bs_status import(const bs_import *c, json_t *root, const doc *d, size_t trees,
-                        bs_model *m) {
+/* learner.objective.name, which must be one of objectives[]. */
+static bs_status objective(const bs_import *c, const doc *d, size_t obj, bs_model *m,
+                           const bs_objective **oi) {
+  char *name;
+  bs_status st = doc_string(c, d, doc_get(d, obj, "name"), &name);
+  if (st) return st;
+  if (!name) return bs_import_bad(c, "the model names no objective");
+  *oi = bs_objective_find(objectives, sizeof objectives / sizeof objectives[0], name);
+  if (!*oi)
+    st = bs_import_fail(c, BS_E_UNSUPPORTED, "objective '%s' is not supported", name);
+  else
+    snprintf(m->objective, sizeof m->objective, "%s", name);
+  free(name);
+  if (!st) m->transform = (*oi)->transform;
+  return st;
+}
+
+/* The members of learner that are read. */
+enum { L_PARAM, L_BOOSTER, L_OBJECTIVE, L_ATTRIBUTES, L_NAMES, L_COUNT };
+static const char *const learner_keys[L_COUNT] = {"learner_model_param",
+                                                  "gradient_booster", "objective",
+                                                  "attributes", "feature_names"};
+
+/* The model from the document whose root object is `root`. */
+static bs_status import(const bs_import *c, const doc *d, size_t root, bs_model *m) {
   const char *kind = d->ubj ? "UBJSON" : "JSON";
+  const bs_objective *oi = NULL;
   bs_status st;
-  json_t *learner = json_object_get(root, "learner");
-  json_t *mp = json_object_get(learner, "learner_model_param");
-  json_t *gbm = json_object_get(learner, "gradient_booster");
-  if (!json_is_object(learner) || !json_is_object(mp) || !json_is_object(gbm))
+  size_t learner = doc_get(d, root, "learner"), at[L_COUNT];
+  find_members(d, learner, learner_keys, L_COUNT, at);
+  size_t mp = at[L_PARAM];
+  if (!doc_is_object(d, learner) || !doc_is_object(d, mp) ||
+      !doc_is_object(d, at[L_BOOSTER]))
     return bs_import_bad(
         c,
         "%s but not an XGBoost model (no learner / learner_model_param / "
         "gradient_booster)",
         kind);
-  const char *obj = json_string_value(
-      path_get(learner, (const char *const[]){"objective", "name", NULL}));
-  if (!obj) return bs_import_bad(c, "the model names no objective");
-  const bs_objective *oi =
-      bs_objective_find(objectives, sizeof objectives / sizeof objectives[0], obj);
-  if (!oi)
-    return bs_import_fail(c, BS_E_UNSUPPORTED, "objective '%s' is not supported", obj);
-  snprintf(m->objective, sizeof m->objective, "%s", obj);
-  m->transform = oi->transform;
-  if ((st = outputs(c, mp, oi, m))) return st;
-
+  if ((st = objective(c, d, at[L_OBJECTIVE], m, &oi)) || (st = outputs(c, d, mp, oi, m)))
+    return st;
   m->base_margin = calloc((size_t)m->n_groups, sizeof *m->base_margin);
   if (!m->base_margin) return bs_import_nomem(c);
-  json_t *bsv = json_object_get(mp, "base_score");
+  size_t bsv = doc_get(d, mp, "base_score");
   int32_t listed = 0;
-  if (bsv) {
-    if ((st = parse_base_score(c, bsv, m->base_margin, m->n_groups, &listed))) return st;
+  if (bsv != BS_JSON_NONE) {
+    if ((st = parse_base_score(c, d, bsv, m->base_margin, m->n_groups, &listed)))
+      return st;
   } else {
     for (int32_t g = 0; g < m->n_groups; g++) m->base_margin[g] = 0.5f;
   }
   if ((st = base_margins(c, (intercept_kind)oi->rule, m->base_margin, m->n_groups)) ||
-      (st = read_forest(c, gbm, d, trees, listed, m)) ||
-      (st = best_iteration(c, learner, &m->forest)))
+      (st = read_forest(c, d, at[L_BOOSTER], listed, m)) ||
+      (st = best_iteration(c, d, at[L_ATTRIBUTES], &m->forest)))
     return st;
-  return feature_names(c, learner, m);
+  return feature_names(c, d, at[L_NAMES], m);
 }
 
 static void model_init(bs_model *m) {
@@ -1077,81 +1089,10 @@ bs_status bs_model_load_xgboost(const char *text, size_t len, const char *path,
       return bs_import_bad(&c, "not valid JSON (line %d: %s)", serr.line, serr.text);
   }
   doc d = {.json = &scan};
-  size_t trees = find_trees(&d, scan.root);
-  size_t trees_end = trees == BS_JSON_NONE ? BS_JSON_NONE : bs_json_skip(&scan, trees);
-  json_error_t jerr;
-  size_t qlen = 0;
-  char *quoted = quote_nonfinite(text, len, trees, trees_end, &qlen);
-  if (!quoted) {
-    bs_json_close(&scan);
-    return bs_import_nomem(&c);
-  }
-  json_t *root = json_loadb(quoted, qlen, 0, &jerr);
-  free(quoted);
-  bs_status st =
-      root ? import(&c, root, &d, trees, m)
-           : bs_import_bad(&c, "not valid JSON (line %d: %s)", jerr.line, jerr.text);
-  json_decref(root);
+  bs_status st = import(&c, &d, scan.root, m);
   bs_json_close(&scan);
   if (st) bs_model_free(m);
   return st;
-}
-
-/* ---- UBJSON --------------------------------------------------------------- */
-
-/* A checked UBJSON value as a jansson value, the container at `hole` (the
- * trees) as []. Non-finite reals become the strings the JSON path quotes
- * them to. NULL when out of memory. Recursion is bounded by the check's
- * BS_UBJ_MAX_DEPTH. */
-static json_t *ubj_to_jansson(const bs_ubj *u, const bs_ubj_value *v, size_t hole) {
-  switch (v->type) {
-    case BS_UBJ_INTEGER:
-      return json_integer(v->i);
-    case BS_UBJ_REAL:
-      if (isnan(v->d)) return json_string("NaN");
-      if (isinf(v->d)) return json_string(v->d > 0 ? "Infinity" : "-Infinity");
-      return json_real(v->d);
-    case BS_UBJ_STRING:
-      return json_stringn(v->s, v->n);
-    case BS_UBJ_TRUE:
-      return json_true();
-    case BS_UBJ_FALSE:
-      return json_false();
-    case BS_UBJ_NULL:
-      return json_null();
-    case BS_UBJ_ARRAY:
-    case BS_UBJ_OBJECT:
-      break;
-    default:
-      return NULL;
-  }
-  int object = v->type == BS_UBJ_OBJECT;
-  json_t *out = object ? json_object() : json_array();
-  bs_ubj_iter it;
-  bs_ubj_value e;
-  const char *key;
-  size_t kn;
-  if (!out || v->pos == hole || !bs_ubj_iter_init(u, v->pos, &it)) return out;
-  while (bs_ubj_next(u, &it, &key, &kn, &e)) {
-    json_t *x = ubj_to_jansson(u, &e, hole);
-    int bad = !x;
-    if (x && object) {
-      char small[64], *k = kn < sizeof small ? small : malloc(kn + 1);
-      if (k) {
-        memcpy(k, key, kn);
-        k[kn] = '\0';
-      }
-      bad = !k || json_object_set_new(out, k, x) != 0;
-      if (k != small) free(k);
-    } else if (x) {
-      bad = json_array_append_new(out, x) != 0;
-    }
-    if (bad) {
-      json_decref(out);
-      return NULL;
-    }
-  }
-  return out;
 }
 
 bs_status bs_model_load_xgboost_ubj(const char *data, size_t len, const char *path,
@@ -1163,12 +1104,7 @@ bs_status bs_model_load_xgboost_ubj(const char *data, size_t len, const char *pa
   if (bs_ubj_open(&u, data, len, &uerr) != BS_UBJ_OK)
     return bs_import_bad(&c, "not valid UBJSON (byte %zu: %s)", uerr.pos, uerr.text);
   doc d = {.ubj = &u};
-  size_t trees = find_trees(&d, u.root);
-  bs_ubj_value rv;
-  bs_ubj_read(&u, u.root, &rv);
-  json_t *root = ubj_to_jansson(&u, &rv, trees);
-  bs_status st = root ? import(&c, root, &d, trees, m) : bs_import_nomem(&c);
-  json_decref(root);
+  bs_status st = import(&c, &d, u.root, m);
   if (st) bs_model_free(m);
   return st;
 }

@@ -40,9 +40,11 @@ else
 fi
 cmp -s "$out/config.h.new" "$out/config.h" 2>/dev/null || cp "$out/config.h.new" "$out/config.h"
 
-# What the harnesses link: every model importer, the JSON scanner, the
-# kernels (CPU ones) and the HDF5 recipe builder.
-lib="src/model-*.c src/import.c src/json-scan.c src/ubjson.c kernels/status.c kernels/model.c kernels/prep.c
+# What the harnesses link: every model importer and the import context
+# they share, the JSON scanner, the kernels (CPU ones) and the HDF5 recipe
+# builder.
+lib="src/model-*.c src/import.c src/json-scan.c src/ubjson.c
+  kernels/status.c kernels/model.c kernels/prep.c
   kernels/registry.c kernels/common/tree_layout.c kernels/ref/*.c
   kernels/cpu/cpu.c kernels/cpu/tree_pack.c kernels/cpu/tree_cpu.c kernels/cpu/dense_cpu.c
   kernels/cuda/cuda_plan.c tests/h5recipe.c"
