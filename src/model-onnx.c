@@ -665,6 +665,25 @@ static bs_status stage_append(ox *c, const Onnx__NodeProto *n, int32_t w, int32_
   return BS_OK;
 }
 
+/* Add or Mul of two computed tensors: a merge layer. */
+static bs_status read_merge(ox *c, const Onnx__NodeProto *n, int mul, val *out) {
+  val x, y;
+  bs_status st;
+  if ((st = net_input(c, n, 0, &x)) || (st = net_input(c, n, 1, &y))) return st;
+  if (x.width != y.width || x.width < 0)
+    return FAILN(c, n, BS_E_UNSUPPORTED, "adds widths %d and %d", (int)x.width,
+                 (int)y.width);
+  bs_layer *ly = add_layer(c, BS_LAYER_MERGE, x.layer, x.width, x.width);
+  int32_t *in = ly ? realloc(ly->inputs, 2 * sizeof *in) : NULL;
+  if (!in) return NOMEM(c);
+  ly->inputs = in;
+  in[1] = y.layer;
+  ly->n_inputs = 2;
+  ly->merge = mul ? BS_MERGE_MULTIPLY : BS_MERGE_ADD;
+  *out = (val){V_LAYER, c->n_layers - 1, x.width};
+  return BS_OK;
+}
+
 /* Add and Mul (mul 0, 1): of two computed tensors (a merge), or of one
  * and a constant row; Sub and Div (mul 2, 3) of a constant row: on the
  * input, the preprocessing stage's ADD, MUL, SUB or DIV (float arithmetic
@@ -679,23 +698,7 @@ static bs_status read_binary(ox *c, const Onnx__NodeProto *n, int mul, val *out)
   if (mul > 1 && b->kind != V_NONE)
     return FAILN(c, n, BS_E_UNSUPPORTED, "%s",
                  "only a tensor minus or over a constant is supported");
-  if (a->kind != V_NONE && b->kind != V_NONE) {
-    val x, y;
-    bs_status st;
-    if ((st = net_input(c, n, 0, &x)) || (st = net_input(c, n, 1, &y))) return st;
-    if (x.width != y.width || x.width < 0)
-      return FAILN(c, n, BS_E_UNSUPPORTED, "adds widths %d and %d", (int)x.width,
-                   (int)y.width);
-    bs_layer *ly = add_layer(c, BS_LAYER_MERGE, x.layer, x.width, x.width);
-    int32_t *in = ly ? realloc(ly->inputs, 2 * sizeof *in) : NULL;
-    if (!in) return NOMEM(c);
-    ly->inputs = in;
-    in[1] = y.layer;
-    ly->n_inputs = 2;
-    ly->merge = mul ? BS_MERGE_MULTIPLY : BS_MERGE_ADD;
-    *out = (val){V_LAYER, c->n_layers - 1, x.width};
-    return BS_OK;
-  }
+  if (a->kind != V_NONE && b->kind != V_NONE) return read_merge(c, n, mul, out);
   val x;
   const size_t xi = a->kind != V_NONE ? 0 : 1;
   bs_status st = net_input(c, n, xi, &x);
@@ -2020,7 +2023,9 @@ static int passes(ox *c, const Onnx__NodeProto *n) {
           attr_int(n, "to", 0) == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE);
 }
 
-/* Imports node v (its inputs are imported), whose output `slot` is used. */
+/* Imports node v (its inputs are imported), whose output `slot` is used.
+ * Over 80 lines: one dispatch over the operators, which reads best as one
+ * list. */
 static bs_status read_node(ox *c, int32_t v, int32_t slot, int last) {
   const Onnx__NodeProto *n = c->g->node[v];
   const char *op = S(n->op_type);
